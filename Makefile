@@ -1,0 +1,44 @@
+# The two commands: `make run` (the product, embedded mode) and `make test` (the suite on real
+# PostgreSQL and Redis). Both build .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint fmt messages bench clean
+
+$(VENV)/.runtime: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(PY) -m pip install -q --disable-pip-version-check ".[test]"
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.test
+	scripts/test-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+
+fmt: $(VENV)/.test
+	$(VENV)/bin/ruff check --fix .
+
+# Rebuild the compiled translations after editing locale/*/LC_MESSAGES/django.po.
+messages: $(VENV)/.runtime
+	$(PY) scripts/compile_messages.py
+
+bench: $(VENV)/.test
+	scripts/test-services.sh $(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,28 @@
+"""ASGI entry point.
+
+Embedded mode serves everything (pages, API and `/ws/`) from this one application. In
+production only `/ws/` is routed here: Django's ASGI handler costs 4-7x per HTTP request, so
+pages run on WSGI workers (see DESIGN.md).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from config.routing import websocket_urlpatterns  # noqa: E402
+from security.websocket import SessionAuthMiddlewareStack  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            SessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,58 @@
+"""The one websocket consumer (`/ws/`).
+
+A browser subscribes to the pages it shows (`{"subscribe": "deal", "id": 7}`); the consumer
+joins the deal's group only if the deal passes the same selector as the deal card, and
+answers `{"error": "not_found"}` otherwise. Every user is also in their own group for
+personal events (later: screen pops, forced logout).
+"""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from crm import events
+from crm.selectors import deals_visible_to
+
+MAX_SUBSCRIPTIONS = 50
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.groups_joined: set[str] = set()
+        await self._join(events.user_group(user.pk))
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", set()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if not isinstance(content, dict):
+            await self.send_json({"error": "bad_request"})
+            return
+        topic, object_id = content.get("subscribe"), content.get("id")
+        if topic == "deal" and isinstance(object_id, int):
+            if len(self.groups_joined) > MAX_SUBSCRIPTIONS:
+                await self.send_json({"error": "too_many_subscriptions"})
+            elif await self._may_see_deal(object_id):
+                await self._join(events.deal_group(object_id))
+                await self.send_json({"subscribed": "deal", "id": object_id})
+            else:
+                await self.send_json({"error": "not_found", "subscribe": "deal", "id": object_id})
+            return
+        await self.send_json({"error": "bad_request"})
+
+    async def crm_event(self, message):
+        await self.send_json(message["event"])
+
+    async def _join(self, group: str):
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.add(group)
+
+    @database_sync_to_async
+    def _may_see_deal(self, deal_id: int) -> bool:
+        return deals_visible_to(self.user).filter(pk=deal_id).exists()

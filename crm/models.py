@@ -1,0 +1,362 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Company(TimeStamped):
+    name = models.CharField(_("name"), max_length=200)
+    inn = models.CharField(_("INN"), max_length=12, blank=True, help_text=_("Taxpayer number"))
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="companies",
+    )
+    team = models.ForeignKey(
+        "security.Team", verbose_name=_("team"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="companies",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("company_detail", args=[self.pk])
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self):
+        return self.name
+
+
+class Contact(TimeStamped):
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Entered by hand")
+        WEBSITE = "website", _("Website")
+        PHONE = "phone", _("Phone call")
+        EMAIL = "email", _("E-mail")
+        TELEGRAM = "telegram", _("Telegram")
+        WHATSAPP = "whatsapp", _("WhatsApp")
+        MAX = "max", _("MAX")
+        VK = "vk", _("VK")
+        REFERRAL = "referral", _("Referral")
+        EXHIBITION = "exhibition", _("Exhibition")
+        IMPORT = "import", _("Import")
+
+    name = models.CharField(_("full name"), max_length=200)
+    position = models.CharField(_("position"), max_length=150, blank=True)
+    company = models.ForeignKey(
+        Company, verbose_name=_("company"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="contacts",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="contacts",
+    )
+    team = models.ForeignKey(
+        "security.Team", verbose_name=_("team"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="contacts",
+    )
+    source = models.CharField(
+        _("source"), max_length=20, choices=Source.choices, default=Source.MANUAL
+    )
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="contacts")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("contact_detail", args=[self.pk])
+
+
+class ContactPoint(models.Model):
+    """One phone number or e-mail address of a contact, each its own row.
+
+    Phones are stored in E.164 (`+79161234567`), e-mails lower-cased; the services normalize.
+    """
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        EMAIL = "email", _("E-mail")
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="points")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    value = models.CharField(_("value"), max_length=254)
+    label = models.CharField(_("label"), max_length=50, blank=True)
+    is_primary = models.BooleanField(_("primary"), default=False)
+
+    class Meta:
+        ordering = ["kind", "-is_primary", "id"]
+        verbose_name = _("contact point")
+        verbose_name_plural = _("contact points")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "kind", "value"], name="contact_point_unique_per_contact"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "value"])]
+
+    def __str__(self):
+        return self.value
+
+
+class Pipeline(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    team = models.ForeignKey(
+        "security.Team", verbose_name=_("team"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="pipelines",
+        help_text=_("Leave empty for a pipeline shared by all teams."),
+    )
+    is_default = models.BooleanField(_("default"), default=False)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_pipeline"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    probability = models.PositiveSmallIntegerField(
+        _("probability, %"), default=0, validators=[MinValueValidator(0)]
+    )
+
+    class Meta:
+        ordering = ["pipeline", "position", "id"]
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_name_unique"),
+            models.CheckConstraint(
+                condition=Q(probability__lte=100), name="stage_probability_at_most_100"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Deal(TimeStamped):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
+
+    class Currency(models.TextChoices):
+        RUB = "RUB", "₽ RUB"
+        USD = "USD", "$ USD"
+        EUR = "EUR", "€ EUR"
+        CNY = "CNY", "¥ CNY"
+
+    title = models.CharField(_("title"), max_length=200)
+    amount = models.DecimalField(
+        _("amount"), max_digits=14, decimal_places=2, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(
+        _("currency"), max_length=3, choices=Currency.choices, default=Currency.RUB
+    )
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="deals"
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN
+    )
+    loss_reason = models.CharField(_("loss reason"), max_length=300, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"),
+        on_delete=models.PROTECT, related_name="deals",
+    )
+    team = models.ForeignKey(
+        "security.Team", verbose_name=_("team"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="deals",
+    )
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="deals",
+    )
+    company = models.ForeignKey(
+        Company, verbose_name=_("company"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="deals",
+    )
+    next_step = models.CharField(_("next step"), max_length=300, blank=True)
+    expected_close = models.DateField(_("expected close"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_activity_at", "-id"]
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        permissions = [
+            ("reassign_deal", _("Can reassign deals to another owner")),
+            ("export_deals", _("Can export deals and contacts")),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-last_activity_at"]),
+            models.Index(fields=["team", "-last_activity_at"]),
+            models.Index(fields=["stage", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="lost") | Q(loss_reason=""), name="loss_reason_only_when_lost"
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("deal_detail", args=[self.pk])
+
+
+class Task(TimeStamped):
+    title = models.CharField(_("task"), max_length=300)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("assignee"),
+        on_delete=models.PROTECT, related_name="tasks",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    deal = models.ForeignKey(
+        Deal, verbose_name=_("deal"), null=True, blank=True,
+        on_delete=models.CASCADE, related_name="tasks",
+    )
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), null=True, blank=True,
+        on_delete=models.CASCADE, related_name="tasks",
+    )
+    done = models.BooleanField(_("done"), default=False)
+    done_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["done", "due_at", "id"]
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        indexes = [models.Index(fields=["assignee", "done", "due_at"])]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def is_overdue(self) -> bool:
+        return not self.done and self.due_at is not None and self.due_at < timezone.now()
+
+
+class Note(models.Model):
+    """An internal note: staff only, never sent to the client."""
+
+    deal = models.ForeignKey(
+        Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="notes"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="notes"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField(_("note"), max_length=10_000)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(deal__isnull=False) | Q(contact__isnull=False),
+                name="note_has_deal_or_contact",
+            ),
+        ]
+
+    def __str__(self):
+        return self.text[:50]
+
+
+class TimelineEntry(models.Model):
+    """One item of a deal's chronological feed.
+
+    Any app adds entries through `crm.services.timeline_add` and registers how its kind is
+    shown (`crm.timeline.register_kind`), so messages and calls plug in without changes
+    here. An entry points at its source row and copies no client content, so erasing the
+    source erases what the timeline shows.
+    """
+
+    deal = models.ForeignKey(
+        Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="timeline"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="timeline"
+    )
+    kind = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    source_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source_id = models.PositiveBigIntegerField(null=True, blank=True)
+    source = GenericForeignKey("source_type", "source_id")
+    # Non-personal facts about the event (stage names, old and new owner ids).
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["deal", "-occurred_at", "-id"]),
+            models.Index(fields=["contact", "-occurred_at", "-id"]),
+            models.Index(fields=["source_type", "source_id"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"

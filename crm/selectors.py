@@ -1,0 +1,265 @@
+"""Every read of client data goes through here, scoped by the one visibility rule.
+
+The rule (DESIGN.md, invariant 1): a manager sees what they own; a sales head sees their
+team's (and their own); the admin sees everything; marketers and support see contacts and
+companies but no deal content; the security officer sees no client content. Anything
+outside the rule is answered with 404 by the callers (`*_get` raise Http404).
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from crm.models import Company, Contact, ContactPoint, Deal, Pipeline, Stage, Task, TimelineEntry
+from security import roles
+
+
+def _role(user) -> str | None:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    return user.role
+
+
+# --- Visibility ------------------------------------------------------------------------------
+
+
+def deals_visible_to(user) -> QuerySet[Deal]:
+    role = _role(user)
+    deals = Deal.objects.all()
+    if role == roles.ADMIN:
+        return deals
+    if role == roles.SALES_HEAD:
+        return deals.filter(Q(team_id__in=user.headed_team_ids) | Q(owner=user))
+    if role == roles.MANAGER:
+        return deals.filter(owner=user)
+    return deals.none()
+
+
+def contacts_visible_to(user) -> QuerySet[Contact]:
+    role = _role(user)
+    contacts = Contact.objects.all()
+    if role in (roles.ADMIN, roles.MARKETER, roles.SUPPORT):
+        return contacts
+    if role in (roles.SALES_HEAD, roles.MANAGER):
+        deals = deals_visible_to(user).filter(contact=OuterRef("pk"))
+        own = Q(owner=user)
+        if role == roles.SALES_HEAD:
+            own |= Q(team_id__in=user.headed_team_ids)
+        return contacts.filter(own | Exists(deals))
+    return contacts.none()
+
+
+def companies_visible_to(user) -> QuerySet[Company]:
+    role = _role(user)
+    companies = Company.objects.all()
+    if role in (roles.ADMIN, roles.MARKETER, roles.SUPPORT):
+        return companies
+    if role in (roles.SALES_HEAD, roles.MANAGER):
+        deals = deals_visible_to(user).filter(company=OuterRef("pk"))
+        contacts = contacts_visible_to(user).filter(company=OuterRef("pk"))
+        own = Q(owner=user)
+        if role == roles.SALES_HEAD:
+            own |= Q(team_id__in=user.headed_team_ids)
+        return companies.filter(own | Exists(deals) | Exists(contacts))
+    return companies.none()
+
+
+def tasks_visible_to(user) -> QuerySet[Task]:
+    role = _role(user)
+    tasks = Task.objects.all()
+    if role == roles.ADMIN:
+        return tasks
+    if role in (roles.SALES_HEAD, roles.MANAGER):
+        on_visible_deal = Q(deal__in=deals_visible_to(user))
+        mine = Q(assignee=user)
+        if role == roles.SALES_HEAD:
+            mine |= Q(assignee__team_id__in=user.headed_team_ids)
+        return tasks.filter(mine | on_visible_deal)
+    return tasks.none()
+
+
+def deal_get(*, user, pk) -> Deal:
+    return get_object_or_404(
+        deals_visible_to(user).select_related(
+            "stage", "pipeline", "owner", "team", "contact", "company"
+        ),
+        pk=pk,
+    )
+
+
+def contact_get(*, user, pk) -> Contact:
+    return get_object_or_404(
+        contacts_visible_to(user).select_related("company", "owner", "team"), pk=pk
+    )
+
+
+def company_get(*, user, pk) -> Company:
+    return get_object_or_404(companies_visible_to(user).select_related("owner", "team"), pk=pk)
+
+
+def task_get(*, user, pk) -> Task:
+    return get_object_or_404(tasks_visible_to(user), pk=pk)
+
+
+def deal_can_edit(*, user, deal: Deal) -> bool:
+    return user.has_perm("crm.change_deal") and deals_visible_to(user).filter(pk=deal.pk).exists()
+
+
+def user_can_see_owner_filter(user) -> bool:
+    return _role(user) in (roles.SALES_HEAD, roles.ADMIN)
+
+
+# --- Lists -----------------------------------------------------------------------------------
+
+DEAL_SORTS = {
+    "activity": ["-last_activity_at", "-id"],
+    "amount": ["-amount", "-id"],
+    "created": ["-created_at", "-id"],
+    "close": ["expected_close", "-id"],
+}
+
+
+@dataclass(frozen=True)
+class DealFilters:
+    q: str = ""
+    status: str = ""
+    stage: int | None = None
+    owner: int | None = None
+    sort: str = "activity"
+
+
+def deal_list(*, user, filters: DealFilters = DealFilters()) -> QuerySet[Deal]:
+    deals = deals_visible_to(user).select_related("stage", "owner", "contact", "company")
+    if filters.status:
+        deals = deals.filter(status=filters.status)
+    if filters.stage:
+        deals = deals.filter(stage_id=filters.stage)
+    if filters.owner and user_can_see_owner_filter(user):
+        deals = deals.filter(owner_id=filters.owner)
+    if filters.q:
+        q = filters.q.strip()
+        deals = deals.filter(
+            Q(title__icontains=q) | Q(contact__name__icontains=q) | Q(company__name__icontains=q)
+        )
+    return deals.order_by(*DEAL_SORTS.get(filters.sort, DEAL_SORTS["activity"]))
+
+
+def deal_page(*, user, filters: DealFilters, page: int | str | None):
+    paginator = Paginator(deal_list(user=user, filters=filters), settings.UI_PAGE_SIZE)
+    return paginator.get_page(page)
+
+
+def deal_owner_choices(*, user):
+    """Who a head may filter the list by: the owners of deals they can see."""
+    from django.contrib.auth import get_user_model
+
+    owner_ids = deals_visible_to(user).values("owner_id")
+    return get_user_model().objects.filter(pk__in=owner_ids).order_by("first_name", "last_name")
+
+
+def contact_list(*, user, q: str = "") -> QuerySet[Contact]:
+    contacts = contacts_visible_to(user).select_related("company", "owner")
+    if q:
+        contacts = contacts.filter(Q(name__icontains=q) | Q(company__name__icontains=q))
+    return contacts
+
+
+def company_list(*, user, q: str = "") -> QuerySet[Company]:
+    companies = companies_visible_to(user)
+    if q:
+        companies = companies.filter(Q(name__icontains=q) | Q(inn=q))
+    return companies
+
+
+def task_list(*, user, done: bool | None = None, deal: Deal | None = None) -> QuerySet[Task]:
+    tasks = tasks_visible_to(user).select_related("assignee", "deal", "contact")
+    if done is not None:
+        tasks = tasks.filter(done=done)
+    if deal is not None:
+        tasks = tasks.filter(deal=deal)
+    return tasks
+
+
+def my_open_tasks(*, user) -> QuerySet[Task]:
+    return task_list(user=user, done=False).filter(assignee=user)
+
+
+def contact_points(*, contact: Contact, kind: str | None = None) -> QuerySet[ContactPoint]:
+    points = contact.points.all()
+    return points.filter(kind=kind) if kind else points
+
+
+def default_pipeline() -> Pipeline:
+    pipeline = Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
+    if pipeline is None:
+        raise Pipeline.DoesNotExist("no pipeline is configured; run migrate")
+    return pipeline
+
+
+def pipeline_for(*, user) -> Pipeline:
+    """The user's team pipeline, else the shared default."""
+    team_id = getattr(user, "team_id", None)
+    own = Pipeline.objects.filter(team_id=team_id).first() if team_id else None
+    return own or default_pipeline()
+
+
+def pipeline_stages(*, pipeline: Pipeline) -> QuerySet[Stage]:
+    return pipeline.stages.all()
+
+
+def kanban_columns(*, user, pipeline: Pipeline, filters: DealFilters = DealFilters()):
+    """Open deals of the pipeline grouped by stage, in stage order: [(stage, [deals])]."""
+    deals = deal_list(user=user, filters=filters).filter(pipeline=pipeline, status="open")
+    by_stage: dict[int, list[Deal]] = {}
+    for deal in deals:
+        by_stage.setdefault(deal.stage_id, []).append(deal)
+    stages = pipeline.stages.annotate(total=Count("deals"))
+    return [(stage, by_stage.get(stage.id, [])) for stage in stages]
+
+
+# --- Timeline --------------------------------------------------------------------------------
+
+TIMELINE_PAGE = 50
+
+
+def deal_timeline(*, deal: Deal, before: int | None = None, limit: int = TIMELINE_PAGE):
+    """The newest `limit` entries of a deal (older than entry id `before`), newest first.
+
+    The caller has already fetched `deal` through `deal_get`, which applied visibility.
+    """
+    entries = TimelineEntry.objects.filter(deal=deal)
+    if before:
+        anchor = entries.filter(pk=before).values_list("occurred_at", flat=True).first()
+        if anchor is not None:
+            entries = entries.filter(
+                Q(occurred_at__lt=anchor) | Q(occurred_at=anchor, pk__lt=before)
+            )
+    return list(
+        entries.select_related("actor")
+        .prefetch_related("source")
+        .order_by("-occurred_at", "-id")[:limit]
+    )
+
+
+def contact_timeline(*, contact: Contact, limit: int = TIMELINE_PAGE):
+    return list(
+        TimelineEntry.objects.filter(Q(contact=contact) | Q(deal__contact=contact))
+        .select_related("actor", "deal")
+        .prefetch_related("source")
+        .order_by("-occurred_at", "-id")[:limit]
+    )
+
+
+def timeline_entry_get(*, deal: Deal, pk) -> TimelineEntry:
+    return get_object_or_404(
+        TimelineEntry.objects.filter(deal=deal).select_related("actor").prefetch_related("source"),
+        pk=pk,
+    )
+
+
+def deal_open_tasks(*, deal: Deal) -> QuerySet[Task]:
+    return deal.tasks.filter(done=False).select_related("assignee").order_by("due_at", "id")
+

@@ -1,0 +1,403 @@
+"""Every write to CRM data goes through here: keyword-only, typed, atomic.
+
+Services trust their caller for visibility (the object came from a selector) and check the
+role's permission to act; domain errors are `django.core.exceptions.ValidationError` (bad
+input, shown next to the field) or `PermissionDenied`.
+"""
+
+from decimal import Decimal
+
+import phonenumbers
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm import events
+from crm.models import (
+    Company,
+    Contact,
+    ContactPoint,
+    Deal,
+    Note,
+    Stage,
+    Tag,
+    Task,
+    TimelineEntry,
+)
+from crm.selectors import pipeline_for
+
+# --- Contact points --------------------------------------------------------------------------
+
+
+def phone_normalize(raw: str, *, region: str | None = None) -> str:
+    """Return the number in E.164 (`+79161234567`) or raise ValidationError."""
+    try:
+        number = phonenumbers.parse(raw, region or settings.DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(_("“%(value)s” is not a phone number."), params={"value": raw}) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(_("“%(value)s” is not a valid phone number."), params={"value": raw})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_normalize(raw: str) -> str:
+    value = raw.strip()
+    validate_email(value)
+    local, _at, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _normalize_point(kind: str, value: str) -> str:
+    if kind == ContactPoint.Kind.PHONE:
+        return phone_normalize(value)
+    if kind == ContactPoint.Kind.EMAIL:
+        return email_normalize(value)
+    raise ValidationError(_("Unknown contact point kind."))
+
+
+@transaction.atomic
+def contact_point_add(
+    *, contact: Contact, kind: str, value: str, label: str = "", is_primary: bool = False
+) -> ContactPoint:
+    normalized = _normalize_point(kind, value)
+    existing = contact.points.filter(kind=kind, value=normalized).first()
+    if existing:
+        return existing
+    if not contact.points.filter(kind=kind).exists():
+        is_primary = True
+    elif is_primary:
+        contact.points.filter(kind=kind).update(is_primary=False)
+    return ContactPoint.objects.create(
+        contact=contact, kind=kind, value=normalized, label=label, is_primary=is_primary
+    )
+
+
+@transaction.atomic
+def contact_points_replace(*, contact: Contact, kind: str, values: list[str]) -> None:
+    """Make the contact's points of one kind exactly `values` (first one primary)."""
+    normalized: list[str] = []
+    errors = []
+    for value in values:
+        if not value.strip():
+            continue
+        try:
+            point = _normalize_point(kind, value)
+        except ValidationError as e:
+            errors.extend(e.messages)
+            continue
+        if point not in normalized:
+            normalized.append(point)
+    if errors:
+        raise ValidationError(errors)
+    contact.points.filter(kind=kind).exclude(value__in=normalized).delete()
+    for position, value in enumerate(normalized):
+        ContactPoint.objects.update_or_create(
+            contact=contact, kind=kind, value=value, defaults={"is_primary": position == 0}
+        )
+
+
+# --- Companies and contacts ------------------------------------------------------------------
+
+
+def _require(user, perm: str) -> None:
+    if not user.has_perm(perm):
+        raise PermissionDenied(_("Your role does not allow this action."))
+
+
+@transaction.atomic
+def company_create(*, by, name: str, **fields) -> Company:
+    _require(by, "crm.add_company")
+    company = Company(name=name, owner=fields.pop("owner", by), team=by.team, **fields)
+    company.full_clean()
+    company.save()
+    return company
+
+
+@transaction.atomic
+def company_update(*, company: Company, by, **fields) -> Company:
+    _require(by, "crm.change_company")
+    for name, value in fields.items():
+        setattr(company, name, value)
+    company.full_clean()
+    company.save()
+    return company
+
+
+def _tags_set(contact: Contact, tags: list[str] | None) -> None:
+    if tags is None:
+        return
+    objs = [Tag.objects.get_or_create(name=t.strip()[:50])[0] for t in tags if t.strip()]
+    contact.tags.set(objs)
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    by,
+    name: str,
+    phones: list[str] = (),
+    emails: list[str] = (),
+    tags: list[str] | None = None,
+    owner=None,
+    **fields,
+) -> Contact:
+    _require(by, "crm.add_contact")
+    owner = owner or by
+    contact = Contact(name=name, owner=owner, team=owner.team, **fields)
+    contact.full_clean()
+    contact.save()
+    contact_points_replace(contact=contact, kind=ContactPoint.Kind.PHONE, values=list(phones))
+    contact_points_replace(contact=contact, kind=ContactPoint.Kind.EMAIL, values=list(emails))
+    _tags_set(contact, tags)
+    return contact
+
+
+@transaction.atomic
+def contact_update(
+    *,
+    contact: Contact,
+    by,
+    phones: list[str] | None = None,
+    emails: list[str] | None = None,
+    tags: list[str] | None = None,
+    **fields,
+) -> Contact:
+    _require(by, "crm.change_contact")
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.full_clean()
+    contact.save()
+    if phones is not None:
+        contact_points_replace(contact=contact, kind=ContactPoint.Kind.PHONE, values=phones)
+    if emails is not None:
+        contact_points_replace(contact=contact, kind=ContactPoint.Kind.EMAIL, values=emails)
+    _tags_set(contact, tags)
+    return contact
+
+
+# --- Timeline --------------------------------------------------------------------------------
+
+
+def timeline_add(
+    *,
+    kind: str,
+    deal: Deal | None = None,
+    contact: Contact | None = None,
+    actor=None,
+    source=None,
+    occurred_at=None,
+    payload: dict | None = None,
+) -> TimelineEntry:
+    """Add one entry to the feed of a deal (and its contact) and tell open deal cards.
+
+    Other apps call this for their messages and calls; crm/ knows nothing of them.
+    """
+    if deal is None and contact is None:
+        raise ValueError("a timeline entry needs a deal or a contact")
+    occurred_at = occurred_at or timezone.now()
+    entry = TimelineEntry.objects.create(
+        deal=deal,
+        contact=contact if contact is not None else (deal.contact if deal else None),
+        kind=kind,
+        actor=actor if getattr(actor, "pk", None) else None,
+        source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+        source_id=source.pk if source is not None else None,
+        occurred_at=occurred_at,
+        payload=payload or {},
+    )
+    if deal is not None:
+        Deal.objects.filter(pk=deal.pk, last_activity_at__lt=occurred_at).update(
+            last_activity_at=occurred_at
+        )
+        events.timeline_entry_added(deal_id=deal.pk, entry_id=entry.pk, kind=kind)
+    return entry
+
+
+# --- Deals -----------------------------------------------------------------------------------
+
+
+def _check_stage(deal: Deal, stage: Stage) -> None:
+    if stage.pipeline_id != deal.pipeline_id:
+        raise ValidationError({"stage": _("This stage belongs to another pipeline.")})
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    by,
+    title: str,
+    owner=None,
+    stage: Stage | None = None,
+    amount: Decimal | int | str = Decimal("0"),
+    currency: str = "",
+    contact: Contact | None = None,
+    company: Company | None = None,
+    next_step: str = "",
+    expected_close=None,
+) -> Deal:
+    _require(by, "crm.add_deal")
+    owner = owner or by
+    if owner != by:
+        _require(by, "crm.reassign_deal")
+    pipeline = stage.pipeline if stage else pipeline_for(user=owner)
+    stage = stage or pipeline.stages.first()
+    if company is None and contact is not None:
+        company = contact.company
+    deal = Deal(
+        title=title,
+        owner=owner,
+        team=owner.team,
+        pipeline=pipeline,
+        stage=stage,
+        amount=Decimal(amount or 0),
+        currency=currency or settings.DEFAULT_CURRENCY,
+        contact=contact,
+        company=company,
+        next_step=next_step,
+        expected_close=expected_close,
+    )
+    deal.full_clean()
+    deal.save()
+    timeline_add(kind="deal_created", deal=deal, actor=by, payload={"stage": stage.name})
+    return deal
+
+
+_EDITABLE_DEAL_FIELDS = {
+    "title", "amount", "currency", "contact", "company", "next_step", "expected_close",
+}
+
+
+@transaction.atomic
+def deal_update(*, deal: Deal, by, stage: Stage | None = None, owner=None, **fields) -> Deal:
+    _require(by, "crm.change_deal")
+    unknown = set(fields) - _EDITABLE_DEAL_FIELDS
+    if unknown:
+        raise ValueError(f"deal_update cannot change {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(deal, name, value)
+    deal.full_clean()
+    deal.save()
+    if stage is not None and stage.pk != deal.stage_id:
+        deal_move(deal=deal, stage=stage, by=by)
+    if owner is not None and owner.pk != deal.owner_id:
+        deal_reassign(deal=deal, to_user=owner, by=by)
+    events.deal_changed(deal_id=deal.pk)
+    return deal
+
+
+@transaction.atomic
+def deal_move(*, deal: Deal, stage: Stage, by) -> Deal:
+    _require(by, "crm.change_deal")
+    _check_stage(deal, stage)
+    if stage.pk == deal.stage_id:
+        return deal
+    old = deal.stage
+    deal.stage = stage
+    deal.save(update_fields=["stage", "updated_at"])
+    timeline_add(
+        kind="stage_changed", deal=deal, actor=by,
+        payload={"from": old.name, "to": stage.name, "from_id": old.pk, "to_id": stage.pk},
+    )
+    events.deal_changed(deal_id=deal.pk)
+    return deal
+
+
+@transaction.atomic
+def deal_close(*, deal: Deal, by, status: str, loss_reason: str = "") -> Deal:
+    """Mark a deal won or lost (a loss needs its reason), or reopen it with status open."""
+    _require(by, "crm.change_deal")
+    if status not in Deal.Status.values:
+        raise ValidationError({"status": _("Unknown status.")})
+    loss_reason = loss_reason.strip()
+    if status == Deal.Status.LOST and not loss_reason:
+        raise ValidationError({"loss_reason": _("Say why the deal was lost.")})
+    if status == deal.status and loss_reason == deal.loss_reason:
+        return deal
+    old = deal.status
+    deal.status = status
+    deal.loss_reason = loss_reason if status == Deal.Status.LOST else ""
+    deal.closed_at = timezone.now() if status != Deal.Status.OPEN else None
+    deal.save(update_fields=["status", "loss_reason", "closed_at", "updated_at"])
+    timeline_add(
+        kind="status_changed", deal=deal, actor=by,
+        payload={"from": old, "to": status, "loss_reason": deal.loss_reason},
+    )
+    events.deal_changed(deal_id=deal.pk)
+    return deal
+
+
+@transaction.atomic
+def deal_reassign(*, deal: Deal, to_user, by) -> Deal:
+    _require(by, "crm.reassign_deal")
+    if not to_user.is_active:
+        raise ValidationError({"owner": _("An inactive user cannot own deals.")})
+    old_owner_id = deal.owner_id
+    deal.owner = to_user
+    deal.team = to_user.team
+    deal.save(update_fields=["owner", "team", "updated_at"])
+    timeline_add(
+        kind="owner_changed", deal=deal, actor=by,
+        payload={"from": old_owner_id, "to": to_user.pk, "to_name": str(to_user)},
+    )
+    return deal
+
+
+# --- Notes and tasks -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def note_add(*, by, text: str, deal: Deal | None = None, contact: Contact | None = None) -> Note:
+    _require(by, "crm.add_note")
+    text = text.strip()
+    if not text:
+        raise ValidationError({"text": _("The note is empty.")})
+    note = Note(deal=deal, contact=contact, author=by, text=text)
+    note.full_clean()
+    note.save()
+    timeline_add(kind="note", deal=deal, contact=contact, actor=by, source=note)
+    return note
+
+
+@transaction.atomic
+def task_create(
+    *,
+    by,
+    title: str,
+    assignee=None,
+    due_at=None,
+    deal: Deal | None = None,
+    contact: Contact | None = None,
+) -> Task:
+    _require(by, "crm.add_task")
+    title = title.strip()
+    if not title:
+        raise ValidationError({"title": _("Say what needs to be done.")})
+    assignee = assignee or (deal.owner if deal else by)
+    task = Task(
+        title=title, assignee=assignee, created_by=by, due_at=due_at, deal=deal,
+        contact=contact or (deal.contact if deal else None),
+    )
+    task.full_clean()
+    task.save()
+    if deal is not None or task.contact is not None:
+        timeline_add(kind="task_created", deal=deal, contact=task.contact, actor=by, source=task)
+    return task
+
+
+@transaction.atomic
+def task_complete(*, task: Task, by) -> Task:
+    _require(by, "crm.change_task")
+    if task.done:
+        return task
+    task.done = True
+    task.done_at = timezone.now()
+    task.save(update_fields=["done", "done_at", "updated_at"])
+    if task.deal_id or task.contact_id:
+        timeline_add(
+            kind="task_done", deal=task.deal, contact=task.contact, actor=by, source=task
+        )
+    return task

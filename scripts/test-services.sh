@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Run a command with throwaway PostgreSQL and Redis on 127.0.0.1, unless DATABASE_URL and
+# REDIS_URL are already given. Everything lives in a temporary directory and is stopped
+# (and removed) when the command ends, whatever its outcome.
+#
+#   scripts/test-services.sh .venv/bin/pytest
+set -euo pipefail
+
+need_pg=1; need_redis=1
+[ -n "${DATABASE_URL:-}" ] && need_pg=0
+[ -n "${REDIS_URL:-}" ] && need_redis=0
+
+pg_bin() {
+    local dir
+    for dir in /usr/lib/postgresql/*/bin; do
+        [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+    done
+    return 1
+}
+
+install_missing() {
+    local packages=()
+    [ $need_pg = 1 ] && ! pg_bin >/dev/null && packages+=(postgresql)
+    [ $need_redis = 1 ] && ! command -v redis-server >/dev/null && packages+=(redis-server)
+    # The browser tests drive Debian's Chromium (never a downloaded browser build).
+    [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null && packages+=(chromium)
+    [ ${#packages[@]} = 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "Missing: ${packages[*]}. Install them (apt-get install ${packages[*]}) or set" \
+             "DATABASE_URL and REDIS_URL to running servers." >&2
+        exit 1
+    fi
+    echo "Installing ${packages[*]} from Debian..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+install_missing
+tmp=$(mktemp -d /tmp/crm-test-services.XXXXXX)
+chmod 755 "$tmp"
+pg_started=0; redis_started=0
+
+cleanup() {
+    local status=$?
+    if [ $pg_started = 1 ]; then
+        as_pg "$(pg_bin)/pg_ctl" -D "$tmp/pg" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    if [ $redis_started = 1 ]; then
+        kill "$(cat "$tmp/redis.pid" 2>/dev/null)" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit $status
+}
+trap cleanup EXIT INT TERM
+
+# PostgreSQL refuses to run as root: run it as the unprivileged `postgres` system user.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+if [ $need_pg = 1 ]; then
+    bin=$(pg_bin)
+    port=$(free_port)
+    mkdir -p "$tmp/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
+    as_pg "$bin/initdb" -D "$tmp/pg" -U crm --auth=trust -E UTF8 --locale=C.UTF-8 >"$tmp/initdb.log" 2>&1 \
+        || { cat "$tmp/initdb.log" >&2; exit 1; }
+    # Throwaway test cluster: durability off makes the suite several times faster.
+    as_pg "$bin/pg_ctl" -D "$tmp/pg" -l "$tmp/pg/server.log" -w \
+        -o "-h 127.0.0.1 -p $port -k $tmp/pg -F -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null || { cat "$tmp/pg/server.log" >&2; exit 1; }
+    pg_started=1
+    export DATABASE_URL="postgres://crm@127.0.0.1:$port/postgres"
+    echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+fi
+
+if [ $need_redis = 1 ]; then
+    port=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" --dir "$tmp"
+    for _ in $(seq 50); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis_started=1
+    export REDIS_URL="redis://127.0.0.1:$port/0"
+    echo "Redis $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+fi
+
+"$@"

@@ -1,0 +1,64 @@
+"""Roles are Django groups; this module is the one place that says what each role may do.
+
+The groups and their permissions are (re)created after every migration, so a deployment
+always matches the code. Admins can still add permissions to a group in the admin; removing
+one that is listed here is undone at the next migration.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+MANAGER = "manager"
+SALES_HEAD = "sales_head"
+MARKETER = "marketer"
+SUPPORT = "support"
+SECURITY_OFFICER = "security_officer"
+ADMIN = "admin"
+
+ROLE_LABELS = {
+    MANAGER: _("Manager"),
+    SALES_HEAD: _("Sales head"),
+    MARKETER: _("Marketer"),
+    SUPPORT: _("Support"),
+    SECURITY_OFFICER: _("Security officer"),
+    ADMIN: _("Administrator"),
+}
+ROLES = tuple(ROLE_LABELS)
+
+# Permissions as "app_label.codename". Object visibility is a separate rule (selectors);
+# these say which kinds of action a role may take at all.
+_WORK_WITH_DEALS = [
+    "crm.view_deal", "crm.add_deal", "crm.change_deal",
+    "crm.view_contact", "crm.add_contact", "crm.change_contact",
+    "crm.view_company", "crm.add_company", "crm.change_company",
+    "crm.view_task", "crm.add_task", "crm.change_task",
+    "crm.view_note", "crm.add_note",
+]
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    MANAGER: _WORK_WITH_DEALS,
+    SALES_HEAD: _WORK_WITH_DEALS + ["crm.reassign_deal", "crm.export_deals"],
+    MARKETER: ["crm.view_contact", "crm.view_company"],
+    SUPPORT: ["crm.view_contact", "crm.view_company"],
+    SECURITY_OFFICER: [],
+    ADMIN: _WORK_WITH_DEALS
+    + [
+        "crm.reassign_deal", "crm.export_deals", "crm.delete_deal", "crm.delete_contact",
+        "crm.delete_company", "crm.add_pipeline", "crm.change_pipeline", "crm.add_stage",
+        "crm.change_stage", "security.add_team", "security.change_team",
+    ],
+}
+
+
+def sync_role_groups(sender=None, **kwargs):
+    from django.contrib.auth.models import Group, Permission
+
+    if sender is not None and sender.label != "security":
+        return
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.add(*wanted)

@@ -1,0 +1,81 @@
+"""Shared fixtures: two sales teams and one user of every role.
+
+As in healthchecks' tests, most tests need an owner (`anna`), a teammate (`ivan`), the
+team's head (`head_north`) and an outsider from the other team (`olga`).
+"""
+
+import pytest
+
+from security import roles
+from security.models import Team
+from tests.factories import make_contact, make_deal, make_user
+
+
+@pytest.fixture
+def north(db):
+    return Team.objects.create(name="north")
+
+
+@pytest.fixture
+def south(db):
+    return Team.objects.create(name="south")
+
+
+@pytest.fixture
+def anna(north):
+    return make_user("anna", roles.MANAGER, north)
+
+
+@pytest.fixture
+def ivan(north):
+    return make_user("ivan", roles.MANAGER, north)
+
+
+@pytest.fixture
+def olga(south):
+    return make_user("olga", roles.MANAGER, south)
+
+
+@pytest.fixture
+def head_north(north):
+    head = make_user("head_north", roles.SALES_HEAD, north)
+    north.head = head
+    north.save()
+    return type(head).objects.get(pk=head.pk)
+
+
+@pytest.fixture
+def director(db):
+    return make_user("director", roles.ADMIN, is_staff=True)
+
+
+@pytest.fixture
+def marketer(db):
+    return make_user("marketer", roles.MARKETER)
+
+
+@pytest.fixture
+def support(db):
+    return make_user("support", roles.SUPPORT)
+
+
+@pytest.fixture
+def security_officer(db):
+    return make_user("security", roles.SECURITY_OFFICER)
+
+
+@pytest.fixture
+def anna_contact(anna):
+    return make_contact(
+        anna, name="Пётр Смирнов", phones=["8 (916) 123-45-67"], emails=["Petr@Example.RU"]
+    )
+
+
+@pytest.fixture
+def anna_deal(anna, anna_contact):
+    return make_deal(anna, title="Поставка серверов", contact=anna_contact, amount=150000)
+
+
+@pytest.fixture
+def olga_deal(olga):
+    return make_deal(olga, title="Южный склад", contact=make_contact(olga, name="Ирина Котова"))
