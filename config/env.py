@@ -62,7 +62,7 @@ def envlist(name: str, default: list[str]) -> list[str]:
 
 
 def database_from_url(url: str) -> dict:
-    """Turn `postgres://user:pass@host:port/name` or `sqlite:///path` into Django's DATABASES entry."""
+    """Turn `postgres://user:pass@host:port/name` or `sqlite:///path` into a DATABASES entry."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute/path.db, as in dj-database-url

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,5 +9,7 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from crm import timeline
+        from crm.setup import ensure_default_pipeline
 
         timeline.register_crm_kinds()
+        post_migrate.connect(ensure_default_pipeline, dispatch_uid="crm.default_pipeline")

@@ -38,7 +38,9 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(raw, region or settings.DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException:
-        raise ValidationError(_("“%(value)s” is not a phone number."), params={"value": raw}) from None
+        raise ValidationError(
+            _("“%(value)s” is not a phone number."), params={"value": raw}
+        ) from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(_("“%(value)s” is not a valid phone number."), params={"value": raw})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -5,10 +5,15 @@ team's head (`head_north`) and an outsider from the other team (`olga`).
 """
 
 import pytest
+from django.conf import settings
 
 from security import roles
 from security.models import Team
 from tests.factories import make_contact, make_deal, make_user
+
+# Websocket tests reach the database from Channels' worker threads; persistent connections
+# there would outlive the test and keep the test database from being dropped.
+settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+import json
+
+import uvicorn
+from django.conf import settings
+from django.core.management import BaseCommand, call_command
+
+from config.scheduler import EmbeddedScheduler
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve pages, API and websockets from one ASGI process, with periodic jobs in a "
+        "background thread (the embedded mode of `make run`)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host, port, **options):
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"CRM is running at {url}"))
+        self._print_demo_logins()
+        scheduler = EmbeddedScheduler()
+        scheduler.start()
+        try:
+            uvicorn.run(
+                "config.asgi:application",
+                host=host,
+                port=port,
+                lifespan="off",  # Django's ASGI handler does not speak the lifespan protocol
+                log_level="warning" if not settings.DEBUG else "info",
+                ws="websockets",
+            )
+        finally:
+            scheduler.stop()
+
+    def _print_demo_logins(self):
+        try:
+            from io import StringIO
+
+            out = StringIO()
+            call_command("seed_demo", "--json", stdout=out)
+            demo = json.loads(out.getvalue())
+        except Exception:  # no demo command or no demo: nothing to print
+            return
+        users = demo.get("users", [])
+        if users:
+            self.stdout.write("Demo logins (password: demo):")
+            for user in users:
+                self.stdout.write(f"  {user['username']:<12} {user.get('role', '')}"
+                                  f" {user.get('team') or ''}".rstrip())

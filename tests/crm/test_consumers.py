@@ -1,0 +1,78 @@
+"""The websocket end to end through Channels' communicator, on the real Redis channel layer."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from config.asgi import application
+from crm import services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def connect(user=None, origin=b"http://localhost"):
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if user is not None:
+        headers.append((b"cookie", f"sessionid={await session_cookie(user)}".encode()))
+    communicator = WebsocketCommunicator(application, "/ws/", headers=headers)
+    connected, _code = await communicator.connect()
+    return communicator, connected
+
+
+async def test_an_anonymous_socket_is_refused():
+    communicator, connected = await connect()
+    assert not connected
+
+
+async def test_a_foreign_origin_is_refused(anna):
+    communicator, connected = await connect(anna, origin=b"https://evil.example")
+    assert not connected
+
+
+async def test_the_owner_receives_a_new_note_live(anna, anna_deal):
+    communicator, connected = await connect(anna)
+    assert connected
+    await communicator.send_json_to({"subscribe": "deal", "id": anna_deal.pk})
+    assert await communicator.receive_json_from() == {"subscribed": "deal", "id": anna_deal.pk}
+
+    note = await database_sync_to_async(services.note_add)(
+        by=anna, deal=anna_deal, text="<b>секрет</b>"
+    )
+    event = await communicator.receive_json_from(timeout=5)
+    assert event["type"] == "timeline.entry"
+    assert event["deal"] == anna_deal.pk
+    assert event["kind"] == "note"
+    # Events carry ids only; the text is fetched through the access-checked view.
+    assert "секрет" not in str(event)
+    assert event["entry"] == await database_sync_to_async(
+        lambda: anna_deal.timeline.get(kind="note", source_id=note.pk).pk
+    )()
+    await communicator.disconnect()
+
+
+async def test_an_outsider_cannot_subscribe_to_a_deal_and_hears_nothing(olga, anna, anna_deal):
+    communicator, connected = await connect(olga)
+    assert connected
+    await communicator.send_json_to({"subscribe": "deal", "id": anna_deal.pk})
+    reply = await communicator.receive_json_from()
+    assert reply["error"] == "not_found"
+    await database_sync_to_async(services.note_add)(by=anna, deal=anna_deal, text="тихо")
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def test_malformed_messages_get_a_clear_error(anna):
+    communicator, connected = await connect(anna)
+    await communicator.send_json_to({"subscribe": "deal", "id": "7; drop"})
+    assert (await communicator.receive_json_from())["error"] == "bad_request"
+    await communicator.send_json_to(["not", "an", "object"])
+    assert (await communicator.receive_json_from())["error"] == "bad_request"
+    await communicator.disconnect()
