@@ -8,8 +8,9 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self):
-        from crm import timeline
+        from crm import audit, timeline
         from crm.setup import ensure_default_pipeline
 
         timeline.register_crm_kinds()
+        audit.register_models()
         post_migrate.connect(ensure_default_pipeline, dispatch_uid="crm.default_pipeline")

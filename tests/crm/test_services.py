@@ -164,3 +164,13 @@ def test_timeline_add_accepts_any_app_kind_without_changes_to_crm(anna, anna_dea
 
     assert kind_for(entry.kind).template == "crm/timeline/unknown.html"
     assert entry.contact == anna_deal.contact
+
+
+def test_changes_are_audited_without_copying_contact_identifiers(anna, anna_deal, anna_contact):
+    from auditlog.models import LogEntry
+
+    services.deal_move(deal=anna_deal, stage=stage(1), by=anna)
+    point = anna_contact.points.get(kind="phone")
+    logged = LogEntry.objects.get_for_object(point).get()
+    assert "+79161234567" not in str(logged.changes)
+    assert LogEntry.objects.get_for_object(anna_deal).filter(action=LogEntry.Action.UPDATE).exists()
