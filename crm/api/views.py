@@ -1,0 +1,291 @@
+"""The REST API, v1. Thin: parse with a serializer, read through crm.selectors, write through
+crm.services, render with a serializer.
+
+Objects are always fetched with the selectors' `*_get(user=..., pk=...)`, which answer 404 to
+anyone outside the visibility rule, before any input is looked at; so an outsider learns
+nothing, whatever the route or the body. Role-level refusals come from the services as
+PermissionDenied and leave as 403 (crm/api/errors.py).
+"""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from crm import selectors, services
+from crm.api import interim
+from crm.api import serializers as s
+
+ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+class TokenObtainView(APIView):
+    """Trade a username and password for the user's API token."""
+
+    # A stale or wrong `Authorization` header must not stand in the way of getting a new token.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=s.TokenRequestSerializer,
+        responses={200: s.TokenSerializer},
+        auth=[],
+        operation_id="auth_token",
+        summary="Obtain an API token",
+        description="Send it back as `Authorization: Token <token>`. Wrong credentials and "
+        "inactive accounts get 400.",
+    )
+    def post(self, request):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+
+class ServiceViewSet(viewsets.GenericViewSet):
+    # list, retrieve, create and partial update (PATCH), each through a selector or a service.
+    # A subclass names its serializers, its selectors (`visible`, `fetch`, `list_for`) and its
+    # services (`create_object`, `update_object`). (A comment, not a docstring: the schema
+    # would show a docstring to API users as every operation's description.)
+
+    lookup_value_regex = r"\d+"
+    parser_classes = [JSONParser]
+    filter_backends: list = []
+    output_serializer: type[s.serializers.Serializer]
+    input_serializer: type[s.serializers.Serializer]
+    filter_serializer: type[s.serializers.Serializer] | None = None
+
+    def get_serializer_class(self):
+        if self.action in ("create", "partial_update"):
+            return self.input_serializer
+        return self.output_serializer
+
+    def get_queryset(self):
+        return self.visible(self.request.user)
+
+    def get_object(self):
+        return self.fetch(user=self.request.user, pk=self.kwargs["pk"])
+
+    def validated(self, serializer_class, data, **kwargs) -> dict:
+        serializer = serializer_class(data=data, context=self.get_serializer_context(), **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def filters(self) -> dict:
+        if self.filter_serializer is None:
+            return {}
+        # A plain dict: in a QueryDict DRF reads a missing boolean as false.
+        return self.validated(self.filter_serializer, self.request.query_params.dict())
+
+    def render(self, obj, serializer_class=None, **kwargs):
+        serializer_class = serializer_class or self.output_serializer
+        return serializer_class(obj, context=self.get_serializer_context(), **kwargs).data
+
+    def list(self, request):
+        page = self.paginate_queryset(self.list_for(request.user, **self.filters()))
+        return self.get_paginated_response(self.render(page, many=True))
+
+    def retrieve(self, request, pk):
+        return Response(self.render(self.get_object()))
+
+    def create(self, request):
+        data = self.validated(self.input_serializer, request.data)
+        obj = self.create_object(by=request.user, **data)
+        return Response(self.render(obj), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk):
+        obj = self.get_object()
+        data = self.validated(self.input_serializer, request.data, partial=True)
+        obj = self.update_object(obj, by=request.user, **data)
+        obj.refresh_from_db()
+        return Response(self.render(obj))
+
+
+def crud_schema(name: str, plural: str, output, write, filters=None):
+    """The schema of a ServiceViewSet: what goes in and what comes out of each action."""
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {plural}", parameters=[filters] if filters else None),
+        retrieve=extend_schema(summary=f"Get a {name}", parameters=[ID_PARAMETER]),
+        create=extend_schema(summary=f"Create a {name}", request=write, responses={201: output}),
+        partial_update=extend_schema(
+            summary=f"Change a {name}", parameters=[ID_PARAMETER], request=write,
+            responses={200: output},
+        ),
+    )
+
+
+@crud_schema("company", "companies", s.CompanySerializer, s.CompanyWriteSerializer,
+             s.CompanyFilterSerializer)
+class CompanyViewSet(ServiceViewSet):
+    """Companies you may see: your own and those of your deals and contacts (a sales head: the
+    team's; marketing, support and admins: all)."""
+
+    output_serializer = s.CompanySerializer
+    input_serializer = s.CompanyWriteSerializer
+    filter_serializer = s.CompanyFilterSerializer
+    visible = staticmethod(selectors.companies_visible_to)
+    fetch = staticmethod(selectors.company_get)
+
+    def list_for(self, user, q=""):
+        return selectors.company_list(user=user, q=q)
+
+    def create_object(self, *, by, **data):
+        return services.company_create(by=by, **data)
+
+    def update_object(self, company, *, by, **data):
+        return services.company_update(company=company, by=by, **data)
+
+
+@crud_schema("contact", "contacts", s.ContactSerializer, s.ContactWriteSerializer,
+             s.ContactFilterSerializer)
+class ContactViewSet(ServiceViewSet):
+    """Contacts you may see: your own and those of your deals (a sales head: the team's;
+    marketing, support and admins: all). Phones and e-mails are written as lists of strings
+    and read as lists of objects."""
+
+    output_serializer = s.ContactSerializer
+    input_serializer = s.ContactWriteSerializer
+    filter_serializer = s.ContactFilterSerializer
+    visible = staticmethod(selectors.contacts_visible_to)
+    fetch = staticmethod(selectors.contact_get)
+
+    def list_for(self, user, q=""):
+        return selectors.contact_list(user=user, q=q).prefetch_related("points", "tags")
+
+    def create_object(self, *, by, **data):
+        return services.contact_create(by=by, **data)
+
+    def update_object(self, contact, *, by, **data):
+        return services.contact_update(contact=contact, by=by, **data)
+
+
+@crud_schema("deal", "deals", s.DealSerializer, s.DealWriteSerializer,
+             s.DealFilterSerializer)
+class DealViewSet(ServiceViewSet):
+    """Deals you may see: your own (a sales head: the team's; admins: all). Status changes go
+    through `close`, stage changes through `move` or `stage`."""
+
+    output_serializer = s.DealSerializer
+    input_serializer = s.DealWriteSerializer
+    filter_serializer = s.DealFilterSerializer
+    visible = staticmethod(selectors.deals_visible_to)
+    fetch = staticmethod(selectors.deal_get)
+
+    def list_for(self, user, **filters):
+        return selectors.deal_list(user=user, filters=selectors.DealFilters(**filters))
+
+    def create_object(self, *, by, **data):
+        return services.deal_create(by=by, **data)
+
+    def update_object(self, deal, *, by, **data):
+        return services.deal_update(deal=deal, by=by, **data)
+
+    @extend_schema(
+        operation_id="deals_timeline",
+        summary="A deal's timeline, newest first",
+        parameters=[ID_PARAMETER, s.TimelineQuerySerializer],
+        responses={200: s.TimelinePageSerializer},
+        description="Pages through `next` (a cursor: entries older than the last one shown); "
+        f"{settings.API_PAGE_SIZE} entries by default, at most {settings.API_MAX_PAGE_SIZE}.",
+    )
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk):
+        deal = self.get_object()
+        query = self.validated(s.TimelineQuerySerializer, request.query_params.dict())
+        size = min(query.get("page_size", settings.API_PAGE_SIZE), settings.API_MAX_PAGE_SIZE)
+        # One entry more than shown tells whether an older page exists.
+        entries = selectors.deal_timeline(deal=deal, before=query.get("before"), limit=size + 1)
+        more, entries = len(entries) > size, entries[:size]
+        next_url = None
+        if more:
+            next_url = replace_query_param(request.build_absolute_uri(), "before", entries[-1].pk)
+        return Response({
+            "next": next_url,
+            "results": self.render(entries, s.TimelineEntrySerializer, many=True),
+        })
+
+    @extend_schema(
+        operation_id="deals_notes_create",
+        summary="Add an internal note to a deal",
+        parameters=[ID_PARAMETER],
+        request=s.NoteWriteSerializer,
+        responses={201: s.NoteSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def notes(self, request, pk):
+        deal = self.get_object()
+        data = self.validated(s.NoteWriteSerializer, request.data)
+        note = services.note_add(by=request.user, deal=deal, text=data["text"])
+        return Response(self.render(note, s.NoteSerializer), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="deals_move",
+        summary="Move a deal to another stage of its pipeline",
+        parameters=[ID_PARAMETER],
+        request=s.DealMoveSerializer,
+        responses={200: s.DealSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk):
+        deal = self.get_object()
+        data = self.validated(s.DealMoveSerializer, request.data)
+        deal = services.deal_move(deal=deal, stage=data["stage"], by=request.user)
+        deal.refresh_from_db()
+        return Response(self.render(deal))
+
+    @extend_schema(
+        operation_id="deals_close",
+        summary="Win, lose (with a reason) or reopen a deal",
+        parameters=[ID_PARAMETER],
+        request=s.DealCloseSerializer,
+        responses={200: s.DealSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk):
+        deal = self.get_object()
+        data = self.validated(s.DealCloseSerializer, request.data)
+        deal = services.deal_close(deal=deal, by=request.user, **data)
+        deal.refresh_from_db()
+        return Response(self.render(deal))
+
+
+@crud_schema("task", "tasks", s.TaskSerializer, s.TaskWriteSerializer,
+             s.TaskFilterSerializer)
+class TaskViewSet(ServiceViewSet):
+    """Tasks assigned to you or on deals you may see."""
+
+    output_serializer = s.TaskSerializer
+    input_serializer = s.TaskWriteSerializer
+    filter_serializer = s.TaskFilterSerializer
+    visible = staticmethod(selectors.tasks_visible_to)
+    fetch = staticmethod(selectors.task_get)
+
+    def list_for(self, user, done=None, deal=None):
+        return selectors.task_list(user=user, done=done, deal=deal)
+
+    def create_object(self, *, by, **data):
+        return services.task_create(by=by, **data)
+
+    def update_object(self, task, *, by, **data):
+        return interim.task_update(task=task, by=by, **data)
+
+    @extend_schema(
+        operation_id="tasks_complete",
+        summary="Mark a task done",
+        parameters=[ID_PARAMETER],
+        request=None,
+        responses={200: s.TaskSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk):
+        task = services.task_complete(task=self.get_object(), by=request.user)
+        return Response(self.render(task))
