@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management import call_command
 from django.utils import timezone
 from drf_spectacular.validation import validate_schema
@@ -10,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from crm import services
+from crm.api.errors import exception_handler
 from crm.models import Deal, Note, Pipeline, Stage, Task, TimelineEntry
 from security import roles
 from tests.factories import make_contact, make_deal, make_user, stage
@@ -479,6 +482,13 @@ def test_a_malformed_json_body_is_a_400(as_anna, anna_deal):
         response = getattr(as_anna, method)(url, data='{"title": ', content_type="application/json")
         assert response.status_code == 400, url
         assert "JSON parse error" in response.json()["detail"]
+
+
+def test_errors_of_no_one_field_keep_the_drf_key():
+    response = exception_handler(DjangoValidationError({"__all__": ["Conflict."]}), {})
+    assert response.status_code == 400
+    assert response.data == {"non_field_errors": ["Conflict."]}
+    assert exception_handler(DjangoPermissionDenied(), {}).status_code == 403
 
 
 def test_a_missing_title_and_an_unknown_currency_are_field_errors(as_anna):
