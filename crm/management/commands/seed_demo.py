@@ -159,6 +159,8 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
         summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Demo data created in {elapsed:.1f} s: {summary}."))
+        if if_empty:
+            return  # `make run` goes on to `serve`, which lists the logins itself
         self.stdout.write(f"Open {demo_url()} and log in (password '{data.PASSWORD}'):")
         for username, role, team, first, last in data.STAFF:
             where = f", {team}" if team else ""
