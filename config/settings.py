@@ -206,6 +206,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the app folders in the embedded mode, so no collectstatic is needed.
 WHITENOISE_USE_FINDERS = EMBEDDED
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+if EMBEDDED:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
 
 # --- API -------------------------------------------------------------------------------------
 

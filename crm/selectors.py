@@ -108,6 +108,30 @@ def deal_can_edit(*, user, deal: Deal) -> bool:
     return user.has_perm("crm.change_deal") and deals_visible_to(user).filter(pk=deal.pk).exists()
 
 
+def assignable_users(*, user):
+    """Who `user` may give a task or a record to: themselves and their team (a head: the
+    teams they lead; the admin: anyone active)."""
+    from django.contrib.auth import get_user_model
+
+    active = get_user_model().objects.filter(is_active=True)
+    role = _role(user)
+    if role == roles.ADMIN:
+        return active
+    if role is None:
+        return active.none()
+    team_ids = set(user.headed_team_ids) if role == roles.SALES_HEAD else set()
+    if user.team_id:
+        team_ids.add(user.team_id)
+    return active.filter(Q(pk=user.pk) | Q(team_id__in=team_ids))
+
+
+def stages_for(*, user) -> QuerySet[Stage]:
+    """Stages of the pipelines the user's team works with (its own and the shared ones)."""
+    return Stage.objects.filter(
+        Q(pipeline__team__isnull=True) | Q(pipeline__team_id=getattr(user, "team_id", None))
+    ).select_related("pipeline")
+
+
 def user_can_see_owner_filter(user) -> bool:
     return _role(user) in (roles.SALES_HEAD, roles.ADMIN)
 

@@ -28,7 +28,7 @@ from crm.models import (
     Task,
     TimelineEntry,
 )
-from crm.selectors import pipeline_for
+from crm.selectors import assignable_users, pipeline_for
 
 # --- Contact points --------------------------------------------------------------------------
 
@@ -94,7 +94,8 @@ def contact_points_replace(*, contact: Contact, kind: str, values: list[str]) ->
         if point not in normalized:
             normalized.append(point)
     if errors:
-        raise ValidationError(errors)
+        field = "phones" if kind == ContactPoint.Kind.PHONE else "emails"
+        raise ValidationError({field: errors})
     contact.points.filter(kind=kind).exclude(value__in=normalized).delete()
     for position, value in enumerate(normalized):
         ContactPoint.objects.update_or_create(
@@ -110,10 +111,20 @@ def _require(user, perm: str) -> None:
         raise PermissionDenied(_("Your role does not allow this action."))
 
 
+def _check_owner(by, owner) -> None:
+    """Giving a record to someone else is a reassignment: heads and admins only."""
+    if owner.pk != by.pk:
+        _require(by, "crm.reassign_deal")
+    if not owner.is_active:
+        raise ValidationError({"owner": _("An inactive user cannot own records.")})
+
+
 @transaction.atomic
 def company_create(*, by, name: str, **fields) -> Company:
     _require(by, "crm.add_company")
-    company = Company(name=name, owner=fields.pop("owner", by), team=by.team, **fields)
+    owner = fields.pop("owner", None) or by
+    _check_owner(by, owner)
+    company = Company(name=name, owner=owner, team=owner.team, **fields)
     company.full_clean()
     company.save()
     return company
@@ -122,6 +133,10 @@ def company_create(*, by, name: str, **fields) -> Company:
 @transaction.atomic
 def company_update(*, company: Company, by, **fields) -> Company:
     _require(by, "crm.change_company")
+    owner = fields.pop("owner", None)
+    if owner is not None and owner.pk != company.owner_id:
+        _check_owner(by, owner)
+        company.owner, company.team = owner, owner.team
     for name, value in fields.items():
         setattr(company, name, value)
     company.full_clean()
@@ -149,6 +164,7 @@ def contact_create(
 ) -> Contact:
     _require(by, "crm.add_contact")
     owner = owner or by
+    _check_owner(by, owner)
     contact = Contact(name=name, owner=owner, team=owner.team, **fields)
     contact.full_clean()
     contact.save()
@@ -166,9 +182,13 @@ def contact_update(
     phones: list[str] | None = None,
     emails: list[str] | None = None,
     tags: list[str] | None = None,
+    owner=None,
     **fields,
 ) -> Contact:
     _require(by, "crm.change_contact")
+    if owner is not None and owner.pk != contact.owner_id:
+        _check_owner(by, owner)
+        contact.owner, contact.team = owner, owner.team
     for name, value in fields.items():
         setattr(contact, name, value)
     contact.full_clean()
@@ -243,8 +263,9 @@ def deal_create(
 ) -> Deal:
     _require(by, "crm.add_deal")
     owner = owner or by
-    if owner != by:
-        _require(by, "crm.reassign_deal")
+    _check_owner(by, owner)
+    if stage is not None and stage.pipeline.team_id not in (None, owner.team_id):
+        raise ValidationError({"stage": _("This stage belongs to another team's pipeline.")})
     pipeline = stage.pipeline if stage else pipeline_for(user=owner)
     stage = stage or pipeline.stages.first()
     if company is None and contact is not None:
@@ -379,6 +400,7 @@ def task_create(
     if not title:
         raise ValidationError({"title": _("Say what needs to be done.")})
     assignee = assignee or (deal.owner if deal else by)
+    _check_assignee(by, assignee)
     task = Task(
         title=title, assignee=assignee, created_by=by, due_at=due_at, deal=deal,
         contact=contact or (deal.contact if deal else None),
@@ -387,6 +409,31 @@ def task_create(
     task.save()
     if deal is not None or task.contact is not None:
         timeline_add(kind="task_created", deal=deal, contact=task.contact, actor=by, source=task)
+    return task
+
+
+def _check_assignee(by, assignee) -> None:
+    if not assignable_users(user=by).filter(pk=assignee.pk).exists():
+        raise ValidationError({"assignee": _("You cannot give tasks to this person.")})
+
+
+_EDITABLE_TASK_FIELDS = {"title", "assignee", "due_at", "deal", "contact"}
+
+
+@transaction.atomic
+def task_update(*, task: Task, by, **fields) -> Task:
+    _require(by, "crm.change_task")
+    unknown = set(fields) - _EDITABLE_TASK_FIELDS
+    if unknown:
+        raise ValueError(f"task_update cannot change {sorted(unknown)}")
+    if "title" in fields:
+        fields["title"] = fields["title"].strip()
+    if "assignee" in fields and fields["assignee"].pk != task.assignee_id:
+        _check_assignee(by, fields["assignee"])
+    for name, value in fields.items():
+        setattr(task, name, value)
+    task.full_clean()
+    task.save()
     return task
 
 

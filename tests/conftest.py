@@ -14,6 +14,8 @@ from tests.factories import make_contact, make_deal, make_user
 # Websocket tests reach the database from Channels' worker threads; persistent connections
 # there would outlive the test and keep the test database from being dropped.
 settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Real hashing costs ~0.3 s per user; tests create hundreds of users.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from crm import selectors, services
-from crm.api import interim
 from crm.api import serializers as s
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -276,7 +275,7 @@ class TaskViewSet(ServiceViewSet):
         return services.task_create(by=by, **data)
 
     def update_object(self, task, *, by, **data):
-        return interim.task_update(task=task, by=by, **data)
+        return services.task_update(task=task, by=by, **data)
 
     @extend_schema(
         operation_id="tasks_complete",

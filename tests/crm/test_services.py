@@ -174,3 +174,40 @@ def test_changes_are_audited_without_copying_contact_identifiers(anna, anna_deal
     logged = LogEntry.objects.get_for_object(point).get()
     assert "+79161234567" not in str(logged.changes)
     assert LogEntry.objects.get_for_object(anna_deal).filter(action=LogEntry.Action.UPDATE).exists()
+
+
+def test_tasks_go_only_to_the_team(anna, ivan, olga, anna_deal):
+    assert services.task_create(by=anna, title="Ивану", assignee=ivan, deal=anna_deal)
+    with pytest.raises(ValidationError) as e:
+        services.task_create(by=anna, title="Ольге", assignee=olga, deal=anna_deal)
+    assert "assignee" in e.value.message_dict
+    task = services.task_create(by=anna, title="Себе", deal=anna_deal)
+    with pytest.raises(ValidationError):
+        services.task_update(task=task, by=anna, assignee=olga)
+
+
+def test_a_deal_cannot_start_in_another_teams_pipeline(anna, south):
+    from crm.models import Pipeline, Stage
+
+    southern = Pipeline.objects.create(name="Юг", team=south)
+    first = Stage.objects.create(pipeline=southern, name="Заявка")
+    with pytest.raises(ValidationError) as e:
+        make_deal(anna, stage=first)
+    assert "stage" in e.value.message_dict
+
+
+def test_a_manager_cannot_hand_a_contact_to_someone_else(anna, ivan, anna_contact):
+    with pytest.raises(PermissionDenied):
+        services.contact_update(contact=anna_contact, by=anna, owner=ivan)
+
+
+def test_a_head_hands_a_contact_over_and_its_team_follows(head_north, olga, anna_contact):
+    services.contact_update(contact=anna_contact, by=head_north, owner=olga)
+    anna_contact.refresh_from_db()
+    assert (anna_contact.owner, anna_contact.team) == (olga, olga.team)
+
+
+def test_bad_points_are_reported_on_their_field(anna):
+    with pytest.raises(ValidationError) as e:
+        make_contact(anna, phones=["+7 000"], emails=["x@y.ru"])
+    assert list(e.value.message_dict) == ["phones"]
