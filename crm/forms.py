@@ -7,14 +7,11 @@ company or stage they may see (a forged id is "not one of the available choices"
 from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors, services
 from crm.models import Contact, Deal
-from security import roles
 
 # Long pickers are cut to this many options (plus the current value) to keep pages fast.
 MAX_PICKER_OPTIONS = 300
@@ -43,6 +40,11 @@ def _limit_picker(field: forms.ModelChoiceField, current=None) -> None:
         objects.insert(0, current)
     blank = [] if field.empty_label is None else [("", field.empty_label)]
     field.widget.choices = blank + [(o.pk, str(o)) for o in objects]
+
+
+def _people(user):
+    """Staff the user may give a deal or a task to (the services check the same rule)."""
+    return selectors.assignable_users(user=user).order_by("first_name", "last_name", "pk")
 
 
 def _lines(value: str) -> list[str]:
@@ -115,17 +117,6 @@ class DealFilterForm(forms.Form):
         return any(data.get(name) for name in ("q", "status", "stage", "owner"))
 
 
-def owner_choices(user):
-    """Whom a head or an admin may give a deal to (staff, not client data)."""
-    users = get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name")
-    if user.role == roles.ADMIN:
-        return users.filter(groups__name__in=[roles.MANAGER, roles.SALES_HEAD, roles.ADMIN])
-    team_ids = list(user.headed_team_ids)
-    if user.team_id:
-        team_ids.append(user.team_id)
-    return users.filter(team_id__in=team_ids).distinct()
-
-
 class DealForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     amount = MoneyField(
@@ -162,7 +153,7 @@ class DealForm(forms.Form):
         _limit_picker(self.fields["contact"], deal.contact if deal else None)
         _limit_picker(self.fields["company"], deal.company if deal else None)
         if user.has_perm("crm.reassign_deal"):
-            self.fields["owner"].queryset = owner_choices(user)
+            self.fields["owner"].queryset = _people(user)
             _limit_picker(self.fields["owner"], deal.owner if deal else user)
             self.initial.setdefault("owner", user.pk)
         else:
@@ -202,17 +193,7 @@ class TaskForm(forms.Form):
 
     def __init__(self, *args, user, deal: Deal, **kwargs):
         super().__init__(*args, **kwargs)
-        # The deal's owner, the current user and their teammates (staff, not client data).
-        team_ids = [t for t in (deal.team_id, user.team_id) if t]
-        self.fields["assignee"].queryset = (
-            get_user_model()
-            .objects.filter(is_active=True)
-            .filter(
-                Q(pk__in=[deal.owner_id, user.pk]) | Q(team_id__in=team_ids)
-            )
-            .order_by("first_name", "last_name")
-            .distinct()
-        )
+        self.fields["assignee"].queryset = _people(user)
         self.initial.setdefault("assignee", deal.owner_id)
 
 

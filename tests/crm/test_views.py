@@ -775,10 +775,9 @@ def test_the_login_page_has_the_language_switcher(client):
 
 
 def test_views_read_client_data_only_through_selectors():
-    client_models = "Company|Contact|ContactPoint|Deal|Note|Task|TimelineEntry|Tag|Stage|Pipeline"
     for name in ("crm/views.py", "crm/forms.py"):
         source = (ROOT / name).read_text()
-        assert not re.search(rf"\b({client_models})\.objects\b", source), name
+        assert ".objects" not in source, name
         assert "|safe" not in source and "mark_safe" not in source, name
 
 
