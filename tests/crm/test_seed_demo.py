@@ -19,13 +19,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def demo_settings(settings):
+def debug_on(settings):
     # pytest-django runs with DEBUG off; the demo is for DEBUG (embedded) databases.
     settings.DEBUG = True
-    # Seeding takes a few seconds, so each test seeds at most twice and logins hash fast.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# Seeding takes a few seconds on PostgreSQL, so no test seeds more than twice.
 def seed(*args) -> str:
     out = io.StringIO()
     call_command("seed_demo", *args, stdout=out)

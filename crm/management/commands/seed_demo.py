@@ -183,9 +183,10 @@ class DemoBuilder:
         self.contacts_of: dict[str, list[Contact]] = defaultdict(list)
         self.domain_of: dict[int, str] = {}
         self.deals: list[Deal] = []
-        self.deal_plan: dict[int, dict] = {}
+        self.status_of: dict[int, str] = {}
         self.contact_notes: list[Note] = []
-        self.open_tasks: list[Task] = []
+        self._phones: set[str] = set()
+        self._people: set[str] = set()
 
     @transaction.atomic
     def build(self) -> dict[str, int]:
@@ -243,8 +244,6 @@ class DemoBuilder:
         forms = [f for f, _w in data.LEGAL_FORMS]
         weights = [w for _f, w in data.LEGAL_FORMS]
         inns: set[str] = set()
-        self._phones: set[str] = set()
-        self._people: set[str] = set()
         for i, ((root, (suffix, industry)), size) in enumerate(zip(names, sizes, strict=True)):
             manager = self.users[data.MANAGERS[i % len(data.MANAGERS)]]
             city, region = rng.choice(data.CITIES[manager.team.name])
@@ -392,18 +391,17 @@ class DemoBuilder:
             )
         else:
             if rng.random() < 0.85:
-                self.open_tasks.append(services.task_create(
-                    by=manager, deal=deal,
-                    title=rng.choice(data.TASKS_OPEN).format(first=first),
-                ))
+                services.task_create(
+                    by=manager, deal=deal, title=rng.choice(data.TASKS_OPEN).format(first=first)
+                )
             if rng.random() < 0.1:
-                self.open_tasks.append(services.task_create(
-                    by=head, assignee=manager, deal=deal, title=rng.choice(data.HEAD_TASKS),
-                ))
+                services.task_create(
+                    by=head, assignee=manager, deal=deal, title=rng.choice(data.HEAD_TASKS)
+                )
             if rng.random() < 0.1:
                 note(by=head, texts=data.HEAD_NOTES)
         self.deals.append(deal)
-        self.deal_plan[deal.pk] = {"status": status}
+        self.status_of[deal.pk] = status
 
     def _contact_notes(self) -> None:
         for username, contacts in self.contacts_of.items():
@@ -438,8 +436,7 @@ class DemoBuilder:
         first_touch: dict[int, object] = {}
         entries, deals = [], []
         for deal in self.deals:
-            status = self.deal_plan[deal.pk]["status"]
-            closed = status != "open"
+            closed = self.status_of[deal.pk] != "open"
             age = rng.uniform(20, HISTORY_DAYS - 8) if closed else rng.uniform(2, HISTORY_DAYS - 8)
             start = self._days_ago(age)
             if closed:
