@@ -239,11 +239,22 @@ DEFAULT_CURRENCY = "RUB"
 DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "RU")
 UI_PAGE_SIZE = envint("UI_PAGE_SIZE", 25, minimum=1)
 
-EMAIL_BACKEND = (
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend"
     if EMBEDDED
-    else "django.core.mail.backends.smtp.EmailBackend"
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "crm@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOGGING = {
     "version": 1,

@@ -2,11 +2,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from config.views import healthz
+
 urlpatterns = [
     path("", include("crm.urls")),
     path("api/", include("crm.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("healthz/", healthz, name="healthz"),
 ]
 
 if settings.DEBUG:

@@ -2,7 +2,7 @@
 
     python deploy/healthcheck.py 8000
 
-Any answer below 500 counts as healthy (the login redirect is the usual one). The request
+It asks /healthz/, which answers 200 only when the database and the cache answer. The request
 carries the first of ALLOWED_HOSTS as its Host, so Django neither rejects nor logs it as a
 disallowed host, and X-Forwarded-Proto: https, as the proxy sends it.
 """
@@ -23,14 +23,15 @@ def host_header() -> str:
 def main(port: int) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request("GET", "/", headers={"Host": host_header(), "X-Forwarded-Proto": "https"})
+        headers = {"Host": host_header(), "X-Forwarded-Proto": "https"}
+        conn.request("GET", "/healthz/", headers=headers)
         status = conn.getresponse().status
     except OSError as e:
         print(f"no answer on port {port}: {e}", file=sys.stderr)
         return 1
     finally:
         conn.close()
-    if status >= 500:
+    if status != 200:
         print(f"port {port} answered {status}", file=sys.stderr)
         return 1
     return 0

@@ -107,3 +107,14 @@ def test_production_requires_a_database_url():
 def test_a_bad_debug_value_fails_loudly():
     result = _boot({"DEBUG": "perhaps"})
     assert result.returncode != 0 and "DEBUG" in result.stderr
+
+
+def test_healthz_reports_the_database_and_the_cache(client, db):
+    response = client.get("/healthz/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+
+
+def test_tls_and_ssl_for_mail_are_exclusive():
+    result = _boot({"EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"})
+    assert result.returncode != 0 and "EMAIL_USE_TLS" in result.stderr

@@ -36,14 +36,15 @@ class Command(BaseCommand):
             scheduler.stop()
 
     def _print_demo_logins(self):
-        try:
-            from io import StringIO
+        from io import StringIO
 
-            out = StringIO()
-            call_command("seed_demo", "--json", stdout=out)
-            demo = json.loads(out.getvalue())
-        except Exception:  # no demo command or no demo: nothing to print
+        from crm.management.commands.seed_demo import demo_present
+
+        if not demo_present():
             return
+        out = StringIO()
+        call_command("seed_demo", "--json", stdout=out)
+        demo = json.loads(out.getvalue())
         users = demo.get("users", [])
         if users:
             self.stdout.write("Demo logins (password: demo):")
