@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -32,7 +33,7 @@ from crm.forms import (
     TaskForm,
     apply_service_errors,
 )
-from crm.models import Deal
+from crm.models import Deal, Task
 from security import roles
 
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
@@ -64,9 +65,12 @@ def _int_or_none(value) -> int | None:
 
 
 def _with_kinds(entries):
-    """Attach each entry's registered kind (label and template) for `_entry.html`."""
+    """Attach each entry's registered kind (label and template) for `_entry.html`, and load
+    the assignees of task entries in one query rather than one per entry."""
     for entry in entries:
         entry.kind_info = timeline.kind_for(entry.kind)
+    tasks = [entry.source for entry in entries if isinstance(entry.source, Task)]
+    prefetch_related_objects(tasks, "assignee")
     return entries
 
 
@@ -88,6 +92,12 @@ def _contact_entry(contact, *, kind: str, source) -> object | None:
         if entry.kind == kind and entry.source_id == source.pk:
             return entry
     return None
+
+
+def _entry_json(request, entry, **extra) -> JsonResponse:
+    if entry is None:  # written, but not among the newest: the page catches up on reload
+        return JsonResponse({"entry": None, "html": "", **extra})
+    return JsonResponse({"entry": entry.pk, "html": _entry_html(request, entry), **extra})
 
 
 def _form_errors_json(form) -> JsonResponse:
@@ -293,8 +303,7 @@ def deal_note_add(request, pk):
             apply_service_errors(form, e)
         else:
             if _wants_json(request):
-                entry = _deal_entry(deal, kind="note", source=note)
-                return JsonResponse({"entry": entry.pk, "html": _entry_html(request, entry)})
+                return _entry_json(request, _deal_entry(deal, kind="note", source=note))
             messages.success(request, _("Note added."))
             return redirect(f"{deal.get_absolute_url()}#timeline")
     if _wants_json(request):
@@ -322,12 +331,10 @@ def deal_task_add(request, pk):
             apply_service_errors(form, e)
         else:
             if _wants_json(request):
-                entry = _deal_entry(deal, kind="task_created", source=task)
-                return JsonResponse({
-                    "entry": entry.pk,
-                    "html": _entry_html(request, entry),
-                    "tasks_html": _open_tasks_html(request, deal),
-                })
+                return _entry_json(
+                    request, _deal_entry(deal, kind="task_created", source=task),
+                    tasks_html=_open_tasks_html(request, deal),
+                )
             messages.success(request, _("Task added."))
             return redirect(f"{deal.get_absolute_url()}#tasks")
     if _wants_json(request):
@@ -463,8 +470,7 @@ def contact_note_add(request, pk):
             apply_service_errors(form, e)
         else:
             if _wants_json(request):
-                entry = _contact_entry(contact, kind="note", source=note)
-                return JsonResponse({"entry": entry.pk, "html": _entry_html(request, entry)})
+                return _entry_json(request, _contact_entry(contact, kind="note", source=note))
             messages.success(request, _("Note added."))
             return redirect(f"{contact.get_absolute_url()}#timeline")
     if _wants_json(request):

@@ -178,13 +178,6 @@
       .then(function () { link.removeAttribute("aria-busy"); });
   });
 
-  /* --- Language switcher: submit on change --------------------------------------------------- */
-
-  document.addEventListener("change", function (event) {
-    var form = event.target.form;
-    if (form && form.hasAttribute("data-autosubmit")) form.submit();
-  });
-
   /* --- Live deal card ------------------------------------------------------------------------ */
 
   function liveDeal(page) {

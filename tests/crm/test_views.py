@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm import selectors, services
@@ -728,6 +730,43 @@ def test_the_security_officer_sees_no_client_content(client, security_officer, a
         assert client.get(url).status_code == 404, url
 
 
+# --- Speed ----------------------------------------------------------------------------------
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_pages_do_not_query_once_per_row(client, head_north, anna, anna_company):
+    """Ten times the rows must not mean more queries (no N+1 on lists, board and card)."""
+    client.force_login(head_north)
+
+    def grow(n):
+        for i in range(n):
+            contact = make_contact(anna, name=f"Клиент {i}", phones=[f"+7916000{i:04d}"],
+                                   company=anna_company)
+            deal = make_deal(anna, contact=contact, amount=1000 + i)
+            services.note_add(by=anna, text=f"Заметка {i}", deal=deal)
+            services.task_create(by=anna, title=f"Задача {i}", deal=deal, assignee=head_north)
+        return deal
+
+    deal = grow(2)
+    urls = ["/deals/", "/deals/board/", "/contacts/", "/companies/", "/tasks/",
+            f"/companies/{anna_company.pk}/"]
+    before = {url: _queries(client, url) for url in urls}
+    for i in range(8):
+        services.note_add(by=anna, text=f"Ещё {i}", deal=deal)
+    card_before = _queries(client, f"/deals/{deal.pk}/")
+    grow(10)
+    for i in range(8):
+        services.task_create(by=anna, title=f"Ещё задача {i}", deal=deal)
+    for url in urls:
+        assert _queries(client, url) == before[url], url
+    assert _queries(client, f"/deals/{deal.pk}/") <= card_before + 1
+
+
 # --- Escaping, language, house rules ---------------------------------------------------------
 
 
@@ -758,6 +797,7 @@ def test_russian_is_the_default_language(as_anna, anna_deal):
 def test_the_language_can_be_switched_to_english(as_anna, anna_deal):
     page = html(as_anna.get("/deals/"))
     assert 'action="/i18n/setlang/"' in page
+    assert 'name="language" value="en"' in page
     response = as_anna.post("/i18n/setlang/", {"language": "en", "next": "/deals/"})
     assert response.status_code == 302 and response["Location"] == "/deals/"
     page = html(as_anna.get("/deals/"))
