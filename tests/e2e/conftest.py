@@ -31,7 +31,7 @@ def asgi_server(transactional_db, settings):
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off",
-                       log_level="warning", ws="websockets")
+                       log_level="warning", ws="websockets-sansio")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

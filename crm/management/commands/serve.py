@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import uvicorn
 from django.conf import settings
@@ -21,6 +22,11 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"CRM is running at {url}"))
         self._print_demo_logins()
+        # WhiteNoise streams static files with a sync iterator, which Django's ASGI handler
+        # warns about on every file; harmless here (production serves static over WSGI).
+        warnings.filterwarnings(
+            "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+        )
         scheduler = EmbeddedScheduler()
         scheduler.start()
         try:
@@ -30,7 +36,7 @@ class Command(BaseCommand):
                 port=port,
                 lifespan="off",  # Django's ASGI handler does not speak the lifespan protocol
                 log_level="warning" if not settings.DEBUG else "info",
-                ws="websockets",
+                ws="websockets-sansio",
             )
         finally:
             scheduler.stop()
