@@ -94,8 +94,11 @@ def build():
 
     note_type = ContentType.objects.get_for_model(Note)
     TimelineEntry.objects.bulk_create(
-        (TimelineEntry(deal_id=n.deal_id, contact_id=n.contact_id, kind="note", actor_id=n.author_id,
-                       source_type=note_type, source_id=n.pk) for n in notes),
+        (
+            TimelineEntry(deal_id=n.deal_id, contact_id=n.contact_id, kind="note",
+                          actor_id=n.author_id, source_type=note_type, source_id=n.pk)
+            for n in notes
+        ),
         batch_size=5000,
     )
     return managers[0], heads[0]

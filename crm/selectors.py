@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from crm.models import Company, Contact, ContactPoint, Deal, Pipeline, Stage, Task, TimelineEntry
@@ -240,8 +240,7 @@ def kanban_columns(*, user, pipeline: Pipeline, filters: DealFilters = DealFilte
     by_stage: dict[int, list[Deal]] = {}
     for deal in deals:
         by_stage.setdefault(deal.stage_id, []).append(deal)
-    stages = pipeline.stages.annotate(total=Count("deals"))
-    return [(stage, by_stage.get(stage.id, [])) for stage in stages]
+    return [(stage, by_stage.get(stage.id, [])) for stage in pipeline.stages.all()]
 
 
 # --- Timeline --------------------------------------------------------------------------------
@@ -268,9 +267,15 @@ def deal_timeline(*, deal: Deal, before: int | None = None, limit: int = TIMELIN
     )
 
 
-def contact_timeline(*, contact: Contact, limit: int = TIMELINE_PAGE):
+def contact_timeline(*, user, contact: Contact, limit: int = TIMELINE_PAGE):
+    """The contact's own entries and those of the contact's deals that `user` may see (a
+    marketer sees the contact, never its deals' notes)."""
+    visible_deals = deals_visible_to(user)
     return list(
-        TimelineEntry.objects.filter(Q(contact=contact) | Q(deal__contact=contact))
+        TimelineEntry.objects.filter(
+            Q(contact=contact, deal__isnull=True)
+            | (Q(deal__in=visible_deals) & (Q(contact=contact) | Q(deal__contact=contact)))
+        )
         .select_related("actor", "deal")
         .prefetch_related("source")
         .order_by("-occurred_at", "-id")[:limit]
@@ -281,6 +286,21 @@ def timeline_entry_get(*, deal: Deal, pk) -> TimelineEntry:
     return get_object_or_404(
         TimelineEntry.objects.filter(deal=deal).select_related("actor").prefetch_related("source"),
         pk=pk,
+    )
+
+
+def timeline_entry_for(*, source, kind: str) -> TimelineEntry | None:
+    """The entry a service wrote for `source` (a note, a task...), newest first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return (
+        TimelineEntry.objects.filter(
+            kind=kind, source_type=ContentType.objects.get_for_model(source), source_id=source.pk
+        )
+        .select_related("actor")
+        .prefetch_related("source")
+        .order_by("-occurred_at", "-id")
+        .first()
     )
 
 

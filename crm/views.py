@@ -79,21 +79,6 @@ def _entry_html(request, entry, **extra) -> str:
     return render_to_string("crm/timeline/_entry.html", {"entry": entry, **extra}, request)
 
 
-def _deal_entry(deal, *, kind: str, source) -> object | None:
-    """The entry a service just wrote for `source` (found among the newest few)."""
-    for entry in selectors.deal_timeline(deal=deal, limit=10):
-        if entry.kind == kind and entry.source_id == source.pk:
-            return entry
-    return None
-
-
-def _contact_entry(contact, *, kind: str, source) -> object | None:
-    for entry in selectors.contact_timeline(contact=contact, limit=10):
-        if entry.kind == kind and entry.source_id == source.pk:
-            return entry
-    return None
-
-
 def _entry_json(request, entry, **extra) -> JsonResponse:
     if entry is None:  # written, but not among the newest: the page catches up on reload
         return JsonResponse({"entry": None, "html": "", **extra})
@@ -303,7 +288,8 @@ def deal_note_add(request, pk):
             apply_service_errors(form, e)
         else:
             if _wants_json(request):
-                return _entry_json(request, _deal_entry(deal, kind="note", source=note))
+                entry = selectors.timeline_entry_for(kind="note", source=note)
+                return _entry_json(request, entry)
             messages.success(request, _("Note added."))
             return redirect(f"{deal.get_absolute_url()}#timeline")
     if _wants_json(request):
@@ -332,7 +318,7 @@ def deal_task_add(request, pk):
         else:
             if _wants_json(request):
                 return _entry_json(
-                    request, _deal_entry(deal, kind="task_created", source=task),
+                    request, selectors.timeline_entry_for(kind="task_created", source=task),
                     tasks_html=_open_tasks_html(request, deal),
                 )
             messages.success(request, _("Task added."))
@@ -397,7 +383,7 @@ def task_complete(request, pk):
     if _wants_json(request):
         data = {"task": task.pk}
         if deal is not None:
-            entry = _deal_entry(deal, kind="task_done", source=task)
+            entry = selectors.timeline_entry_for(kind="task_done", source=task)
             if entry is not None:
                 data.update(entry=entry.pk, html=_entry_html(request, entry))
             data["tasks_html"] = _open_tasks_html(request, deal)
@@ -422,17 +408,6 @@ def contact_list(request):
     })
 
 
-def _contact_timeline(user, contact):
-    """The contact's feed without entries of deals the user may not see (for example a
-    marketer: contacts yes, deals no)."""
-    entries = selectors.contact_timeline(contact=contact)
-    deal_ids = {e.deal_id for e in entries if e.deal_id}
-    visible = set(
-        selectors.deals_visible_to(user).filter(pk__in=deal_ids).values_list("pk", flat=True)
-    )
-    return _with_kinds([e for e in entries if e.deal_id is None or e.deal_id in visible])
-
-
 def _contact_card(request, contact, *, note_form=None):
     user = request.user
     return render(request, "crm/contact_detail.html", {
@@ -442,7 +417,7 @@ def _contact_card(request, contact, *, note_form=None):
         "emails": selectors.contact_points(contact=contact, kind="email"),
         "tags": contact.tags.all(),
         "deals": selectors.deal_list(user=user).filter(contact=contact)[:RELATED_LIMIT],
-        "entries": _contact_timeline(user, contact),
+        "entries": _with_kinds(selectors.contact_timeline(user=user, contact=contact)),
         "can_edit": user.has_perm("crm.change_contact"),
         "can_add_deal": user.has_perm("crm.add_deal"),
         "can_add_note": user.has_perm("crm.add_note"),
@@ -470,7 +445,8 @@ def contact_note_add(request, pk):
             apply_service_errors(form, e)
         else:
             if _wants_json(request):
-                return _entry_json(request, _contact_entry(contact, kind="note", source=note))
+                entry = selectors.timeline_entry_for(kind="note", source=note)
+                return _entry_json(request, entry)
             messages.success(request, _("Note added."))
             return redirect(f"{contact.get_absolute_url()}#timeline")
     if _wants_json(request):

@@ -794,6 +794,16 @@ def test_russian_is_the_default_language(as_anna, anna_deal):
     assert "Мои сделки" in page and "Новая сделка" in page
 
 
+def test_an_english_browser_still_gets_russian_until_the_user_switches(as_anna, anna_deal):
+    page = html(as_anna.get("/deals/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9"))
+    assert '<html lang="ru">' in page and "Мои сделки" in page
+
+
+def test_an_unknown_language_cookie_falls_back_to_russian(as_anna, anna_deal):
+    as_anna.cookies["django_language"] = "xx"
+    assert '<html lang="ru">' in html(as_anna.get("/deals/"))
+
+
 def test_the_language_can_be_switched_to_english(as_anna, anna_deal):
     page = html(as_anna.get("/deals/"))
     assert 'action="/i18n/setlang/"' in page

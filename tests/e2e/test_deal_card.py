@@ -52,7 +52,9 @@ def in_another_thread(fn, **kwargs):
 
 
 # Data fixtures come before the browser: they are built before Playwright's loop starts.
-def test_a_manager_adds_a_note_and_sees_live_updates(anna, head_north, anna_deal, asgi_server, page):
+def test_a_manager_adds_a_note_and_sees_live_updates(
+    anna, head_north, anna_deal, asgi_server, page
+):
     dialogs, frames = [], []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
