@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
 DEFAULT_CURRENCY = "RUB"
 DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "RU")
 UI_PAGE_SIZE = envint("UI_PAGE_SIZE", 25, minimum=1)
+KANBAN_CARDS_PER_STAGE = 50  # the rest of a column is counted and summed, and one click away
 
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",

@@ -7,10 +7,11 @@ outside the rule is answered with 404 by the callers (`*_get` raise Http404).
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from crm.models import Company, Contact, ContactPoint, Deal, Pipeline, Stage, Task, TimelineEntry
@@ -234,13 +235,38 @@ def pipeline_stages(*, pipeline: Pipeline) -> QuerySet[Stage]:
     return pipeline.stages.all()
 
 
-def kanban_columns(*, user, pipeline: Pipeline, filters: DealFilters = DealFilters()):
-    """Open deals of the pipeline grouped by stage, in stage order: [(stage, [deals])]."""
+@dataclass(frozen=True)
+class KanbanColumn:
+    stage: Stage
+    deals: list[Deal]  # the most recently active, at most settings.KANBAN_CARDS_PER_STAGE
+    count: int  # all open deals at this stage
+    totals: dict[str, Decimal]  # amount per currency of all of them
+
+
+def kanban_columns(
+    *, user, pipeline: Pipeline, filters: DealFilters = DealFilters(),
+    per_stage: int | None = None,
+) -> list[KanbanColumn]:
+    """Open deals of the pipeline by stage, in stage order. Counts and sums cover every deal;
+    the cards only the most active ones, so a head's board stays fast with thousands."""
+    per_stage = per_stage or settings.KANBAN_CARDS_PER_STAGE
     deals = deal_list(user=user, filters=filters).filter(pipeline=pipeline, status="open")
-    by_stage: dict[int, list[Deal]] = {}
-    for deal in deals:
-        by_stage.setdefault(deal.stage_id, []).append(deal)
-    return [(stage, by_stage.get(stage.id, [])) for stage in pipeline.stages.all()]
+    counts: dict[int, int] = {}
+    totals: dict[int, dict[str, Decimal]] = {}
+    for row in deals.order_by().values("stage_id", "currency").annotate(
+        n=Count("id"), total=Sum("amount")
+    ):
+        counts[row["stage_id"]] = counts.get(row["stage_id"], 0) + row["n"]
+        totals.setdefault(row["stage_id"], {})[row["currency"]] = row["total"]
+    return [
+        KanbanColumn(
+            stage=stage,
+            deals=list(deals.filter(stage=stage)[:per_stage]) if counts.get(stage.pk) else [],
+            count=counts.get(stage.pk, 0),
+            totals=dict(sorted(totals.get(stage.pk, {}).items())),
+        )
+        for stage in pipeline.stages.all()
+    ]
 
 
 # --- Timeline --------------------------------------------------------------------------------

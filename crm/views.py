@@ -7,6 +7,8 @@ entry back, so the deal card updates without a reload; without JavaScript the sa
 answer with a redirect.
 """
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -143,10 +145,22 @@ def deal_board(request):
     pipeline = selectors.pipeline_for(user=user)
     form = DealFilterForm(request.GET, user=user, pipeline=pipeline)
     filters = form.filters()
-    columns = [
-        {"stage": stage, "deals": deals, "totals": _currency_totals(deals)}
-        for stage, deals in selectors.kanban_columns(user=user, pipeline=pipeline, filters=filters)
-    ]
+    columns = []
+    for column in selectors.kanban_columns(user=user, pipeline=pipeline, filters=filters):
+        shown = dict(_currency_totals(column.deals))
+        columns.append({
+            "stage": column.stage,
+            "deals": column.deals,
+            "count": column.count,
+            "totals": list(column.totals.items()),
+            # Deals without a card, so the board's JS keeps counts and sums right on a move.
+            "hidden_count": column.count - len(column.deals),
+            "hidden_totals": json.dumps({
+                currency: str(total - shown.get(currency, 0))
+                for currency, total in column.totals.items()
+                if total != shown.get(currency, 0)
+            }),
+        })
     return render(request, "crm/deal_board.html", {
         "nav": "board",
         "pipeline": pipeline,

@@ -20,11 +20,17 @@
     return board.querySelector('[data-stage-id="' + stageId + '"]');
   }
 
+  // A column shows the most active cards only; the server tells what the rest add up to.
   function recount() {
     board.querySelectorAll("[data-stage-id]").forEach(function (col) {
       var cards = col.querySelectorAll(".dealcard");
-      col.querySelector("[data-count]").textContent = String(cards.length);
+      var hiddenCount = Number(col.dataset.hiddenCount || 0);
+      col.querySelector("[data-count]").textContent = String(cards.length + hiddenCount);
       var totals = {};
+      var hidden = JSON.parse(col.dataset.hiddenTotals || "{}");
+      Object.keys(hidden).forEach(function (currency) {
+        totals[currency] = Number(hidden[currency]);
+      });
       cards.forEach(function (card) {
         var currency = card.dataset.currency;
         totals[currency] = (totals[currency] || 0) + Number(card.dataset.amount || 0);

@@ -107,9 +107,24 @@ def test_the_kanban_groups_open_deals_by_stage_in_order(anna, deals):
     second = make_deal(anna, title="Ремонт офиса")
     services.deal_move(deal=second, stage=stage(3), by=anna)
     columns = selectors.kanban_columns(user=anna, pipeline=selectors.default_pipeline())
-    assert [s.position for s, _ in columns] == [0, 1, 2, 3, 4]
-    assert [d.title for d in columns[0][1]] == ["Поставка серверов"]
-    assert [d.title for d in columns[3][1]] == ["Ремонт офиса"]
+    assert [c.stage.position for c in columns] == [0, 1, 2, 3, 4]
+    assert [d.title for d in columns[0].deals] == ["Поставка серверов"]
+    assert [d.title for d in columns[3].deals] == ["Ремонт офиса"]
+    assert [c.count for c in columns] == [1, 0, 0, 1, 0]
+
+
+def test_the_kanban_shows_the_most_active_cards_but_counts_and_sums_all(anna, head_north):
+    for amount in (100, 200, 300):
+        make_deal(anna, amount=amount)
+    make_deal(anna, amount=50, currency="USD")
+    newest = make_deal(anna, title="Самая свежая", amount=1)
+    columns = selectors.kanban_columns(
+        user=head_north, pipeline=selectors.default_pipeline(), per_stage=2
+    )
+    first = columns[0]
+    assert first.count == 5
+    assert first.totals == {"RUB": 601, "USD": 50}
+    assert len(first.deals) == 2 and first.deals[0] == newest
 
 
 def test_the_timeline_pages_backwards_without_gaps_or_repeats(anna, anna_deal):

@@ -290,6 +290,20 @@ def test_the_board_counts_only_visible_deals(as_anna, anna_deal, olga_deal):
     assert '<span class="board__count" data-count>1</span>' in column
 
 
+def test_a_crowded_column_links_to_the_rest_and_tells_the_script_what_is_hidden(
+    as_anna, anna, anna_deal, settings
+):
+    settings.KANBAN_CARDS_PER_STAGE = 1
+    make_deal(anna, title="Свежая", amount=1000)
+    page = html(as_anna.get("/deals/board/"))
+    column = page.split(f'data-stage-id="{stage(0).pk}"')[1].split("</section>")[0]
+    assert '<span class="board__count" data-count>2</span>' in column
+    assert "Свежая" in column and "Поставка серверов" not in column
+    assert 'data-hidden-count="1"' in column
+    assert "&quot;RUB&quot;: &quot;150000.00&quot;" in column
+    assert f"?stage={stage(0).pk}&amp;status=open" in column
+
+
 def test_moving_a_deal_changes_its_stage_and_writes_the_timeline(as_anna, anna_deal):
     response = as_anna.post(
         f"/deals/{anna_deal.pk}/move/", {"stage": stage(2).pk, "next": "/deals/board/"}
