@@ -857,3 +857,20 @@ def test_the_committed_translations_are_compiled():
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_admin_configures_pipelines_and_stages(client, director, anna_deal):
+    client.force_login(director)
+    pipeline = selectors.default_pipeline()
+    page = client.get(f"/admin/crm/pipeline/{pipeline.pk}/change/")
+    assert page.status_code == 200
+    assert "Квалификация" in page.content.decode()
+    assert client.get("/admin/crm/deal/").status_code == 200
+    assert client.get(f"/admin/crm/deal/{anna_deal.pk}/change/").status_code == 200
+    assert client.get(f"/admin/crm/contact/{anna_deal.contact_id}/change/").status_code == 200
+
+
+def test_a_manager_has_no_admin(client, anna):
+    client.force_login(anna)
+    response = client.get("/admin/crm/deal/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
