@@ -7,3 +7,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("crm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def delay_on_commit(task, *args, **kwargs) -> None:
+    """Queue `task` once the current transaction commits, so a worker never looks for rows
+    that are not committed yet (or that a rollback removed)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: task.delay(*args, **kwargs))

@@ -162,8 +162,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs: run by `celery beat` in production and by the embedded scheduler thread of
-# `manage.py serve` otherwise. Apps add entries in their AppConfig.ready().
-CELERY_BEAT_SCHEDULE: dict = {}
+# `manage.py serve` otherwise.
+CELERY_BEAT_SCHEDULE: dict = {
+    "clear-expired-sessions": {
+        "task": "security.clear_expired_sessions",
+        "schedule": 6 * 3600,
+    },
+}
 
 # --- Auth ------------------------------------------------------------------------------------
 
