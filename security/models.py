@@ -1,7 +1,11 @@
+import uuid
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
 
 from security import roles
 
@@ -64,3 +68,140 @@ class User(AbstractUser):
     @cached_property
     def headed_team_ids(self) -> list[int]:
         return list(self.headed_teams.values_list("id", flat=True))
+
+
+# --- Explicit sharing ------------------------------------------------------------------------
+
+
+class DealUserObjectPermission(UserObjectPermissionBase):
+    """A deal shared with one colleague: django-guardian's direct foreign-key model (the
+    generic one joins through content types and does not scale).
+
+    A read share is the `crm.view_deal` permission; an edit share adds `crm.change_deal`.
+    Both rows of one share carry the same expiry; an expired row grants nothing.
+    """
+
+    content_object = models.ForeignKey(
+        "crm.Deal", on_delete=models.CASCADE, related_name="user_shares"
+    )
+    granted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = _("deal share")
+        verbose_name_plural = _("deal shares")
+        indexes = [
+            # "deals shared with me": the visibility rule's second branch.
+            models.Index(fields=["user", "permission", "content_object"], name="deal_share_user"),
+            models.Index(fields=["expires_at"], name="deal_share_expiry"),
+        ]
+
+
+# --- Field policy ----------------------------------------------------------------------------
+
+
+class FieldPolicy(models.Model):
+    """How one role sees one kind of contact detail; a role without a row gets the default
+    in security.masking.DEFAULT_POLICY. Edited by the admin in the Django admin."""
+
+    class Field(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        EMAIL = "email", _("E-mail")
+
+    class Mode(models.TextChoices):
+        FULL = "full", _("Full")
+        LAST4 = "last4", _("Masked, last four digits shown")
+        MASKED = "masked", _("Masked")
+        HIDDEN = "hidden", _("Hidden")
+
+    role = models.CharField(_("role"), max_length=30, choices=list(roles.ROLE_LABELS.items()))
+    field = models.CharField(_("field"), max_length=20, choices=Field.choices)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices)
+
+    class Meta:
+        verbose_name = _("field policy")
+        verbose_name_plural = _("field policies")
+        constraints = [
+            models.UniqueConstraint(fields=["role", "field"], name="field_policy_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.role}: {self.field} = {self.mode}"
+
+
+class FieldReveal(models.Model):
+    """One masked value shown in full, with the reason the user typed. Append-only."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    contact = models.ForeignKey(
+        "crm.Contact", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    point = models.ForeignKey(
+        "crm.ContactPoint", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    field = models.CharField(max_length=20)
+    reason = models.CharField(_("reason"), max_length=500)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("revealed value")
+        verbose_name_plural = _("revealed values")
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.user} revealed {self.field} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Exports ---------------------------------------------------------------------------------
+
+
+class ExportRequest(models.Model):
+    """Every export asked for, allowed or not: who, what, how many rows, and the file's fate.
+
+    The file is kept encrypted under MEDIA_ROOT for at most 15 minutes and deleted after the
+    one download; the row stays as the record."""
+
+    class Resource(models.TextChoices):
+        DEALS = "deals", _("Deals")
+        CONTACTS = "contacts", _("Contacts")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    class Status(models.TextChoices):
+        DENIED = "denied", _("Denied")
+        READY = "ready", _("Ready to download")
+        DOWNLOADED = "downloaded", _("Downloaded")
+        EXPIRED = "expired", _("Expired")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="exports")
+    resource = models.CharField(max_length=20, choices=Resource.choices)
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.CSV)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    row_count = models.PositiveIntegerField(default=0)
+    capped = models.BooleanField(default=False)
+    file_path = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.resource} ({self.format}) by {self.user}: {self.status}"
