@@ -17,6 +17,7 @@ router.register("tasks", views.TaskViewSet, basename="task")
 v1 = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token"),
     *router.urls,
+    path("", include("security.api.urls")),
 ]
 
 urlpatterns = [
