@@ -86,3 +86,13 @@ def anna_deal(anna, anna_contact):
 @pytest.fixture
 def olga_deal(olga):
     return make_deal(olga, title="Южный склад", contact=make_contact(olga, name="Ирина Котова"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The cache is the real Redis, shared by every test: start each one empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,0 +1,51 @@
+import pytest
+
+from security import masking
+from security.models import FieldPolicy
+
+
+@pytest.mark.parametrize(
+    "value, mode, shown",
+    [
+        ("+79161234567", "full", "+79161234567"),
+        ("+79161234567", "last4", "+7 *** ***-45-67"),
+        ("+79161234567", "masked", "+7 *** ***-**-67"),
+        ("+79161234567", "hidden", ""),
+        ("+4930123456789", "last4", "+493 *** ***-67-89"),
+    ],
+)
+def test_phones_are_masked_by_mode(value, mode, shown):
+    assert masking.mask_phone(value, mode) == shown
+
+
+def test_emails_keep_the_first_letter_and_the_domain():
+    assert masking.mask_email("ivan.petrov@mail.ru", "masked") == "i***@mail.ru"
+    assert masking.mask_email("ivan.petrov@mail.ru", "full") == "ivan.petrov@mail.ru"
+
+
+def test_each_role_sees_its_default(anna, head_north, marketer, support, security_officer,
+                                    director, anna_contact):
+    def shown(user):
+        return {p.kind: p.display for p in masking.present_points(user=user, contact=anna_contact)}
+
+    assert shown(anna) == {"phone": "+7 *** ***-45-67", "email": "P***@example.ru"}
+    assert shown(head_north) == {"phone": "+79161234567", "email": "Petr@example.ru"}
+    assert shown(director)["phone"] == "+79161234567"
+    assert shown(marketer) == {"phone": "+7 *** ***-**-67", "email": "P***@example.ru"}
+    assert shown(support)["phone"] == "+7 *** ***-45-67"
+    assert shown(security_officer) == {}
+
+
+def test_a_head_sees_other_teams_contacts_as_a_manager_does(head_north, olga):
+    from tests.factories import make_contact
+
+    southern = make_contact(olga, phones=["+7 903 111-22-33"])
+    [point] = masking.present_points(user=head_north, contact=southern)
+    assert point.display == "+7 *** ***-22-33" and point.masked
+
+
+def test_the_admins_policy_overrides_the_default(anna, anna_contact):
+    FieldPolicy.objects.create(role="manager", field="phone", mode="hidden")
+    masking.policy_changed()
+    kinds = [p.kind for p in masking.present_points(user=anna, contact=anna_contact)]
+    assert kinds == ["email"]
