@@ -59,6 +59,70 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
+# --- Encryption keys -------------------------------------------------------------------------
+# Contact identifiers (and later provider tokens, messenger ids, files) are encrypted at rest
+# (DESIGN.md, invariant 7; security/crypto.py).
+# - FIELD_ENCRYPTION_KEYS: `id:base64-key,id:base64-key` (32-byte keys). The first encrypts,
+#   all decrypt: put a new key first, then `manage.py rotate_keys` re-encrypts old values.
+# - BLIND_INDEX_KEY: base64 of 32 bytes, keys the HMAC that lets phones and e-mails be found
+#   by exact match. Changing it means recomputing every index (`rotate_keys --reindex`).
+# Production refuses to start without both; the embedded mode generates them once into
+# var/keys.json. Lose the keys and the encrypted values are lost: back them up apart from the
+# database backups.
+
+
+def _embedded_keys() -> dict:
+    import json
+    import os
+
+    from security.crypto import generate_key
+
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / "keys.json"
+    if not path.exists():
+        keys = {"field_encryption_keys": f"k1:{generate_key()}", "blind_index_key": generate_key()}
+        # Written aside and linked into place: never readable by others, and a second process
+        # starting at the same moment cannot replace keys that already encrypted something.
+        temp = VAR_DIR / f".keys.json.{os.getpid()}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(keys, f, indent=2)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink()
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ImproperlyConfigured(f"{path} cannot be read: {e}") from e
+
+
+def _encryption_keys() -> tuple[str, str]:
+    from security.crypto import check_keys
+
+    keyring = (envstr("FIELD_ENCRYPTION_KEYS") or "").strip()
+    blind = (envstr("BLIND_INDEX_KEY") or "").strip()
+    if not (keyring and blind):
+        if not EMBEDDED:
+            missing = [n for n, v in (("FIELD_ENCRYPTION_KEYS", keyring),
+                                      ("BLIND_INDEX_KEY", blind)) if not v]
+            raise ImproperlyConfigured(
+                f"{' and '.join(missing)} must be set in production. Generate a key with: "
+                "python3 -c 'import base64, secrets; "
+                "print(base64.b64encode(secrets.token_bytes(32)).decode())'"
+            )
+        generated = _embedded_keys()
+        keyring = keyring or generated.get("field_encryption_keys", "")
+        blind = blind or generated.get("blind_index_key", "")
+    check_keys(keyring, blind)
+    return keyring, blind
+
+
+FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY = _encryption_keys()
+# --- End of encryption keys ------------------------------------------------------------------
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if EMBEDDED else [])
 if not EMBEDDED and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production")

@@ -1,7 +1,8 @@
 """Which CRM models django-auditlog records (who changed what, field by field).
 
-Contact identifiers are masked in the change log: the log proves a phone changed without
-becoming a second copy of the client base. Note texts are not copied either.
+Contact identifiers stay out of the change log: a changed phone shows as a changed blind
+index (`value_index`), which proves the change without the log becoming a second, unencrypted
+copy of the client base. Note texts are not copied either.
 """
 
 from auditlog.registry import auditlog
@@ -12,7 +13,7 @@ def register_models() -> None:
 
     auditlog.register(Company)
     auditlog.register(Contact, m2m_fields={"tags"})
-    auditlog.register(ContactPoint, mask_fields=["value"])
+    auditlog.register(ContactPoint, exclude_fields=["value"])
     auditlog.register(Deal, exclude_fields=["last_activity_at", "updated_at"])
     auditlog.register(Task, exclude_fields=["updated_at"])
     auditlog.register(Note, exclude_fields=["text"])

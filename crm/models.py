@@ -10,6 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from security.crypto import blind_index
+from security.fields import EncryptedTextField
+
 
 class TimeStamped(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
@@ -106,7 +109,10 @@ class Contact(TimeStamped):
 class ContactPoint(models.Model):
     """One phone number or e-mail address of a contact, each its own row.
 
-    Phones are stored in E.164 (`+79161234567`), e-mails lower-cased; the services normalize.
+    Phones are stored in E.164 (`+79161234567`), e-mails with the domain lower-cased; the
+    services normalize. `value` is encrypted in the database (security.fields) and cannot be
+    filtered on; `value_index` is its blind index, kept by `save()`, and every lookup, dedupe
+    and constraint goes through it.
     """
 
     class Kind(models.TextChoices):
@@ -115,7 +121,8 @@ class ContactPoint(models.Model):
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="points")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    value = models.CharField(_("value"), max_length=254)
+    value = EncryptedTextField(_("value"), max_length=254, purpose="contact_point")
+    value_index = models.CharField(max_length=64, editable=False)
     label = models.CharField(_("label"), max_length=50, blank=True)
     is_primary = models.BooleanField(_("primary"), default=False)
 
@@ -125,13 +132,35 @@ class ContactPoint(models.Model):
         verbose_name_plural = _("contact points")
         constraints = [
             models.UniqueConstraint(
-                fields=["contact", "kind", "value"], name="contact_point_unique_per_contact"
+                fields=["contact", "kind", "value_index"], name="contact_point_unique_per_contact"
             ),
         ]
-        indexes = [models.Index(fields=["kind", "value"])]
+        # Every lookup names the kind, so this one index serves them all.
+        indexes = [models.Index(fields=["kind", "value_index"], name="contact_point_lookup")]
 
     def __str__(self):
-        return self.value
+        # Not the value: audit logs and admin messages store this text in clear.
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if update_fields is None or {"kind", "value"} & set(update_fields):
+            index_fields = self.compute_blind_indexes()
+            if update_fields is not None:
+                update_fields = {*update_fields, *index_fields}
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+    @staticmethod
+    def index_of(kind: str, normalized_value: str) -> str:
+        """The blind index of a normalized value. E-mails are matched without regard to case
+        (mail servers ignore it), though the value keeps the case it was typed in."""
+        if kind == ContactPoint.Kind.EMAIL:
+            normalized_value = normalized_value.lower()
+        return blind_index(kind, normalized_value)
+
+    def compute_blind_indexes(self) -> list[str]:
+        """Set the index fields from the plain values; `rotate_keys --reindex` calls it too."""
+        self.value_index = self.index_of(self.kind, self.value)
+        return ["value_index"]
 
 
 class Pipeline(models.Model):

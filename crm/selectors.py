@@ -6,10 +6,12 @@ companies but no deal content; the security officer sees no client content. Anyt
 outside the rule is answered with 404 by the callers (`*_get` raise Http404).
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
@@ -166,9 +168,12 @@ def deal_list(*, user, filters: DealFilters = DealFilters()) -> QuerySet[Deal]:
         deals = deals.filter(owner_id=filters.owner)
     if filters.q:
         q = filters.q.strip()
-        deals = deals.filter(
+        match = (
             Q(title__icontains=q) | Q(contact__name__icontains=q) | Q(company__name__icontains=q)
         )
+        if point := _point_in_query(q):
+            match |= Q(contact_id__in=_contacts_holding(*point))
+        deals = deals.filter(match)
     return deals.order_by(*DEAL_SORTS.get(filters.sort, DEAL_SORTS["activity"]))
 
 
@@ -188,7 +193,11 @@ def deal_owner_choices(*, user):
 def contact_list(*, user, q: str = "") -> QuerySet[Contact]:
     contacts = contacts_visible_to(user).select_related("company", "owner")
     if q:
-        contacts = contacts.filter(Q(name__icontains=q) | Q(company__name__icontains=q))
+        q = q.strip()
+        match = Q(name__icontains=q) | Q(company__name__icontains=q)
+        if point := _point_in_query(q):
+            match |= Q(pk__in=_contacts_holding(*point))
+        contacts = contacts.filter(match)
     return contacts
 
 
@@ -215,6 +224,63 @@ def my_open_tasks(*, user) -> QuerySet[Task]:
 def contact_points(*, contact: Contact, kind: str | None = None) -> QuerySet[ContactPoint]:
     points = contact.points.all()
     return points.filter(kind=kind) if kind else points
+
+
+# --- Lookup by phone or e-mail ---------------------------------------------------------------
+# The values are encrypted; an exact match goes through the blind index of the normalized
+# value, so `8 (916) 123-45-67` finds `+79161234567`.
+
+_PHONE_QUERY = re.compile(r"^\+?[\d\s().-]{7,}$")
+
+
+def contact_point_index(*, kind: str, value: str) -> str | None:
+    """The blind index of a phone or e-mail typed in any format; None if it is not one."""
+    from crm.services import contact_point_normalize  # services import this module
+
+    try:
+        return ContactPoint.index_of(kind, contact_point_normalize(kind, value))
+    except ValidationError:
+        return None
+
+
+def _point_in_query(q: str) -> tuple[str, str] | None:
+    """(kind, index) when a search string is a whole e-mail or phone number."""
+    if "@" in q:
+        kind = ContactPoint.Kind.EMAIL
+    elif _PHONE_QUERY.match(q):
+        kind = ContactPoint.Kind.PHONE
+    else:
+        return None
+    index = contact_point_index(kind=kind, value=q)
+    return (kind, index) if index else None
+
+
+def _contacts_holding(kind: str, index: str):
+    return ContactPoint.objects.filter(kind=kind, value_index=index).values("contact_id")
+
+
+def contact_point_lookup(*, kind: str, value: str) -> QuerySet[ContactPoint]:
+    """Every contact point holding this phone or e-mail, whoever's contact it is.
+
+    Unscoped on purpose: for matching inbound calls and messages to contacts, which no user
+    does. Anything a user asks goes through `contacts_by_point`.
+    """
+    index = contact_point_index(kind=kind, value=value)
+    if index is None:
+        return ContactPoint.objects.none()
+    return ContactPoint.objects.filter(kind=kind, value_index=index).select_related("contact")
+
+
+def contacts_by_point(*, user, kind: str, value: str) -> QuerySet[Contact]:
+    """The contacts `user` may see that hold this phone or e-mail (typed in any format)."""
+    index = contact_point_index(kind=kind, value=value)
+    if index is None:
+        return Contact.objects.none()
+    return contacts_visible_to(user).filter(pk__in=_contacts_holding(kind, index))
+
+
+def contacts_by_phone(*, user, phone: str) -> QuerySet[Contact]:
+    return contacts_by_point(user=user, kind=ContactPoint.Kind.PHONE, value=phone)
 
 
 def default_pipeline() -> Pipeline:

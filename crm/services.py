@@ -31,6 +31,8 @@ from crm.models import (
 from crm.selectors import assignable_users, pipeline_for
 
 # --- Contact points --------------------------------------------------------------------------
+# `value` is encrypted at rest and cannot be filtered on: dedupe and replace go by the blind
+# index `value_index` (ContactPoint.index_of), which the model keeps on save.
 
 
 def phone_normalize(raw: str, *, region: str | None = None) -> str:
@@ -53,7 +55,8 @@ def email_normalize(raw: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _normalize_point(kind: str, value: str) -> str:
+def contact_point_normalize(kind: str, value: str) -> str:
+    """The value as it is stored and indexed (E.164 phone, e-mail), or ValidationError."""
     if kind == ContactPoint.Kind.PHONE:
         return phone_normalize(value)
     if kind == ContactPoint.Kind.EMAIL:
@@ -61,12 +64,16 @@ def _normalize_point(kind: str, value: str) -> str:
     raise ValidationError(_("Unknown contact point kind."))
 
 
+_normalize_point = contact_point_normalize  # the short name used further down
+
+
 @transaction.atomic
 def contact_point_add(
     *, contact: Contact, kind: str, value: str, label: str = "", is_primary: bool = False
 ) -> ContactPoint:
-    normalized = _normalize_point(kind, value)
-    existing = contact.points.filter(kind=kind, value=normalized).first()
+    normalized = contact_point_normalize(kind, value)
+    index = ContactPoint.index_of(kind, normalized)
+    existing = contact.points.filter(kind=kind, value_index=index).first()
     if existing:
         return existing
     if not contact.points.filter(kind=kind).exists():
@@ -81,26 +88,31 @@ def contact_point_add(
 @transaction.atomic
 def contact_points_replace(*, contact: Contact, kind: str, values: list[str]) -> None:
     """Make the contact's points of one kind exactly `values` (first one primary)."""
-    normalized: list[str] = []
+    wanted: dict[str, str] = {}  # blind index -> normalized value, in the given order
     errors = []
     for value in values:
         if not value.strip():
             continue
         try:
-            point = _normalize_point(kind, value)
+            point = contact_point_normalize(kind, value)
         except ValidationError as e:
             errors.extend(e.messages)
             continue
-        if point not in normalized:
-            normalized.append(point)
+        wanted.setdefault(ContactPoint.index_of(kind, point), point)
     if errors:
         field = "phones" if kind == ContactPoint.Kind.PHONE else "emails"
         raise ValidationError({field: errors})
-    contact.points.filter(kind=kind).exclude(value__in=normalized).delete()
-    for position, value in enumerate(normalized):
-        ContactPoint.objects.update_or_create(
-            contact=contact, kind=kind, value=value, defaults={"is_primary": position == 0}
-        )
+    contact.points.filter(kind=kind).exclude(value_index__in=list(wanted)).delete()
+    existing = {p.value_index: p for p in contact.points.filter(kind=kind)}
+    for position, (index, value) in enumerate(wanted.items()):
+        point = existing.get(index)
+        if point is None:
+            ContactPoint.objects.create(
+                contact=contact, kind=kind, value=value, is_primary=position == 0
+            )
+        elif (point.value, point.is_primary) != (value, position == 0):
+            point.value, point.is_primary = value, position == 0
+            point.save(update_fields=["value", "is_primary"])
 
 
 # --- Companies and contacts ------------------------------------------------------------------

@@ -78,6 +78,9 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://u:p@127.0.0.1:1/crm",
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "ALLOWED_HOSTS": "crm.example.ru",
+    # Encryption keys (tests/security/test_crypto.py covers their checks).
+    "FIELD_ENCRYPTION_KEYS": "k1:" + "a" * 43 + "=",
+    "BLIND_INDEX_KEY": "b" * 43 + "=",
 }
 
 

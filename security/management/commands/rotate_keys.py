@@ -1,0 +1,169 @@
+"""`manage.py rotate_keys`: move every encrypted value to the current key.
+
+Rotating a field key:
+1. generate one (`rotate_keys --generate-key`) and put it first in FIELD_ENCRYPTION_KEYS,
+   keeping the old keys after it; restart every process (web, ws, worker, beat);
+2. `rotate_keys` re-encrypts every value still under an old key, in batches, each in its
+   own transaction, so it can be interrupted and run again (idempotent);
+3. `rotate_keys --check` exits non-zero while any value still uses an old key id; once it
+   passes, the old keys can be removed from FIELD_ENCRYPTION_KEYS.
+
+Files encrypted with `security.crypto.encrypt_bytes` (exports, later attachments and
+recordings) are not rewritten here: keep an old key until the files under it are gone.
+
+The blind index key (BLIND_INDEX_KEY) does not rotate with the field keys: an index is a
+keyed hash that must be recomputed from the plain value, and lookups miss until every row is
+done. Change it only when it has leaked: set the new key, restart, and run
+`rotate_keys --reindex` (it decrypts and re-hashes every row: minutes for a million).
+"""
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+
+from security import crypto
+from security.fields import EncryptedTextField
+
+
+def encrypted_fields() -> list[tuple[type, EncryptedTextField]]:
+    return [
+        (model, field)
+        for model in apps.get_models()
+        if model._meta.managed and not model._meta.proxy
+        for field in model._meta.local_concrete_fields
+        if isinstance(field, EncryptedTextField)
+    ]
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every encrypted value with the current (first) key of " \
+           "FIELD_ENCRYPTION_KEYS; --check only counts the values under old keys."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check", action="store_true",
+            help="Count values still under old key ids; exit 1 if there are any.",
+        )
+        parser.add_argument(
+            "--reindex", action="store_true",
+            help="Recompute every blind index (after changing BLIND_INDEX_KEY).",
+        )
+        parser.add_argument(
+            "--generate-key", action="store_true",
+            help="Print a new `id:key` entry to put first in FIELD_ENCRYPTION_KEYS and exit.",
+        )
+        parser.add_argument("--batch-size", type=int, default=1000)
+
+    def handle(self, *, check, reindex, generate_key, batch_size, **options):
+        if generate_key:
+            self.stdout.write(f"{crypto.generate_key_id()}:{crypto.generate_key()}")
+            return
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        current = crypto.current_key_id()
+        stale_total = failed_total = 0
+        for model, field in encrypted_fields():
+            label = f"{model._meta.label}.{field.name}"
+            if check:
+                by_key = self._stale_by_key(model, field, current, batch_size)
+                stale = sum(by_key.values())
+                detail = ", ".join(f"{kid}: {n}" for kid, n in sorted(by_key.items()))
+                self.stdout.write(
+                    f"{label}: {stale} under old keys" + (f" ({detail})" if detail else "")
+                )
+                stale_total += stale
+            else:
+                moved, failed = self._rotate(model, field, current, batch_size)
+                self.stdout.write(f"{label}: {moved} re-encrypted under {current}, {failed} failed")
+                failed_total += failed
+        if reindex and not check:
+            for model in apps.get_models():
+                if hasattr(model, "compute_blind_indexes"):
+                    count = self._reindex(model, batch_size)
+                    self.stdout.write(f"{model._meta.label}: {count} blind indexes recomputed")
+        if check and stale_total:
+            raise CommandError(
+                f"{stale_total} values still use old keys; run `manage.py rotate_keys`"
+            )
+        if failed_total:
+            raise CommandError(
+                f"{failed_total} values could not be decrypted (see above): their key is "
+                "missing from FIELD_ENCRYPTION_KEYS, or they were altered"
+            )
+
+    # Tokens are read and written with plain SQL: the field would decrypt them on the way.
+
+    def _stale_batches(self, model, field, current: str, batch_size: int):
+        quote = connection.ops.quote_name
+        table, pk, column = (quote(model._meta.db_table), quote(model._meta.pk.column),
+                             quote(field.column))
+        prefix = f"{crypto.VERSION}:{current}:"
+        last = None
+        with connection.cursor() as cursor:
+            while True:
+                after = "" if last is None else f"AND {pk} > %s "
+                cursor.execute(
+                    f"SELECT {pk}, {column} FROM {table} WHERE {column} IS NOT NULL "
+                    f"AND {column} <> '' AND SUBSTR({column}, 1, %s) <> %s {after}"
+                    f"ORDER BY {pk} LIMIT %s",
+                    [len(prefix), prefix] + ([] if last is None else [last]) + [batch_size],
+                )
+                rows = cursor.fetchall()
+                if not rows:
+                    return
+                yield rows
+                last = rows[-1][0]
+
+    def _stale_by_key(self, model, field, current, batch_size) -> dict[str, int]:
+        by_key: dict[str, int] = {}
+        for rows in self._stale_batches(model, field, current, batch_size):
+            for _pk, token in rows:
+                try:
+                    kid = crypto.key_id_of(token)
+                except crypto.DecryptionError:
+                    kid = "(not encrypted)"
+                by_key[kid] = by_key.get(kid, 0) + 1
+        return by_key
+
+    def _rotate(self, model, field, current, batch_size) -> tuple[int, int]:
+        quote = connection.ops.quote_name
+        table, pk, column = (quote(model._meta.db_table), quote(model._meta.pk.column),
+                             quote(field.column))
+        moved = failed = 0
+        for rows in self._stale_batches(model, field, current, batch_size):
+            updates = []
+            for row_pk, token in rows:
+                try:
+                    plain = crypto.decrypt(token, field.purpose)
+                except crypto.DecryptionError as e:
+                    failed += 1
+                    self.stderr.write(f"{model._meta.label} #{row_pk}: {e}")
+                    continue
+                updates.append([crypto.encrypt(plain, field.purpose), row_pk, token])
+            if not updates:
+                continue
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Only if unchanged since read: a concurrent edit already wrote the current key.
+                cursor.executemany(
+                    f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {column} = %s",
+                    updates,
+                )
+            moved += len(updates)
+        return moved, failed
+
+    def _reindex(self, model, batch_size: int) -> int:
+        count, last = 0, None
+        while True:
+            rows = model._base_manager.order_by("pk")
+            if last is not None:
+                rows = rows.filter(pk__gt=last)
+            batch = list(rows[:batch_size])
+            if not batch:
+                return count
+            fields: list[str] = []
+            for obj in batch:
+                fields = obj.compute_blind_indexes()
+            with transaction.atomic():
+                model._base_manager.bulk_update(batch, fields)
+            count += len(batch)
+            last = batch[-1].pk
