@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt messages bench clean
+.PHONY: run test lint fmt messages bench bench-visibility clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ messages: $(VENV)/.runtime
 
 bench: $(VENV)/.test
 	scripts/test-services.sh $(PY) bench/run.py
+
+# The visibility rule at 1M deals, 1M contacts, 10k users and 100k shares (a few minutes).
+bench-visibility: $(VENV)/.test
+	scripts/test-services.sh $(PY) bench/visibility.py
 
 clean:
 	rm -rf $(VENV) var

@@ -232,6 +232,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "security.clear_expired_sessions",
         "schedule": 6 * 3600,
     },
+    # Expired deal shares grant nothing already (the visibility rule checks the expiry); this
+    # clears them away and drops the colleague's live subscription to the deal.
+    "delete-expired-deal-shares": {
+        "task": "security.delete_expired_deal_shares",
+        "schedule": 300,
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------------------

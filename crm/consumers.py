@@ -3,7 +3,8 @@
 A browser subscribes to the pages it shows (`{"subscribe": "deal", "id": 7}`); the consumer
 joins the deal's group only if the deal passes the same selector as the deal card, and
 answers `{"error": "not_found"}` otherwise. Every user is also in their own group for
-personal events (later: screen pops, forced logout).
+personal events (later: screen pops, forced logout); a `deal.access_changed` event there
+makes the consumer check the deal again and leave its group when the user lost it.
 """
 
 from channels.db import database_sync_to_async
@@ -47,7 +48,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"error": "bad_request"})
 
     async def crm_event(self, message):
-        await self.send_json(message["event"])
+        event = message["event"]
+        if event.get("type") == "deal.access_changed":
+            await self._recheck_deal(event["deal"])
+            return
+        await self.send_json(event)
+
+    async def _recheck_deal(self, deal_id: int):
+        """Someone's access to a deal changed (a share revoked or expired): leave its group
+        at once if the deal is no longer visible, so no further event of it arrives."""
+        group = events.deal_group(deal_id)
+        if group in self.groups_joined and not await self._may_see_deal(deal_id):
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.discard(group)
+            await self.send_json({"type": "deal.access_lost", "deal": deal_id})
 
     async def _join(self, group: str):
         await self.channel_layer.group_add(group, self.channel_name)

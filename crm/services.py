@@ -28,7 +28,20 @@ from crm.models import (
     Task,
     TimelineEntry,
 )
-from crm.selectors import assignable_users, pipeline_for
+from crm.selectors import (
+    assignable_users,
+    companies_visible_to,
+    company_can_edit,
+    contact_can_edit,
+    contacts_visible_to,
+    deal_can_edit,
+    deals_visible_to,
+    live_deal_shares,
+    pipeline_for,
+    task_can_edit,
+    tasks_visible_to,
+)
+from security import roles
 
 # --- Contact points --------------------------------------------------------------------------
 # `value` is encrypted at rest and cannot be filtered on: dedupe and replace go by the blind
@@ -123,6 +136,22 @@ def _require(user, perm: str) -> None:
         raise PermissionDenied(_("Your role does not allow this action."))
 
 
+_EDIT_RULES = {
+    Deal: ("deal", deal_can_edit, deals_visible_to),
+    Contact: ("contact", contact_can_edit, contacts_visible_to),
+    Company: ("company", company_can_edit, companies_visible_to),
+    Task: ("task", task_can_edit, tasks_visible_to),
+}
+
+
+def _refuse_read_only(by, obj) -> None:
+    """Services trust their caller for visibility; what they refuse is a change through
+    read-only access: a deal shared for reading, with its client, company and tasks."""
+    name, can_edit, visible_to = _EDIT_RULES[type(obj)]
+    if not can_edit(user=by, **{name: obj}) and visible_to(by).filter(pk=obj.pk).exists():
+        raise PermissionDenied(_("You may look at this record but not change it."))
+
+
 def _check_owner(by, owner) -> None:
     """Giving a record to someone else is a reassignment: heads and admins only."""
     if owner.pk != by.pk:
@@ -145,6 +174,7 @@ def company_create(*, by, name: str, **fields) -> Company:
 @transaction.atomic
 def company_update(*, company: Company, by, **fields) -> Company:
     _require(by, "crm.change_company")
+    _refuse_read_only(by, company)
     owner = fields.pop("owner", None)
     if owner is not None and owner.pk != company.owner_id:
         _check_owner(by, owner)
@@ -198,6 +228,7 @@ def contact_update(
     **fields,
 ) -> Contact:
     _require(by, "crm.change_contact")
+    _refuse_read_only(by, contact)
     if owner is not None and owner.pk != contact.owner_id:
         _check_owner(by, owner)
         contact.owner, contact.team = owner, owner.team
@@ -309,6 +340,7 @@ _EDITABLE_DEAL_FIELDS = {
 @transaction.atomic
 def deal_update(*, deal: Deal, by, stage: Stage | None = None, owner=None, **fields) -> Deal:
     _require(by, "crm.change_deal")
+    _refuse_read_only(by, deal)
     unknown = set(fields) - _EDITABLE_DEAL_FIELDS
     if unknown:
         raise ValueError(f"deal_update cannot change {sorted(unknown)}")
@@ -327,6 +359,7 @@ def deal_update(*, deal: Deal, by, stage: Stage | None = None, owner=None, **fie
 @transaction.atomic
 def deal_move(*, deal: Deal, stage: Stage, by) -> Deal:
     _require(by, "crm.change_deal")
+    _refuse_read_only(by, deal)
     _check_stage(deal, stage)
     if stage.pk == deal.stage_id:
         return deal
@@ -345,6 +378,7 @@ def deal_move(*, deal: Deal, stage: Stage, by) -> Deal:
 def deal_close(*, deal: Deal, by, status: str, loss_reason: str = "") -> Deal:
     """Mark a deal won or lost (a loss needs its reason), or reopen it with status open."""
     _require(by, "crm.change_deal")
+    _refuse_read_only(by, deal)
     if status not in Deal.Status.values:
         raise ValidationError({"status": _("Unknown status.")})
     loss_reason = loss_reason.strip()
@@ -368,6 +402,11 @@ def deal_close(*, deal: Deal, by, status: str, loss_reason: str = "") -> Deal:
 @transaction.atomic
 def deal_reassign(*, deal: Deal, to_user, by) -> Deal:
     _require(by, "crm.reassign_deal")
+    # An edit share does not let its holder hand the deal over to someone else.
+    if live_deal_shares(user=by).filter(content_object_id=deal.pk).exists() and not (
+        by.role == roles.ADMIN or deal.owner_id == by.pk or deal.team_id in by.headed_team_ids
+    ):
+        raise PermissionDenied(_("Your role does not allow this action."))
     if not to_user.is_active:
         raise ValidationError({"owner": _("An inactive user cannot own deals.")})
     old_owner_id = deal.owner_id
@@ -387,6 +426,10 @@ def deal_reassign(*, deal: Deal, to_user, by) -> Deal:
 @transaction.atomic
 def note_add(*, by, text: str, deal: Deal | None = None, contact: Contact | None = None) -> Note:
     _require(by, "crm.add_note")
+    if deal is not None:
+        _refuse_read_only(by, deal)
+    elif contact is not None:
+        _refuse_read_only(by, contact)
     text = text.strip()
     if not text:
         raise ValidationError({"text": _("The note is empty.")})
@@ -408,6 +451,10 @@ def task_create(
     contact: Contact | None = None,
 ) -> Task:
     _require(by, "crm.add_task")
+    if deal is not None:
+        _refuse_read_only(by, deal)
+    elif contact is not None:
+        _refuse_read_only(by, contact)
     title = title.strip()
     if not title:
         raise ValidationError({"title": _("Say what needs to be done.")})
@@ -435,6 +482,7 @@ _EDITABLE_TASK_FIELDS = {"title", "assignee", "due_at", "deal", "contact"}
 @transaction.atomic
 def task_update(*, task: Task, by, **fields) -> Task:
     _require(by, "crm.change_task")
+    _refuse_read_only(by, task)
     unknown = set(fields) - _EDITABLE_TASK_FIELDS
     if unknown:
         raise ValueError(f"task_update cannot change {sorted(unknown)}")
@@ -452,6 +500,7 @@ def task_update(*, task: Task, by, **fields) -> Task:
 @transaction.atomic
 def task_complete(*, task: Task, by) -> Task:
     _require(by, "crm.change_task")
+    _refuse_read_only(by, task)
     if task.done:
         return task
     task.done = True

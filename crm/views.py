@@ -182,13 +182,15 @@ def _deal_card(request, deal: Deal, *, note_form=None, task_form=None, status_fo
     user = request.user
     before = _int_or_none(request.GET.get("before"))
     entries, older = _timeline_slice(deal, before)
+    # A deal shared for reading shows no forms: everything on it is an edit.
+    can_edit = selectors.deal_can_edit(user=user, deal=deal)
     return render(request, "crm/deal_detail.html", {
         "nav": "deals",
         "deal": deal,
-        "can_edit": selectors.deal_can_edit(user=user, deal=deal),
-        "can_add_note": user.has_perm("crm.add_note"),
-        "can_add_task": user.has_perm("crm.add_task"),
-        "can_complete_task": user.has_perm("crm.change_task"),
+        "can_edit": can_edit,
+        "can_add_note": can_edit and user.has_perm("crm.add_note"),
+        "can_add_task": can_edit and user.has_perm("crm.add_task"),
+        "can_complete_task": can_edit and user.has_perm("crm.change_task"),
         "phones": selectors.contact_points(contact=deal.contact, kind="phone")
         if deal.contact else [],
         "emails": selectors.contact_points(contact=deal.contact, kind="email")
@@ -432,7 +434,7 @@ def _contact_card(request, contact, *, note_form=None):
         "tags": contact.tags.all(),
         "deals": selectors.deal_list(user=user).filter(contact=contact)[:RELATED_LIMIT],
         "entries": _with_kinds(selectors.contact_timeline(user=user, contact=contact)),
-        "can_edit": user.has_perm("crm.change_contact"),
+        "can_edit": selectors.contact_can_edit(user=user, contact=contact),
         "can_add_deal": user.has_perm("crm.add_deal"),
         "can_add_note": user.has_perm("crm.add_note"),
         "note_form": note_form or NoteForm(),
@@ -497,7 +499,7 @@ def contact_create(request):
 def contact_edit(request, pk):
     user = request.user
     contact = selectors.contact_get(user=user, pk=pk)
-    if not user.has_perm("crm.change_contact"):
+    if not selectors.contact_can_edit(user=user, contact=contact):
         raise PermissionDenied(_("Your role does not allow this action."))
     form = ContactForm(request.POST or None, user=user, contact=contact)
     if request.method == "POST" and form.is_valid():
@@ -540,7 +542,7 @@ def company_detail(request, pk):
         "company": company,
         "contacts": selectors.contact_list(user=user).filter(company=company)[:RELATED_LIMIT],
         "deals": selectors.deal_list(user=user).filter(company=company)[:RELATED_LIMIT],
-        "can_edit": user.has_perm("crm.change_company"),
+        "can_edit": selectors.company_can_edit(user=user, company=company),
         "can_add_contact": user.has_perm("crm.add_contact"),
         "can_add_deal": user.has_perm("crm.add_deal"),
     })
@@ -571,7 +573,7 @@ def company_create(request):
 def company_edit(request, pk):
     user = request.user
     company = selectors.company_get(user=user, pk=pk)
-    if not user.has_perm("crm.change_company"):
+    if not selectors.company_can_edit(user=user, company=company):
         raise PermissionDenied(_("Your role does not allow this action."))
     form = CompanyForm(request.POST or None, company=company)
     if request.method == "POST" and form.is_valid():

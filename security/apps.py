@@ -8,7 +8,15 @@ class SecurityConfig(AppConfig):
     verbose_name = _("Security, users and teams")
 
     def ready(self):
+        from auditlog.registry import auditlog
+
+        from security.models import DealUserObjectPermission
         from security.roles import sync_role_groups
+        from security.sharing import register_timeline_kinds
+
+        register_timeline_kinds()
+        # Who shared what with whom, and every change of a share, in the change log too.
+        auditlog.register(DealUserObjectPermission)
 
         # Groups need the permissions that only exist after every app migrated.
         post_migrate.connect(sync_role_groups, dispatch_uid="security.sync_role_groups")

@@ -1,8 +1,16 @@
 from celery import shared_task
 from django.core.management import call_command
 
+from security.sharing import shares_delete_expired
+
 
 @shared_task(name="security.clear_expired_sessions")
 def clear_expired_sessions() -> None:
     """Expired sessions pile up in the database until removed (Django does not do it)."""
     call_command("clearsessions")
+
+
+@shared_task(name="security.delete_expired_deal_shares")
+def delete_expired_deal_shares() -> int:
+    """Expired shares already grant nothing; delete them and tell the colleagues' sockets."""
+    return shares_delete_expired()

@@ -170,8 +170,8 @@ class ContactViewSet(ServiceViewSet):
 @crud_schema("deal", "deals", s.DealSerializer, s.DealWriteSerializer,
              s.DealFilterSerializer)
 class DealViewSet(ServiceViewSet):
-    """Deals you may see: your own (a sales head: the team's; admins: all). Status changes go
-    through `close`, stage changes through `move` or `stage`."""
+    """Deals you may see: your own and those shared with you (a sales head: also the team's;
+    admins: all). Status changes go through `close`, stage changes through `move` or `stage`."""
 
     output_serializer = s.DealSerializer
     input_serializer = s.DealWriteSerializer
@@ -180,7 +180,7 @@ class DealViewSet(ServiceViewSet):
     fetch = staticmethod(selectors.deal_get)
 
     def list_for(self, user, **filters):
-        return selectors.deal_list(user=user, filters=selectors.DealFilters(**filters))
+        return selectors.deal_list_pages(user=user, filters=selectors.DealFilters(**filters))
 
     def create_object(self, *, by, **data):
         return services.deal_create(by=by, **data)

@@ -1,4 +1,14 @@
 """API v1 routes of the security features (mounted under /api/v1/). Each feature adds its
 own paths here; views live in security/api/<feature>.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from security.api import sharing
+
+urlpatterns: list = [
+    path("deals/<int:pk>/shares/", sharing.DealSharesView.as_view(), name="deal-shares"),
+    path(
+        "deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),
+        name="deal-share-detail",
+    ),
+]

@@ -720,6 +720,8 @@ ID_PATHS = [
     "/api/v1/deals/{id}/notes/",
     "/api/v1/deals/{id}/move/",
     "/api/v1/deals/{id}/close/",
+    "/api/v1/deals/{id}/shares/",
+    "/api/v1/deals/{id}/shares/{user_id}/",
     "/api/v1/tasks/{id}/",
     "/api/v1/tasks/{id}/complete/",
 ]

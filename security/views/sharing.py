@@ -1,0 +1,93 @@
+"""The deal card's "Shared with" panel: share a deal with a colleague and revoke a share.
+
+The deal comes through `crm.selectors.deal_get` first, so anyone who may not see it gets 404
+whatever the route; someone who sees it but may not share it (a colleague it is shared
+with, a teammate's head of another team...) gets 403.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm import selectors
+from crm.forms import MAX_PICKER_OPTIONS, apply_service_errors
+from security import sharing
+
+
+def _colleague_label(user) -> str:
+    return f"{user} ({user.team})" if user.team_id else str(user)
+
+
+class DealShareForm(forms.Form):
+    prefix = "share"
+
+    user = forms.ModelChoiceField(label=gettext_lazy("Colleague"), queryset=None)
+    access = forms.ChoiceField(
+        label=gettext_lazy("Access"), choices=list(sharing.ACCESS_LABELS.items()),
+        initial=sharing.READ, widget=forms.RadioSelect,
+    )
+    expires_at = forms.DateTimeField(
+        label=gettext_lazy("Until"), required=False,
+        help_text=gettext_lazy("Leave empty to share until revoked."),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, deal, by, q: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        candidates = sharing.share_candidates(deal=deal, by=by)
+        # Validation takes any eligible colleague; the picker shows at most
+        # MAX_PICKER_OPTIONS of them (narrowed by `q` on the sharing page) to stay fast.
+        self.fields["user"].queryset = candidates
+        shown = list(sharing.share_candidates_search(candidates, q)[: MAX_PICKER_OPTIONS + 1])
+        self.more_candidates = len(shown) > MAX_PICKER_OPTIONS
+        self.fields["user"].widget.choices = [("", "---------")] + [
+            (user.pk, _colleague_label(user)) for user in shown[:MAX_PICKER_OPTIONS]
+        ]
+
+
+def _sharable_deal(request, pk):
+    deal = selectors.deal_get(user=request.user, pk=pk)
+    if not sharing.deal_can_share(user=request.user, deal=deal):
+        raise PermissionDenied(_("Only the owner, their sales head or the admin share a deal."))
+    return deal
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_shares(request, pk):
+    """GET: the sharing page (the card's form with a colleague search); POST: share."""
+    deal = _sharable_deal(request, pk)
+    q = request.GET.get("q", "").strip()[:100]
+    form = DealShareForm(request.POST or None, deal=deal, by=request.user, q=q)
+    if request.method == "POST" and form.is_valid():
+        try:
+            share = sharing.deal_share(deal=deal, by=request.user, **form.cleaned_data)
+        except ValidationError as e:
+            apply_service_errors(form, e)
+        else:
+            messages.success(request, _("The deal is shared with %(name)s.") % {"name": share.user})
+            return redirect(f"{deal.get_absolute_url()}#shares")
+    return render(request, "security/deal_shares.html", {
+        "nav": "deals",
+        "deal": deal,
+        "form": form,
+        "q": q,
+        "shares": sharing.deal_shares(deal=deal),
+        "can_share": True,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def deal_share_revoke(request, pk, user_id):
+    deal = _sharable_deal(request, pk)
+    share = sharing.deal_share_get(deal=deal, user_id=user_id)
+    sharing.deal_unshare(deal=deal, user=share.user, by=request.user)
+    messages.success(request, _("%(name)s no longer has the deal.") % {"name": share.user})
+    return redirect(f"{deal.get_absolute_url()}#shares")
