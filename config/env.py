@@ -5,6 +5,7 @@ from Docker or Kubernetes secret files instead of the process environment.
 """
 
 import os
+import re
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -59,6 +60,17 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def envrate(name: str, default: str) -> str:
+    """A rate limit such as `120/min` (DRF's format: count/second|minute|hour|day)."""
+    value = (_raw(name) or default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 120/min or 1000/day")
+    return value
 
 
 def database_from_url(url: str) -> dict:

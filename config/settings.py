@@ -19,6 +19,7 @@ from config.env import (
     envbool,
     envint,
     envlist,
+    envrate,
     envstr,
 )
 
@@ -129,7 +130,7 @@ if not EMBEDDED and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "security.admin_site.CrmAdminConfig",  # django.contrib.admin, for the admin role only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -296,6 +297,13 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttles.ListThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per user, on list, search and timeline endpoints: 25-100 rows a request.
+        "list": envrate("API_LIST_RATE", "120/min"),
+        # Per client address, on POST auth/token/.
+        "token": envrate("API_TOKEN_RATE", "10/min"),
+    },
 }
 API_PAGE_SIZE = envint("API_PAGE_SIZE", 25, minimum=1)
 API_MAX_PAGE_SIZE = 100
@@ -314,6 +322,8 @@ DEFAULT_CURRENCY = "RUB"
 DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "RU")
 UI_PAGE_SIZE = envint("UI_PAGE_SIZE", 25, minimum=1)
 KANBAN_CARDS_PER_STAGE = 50  # the rest of a column is counted and summed, and one click away
+# Masked contact details a user may reveal in any sliding hour (each one logged with a reason).
+REVEAL_LIMIT_PER_HOUR = envint("REVEAL_LIMIT_PER_HOUR", 20, minimum=1)
 
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",
@@ -339,3 +349,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Exports (security/exports.py) -----------------------------------------------------------
+# At most this many rows per export file; a larger result is cut and the export marked capped.
+EXPORT_MAX_ROWS = envint("EXPORT_MAX_ROWS", 5000, minimum=1)
+# An export's file lives 15 minutes unless downloaded; this job deletes the ones left behind.
+CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "schedule": 300}
+# The export's `status` is not the deal's: name the two enums apart in the OpenAPI schema
+# (the deal's keeps the name it had).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "StatusEnum": "crm.models.Deal.Status",
+    "ExportStatusEnum": "security.models.ExportRequest.Status",
+})

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import selectors, services
 from crm.models import Contact, Deal
+from security import masking
 
 # Long pickers are cut to this many options (plus the current value) to keep pages fast.
 MAX_PICKER_OPTIONS = 300
@@ -219,22 +220,33 @@ class ContactForm(forms.Form):
         label=_("Tags"), required=False, max_length=500, help_text=_("Separated by commas."),
     )
 
+    remove_points = forms.MultipleChoiceField(
+        label=_("Remove"), required=False, widget=forms.CheckboxSelectMultiple,
+    )
+
     def __init__(self, *args, user, contact: Contact | None = None, **kwargs):
+        # Existing phones and e-mails are never put into the form in full: the user sees
+        # them as the field policy shows them, may remove them, and types only new ones.
         if contact is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 "name": contact.name, "position": contact.position,
                 "company": contact.company_id, "source": contact.source,
-                "phones": "\n".join(
-                    p.value for p in selectors.contact_points(contact=contact, kind="phone")
-                ),
-                "emails": "\n".join(
-                    p.value for p in selectors.contact_points(contact=contact, kind="email")
-                ),
                 "tags": ", ".join(t.name for t in contact.tags.all()),
             }
         super().__init__(*args, **kwargs)
         self.fields["company"].queryset = selectors.company_list(user=user)
         _limit_picker(self.fields["company"], contact.company if contact else None)
+        if contact is None:
+            del self.fields["remove_points"]
+        else:
+            self.fields["phones"].label = _("Add phones")
+            self.fields["emails"].label = _("Add e-mails")
+            self.fields["remove_points"].choices = [
+                (str(p.id), p.display) for p in masking.present_points(user=user, contact=contact)
+            ]
+
+    def clean_remove_points(self):
+        return [int(value) for value in self.cleaned_data["remove_points"]]
 
     def clean_phones(self):
         lines = _lines(self.cleaned_data["phones"])

@@ -221,12 +221,15 @@ def contact_update(
     *,
     contact: Contact,
     by,
-    phones: list[str] | None = None,
-    emails: list[str] | None = None,
+    add_phones: list[str] = (),
+    add_emails: list[str] = (),
+    remove_point_ids: list[int] = (),
     tags: list[str] | None = None,
     owner=None,
     **fields,
 ) -> Contact:
+    """Change a contact. Phones and e-mails are added and removed one by one, never replaced
+    as a list: most users only ever see them masked, so they cannot send the full list back."""
     _require(by, "crm.change_contact")
     _refuse_read_only(by, contact)
     if owner is not None and owner.pk != contact.owner_id:
@@ -236,12 +239,41 @@ def contact_update(
         setattr(contact, name, value)
     contact.full_clean()
     contact.save()
-    if phones is not None:
-        contact_points_replace(contact=contact, kind=ContactPoint.Kind.PHONE, values=phones)
-    if emails is not None:
-        contact_points_replace(contact=contact, kind=ContactPoint.Kind.EMAIL, values=emails)
+    contact_points_change(
+        contact=contact, add_phones=add_phones, add_emails=add_emails,
+        remove_point_ids=remove_point_ids,
+    )
     _tags_set(contact, tags)
     return contact
+
+
+def contact_points_change(
+    *, contact: Contact, add_phones=(), add_emails=(), remove_point_ids=()
+) -> None:
+    """Remove points by id and add new values; a removed primary passes to the next one."""
+    errors: dict[str, list[str]] = {}
+    for field, kind, values in (("phones", ContactPoint.Kind.PHONE, add_phones),
+                                ("emails", ContactPoint.Kind.EMAIL, add_emails)):
+        for value in values:
+            if not value.strip():
+                continue
+            try:
+                _normalize_point(kind, value)
+            except ValidationError as e:
+                errors.setdefault(field, []).extend(e.messages)
+    if errors:
+        raise ValidationError(errors)
+    if remove_point_ids:
+        contact.points.filter(pk__in=list(remove_point_ids)).delete()
+        for kind in ContactPoint.Kind.values:
+            points = contact.points.filter(kind=kind)
+            if points.exists() and not points.filter(is_primary=True).exists():
+                points.filter(pk=points.order_by("id").first().pk).update(is_primary=True)
+    for kind, values in ((ContactPoint.Kind.PHONE, add_phones),
+                         (ContactPoint.Kind.EMAIL, add_emails)):
+        for value in values:
+            if value.strip():
+                contact_point_add(contact=contact, kind=kind, value=value)
 
 
 # --- Timeline --------------------------------------------------------------------------------

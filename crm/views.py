@@ -36,7 +36,7 @@ from crm.forms import (
     apply_service_errors,
 )
 from crm.models import Deal, Task
-from security import roles
+from security import masking, roles
 
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
 # Cards show this many related rows; the lists behind them have the rest.
@@ -191,9 +191,7 @@ def _deal_card(request, deal: Deal, *, note_form=None, task_form=None, status_fo
         "can_add_note": can_edit and user.has_perm("crm.add_note"),
         "can_add_task": can_edit and user.has_perm("crm.add_task"),
         "can_complete_task": can_edit and user.has_perm("crm.change_task"),
-        "phones": selectors.contact_points(contact=deal.contact, kind="phone")
-        if deal.contact else [],
-        "emails": selectors.contact_points(contact=deal.contact, kind="email")
+        "points": masking.present_points(user=user, contact=deal.contact)
         if deal.contact else [],
         "entries": entries,
         "older": older,
@@ -429,8 +427,7 @@ def _contact_card(request, contact, *, note_form=None):
     return render(request, "crm/contact_detail.html", {
         "nav": "contacts",
         "contact": contact,
-        "phones": selectors.contact_points(contact=contact, kind="phone"),
-        "emails": selectors.contact_points(contact=contact, kind="email"),
+        "points": masking.present_points(user=user, contact=contact),
         "tags": contact.tags.all(),
         "deals": selectors.deal_list(user=user).filter(contact=contact)[:RELATED_LIMIT],
         "entries": _with_kinds(selectors.contact_timeline(user=user, contact=contact)),
@@ -503,8 +500,13 @@ def contact_edit(request, pk):
         raise PermissionDenied(_("Your role does not allow this action."))
     form = ContactForm(request.POST or None, user=user, contact=contact)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
         try:
-            services.contact_update(contact=contact, by=user, **form.cleaned_data)
+            services.contact_update(
+                contact=contact, by=user,
+                add_phones=data.pop("phones"), add_emails=data.pop("emails"),
+                remove_point_ids=data.pop("remove_points"), **data,
+            )
         except ValidationError as e:
             apply_service_errors(form, e)
         else:

@@ -1,6 +1,7 @@
 from celery import shared_task
 from django.core.management import call_command
 
+from security.exports import export_cleanup
 from security.sharing import shares_delete_expired
 
 
@@ -8,6 +9,12 @@ from security.sharing import shares_delete_expired
 def clear_expired_sessions() -> None:
     """Expired sessions pile up in the database until removed (Django does not do it)."""
     call_command("clearsessions")
+
+
+@shared_task(name="security.expire_exports")
+def expire_exports() -> int:
+    """Delete the files of exports nobody downloaded within their 15 minutes."""
+    return export_cleanup()
 
 
 @shared_task(name="security.delete_expired_deal_shares")

@@ -3,9 +3,19 @@ own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import sharing
+from security.views import exports, reveal, sharing
 
 urlpatterns: list = [
+    path(
+        "contacts/<int:pk>/points/<int:point_id>/reveal/",
+        reveal.contact_point_reveal,
+        name="contact_point_reveal",
+    ),
+    path("exports/", exports.export_create, name="export_create"),
+    path("exports/<uuid:export_id>/", exports.export_detail, name="export_detail"),
+    path(
+        "exports/<uuid:export_id>/download/", exports.export_download, name="export_download"
+    ),
     path("deals/<int:pk>/shares/", sharing.deal_shares, name="deal_shares"),
     path(
         "deals/<int:pk>/shares/<int:user_id>/revoke/",

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from crm import selectors, services
 from crm.models import Company, Contact, ContactPoint, Deal, Note, Stage, Task, TimelineEntry
 from crm.timeline import kind_for
+from security import masking
 
 MAX_POINTS = 20
 MAX_TAGS = 50
@@ -75,11 +76,19 @@ class UserRefSerializer(serializers.Serializer):
     name = serializers.CharField(source="__str__", read_only=True)
 
 
-class ContactPointSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ContactPoint
-        fields = ["value", "label", "is_primary"]
-        read_only_fields = fields
+class ContactPointSerializer(serializers.Serializer):
+    """One phone or e-mail as the field policy lets the requester see it."""
+
+    id = serializers.IntegerField(read_only=True)
+    value = serializers.CharField(
+        source="display", read_only=True,
+        help_text="Full, or masked (`+7 *** ***-45-67`, `i***@mail.ru`) by your role's policy.",
+    )
+    label = serializers.CharField(read_only=True)
+    is_primary = serializers.BooleanField(read_only=True)
+    masked = serializers.BooleanField(
+        read_only=True, help_text="True when `value` is masked: reveal it with a reason."
+    )
 
 
 # --- Companies -------------------------------------------------------------------------------
@@ -124,8 +133,10 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def _points(self, contact, kind):
-        # Filtered in Python so the list view's prefetch of `points` is used.
-        points = [p for p in contact.points.all() if p.kind == kind]
+        # As the field policy lets the requester see them (security.masking); the list
+        # view's prefetch of `points` is used.
+        user = self.context["request"].user
+        points = masking.present_points(user=user, contact=contact, kind=kind)
         return ContactPointSerializer(points, many=True).data
 
     @extend_schema_field(ContactPointSerializer(many=True))
@@ -165,12 +176,18 @@ class ContactWriteSerializer(serializers.Serializer):
     phones = serializers.ListField(
         child=serializers.CharField(max_length=50, allow_blank=True), required=False,
         max_length=MAX_POINTS,
-        help_text="Phone numbers, the first one primary; stored in E.164. Replaces the list.",
+        help_text="Phone numbers, stored in E.164. On create: the list, the first one primary."
+        " On update: numbers to add.",
     )
     emails = serializers.ListField(
         child=serializers.CharField(max_length=254, allow_blank=True), required=False,
         max_length=MAX_POINTS,
-        help_text="E-mail addresses, the first one primary. Replaces the list.",
+        help_text="E-mail addresses. On create: the list, the first one primary."
+        " On update: addresses to add.",
+    )
+    remove_points = serializers.ListField(
+        child=serializers.IntegerField(), required=False, max_length=MAX_POINTS,
+        help_text="On update: ids of phones or e-mails (from `phones[].id`) to remove.",
     )
 
     def validate_phones(self, values):

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from crm import selectors, services
 from crm.api import serializers as s
+from crm.api.throttles import TokenThrottle
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
@@ -32,6 +33,7 @@ class TokenObtainView(APIView):
     # A stale or wrong `Authorization` header must not stand in the way of getting a new token.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [TokenThrottle]
     parser_classes = [JSONParser]
 
     @extend_schema(
@@ -148,8 +150,10 @@ class CompanyViewSet(ServiceViewSet):
              s.ContactFilterSerializer)
 class ContactViewSet(ServiceViewSet):
     """Contacts you may see: your own and those of your deals (a sales head: the team's;
-    marketing, support and admins: all). Phones and e-mails are written as lists of strings
-    and read as lists of objects."""
+    marketing, support and admins: all). Phones and e-mails are read as the field policy
+    shows them (masked for most roles; `POST contacts/{id}/reveal/` shows one in full), and
+    written as lists of strings: on create the contact's list, on update values to add, with
+    `remove_points` (ids) to remove."""
 
     output_serializer = s.ContactSerializer
     input_serializer = s.ContactWriteSerializer
@@ -164,7 +168,11 @@ class ContactViewSet(ServiceViewSet):
         return services.contact_create(by=by, **data)
 
     def update_object(self, contact, *, by, **data):
-        return services.contact_update(contact=contact, by=by, **data)
+        return services.contact_update(
+            contact=contact, by=by, add_phones=data.pop("phones", ()),
+            add_emails=data.pop("emails", ()), remove_point_ids=data.pop("remove_points", ()),
+            **data,
+        )
 
 
 @crud_schema("deal", "deals", s.DealSerializer, s.DealWriteSerializer,

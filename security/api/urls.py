@@ -3,9 +3,15 @@ own paths here; views live in security/api/<feature>.py."""
 
 from django.urls import path
 
-from security.api import sharing
+from security.api import exports, reveal, sharing
 
 urlpatterns: list = [
+    path("contacts/<int:pk>/reveal/", reveal.ContactRevealView.as_view(), name="contact-reveal"),
+    path("exports/", exports.ExportCreateView.as_view(), name="export-create"),
+    path(
+        "exports/<uuid:export_id>/download/", exports.ExportDownloadView.as_view(),
+        name="export-download",
+    ),
     path("deals/<int:pk>/shares/", sharing.DealSharesView.as_view(), name="deal-shares"),
     path(
         "deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),

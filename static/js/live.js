@@ -118,6 +118,31 @@
     }
   }
 
+  /* Reveal of one masked phone or e-mail: the value replaces the mask in place. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-reveal]") || !window.fetch) return;
+    event.preventDefault();
+    var item = form.closest("[data-point]");
+    var errorBox = form.querySelector("[data-reveal-error]");
+    fetch(form.action, {
+      method: "POST", body: new FormData(form), headers: JSON_HEADERS, credentials: "same-origin",
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    }).then(function (result) {
+      if (!result.ok) {
+        errorBox.textContent = result.data.error || "";
+        errorBox.hidden = false;
+        return;
+      }
+      var shown = item.querySelector("[data-point-value]");
+      shown.textContent = result.data.value;
+      shown.classList.remove("points__value--masked");
+      var details = form.closest("details");
+      if (details) details.remove();
+    }).catch(function () { failMessage(form); });
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.matches || !form.matches("form[data-async]") || !window.fetch) return;

@@ -34,11 +34,22 @@ def test_it_deduplicates_contact_points(anna):
     assert contact.points.filter(kind="phone").count() == 1
 
 
-def test_replacing_points_keeps_the_first_as_primary(anna_contact, anna):
-    services.contact_update(contact=anna_contact, by=anna, phones=["+7 903 000-00-01"])
-    assert list(anna_contact.points.filter(kind="phone").values_list("value", "is_primary")) == [
-        ("+79030000001", True)
-    ]
+def test_removing_the_primary_point_passes_primary_to_the_next(anna_contact, anna):
+    old = anna_contact.points.get(kind="phone")
+    services.contact_update(contact=anna_contact, by=anna, add_phones=["+7 903 000-00-01"])
+    services.contact_update(contact=anna_contact, by=anna, remove_point_ids=[old.pk])
+    phones = [(p.value, p.is_primary) for p in anna_contact.points.filter(kind="phone")]
+    assert phones == [("+79030000001", True)]
+
+
+def test_a_bad_added_value_changes_nothing(anna_contact, anna):
+    old = anna_contact.points.get(kind="phone")
+    with pytest.raises(ValidationError) as e:
+        services.contact_update(contact=anna_contact, by=anna, position="Новая",
+                                add_phones=["+7 000"], remove_point_ids=[old.pk])
+    assert list(e.value.message_dict) == ["phones"]
+    anna_contact.refresh_from_db()
+    assert anna_contact.position == "" and anna_contact.points.filter(pk=old.pk).exists()
 
 
 def test_a_new_deal_takes_the_default_pipeline_first_stage_and_the_owners_team(anna, anna_contact):

@@ -1,0 +1,23 @@
+"""No scraping: per-user limits on the endpoints that return many rows, and per-address
+limits on token requests (password guessing). Counters live in the cache: Redis in
+production, so every worker shares them."""
+
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+# Actions of our viewsets that return rows in bulk (lists, searches, nested feeds).
+LIST_ACTIONS = {"list", "timeline"}
+
+
+class ListThrottle(UserRateThrottle):
+    scope = "list"
+
+    def allow_request(self, request, view):
+        if getattr(view, "action", None) not in LIST_ACTIONS:
+            return True
+        return super().allow_request(request, view)
+
+
+class TokenThrottle(AnonRateThrottle):
+    """By client address, whoever the request claims to be."""
+
+    scope = "token"

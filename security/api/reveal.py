@@ -1,0 +1,48 @@
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import Throttled
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm import selectors
+from security.requests import client_ip
+from security.reveal import RevealLimitReached, point_reveal
+
+
+class RevealRequestSerializer(serializers.Serializer):
+    point = serializers.IntegerField(help_text="The id of the phone or e-mail (`phones[].id`).")
+    reason = serializers.CharField(max_length=500, help_text="Why you need the full value.")
+
+
+class ContactRevealView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="contacts_reveal",
+        summary="Show one masked phone or e-mail in full",
+        description="Recorded with the reason; at most REVEAL_LIMIT_PER_HOUR an hour (429).",
+        request=RevealRequestSerializer,
+        responses={
+            200: inline_serializer("RevealedValue", {"value": serializers.CharField()}),
+            400: OpenApiResponse(description="No reason, or a reason too short."),
+            404: OpenApiResponse(description="No such contact or point visible to you."),
+            429: OpenApiResponse(description="Too many reveals in the last hour."),
+        },
+    )
+    def post(self, request, pk):
+        contact = selectors.contact_get(user=request.user, pk=pk)
+        body = RevealRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            value = point_reveal(
+                user=request.user, contact=contact, point_id=body.validated_data["point"],
+                reason=body.validated_data["reason"], ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except ValidationError as e:
+            return Response(e.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        except RevealLimitReached as e:
+            raise Throttled(wait=e.retry_after) from e
+        return Response({"value": value})

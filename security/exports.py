@@ -1,0 +1,420 @@
+"""Export control (DESIGN.md, invariant 4): the one way client data leaves the CRM in bulk.
+
+- Only a role holding `crm.export_deals` may export (the admin; a sales head, and then only
+  what the visibility rule gives him). Anyone else's attempt is recorded (status `denied`)
+  and refused with PermissionDenied.
+- Rows come from the same selectors as the lists, and contact details through
+  `security.masking.present_value`, so a file never shows more than the screen.
+- At most settings.EXPORT_MAX_ROWS rows; a larger result is cut and marked `capped`.
+- Text cells that a spreadsheet would run as a formula are prefixed with a single quote
+  (OWASP's advice for CSV injection), in CSV and XLSX alike.
+- The file names its exporter and the time (header lines), lives encrypted under
+  MEDIA_ROOT/exports/<id> for at most EXPORT_TTL, is handed to its requester once and is then
+  deleted; `export_cleanup` (a periodic job) removes what nobody came for.
+"""
+
+import csv
+import io
+import os
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from crm import selectors
+from crm.models import Deal
+from security import crypto, masking
+from security.models import ExportRequest
+
+EXPORT_PERMISSION = "crm.export_deals"
+EXPORT_TTL = timedelta(minutes=15)
+EXPORT_DIR = "exports"
+
+CONTENT_TYPES = {
+    ExportRequest.Format.CSV: "text/csv; charset=utf-8",
+    ExportRequest.Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+# A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice or
+# Google Sheets: `=HYPERLINK(...)`, `+1+1`, `-2+3`, `@SUM(A1)`; tab and carriage return
+# shift a following `=` into place on import.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- Who may export --------------------------------------------------------------------------
+
+
+def can_export(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active
+                and user.has_perm(EXPORT_PERMISSION))
+
+
+# --- Filters ---------------------------------------------------------------------------------
+
+
+def _text(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError
+    return value.strip()[:100]
+
+
+def _positive_int(value) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    number = int(value)
+    if number < 1:
+        raise ValueError
+    return number
+
+
+def _one_of(choices):
+    def parse(value):
+        if value not in choices:
+            raise ValueError
+        return value
+
+    return parse
+
+
+# The filters each export takes: the same as its list's (crm.selectors).
+FILTERS = {
+    ExportRequest.Resource.DEALS: {
+        "q": _text,
+        "status": _one_of(set(Deal.Status.values)),
+        "stage": _positive_int,
+        "owner": _positive_int,
+        "sort": _one_of(set(selectors.DEAL_SORTS)),
+    },
+    ExportRequest.Resource.CONTACTS: {"q": _text},
+}
+
+
+def clean_filters(*, resource: str, filters) -> dict:
+    """The filters as the selectors take them; an unknown name or a bad value is an error
+    (an export that silently ignored a filter would hand out more than was asked for)."""
+    if filters is None:
+        return {}
+    if not isinstance(filters, dict):
+        raise ValidationError({"filters": _("Filters must be an object.")})
+    parsers = FILTERS[resource]
+    unknown = sorted(str(name) for name in filters if name not in parsers)
+    if unknown:
+        raise ValidationError({"filters": _("Unknown filters: %(names)s.") % {
+            "names": ", ".join(unknown)}})
+    clean = {}
+    for name, parse in parsers.items():
+        value = filters.get(name)
+        if value is None or value == "":
+            continue
+        try:
+            value = parse(value)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                {"filters": _("Bad value of the filter “%(name)s”.") % {"name": name}}
+            ) from None
+        if value != "":
+            clean[name] = value
+    return clean
+
+
+def _as_text(value, length: int) -> str:
+    return value[:length] if isinstance(value, str) else ""
+
+
+def _recorded_filters(filters) -> dict:
+    """What a refused request asked for, bounded: it is a record, not a store for any body."""
+    if not isinstance(filters, dict):
+        return {}
+    return {str(k)[:50]: str(v)[:100] for k, v in list(filters.items())[:10]}
+
+
+# --- Rows ------------------------------------------------------------------------------------
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _point(user, contact, kind: str) -> str:
+    """The contact's primary phone or e-mail (the first of its kind) as `user` may see it."""
+    if contact is None:
+        return ""
+    for point in contact.points.all():  # prefetched, primary first
+        if point.kind == kind:
+            return masking.present_value(user=user, contact=contact, kind=kind,
+                                         value=point.value)
+    return ""
+
+
+def _all_points(user, contact, kind: str) -> str:
+    shown = (
+        masking.present_value(user=user, contact=contact, kind=kind, value=point.value)
+        for point in contact.points.all()
+        if point.kind == kind
+    )
+    return "; ".join(value for value in shown if value)
+
+
+def _deal_table(user, filters: dict, limit: int):
+    header = [
+        _("ID"), _("Deal"), _("Status"), _("Stage"), _("Amount"), _("Currency"), _("Owner"),
+        _("Contact"), _("Phone"), _("E-mail"), _("Company"), _("Next step"),
+        _("Expected close"), pgettext("export column", "Created"),
+        pgettext("export column", "Last activity"),
+    ]
+    deals = selectors.deal_list(user=user, filters=selectors.DealFilters(**filters))
+    deals = deals.prefetch_related("contact__points")
+    rows = []
+    for deal in deals[:limit]:
+        contact = deal.contact
+        rows.append([
+            deal.pk, deal.title, deal.get_status_display(), str(deal.stage), deal.amount,
+            deal.currency, str(deal.owner), contact.name if contact else "",
+            _point(user, contact, masking.PHONE), _point(user, contact, masking.EMAIL),
+            deal.company.name if deal.company else "", deal.next_step,
+            deal.expected_close.isoformat() if deal.expected_close else "",
+            _local(deal.created_at), _local(deal.last_activity_at),
+        ])
+    return header, rows
+
+
+def _contact_table(user, filters: dict, limit: int):
+    header = [
+        _("ID"), pgettext("person", "Name"), _("Position"), _("Company"), _("Phones"),
+        _("E-mails"), _("Owner"), _("Source"), _("Tags"), pgettext("export column", "Created"),
+    ]
+    contacts = selectors.contact_list(user=user, q=filters.get("q", ""))
+    contacts = contacts.select_related("company", "owner").prefetch_related("points", "tags")
+    rows = []
+    for contact in contacts.order_by("name", "id")[:limit]:
+        rows.append([
+            contact.pk, contact.name, contact.position,
+            contact.company.name if contact.company else "",
+            _all_points(user, contact, masking.PHONE), _all_points(user, contact, masking.EMAIL),
+            str(contact.owner) if contact.owner else "", contact.get_source_display(),
+            ", ".join(tag.name for tag in contact.tags.all()), _local(contact.created_at),
+        ])
+    return header, rows
+
+
+TABLES = {
+    ExportRequest.Resource.DEALS: _deal_table,
+    ExportRequest.Resource.CONTACTS: _contact_table,
+}
+
+
+# --- Files -----------------------------------------------------------------------------------
+
+
+def neutralise(value):
+    """A text cell that a spreadsheet would take for a formula gets a leading single quote;
+    numbers and empty cells pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in FORMULA_TRIGGERS or value.lstrip()[:1] in FORMULA_TRIGGERS:
+        return "'" + value
+    return value
+
+
+def _preamble(export: ExportRequest, user, row_count: int, capped: bool) -> list[list]:
+    """Header lines: what this file is, who exported it and when (a copy that leaks names
+    its source)."""
+    name = user.get_full_name()
+    who = f"{name} ({user.username})" if name else user.username
+    when = timezone.localtime(export.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+    filters = "; ".join(f"{k}={v}" for k, v in export.filters.items()) or "—"
+    rows = str(row_count)
+    if capped:
+        rows = _("%(count)s (cut at the limit of %(limit)s)") % {
+            "count": row_count, "limit": settings.EXPORT_MAX_ROWS}
+    return [
+        [_("Export"), str(ExportRequest.Resource(export.resource).label)],
+        [_("Exported by"), who],
+        [_("Exported at"), when],
+        [_("Filters"), filters],
+        [_("Rows"), rows],
+        [],
+    ]
+
+
+def render_csv(lines: list[list]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for line in lines:
+        writer.writerow(["" if v is None else str(neutralise(v)) for v in line])
+    # The BOM makes Excel read the file as UTF-8 (Cyrillic names) instead of the ANSI page.
+    return out.getvalue().encode("utf-8-sig")
+
+
+def render_xlsx(lines: list[list], title: str) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=title[:31])
+    for line in lines:
+        sheet.append([
+            ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
+            for v in map(neutralise, line)
+        ])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _storage_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / EXPORT_DIR
+
+
+def _path(export: ExportRequest) -> Path:
+    return Path(settings.MEDIA_ROOT) / export.file_path
+
+
+def _purpose(export: ExportRequest) -> str:
+    # The export's id in the associated data: a file moved under another export's name does
+    # not decrypt.
+    return f"export:{export.pk}"
+
+
+def _write(export: ExportRequest, data: bytes) -> str:
+    directory = _storage_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    relative = f"{EXPORT_DIR}/{export.pk}"
+    path = Path(settings.MEDIA_ROOT) / relative
+    temporary = path.with_suffix(".part")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(crypto.encrypt_bytes(data, _purpose(export)))
+    os.replace(temporary, path)
+    return relative
+
+
+def _delete_file(export: ExportRequest) -> None:
+    if export.file_path:
+        _path(export).unlink(missing_ok=True)
+
+
+# --- Services --------------------------------------------------------------------------------
+
+
+def export_request(*, user, resource: str, fmt: str, filters, ip: str | None) -> ExportRequest:
+    """Record an export and, when `user` may export, write its file; PermissionDenied (after
+    recording the attempt) when not, ValidationError for an unknown resource, format or
+    filter."""
+    now = timezone.now()
+    if not can_export(user):
+        ExportRequest.objects.create(
+            user=user, resource=_as_text(resource, 20), format=_as_text(fmt, 10),
+            filters=_recorded_filters(filters), status=ExportRequest.Status.DENIED, ip=ip,
+            created_at=now,
+        )
+        raise PermissionDenied(_("Your role does not allow exports."))
+    if resource not in ExportRequest.Resource.values:
+        raise ValidationError({"resource": _("Unknown resource.")})
+    if fmt not in ExportRequest.Format.values:
+        raise ValidationError({"format": _("Unknown format.")})
+    export = ExportRequest(
+        id=uuid.uuid4(), user=user, resource=resource, format=fmt,
+        filters=clean_filters(resource=resource, filters=filters), ip=ip, created_at=now,
+        expires_at=now + EXPORT_TTL, status=ExportRequest.Status.READY,
+    )
+    cap = settings.EXPORT_MAX_ROWS
+    try:
+        header, rows = TABLES[resource](user, export.filters, cap + 1)
+        export.capped = len(rows) > cap
+        rows = rows[:cap]
+        export.row_count = len(rows)
+        lines = _preamble(export, user, export.row_count, export.capped) + [header] + rows
+        if fmt == ExportRequest.Format.XLSX:
+            data = render_xlsx(lines, str(ExportRequest.Resource(resource).label))
+        else:
+            data = render_csv(lines)
+        export.file_path = _write(export, data)
+    except Exception as e:
+        export.status = ExportRequest.Status.FAILED
+        export.error = f"{type(e).__name__}: {e}"[:300]
+        export.file_path = ""
+        export.save()
+        raise
+    export.save()
+    return export
+
+
+def export_get(*, user, export_id) -> ExportRequest:
+    """One of `user`'s own exports (anyone else's, even for the admin, is a 404)."""
+    export = ExportRequest.objects.filter(pk=export_id, user=user).first()
+    if export is None or export.status == ExportRequest.Status.DENIED:
+        raise Http404
+    return export
+
+
+def export_filename(export: ExportRequest) -> str:
+    stamp = timezone.localtime(export.created_at).strftime("%Y%m%d-%H%M")
+    return f"{export.resource}-{stamp}.{export.format}"
+
+
+def export_download(*, user, export_id) -> tuple[str, str, bytes]:
+    """The file of `user`'s ready export, once: the row is claimed by a conditional UPDATE,
+    so two concurrent requests cannot both get it; the file is deleted at once. An expired
+    export is marked so and its file deleted; every refusal is a 404."""
+    now = timezone.now()
+    mine = ExportRequest.objects.filter(pk=export_id, user=user)
+    claimed = mine.filter(status=ExportRequest.Status.READY, expires_at__gt=now).update(
+        status=ExportRequest.Status.DOWNLOADED, downloaded_at=now
+    )
+    if not claimed:
+        for export in mine.filter(status=ExportRequest.Status.READY, expires_at__lte=now):
+            _expire(export)
+        raise Http404
+    export = mine.get()
+    try:
+        data = crypto.decrypt_bytes(_path(export).read_bytes(), _purpose(export))
+    except (OSError, crypto.DecryptionError) as e:
+        ExportRequest.objects.filter(pk=export.pk).update(
+            status=ExportRequest.Status.FAILED, error=f"file unreadable: {e}"[:300]
+        )
+        raise Http404 from None
+    finally:
+        _delete_file(export)
+    return export_filename(export), CONTENT_TYPES[export.format], data
+
+
+def _expire(export: ExportRequest) -> None:
+    _delete_file(export)
+    ExportRequest.objects.filter(pk=export.pk, status=ExportRequest.Status.READY).update(
+        status=ExportRequest.Status.EXPIRED
+    )
+
+
+def export_cleanup(*, now=None) -> int:
+    """Expire every ready export past its time and delete its file; also delete any file in
+    the exports folder older than EXPORT_TTL that no ready export owns (a crash between
+    writing a file and recording it). Returns how many exports expired."""
+    now = now or timezone.now()
+    expired = 0
+    for export in ExportRequest.objects.filter(
+        status=ExportRequest.Status.READY, expires_at__lte=now
+    ).only("pk", "file_path"):
+        _expire(export)
+        expired += 1
+    directory = _storage_dir()
+    if directory.is_dir():
+        ready = {
+            str(pk) for pk in ExportRequest.objects.filter(
+                status=ExportRequest.Status.READY
+            ).values_list("pk", flat=True)
+        }
+        oldest = (now - EXPORT_TTL).timestamp()
+        for path in directory.iterdir():
+            try:
+                stale = path.stem not in ready and path.stat().st_mtime < oldest
+            except FileNotFoundError:  # downloaded meanwhile
+                continue
+            if stale:
+                path.unlink(missing_ok=True)
+    return expired

@@ -1,0 +1,64 @@
+"""No scraping: list endpoints are rate-limited per user, token requests per address."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from crm.api.throttles import ListThrottle, TokenThrottle
+
+
+@pytest.fixture
+def tight_limits(monkeypatch):
+    monkeypatch.setattr(ListThrottle, "THROTTLE_RATES", {"list": "3/min"})
+    monkeypatch.setattr(TokenThrottle, "THROTTLE_RATES", {"token": "2/min"})
+
+
+def api_for(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_a_user_who_pages_too_fast_is_slowed_down(tight_limits, anna, anna_deal):
+    api = api_for(anna)
+    for _ in range(3):
+        assert api.get("/api/v1/deals/").status_code == 200
+    response = api.get("/api/v1/contacts/")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    # Reading one object is not a bulk read: still allowed.
+    assert api.get(f"/api/v1/deals/{anna_deal.pk}/").status_code == 200
+
+
+def test_the_limit_is_per_user(tight_limits, anna, ivan):
+    for _ in range(3):
+        api_for(anna).get("/api/v1/deals/")
+    assert api_for(anna).get("/api/v1/deals/").status_code == 429
+    assert api_for(ivan).get("/api/v1/deals/").status_code == 200
+
+
+def test_timelines_count_as_lists(tight_limits, anna, anna_deal):
+    api = api_for(anna)
+    for _ in range(3):
+        assert api.get(f"/api/v1/deals/{anna_deal.pk}/timeline/").status_code == 200
+    assert api.get(f"/api/v1/deals/{anna_deal.pk}/timeline/").status_code == 429
+
+
+def test_token_requests_are_limited_per_address(tight_limits, anna):
+    client = APIClient()
+    body = {"username": "anna", "password": "wrong"}
+    assert client.post("/api/v1/auth/token/", body, format="json").status_code == 400
+    assert client.post("/api/v1/auth/token/", body, format="json").status_code == 400
+    right = {"username": "anna", "password": "pw"}
+    assert client.post("/api/v1/auth/token/", right, format="json").status_code == 429
+
+
+def test_a_bad_rate_setting_fails_loudly(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.env import envrate
+
+    monkeypatch.setenv("API_LIST_RATE", "lots")
+    with pytest.raises(ImproperlyConfigured, match="API_LIST_RATE"):
+        envrate("API_LIST_RATE", "120/min")
+    monkeypatch.setenv("API_LIST_RATE", "500/hour")
+    assert envrate("API_LIST_RATE", "120/min") == "500/hour"

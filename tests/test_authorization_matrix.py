@@ -1,0 +1,214 @@
+"""The authorization matrix: every route that takes an object id, HTML or API, answers 404 to
+a manager of the other team and 401 / a login redirect to an anonymous client.
+
+The routes come from the URL resolver and the OpenAPI schema, not from a hand-kept list: a
+new object route that is not in ROUTES below fails `test_every_object_route_is_covered`.
+The websocket subscription follows the same rule (tests/crm/test_consumers.py).
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from rest_framework.test import APIClient
+
+from crm import services
+from security import exports, sharing
+from security.models import ExportRequest
+from tests.factories import make_user
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: tuple[str, ...]  # the methods the route serves; each one is checked
+    kwargs: object  # world -> URL kwargs
+    body: object = field(default_factory=dict)  # a dict, or world -> dict
+    api: bool = False
+
+
+def _deal(w):
+    return {"pk": w.deal.pk}
+
+
+def _contact(w):
+    return {"pk": w.contact.pk}
+
+
+# Object routes by URL name. Parameters without an object behind them are listed apart.
+ROUTES: dict[str, Route] = {
+    # HTML
+    "deal_detail": Route(("get",), _deal),
+    "deal_edit": Route(("get", "post"), _deal, {"title": "x"}),
+    "deal_move": Route(("post",), _deal, {"stage": "1"}),
+    "deal_status": Route(("post",), _deal, {"status": "won"}),
+    "deal_note_add": Route(("post",), _deal, {"text": "x"}),
+    "deal_task_add": Route(("post",), _deal, {"title": "x"}),
+    "deal_timeline": Route(("get",), _deal),
+    "deal_timeline_entry": Route(("get",), lambda w: {"pk": w.deal.pk, "entry_id": w.entry.pk}),
+    "task_complete": Route(("post",), lambda w: {"pk": w.task.pk}),
+    "contact_detail": Route(("get",), _contact),
+    "contact_edit": Route(("get", "post"), _contact, {"name": "x", "source": "manual"}),
+    "contact_note_add": Route(("post",), _contact, {"text": "x"}),
+    "contact_point_reveal": Route(
+        ("post",), lambda w: {"pk": w.contact.pk, "point_id": w.point.pk},
+        {"reason": "для проверки"},
+    ),
+    "company_detail": Route(("get",), lambda w: {"pk": w.company.pk}),
+    "company_edit": Route(("get", "post"), lambda w: {"pk": w.company.pk}, {"name": "x"}),
+    "deal_shares": Route(("get", "post"), _deal, lambda w: {"user": w.colleague.pk,
+                                                             "access": "read"}),
+    "deal_share_revoke": Route(("post",), lambda w: {"pk": w.deal.pk, "user_id": w.colleague.pk}),
+    "export_detail": Route(("get",), lambda w: {"export_id": w.export.pk}),
+    "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
+    # API
+    "api:contact-detail": Route(("get", "patch"), _contact, {"name": "x"}, api=True),
+    "api:contact-reveal": Route(
+        ("post",), _contact, lambda w: {"point": w.point.pk, "reason": "для проверки"}, api=True
+    ),
+    "api:company-detail": Route(
+        ("get", "patch"), lambda w: {"pk": w.company.pk}, {"name": "x"}, api=True
+    ),
+    "api:deal-detail": Route(("get", "patch"), _deal, {"title": "x"}, api=True),
+    "api:deal-timeline": Route(("get",), _deal, api=True),
+    "api:deal-notes": Route(("post",), _deal, {"text": "x"}, api=True),
+    "api:deal-move": Route(("post",), _deal, {"stage": 1}, api=True),
+    "api:deal-close": Route(("post",), _deal, {"status": "won"}, api=True),
+    "api:task-detail": Route(("get", "patch"), lambda w: {"pk": w.task.pk}, {"title": "x"},
+                             api=True),
+    "api:task-complete": Route(("post",), lambda w: {"pk": w.task.pk}, api=True),
+    "api:export-download": Route(("get",), lambda w: {"export_id": w.export.pk}, api=True),
+    "api:deal-shares": Route(("get", "post"), _deal,
+                             lambda w: {"user": w.colleague.pk, "access": "read"}, api=True),
+    "api:deal-share-detail": Route(
+        ("delete",), lambda w: {"pk": w.deal.pk, "user_id": w.colleague.pk}, api=True
+    ),
+}
+
+# Routes with a parameter that names no client object.
+NOT_OBJECT_ROUTES = {"api:docs-asset"}
+
+
+def _object_routes():
+    """(name, pattern) of every route with a parameter, outside the Django admin (an admin
+    role surface; see test_staff_status_without_the_admin_role_opens_no_admin)."""
+    found = []
+
+    def walk(patterns, namespace):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace == "admin":
+                    continue
+                ns = ":".join(filter(None, [namespace, p.namespace]))
+                if p.pattern.regex.groupindex:
+                    found.append((f"{ns}:<resolver {p.pattern}>", p))
+                walk(p.url_patterns, ns)
+            elif isinstance(p, URLPattern) and p.pattern.regex.groupindex:
+                name = ":".join(filter(None, [namespace, p.name]))
+                found.append((name, p))
+
+    walk(get_resolver().url_patterns, None)
+    return found
+
+
+def test_every_object_route_is_covered():
+    names = {name for name, _pattern in _object_routes()}
+    uncovered = names - set(ROUTES) - NOT_OBJECT_ROUTES
+    assert not uncovered, f"object routes missing from the authorization matrix: {uncovered}"
+    assert not set(ROUTES) - names, "the matrix lists routes that no longer exist"
+
+
+def test_every_object_path_in_the_openapi_schema_is_covered(db):
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    for path in schema["paths"]:
+        if "{" not in path:
+            continue
+        concrete = path
+        for parameter in ("{id}", "{user_id}", "{point_id}"):
+            concrete = concrete.replace(parameter, "1")
+        concrete = concrete.replace("{export_id}", str(uuid.uuid4()))
+        match = resolve(concrete)
+        name = ":".join(filter(None, [match.namespace, match.url_name]))
+        assert name in ROUTES, f"{path} ({name}) is not in the authorization matrix"
+
+
+@dataclass
+class World:
+    deal: object
+    contact: object
+    company: object
+    task: object
+    entry: object
+    point: object
+    export: object
+    colleague: object  # the deal is shared with them
+
+
+@pytest.fixture
+def world(anna, ivan, head_north, anna_company):
+    contact = services.contact_create(by=anna, name="Клиент Анны", company=anna_company,
+                                      phones=["+79161112233"])
+    deal = services.deal_create(by=anna, title="Сделка Анны", contact=contact)
+    task = services.task_create(by=anna, title="Позвонить", deal=deal)
+    export = exports.export_request(user=head_north, resource="deals", fmt="csv", filters={},
+                                     ip=None)
+    assert export.status == ExportRequest.Status.READY
+    sharing.deal_share(deal=deal, user=ivan, access="read", by=anna)
+    return World(
+        deal=deal, contact=contact, company=anna_company, task=task,
+        entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
+    )
+
+
+@pytest.fixture
+def anna_company(anna):
+    return services.company_create(by=anna, name="ООО «Ромашка»")
+
+
+def _request(client, method, url, route, world):
+    body = route.body(world) if callable(route.body) else route.body
+    if route.api:
+        return getattr(client, method)(url, body, format="json")
+    return getattr(client, method)(url, body if method == "post" else None)
+
+
+def _client(user, api):
+    client = APIClient() if api else Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+CASES = [(name, method) for name, route in ROUTES.items() for method in route.methods]
+
+
+@pytest.mark.parametrize("name, method", CASES, ids=[f"{n} {m}" for n, m in CASES])
+def test_a_manager_of_the_other_team_gets_404(name, method, world, south):
+    route = ROUTES[name]
+    outsider = make_user("stranger", "manager", south)
+    url = reverse(name, kwargs=route.kwargs(world))
+    response = _request(_client(outsider, route.api), method, url, route, world)
+    assert response.status_code == 404, (url, method, response.status_code)
+
+
+@pytest.mark.parametrize("name, method", CASES, ids=[f"{n} {m}" for n, m in CASES])
+def test_an_anonymous_client_is_sent_to_log_in(name, method, world):
+    route = ROUTES[name]
+    url = reverse(name, kwargs=route.kwargs(world))
+    response = _request(_client(None, route.api), method, url, route, world)
+    if route.api:
+        assert response.status_code == 401, (url, method, response.status_code)
+    else:
+        assert response.status_code == 302, (url, method, response.status_code)
+        assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("name, method", CASES, ids=[f"{n} {m}" for n, m in CASES])
+def test_the_owner_is_not_refused(name, method, world, anna, head_north):
+    """So that the outsider's 404s above come from the rule, not from a broken URL."""
+    route = ROUTES[name]
+    owner = head_north if "export" in name else anna
+    url = reverse(name, kwargs=route.kwargs(world))
+    response = _request(_client(owner, route.api), method, url, route, world)
+    assert response.status_code not in (401, 403, 404, 405), (url, method, response.status_code)
