@@ -105,7 +105,8 @@ class PresentedPoint:
 
 def present_points(*, user, contact, kind: str | None = None) -> list[PresentedPoint]:
     """The contact's phones and e-mails as `user` may see them; hidden ones are left out."""
-    points = contact.points.all()
+    # Phones first: the usual way to reach a client. Sorted in Python to use a prefetch.
+    points = sorted(contact.points.all(), key=lambda p: (p.kind != PHONE, not p.is_primary, p.pk))
     shown = []
     for point in points:
         if kind and point.kind != kind:
