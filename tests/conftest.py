@@ -96,3 +96,9 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Files a test writes (exports, later attachments) go to a throwaway folder, not var/."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")

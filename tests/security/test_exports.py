@@ -23,10 +23,9 @@ EVIL_TITLE = '=HYPERLINK("http://evil","x")'
 EVIL_NAMES = ["+1+1", "@SUM(A1)", "-2+3"]
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
+@pytest.fixture
+def media(settings):
+    return settings.MEDIA_ROOT  # a throwaway folder per test (tests/conftest.py)
 
 
 def api(user=None) -> APIClient:
