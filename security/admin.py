@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from security.models import Team, User
+from security import masking
+from security.models import ExportRequest, FieldPolicy, FieldReveal, Team, User
 
 
 class MemberInline(admin.TabularInline):
@@ -40,3 +41,65 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description=_("role"))
     def role_label(self, obj):
         return obj.role_label
+
+
+@admin.register(FieldPolicy)
+class FieldPolicyAdmin(admin.ModelAdmin):
+    """How each role sees phones and e-mails. Roles without a row keep the defaults of
+    security.masking.DEFAULT_POLICY."""
+
+    list_display = ["role", "field", "mode"]
+    list_editable = ["mode"]
+    list_filter = ["role", "field"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        masking.policy_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        masking.policy_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        masking.policy_changed()
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        masking.policy_changed()
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if request.method == "POST":  # list_editable saves through here
+            masking.policy_changed()
+        return response
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records kept as evidence: visible to the admin, never edited or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FieldReveal)
+class FieldRevealAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "field", "contact", "reason", "ip"]
+    list_filter = ["field"]
+    search_fields = ["user__username", "reason"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(ExportRequest)
+class ExportRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "resource", "format", "status", "row_count", "capped"]
+    list_filter = ["status", "resource", "format"]
+    search_fields = ["user__username"]
+    date_hierarchy = "created_at"
+    exclude = ["file_path"]

@@ -43,7 +43,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + [
         "crm.reassign_deal", "crm.export_deals", "crm.delete_deal", "crm.delete_contact",
         "crm.delete_company", "crm.add_pipeline", "crm.change_pipeline", "crm.add_stage",
-        "crm.change_stage", "security.add_team", "security.change_team",
+        "crm.change_stage", "security.add_team", "security.change_team", "security.view_team",
+        "security.view_user", "security.add_user", "security.change_user",
+        "security.view_fieldpolicy", "security.add_fieldpolicy", "security.change_fieldpolicy",
+        "security.delete_fieldpolicy", "security.view_fieldreveal",
+        "security.view_exportrequest",
     ],
 }
 

@@ -93,9 +93,13 @@ def _fresh_cache():
     """The cache is the real Redis, shared by every test: start each one empty."""
     from django.core.cache import cache
 
+    from security import masking
+
     cache.clear()
+    masking.policy_changed()
     yield
     cache.clear()
+    masking.policy_changed()
 
 
 @pytest.fixture(autouse=True)

@@ -49,3 +49,19 @@ def test_the_admins_policy_overrides_the_default(anna, anna_contact):
     masking.policy_changed()
     kinds = [p.kind for p in masking.present_points(user=anna, contact=anna_contact)]
     assert kinds == ["email"]
+
+
+def test_the_admin_edits_the_policy_and_it_applies_at_once(client, director, anna, anna_contact):
+    client.force_login(director)
+    assert masking.present_points(user=anna, contact=anna_contact)[0].display == "+7 *** ***-45-67"
+    response = client.post("/admin/security/fieldpolicy/add/",
+                           {"role": "manager", "field": "phone", "mode": "full"})
+    assert response.status_code == 302
+    assert masking.present_points(user=anna, contact=anna_contact)[0].display == "+79161234567"
+
+
+def test_reveals_and_exports_are_read_only_in_the_admin(client, director):
+    client.force_login(director)
+    assert client.get("/admin/security/fieldreveal/").status_code == 200
+    assert client.get("/admin/security/exportrequest/").status_code == 200
+    assert client.get("/admin/security/fieldreveal/add/").status_code == 403
