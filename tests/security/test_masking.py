@@ -65,3 +65,39 @@ def test_reveals_and_exports_are_read_only_in_the_admin(client, director):
     assert client.get("/admin/security/fieldreveal/").status_code == 200
     assert client.get("/admin/security/exportrequest/").status_code == 200
     assert client.get("/admin/security/fieldreveal/add/").status_code == 403
+
+
+SHOWN = {
+    # role fixture: (phone as shown, e-mail as shown); None: the contact is not visible at all
+    "anna": ("+7 *** ***-45-67", "P***@example.ru"),
+    "head_north": ("+79161234567", "Petr@example.ru"),
+    "director": ("+79161234567", "Petr@example.ru"),
+    "marketer": ("+7 *** ***-**-67", "P***@example.ru"),
+    "support": ("+7 *** ***-45-67", "P***@example.ru"),
+    "security_officer": None,
+    "olga": None,
+}
+
+
+@pytest.mark.parametrize("role", SHOWN)
+def test_each_role_sees_the_same_on_the_card_and_in_the_api(request, role, anna_contact):
+    from rest_framework.test import APIClient
+
+    user = request.getfixturevalue(role)
+    expected = SHOWN[role]
+    page = APIClient()
+    page.force_login(user)
+    card = page.get(f"/contacts/{anna_contact.pk}/")
+    api = page.get(f"/api/v1/contacts/{anna_contact.pk}/")
+    if expected is None:
+        assert card.status_code == 404 and api.status_code == 404
+        return
+    html = card.content.decode()
+    phone, email = expected
+    assert phone in html and email in html
+    for full in ("+79161234567", "Petr@example.ru"):
+        if full not in expected:
+            assert full not in html, (role, full)
+    body = api.json()
+    assert [p["value"] for p in body["phones"]] == [phone]
+    assert [e["value"] for e in body["emails"]] == [email]
