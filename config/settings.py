@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "guardian",
     "auditlog",
     "crm",
+    "inbox",
     # Last: its post_migrate handler builds the role groups from every app's permissions.
     "security",
 ]

@@ -1,0 +1,244 @@
+"""Channels, the people behind them, conversations and their messages.
+
+A conversation belongs to one channel and one client identity, and is attached to the
+client's open deal: its messages appear on that deal's timeline (registered as the
+`message` kind, so crm/ knows nothing of this app).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from security import crypto
+from security.fields import EncryptedTextField
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        TELEGRAM = "telegram", "Telegram"
+        WEBSITE = "website", _("Website chat")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    team = models.ForeignKey(
+        "security.Team", verbose_name=_("team"), on_delete=models.PROTECT,
+        related_name="channels",
+        help_text=_("New clients of this channel become leads of this team."),
+    )
+    # The provider's credentials (a bot token...), encrypted: never shown after saving.
+    credentials = EncryptedTextField(_("credentials"), purpose="channel_credentials",
+                                     blank=True)
+    webhook_secret = EncryptedTextField(_("webhook secret"), purpose="channel_webhook_secret",
+                                        blank=True)
+    api_base_url = models.URLField(_("API base URL"), blank=True,
+                                   help_text=_("Empty for the provider's public API."))
+    # {"mon": [["09:00", "18:00"]], ...}; empty means always open.
+    business_hours = models.JSONField(_("business hours"), default=dict, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
+    out_of_office_reply = models.TextField(_("out-of-office reply"), blank=True)
+    # Website chat: the key the embed snippet carries, and the sites allowed to use it.
+    public_key = models.CharField(max_length=64, blank=True, db_index=True)
+    allowed_origins = models.TextField(
+        _("allowed site origins"), blank=True, help_text=_("One origin per line.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+
+    def __str__(self):
+        return self.name
+
+
+class ChannelIdentity(models.Model):
+    """A client as one channel knows them (a Telegram chat id...), linked to a contact."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="identities")
+    external_id = EncryptedTextField(purpose="channel_identity")
+    external_id_index = models.CharField(max_length=64)
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE,
+                                related_name="identities")
+    display_name = models.CharField(max_length=200, blank=True)
+    is_unreachable = models.BooleanField(default=False)
+    unreachable_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("channel identity")
+        verbose_name_plural = _("channel identities")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id_index"],
+                                    name="identity_unique_per_channel"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel}: {self.display_name or self.pk}"
+
+    def save(self, *args, **kwargs):
+        self.external_id_index = self.index_of(self.channel, self.external_id)
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def index_of(channel: Channel, external_id: str) -> str:
+        return crypto.blind_index(f"{channel.kind}_id", str(external_id))
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    identity = models.ForeignKey(ChannelIdentity, on_delete=models.CASCADE,
+                                 related_name="conversations")
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE,
+                                related_name="conversations")
+    deal = models.ForeignKey("crm.Deal", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="conversations")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="conversations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_outbound_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+    # The start of the closed period for which the out-of-office reply was sent.
+    out_of_office_sent_for = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        indexes = [
+            models.Index(fields=["assignee", "-last_activity_at"]),
+            models.Index(fields=["deal", "-last_activity_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} · {self.contact}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("From the client")
+        OUTBOUND = "out", _("To the client")
+        NOTE = "note", _("Private note")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="messages")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(max_length=5, choices=Direction.choices)
+    # The provider's id of the message (Telegram: "<chat id>:<message id>"); empty until sent.
+    external_id = models.CharField(max_length=100, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField(blank=True, max_length=20_000)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"],
+                                    condition=~Q(external_id=""),
+                                    name="message_external_id_unique_per_channel"),
+        ]
+        indexes = [models.Index(fields=["conversation", "-created_at", "-id"])]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} #{self.pk}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    # Relative to MEDIA_ROOT; the bytes are encrypted (security.crypto.encrypt_bytes).
+    file_path = models.CharField(max_length=300, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    mime_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=20, blank=True)  # photo, document, voice, video, sticker
+    provider_file_id = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self):
+        return self.name or f"{self.kind} #{self.pk}"
+
+
+class InboundEvent(models.Model):
+    """A webhook delivery as received, stored before it is acknowledged (nothing is lost)."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored (unknown type)")
+        FAILED = "failed", _("Failed")
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
+    provider_event_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=50, blank=True)
+    payload = models.TextField()  # the raw body, exactly as received
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("inbound event")
+        verbose_name_plural = _("inbound events")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "provider_event_id"],
+                                    name="inbound_event_unique_per_channel"),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self):
+        return f"{self.channel} {self.provider_event_id} ({self.status})"
+
+
+class CannedReply(models.Model):
+    team = models.ForeignKey("security.Team", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="canned_replies",
+                             help_text=_("Empty: for every team."))
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=4000)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+
+    def __str__(self):
+        return self.title

@@ -1,0 +1,1 @@
+"""One module per messenger behind one interface (base.py); see PROVIDERS."""
