@@ -356,6 +356,8 @@ LOGGING = {
 EXPORT_MAX_ROWS = envint("EXPORT_MAX_ROWS", 5000, minimum=1)
 # An export's file lives 15 minutes unless downloaded; this job deletes the ones left behind.
 CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "schedule": 300}
+# Webhook deliveries stored while the broker or the workers were down, and failed ones.
+CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
 # The export's `status` is not the deal's: name the two enums apart in the OpenAPI schema
 # (the deal's keeps the name it had).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from crm.selectors import deals_visible_to
-from inbox.models import Conversation, Message
+from inbox.models import Channel, Conversation, Message
 
 MESSAGE_PAGE = 50
 
@@ -54,3 +54,8 @@ def message_list(*, conversation: Conversation, before: int | None = None,
     )
     page.reverse()
     return page
+
+
+def channel_for_webhook(*, kind: str, uuid) -> Channel:
+    """The active channel a webhook URL names, or Http404 (the URL itself is no secret)."""
+    return get_object_or_404(Channel, kind=kind, uuid=uuid, is_active=True)

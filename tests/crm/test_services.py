@@ -169,7 +169,7 @@ def test_a_task_defaults_to_the_deal_owner_and_completing_it_is_recorded(ivan, a
 
 def test_timeline_add_accepts_any_app_kind_without_changes_to_crm(anna, anna_deal):
     entry = services.timeline_add(
-        kind="message", deal=anna_deal, actor=anna, payload={"channel": "telegram"}
+        kind="fax_received", deal=anna_deal, actor=anna, payload={"channel": "fax"}
     )
     from crm.timeline import kind_for
 

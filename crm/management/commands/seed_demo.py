@@ -16,16 +16,19 @@ services write, spread over the last 90 days.
 - `--json` prints who can log in, without touching the database.
 """
 
+import hashlib
 import json
 import math
 import os
 import random
 import time
+import uuid
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -56,6 +59,34 @@ def demo_url() -> str:
     return f"http://{host}:{os.environ.get('PORT') or '8000'}/"
 
 
+def _demo_token(purpose: str) -> str:
+    """A value that is the same on every run of one installation and differs between
+    installations (derived from SECRET_KEY), so `--json` can tell it without the database."""
+    return hashlib.sha256(f"seed_demo:{purpose}:{settings.SECRET_KEY}".encode()).hexdigest()
+
+
+DEMO_TELEGRAM = {"name": "Telegram-бот", "team": "north"}
+
+
+def demo_telegram_uuid() -> uuid.UUID:
+    return uuid.UUID(hex=_demo_token("telegram-channel-uuid")[:32], version=4)
+
+
+def demo_telegram_secret() -> str:
+    return _demo_token("telegram-webhook-secret")[:32]
+
+
+def describe_channels() -> list[dict]:
+    if not apps.is_installed("inbox"):
+        return []
+    return [{
+        "kind": "telegram",
+        "name": DEMO_TELEGRAM["name"],
+        "webhook_url": f"{demo_url()}hooks/telegram/{demo_telegram_uuid()}/",
+        "secret": demo_telegram_secret(),
+    }]
+
+
 def describe() -> dict:
     """The demo's logins and shape, for `--json` (read by scripts and the e2e tests)."""
     return {
@@ -79,6 +110,7 @@ def describe() -> dict:
             for team in data.TEAMS
         ],
         "url": demo_url(),
+        "channels": describe_channels(),
         "counts": {
             "companies": data.COMPANY_COUNT,
             "contacts": data.CONTACT_COUNT,
@@ -191,6 +223,7 @@ class DemoBuilder:
     @transaction.atomic
     def build(self) -> dict[str, int]:
         self._staff()
+        self._channels()
         self._companies_and_contacts()
         self._deals()
         self._contact_notes()
@@ -229,6 +262,22 @@ class DemoBuilder:
         for team in data.TEAMS:
             teams[team["name"]].head = self.users[team["head"]]
             teams[team["name"]].save(update_fields=["head"])
+
+    def _channels(self) -> None:
+        """A Telegram channel whose webhook `manage.py simulate_inbound` can play (crm/ does
+        not import the inbox: it is looked up by name, and skipped when not installed)."""
+        if not apps.is_installed("inbox"):
+            return
+        channel_model = apps.get_model("inbox", "Channel")
+        channel_model.objects.get_or_create(
+            name=DEMO_TELEGRAM["name"],
+            defaults={
+                "uuid": demo_telegram_uuid(), "kind": "telegram",
+                "team": Team.objects.get(name=DEMO_TELEGRAM["team"]),
+                "webhook_secret": demo_telegram_secret(),
+                "credentials": "123456789:DEMO-not-a-real-bot-token",
+            },
+        )
 
     # --- Companies and contacts --------------------------------------------------------------
 
