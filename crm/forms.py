@@ -149,12 +149,20 @@ class DealForm(forms.Form):
             }
         super().__init__(*args, **kwargs)
         self.fields["stage"].queryset = selectors.pipeline_stages(pipeline=pipeline)
-        self.fields["contact"].queryset = selectors.contact_list(user=user)
-        self.fields["company"].queryset = selectors.company_list(user=user)
+        # Only records the user may change can be linked (the services check the same);
+        # the deal's current ones stay acceptable.
+        self.fields["contact"].queryset = selectors.with_current(
+            selectors.contacts_editable_by(user), deal.contact if deal else None
+        )
+        self.fields["company"].queryset = selectors.with_current(
+            selectors.companies_editable_by(user), deal.company if deal else None
+        )
         _limit_picker(self.fields["contact"], deal.contact if deal else None)
         _limit_picker(self.fields["company"], deal.company if deal else None)
         if user.has_perm("crm.reassign_deal"):
-            self.fields["owner"].queryset = _people(user)
+            self.fields["owner"].queryset = selectors.with_current(
+                selectors.owner_candidates(user=user), deal.owner if deal else user
+            ).order_by("first_name", "last_name", "pk")
             _limit_picker(self.fields["owner"], deal.owner if deal else user)
             self.initial.setdefault("owner", user.pk)
         else:
@@ -234,7 +242,9 @@ class ContactForm(forms.Form):
                 "tags": ", ".join(t.name for t in contact.tags.all()),
             }
         super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = selectors.company_list(user=user)
+        self.fields["company"].queryset = selectors.with_current(
+            selectors.companies_editable_by(user), contact.company if contact else None
+        )
         _limit_picker(self.fields["company"], contact.company if contact else None)
         if contact is None:
             del self.fields["remove_points"]

@@ -254,11 +254,48 @@ def assignable_users(*, user):
     return active.filter(Q(pk=user.pk) | Q(team_id__in=team_ids))
 
 
-def stages_for(*, user) -> QuerySet[Stage]:
-    """Stages of the pipelines the user's team works with (its own and the shared ones)."""
-    return Stage.objects.filter(
-        Q(pipeline__team__isnull=True) | Q(pipeline__team_id=getattr(user, "team_id", None))
-    ).select_related("pipeline")
+def owner_candidates(*, user):
+    """Who may own a deal, contact or company that `user` hands over: active managers and
+    sales heads among assignable_users (never a marketer or an account without a role)."""
+    return assignable_users(user=user).filter(
+        groups__name__in=[roles.MANAGER, roles.SALES_HEAD]
+    ).distinct()
+
+
+# What a user may link to a deal or task: only records they may change. A read share shows
+# a client; it must not let anyone attach that client to their own deals (and so keep
+# seeing them after the share ends).
+
+
+def with_current(queryset: QuerySet, current) -> QuerySet:
+    """`queryset`, plus the record a form already holds (which may stay as it is)."""
+    if current is None:
+        return queryset
+    return queryset.model.objects.filter(Q(pk__in=queryset.values("pk")) | Q(pk=current.pk))
+
+
+def deals_editable_by(user) -> QuerySet[Deal]:
+    if _role(user) == roles.ADMIN:
+        return Deal.objects.all()
+    if _role(user) not in (roles.SALES_HEAD, roles.MANAGER):
+        return Deal.objects.none()
+    return _visible(Deal, deal_visibility_parts(user, codename="change_deal"))
+
+
+def contacts_editable_by(user) -> QuerySet[Contact]:
+    if _role(user) == roles.ADMIN:
+        return Contact.objects.all()
+    if _role(user) not in (roles.SALES_HEAD, roles.MANAGER):
+        return Contact.objects.none()
+    return Contact.objects.filter(pk__in=_union(_contact_ids(user, "change_deal")))
+
+
+def companies_editable_by(user) -> QuerySet[Company]:
+    if _role(user) == roles.ADMIN:
+        return Company.objects.all()
+    if _role(user) not in (roles.SALES_HEAD, roles.MANAGER):
+        return Company.objects.none()
+    return Company.objects.filter(pk__in=_union(_company_ids(user, "change_deal")))
 
 
 def user_can_see_owner_filter(user) -> bool:

@@ -30,16 +30,16 @@ from crm.models import (
 )
 from crm.selectors import (
     assignable_users,
-    companies_visible_to,
+    companies_editable_by,
     company_can_edit,
     contact_can_edit,
-    contacts_visible_to,
+    contacts_editable_by,
     deal_can_edit,
-    deals_visible_to,
+    deals_editable_by,
     live_deal_shares,
+    owner_candidates,
     pipeline_for,
     task_can_edit,
-    tasks_visible_to,
 )
 from security import roles
 
@@ -137,27 +137,39 @@ def _require(user, perm: str) -> None:
 
 
 _EDIT_RULES = {
-    Deal: ("deal", deal_can_edit, deals_visible_to),
-    Contact: ("contact", contact_can_edit, contacts_visible_to),
-    Company: ("company", company_can_edit, companies_visible_to),
-    Task: ("task", task_can_edit, tasks_visible_to),
+    Deal: ("deal", deal_can_edit),
+    Contact: ("contact", contact_can_edit),
+    Company: ("company", company_can_edit),
+    Task: ("task", task_can_edit),
 }
 
 
 def _refuse_read_only(by, obj) -> None:
-    """Services trust their caller for visibility; what they refuse is a change through
-    read-only access: a deal shared for reading, with its client, company and tasks."""
-    name, can_edit, visible_to = _EDIT_RULES[type(obj)]
-    if not can_edit(user=by, **{name: obj}) and visible_to(by).filter(pk=obj.pk).exists():
+    """Refuse a change to a record the user may not change: one seen through a read share
+    (a deal, its client, company or tasks), or not theirs at all."""
+    name, can_edit = _EDIT_RULES[type(obj)]
+    if not can_edit(user=by, **{name: obj}):
         raise PermissionDenied(_("You may look at this record but not change it."))
 
 
+def _check_links(by, **linked) -> None:
+    """Only records the user may change can be linked to a deal or a task: linking a client
+    seen through a read share would keep them visible after the share ends."""
+    editable = {"contact": contacts_editable_by, "company": companies_editable_by,
+                "deal": deals_editable_by}
+    for field, obj in linked.items():
+        if obj is not None and not editable[field](by).filter(pk=obj.pk).exists():
+            raise ValidationError({field: _("You cannot link this record.")})
+
+
 def _check_owner(by, owner) -> None:
-    """Giving a record to someone else is a reassignment: heads and admins only."""
-    if owner.pk != by.pk:
-        _require(by, "crm.reassign_deal")
-    if not owner.is_active:
-        raise ValidationError({"owner": _("An inactive user cannot own records.")})
+    """Giving a record to someone else is a reassignment: heads and admins only, and only to
+    an active manager or sales head of a team they lead (the admin: anyone's)."""
+    if owner.pk == by.pk:
+        return
+    _require(by, "crm.reassign_deal")
+    if not owner_candidates(user=by).filter(pk=owner.pk).exists():
+        raise ValidationError({"owner": _("This person cannot own records you hand over.")})
 
 
 @transaction.atomic
@@ -339,6 +351,7 @@ def deal_create(
     _require(by, "crm.add_deal")
     owner = owner or by
     _check_owner(by, owner)
+    _check_links(by, contact=contact, company=company)
     if stage is not None and stage.pipeline.team_id not in (None, owner.team_id):
         raise ValidationError({"stage": _("This stage belongs to another team's pipeline.")})
     pipeline = stage.pipeline if stage else pipeline_for(user=owner)
@@ -376,6 +389,11 @@ def deal_update(*, deal: Deal, by, stage: Stage | None = None, owner=None, **fie
     unknown = set(fields) - _EDITABLE_DEAL_FIELDS
     if unknown:
         raise ValueError(f"deal_update cannot change {sorted(unknown)}")
+    _check_links(by, **{
+        name: fields[name] for name in ("contact", "company")
+        if name in fields and getattr(fields[name], "pk", None)
+        != getattr(getattr(deal, name), "pk", None)
+    })
     for name, value in fields.items():
         setattr(deal, name, value)
     deal.full_clean()
@@ -441,6 +459,7 @@ def deal_reassign(*, deal: Deal, to_user, by) -> Deal:
         raise PermissionDenied(_("Your role does not allow this action."))
     if not to_user.is_active:
         raise ValidationError({"owner": _("An inactive user cannot own deals.")})
+    _check_owner(by, to_user)
     old_owner_id = deal.owner_id
     deal.owner = to_user
     deal.team = to_user.team
@@ -522,6 +541,11 @@ def task_update(*, task: Task, by, **fields) -> Task:
         fields["title"] = fields["title"].strip()
     if "assignee" in fields and fields["assignee"].pk != task.assignee_id:
         _check_assignee(by, fields["assignee"])
+    _check_links(by, **{
+        name: fields[name] for name in ("deal", "contact")
+        if name in fields and getattr(fields[name], "pk", None)
+        != getattr(getattr(task, name), "pk", None)
+    })
     for name, value in fields.items():
         setattr(task, name, value)
     task.full_clean()

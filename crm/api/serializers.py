@@ -7,7 +7,6 @@ somebody else's contact answers "object does not exist" exactly like an id that 
 used, and is never linked silently.
 """
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -35,25 +34,28 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         return self.visible_to(getattr(request, "user", None))
 
 
-def _active_users(user):
-    # Staff accounts are not client data; only active ones may own deals or get tasks.
-    return get_user_model().objects.filter(is_active=True)
+# Ids in a request body name only what the requester may link: records they may change
+# (never one seen through a read share) and people they may hand work to.
 
 
 def _deals(**kwargs):
-    return VisibleRelatedField(selectors.deals_visible_to, **kwargs)
+    return VisibleRelatedField(selectors.deals_editable_by, **kwargs)
 
 
 def _contacts(**kwargs):
-    return VisibleRelatedField(selectors.contacts_visible_to, **kwargs)
+    return VisibleRelatedField(selectors.contacts_editable_by, **kwargs)
 
 
 def _companies(**kwargs):
-    return VisibleRelatedField(selectors.companies_visible_to, **kwargs)
+    return VisibleRelatedField(selectors.companies_editable_by, **kwargs)
 
 
-def _users(**kwargs):
-    return VisibleRelatedField(_active_users, **kwargs)
+def _owners(**kwargs):
+    return VisibleRelatedField(lambda user: selectors.owner_candidates(user=user), **kwargs)
+
+
+def _assignees(**kwargs):
+    return VisibleRelatedField(lambda user: selectors.assignable_users(user=user), **kwargs)
 
 
 # --- Auth ------------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ class DealWriteSerializer(serializers.Serializer):
         help_text="On create: the stage (and so the pipeline) to start in; default: the first "
         "stage of the owner's pipeline. On update: a stage of the deal's pipeline.",
     )
-    owner = _users(
+    owner = _owners(
         required=False,
         help_text="Another owner than yourself needs the permission to reassign deals.",
     )
@@ -325,7 +327,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
 class TaskWriteSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=300)
-    assignee = _users(
+    assignee = _assignees(
         required=False, help_text="Default: the deal's owner, else yourself."
     )
     due_at = serializers.DateTimeField(required=False, allow_null=True)

@@ -112,12 +112,28 @@ def test_reopening_clears_the_loss_reason(anna, anna_deal):
     assert (anna_deal.status, anna_deal.loss_reason, anna_deal.closed_at) == ("open", "", None)
 
 
-def test_a_head_reassigns_a_deal_and_the_team_follows(head_north, anna_deal, olga):
-    services.deal_reassign(deal=anna_deal, to_user=olga, by=head_north)
+def test_a_head_reassigns_a_deal_within_his_team(head_north, anna_deal, ivan):
+    services.deal_reassign(deal=anna_deal, to_user=ivan, by=head_north)
     anna_deal.refresh_from_db()
-    assert anna_deal.owner == olga
-    assert anna_deal.team == olga.team
+    assert anna_deal.owner == ivan
+    assert anna_deal.team == ivan.team
     assert anna_deal.timeline.filter(kind="owner_changed").exists()
+
+
+@pytest.mark.parametrize("receiver", ["olga", "marketer"])
+def test_a_head_cannot_give_a_deal_outside_his_team_or_to_a_non_seller(
+    request, head_north, anna_deal, receiver
+):
+    with pytest.raises(ValidationError) as e:
+        services.deal_reassign(deal=anna_deal, to_user=request.getfixturevalue(receiver),
+                               by=head_north)
+    assert "owner" in e.value.message_dict
+
+
+def test_the_admin_moves_a_deal_to_another_team_and_the_team_follows(director, anna_deal, olga):
+    services.deal_reassign(deal=anna_deal, to_user=olga, by=director)
+    anna_deal.refresh_from_db()
+    assert (anna_deal.owner, anna_deal.team) == (olga, olga.team)
 
 
 def test_a_manager_cannot_reassign(anna, ivan, anna_deal):
@@ -156,8 +172,8 @@ def test_a_marketer_cannot_write_notes_or_deals(marketer, anna_deal):
         make_deal(marketer)
 
 
-def test_a_task_defaults_to_the_deal_owner_and_completing_it_is_recorded(ivan, anna_deal):
-    task = services.task_create(by=ivan, title="Перезвонить", deal=anna_deal)
+def test_a_task_defaults_to_the_deal_owner_and_completing_it_is_recorded(head_north, anna_deal):
+    task = services.task_create(by=head_north, title="Перезвонить", deal=anna_deal)
     assert task.assignee == anna_deal.owner
     assert task.contact == anna_deal.contact
     services.task_complete(task=task, by=anna_deal.owner)
@@ -212,10 +228,15 @@ def test_a_manager_cannot_hand_a_contact_to_someone_else(anna, ivan, anna_contac
         services.contact_update(contact=anna_contact, by=anna, owner=ivan)
 
 
-def test_a_head_hands_a_contact_over_and_its_team_follows(head_north, olga, anna_contact):
-    services.contact_update(contact=anna_contact, by=head_north, owner=olga)
+def test_a_head_hands_a_contact_over_and_its_team_follows(head_north, ivan, anna_contact):
+    services.contact_update(contact=anna_contact, by=head_north, owner=ivan)
     anna_contact.refresh_from_db()
-    assert (anna_contact.owner, anna_contact.team) == (olga, olga.team)
+    assert (anna_contact.owner, anna_contact.team) == (ivan, ivan.team)
+
+
+def test_a_manager_cannot_add_a_task_to_a_deal_she_does_not_own(ivan, anna_deal):
+    with pytest.raises(PermissionDenied):
+        services.task_create(by=ivan, title="Чужая", deal=anna_deal)
 
 
 def test_bad_points_are_reported_on_their_field(anna):

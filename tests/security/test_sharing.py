@@ -112,7 +112,7 @@ def test_an_edit_share_lets_the_colleague_change_the_deal(anna, olga, anna_deal)
 
 
 def test_an_edit_share_does_not_let_the_colleague_hand_the_deal_over(anna, head_north, anna_deal,
-                                                                      south, olga):
+                                                                      south, olga, ivan):
     head_south = make_user("head_south", roles.SALES_HEAD, south)
     south.head = head_south
     south.save()
@@ -120,8 +120,8 @@ def test_an_edit_share_does_not_let_the_colleague_hand_the_deal_over(anna, head_
     head_south = type(head_south).objects.get(pk=head_south.pk)
     with pytest.raises(PermissionDenied):
         services.deal_reassign(deal=anna_deal, to_user=olga, by=head_south)
-    # The deal's own head still can.
-    services.deal_reassign(deal=anna_deal, to_user=olga, by=head_north)
+    # The deal's own head still can, within his team.
+    services.deal_reassign(deal=anna_deal, to_user=ivan, by=head_north)
 
 
 def test_a_read_share_cannot_change_the_deal_its_client_or_its_tasks(
@@ -549,3 +549,33 @@ async def test_the_colleague_follows_a_shared_deal_live_until_it_is_revoked(anna
     await database_sync_to_async(services.note_add)(by=anna, deal=anna_deal, text="тайна")
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+def test_a_read_share_does_not_let_the_colleague_keep_the_client(anna, olga, anna_deal):
+    """Linking the shared deal's client to one's own deal would outlive the share."""
+    from django.core.exceptions import ValidationError
+    from rest_framework.test import APIClient
+
+    share(anna_deal, olga)
+    with pytest.raises(ValidationError) as e:
+        services.deal_create(by=olga, title="Мой клиент", contact=anna_deal.contact)
+    assert "contact" in e.value.message_dict
+    api = APIClient()
+    api.force_authenticate(olga)
+    response = api.post("/api/v1/deals/", {"title": "x", "contact": anna_deal.contact_id},
+                        format="json")
+    assert response.status_code == 400 and "contact" in response.json()
+
+
+def test_the_api_gives_deals_only_to_sellers_of_the_heads_team(head_north, anna_deal, olga,
+                                                                  marketer, ivan):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(head_north)
+    for outsider in (olga, marketer):
+        response = api.patch(f"/api/v1/deals/{anna_deal.pk}/", {"owner": outsider.pk},
+                             format="json")
+        assert response.status_code == 400, outsider
+    assert api.patch(f"/api/v1/deals/{anna_deal.pk}/", {"owner": ivan.pk},
+                     format="json").status_code == 200
