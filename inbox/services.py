@@ -10,14 +10,20 @@ import logging
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from config.celery import delay_on_commit
 from crm import events as crm_events
+from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.models import Contact, Deal
+from inbox import selectors as inbox_selectors
 from inbox.models import (
     Attachment,
     Channel,
@@ -26,7 +32,7 @@ from inbox.models import (
     InboundEvent,
     Message,
 )
-from inbox.providers.base import ClientUnreachable, InboundMessage, provider_for
+from inbox.providers.base import ClientUnreachable, InboundMessage, ProviderError, provider_for
 from security import roles
 
 logger = logging.getLogger("inbox")
@@ -283,3 +289,171 @@ def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> N
 # =============================================================================================
 # Outbound
 # =============================================================================================
+
+
+# =============================================================================================
+# Outbound
+# =============================================================================================
+# Reply in the deal card -> Message(queued) -> the `inbox.send_message` task -> message_send
+# -> sent, or failed with the provider's reason (and a retry). Each status change is pushed
+# to the deal's group after commit.
+
+REPLY_TEXT_LIMIT = 4096  # Telegram's limit, the smallest of our channels'
+# Telegram takes about one message a second per chat; faster sends get 429s.
+CHAT_SEND_INTERVAL = 1
+
+
+class ChatBusy(Exception):
+    """A message went to this chat less than CHAT_SEND_INTERVAL ago: try again in `wait` s."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"chat busy for {wait} s")
+        self.wait = wait
+
+
+def _message_status_changed(message: Message) -> None:
+    deal_id = message.conversation.deal_id
+    if deal_id is None:
+        return
+    crm_events.send_after_commit(crm_events.deal_group(deal_id), {
+        "type": "message.status", "deal": deal_id, "message": message.pk,
+        "status": message.status,
+    })
+
+
+def _conversation_for_reply(*, conversation: Conversation, by) -> Conversation:
+    """The conversation, fetched again through the visibility rule (Http404 for outsiders);
+    a deal shared for reading only allows no replies."""
+    conversation = inbox_selectors.conversation_get(user=by, pk=conversation.pk)
+    if not crm_selectors.deal_can_edit(user=by, deal=conversation.deal):
+        raise PermissionDenied(_("This deal is shared with you for reading only."))
+    return conversation
+
+
+def _queue_send(message: Message) -> None:
+    from inbox import tasks
+
+    delay_on_commit(tasks.send_message, message.pk, message.attempts)
+
+
+@transaction.atomic
+def message_reply(*, conversation: Conversation, by, text: str,
+                  reply_to: Message | None = None) -> Message:
+    conversation = _conversation_for_reply(conversation=conversation, by=by)
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("Write the reply first.")})
+    if len(text) > REPLY_TEXT_LIMIT:
+        raise ValidationError({"text": _(
+            "A message holds at most %(limit)d characters; this one has %(count)d."
+        ) % {"limit": REPLY_TEXT_LIMIT, "count": len(text)}})
+    if reply_to is not None and reply_to.conversation_id != conversation.pk:
+        raise ValidationError({"reply_to": _("That message is from another chat.")})
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, channel_id=conversation.channel_id,
+        direction=Message.Direction.OUTBOUND, author=by, text=text, reply_to=reply_to,
+        status=Message.Status.QUEUED, created_at=now,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_outbound_at=now, last_activity_at=now, unread_count=0,
+    )
+    crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
+                              actor=by, occurred_at=now)
+    _queue_send(message)
+    return message
+
+
+@transaction.atomic
+def message_retry(*, message: Message, by) -> Message:
+    conversation = _conversation_for_reply(conversation=message.conversation, by=by)
+    message = Message.objects.select_for_update().get(pk=message.pk, conversation=conversation)
+    if message.direction != Message.Direction.OUTBOUND or \
+            message.status != Message.Status.FAILED:
+        raise ValidationError(_("Only a message that failed to send can be retried."))
+    message.status = Message.Status.QUEUED
+    message.error = ""
+    message.save(update_fields=["status", "error"])
+    message.conversation = conversation
+    _message_status_changed(message)
+    _queue_send(message)
+    return message
+
+
+def _message_fail(message: Message, reason: str) -> None:
+    message.status = Message.Status.FAILED
+    message.error = reason[:500]
+    message.save(update_fields=["status", "error"])
+    _message_status_changed(message)
+
+
+def _chat_wait(message: Message) -> float:
+    """0 when this chat may take a message now (and reserve the slot), else seconds to wait."""
+    key = f"inbox:chat-send:{message.channel_id}:{message.conversation.identity_id}"
+    return 0 if cache.add(key, 1, timeout=CHAT_SEND_INTERVAL) else CHAT_SEND_INTERVAL
+
+
+def message_send(*, message: Message, attempt: int | None = None) -> Message:
+    """Send one queued message (called by the task). Only a queued message is sent; the
+    attempt is committed before the provider is called, so a task delivered again after a
+    crash in mid-send (`attempt` no longer matches) fails the message visibly instead of
+    sending it twice. Raises ProviderError when retrying may help, ChatBusy when too soon."""
+    with transaction.atomic():
+        message = (Message.objects.select_for_update(of=("self",))
+                   .select_related("conversation__identity", "channel", "reply_to")
+                   .get(pk=message.pk))
+        if message.status != Message.Status.QUEUED:
+            return message
+        if attempt is not None and message.attempts != attempt:
+            _message_fail(message, _(
+                "The send was interrupted: the client may or may not have received this "
+                "message. Check the chat before retrying."))
+            return message
+        identity = message.conversation.identity
+        if identity.is_unreachable:
+            _message_fail(message, _("Not sent: the client cannot be reached here "
+                                     "(%(reason)s).") % {
+                "reason": identity.unreachable_reason or _("blocked the bot")})
+            return message
+        wait = _chat_wait(message)
+        if wait:
+            raise ChatBusy(wait)
+        message.attempts += 1
+        message.save(update_fields=["attempts"])
+
+    reply_to = message.reply_to.external_id if message.reply_to else ""
+    try:
+        result = provider_for(message.channel).send_text(
+            to=identity.external_id, text=message.text, reply_to_external_id=reply_to,
+        )
+    except ProviderError as exc:
+        if not exc.permanent:
+            # Kept for the task: when the retries run out this is the reason shown.
+            Message.objects.filter(pk=message.pk).update(error=exc.message[:500])
+            raise
+        with transaction.atomic():
+            _message_fail(message, exc.message)
+            if getattr(exc, "client_unreachable", False):
+                ChannelIdentity.objects.filter(pk=identity.pk).update(
+                    is_unreachable=True, unreachable_reason=exc.message[:300])
+        return message
+
+    with transaction.atomic():
+        message.status = Message.Status.SENT
+        message.external_id = result.external_id
+        message.sent_at = timezone.now()
+        message.error = ""
+        message.save(update_fields=["status", "external_id", "sent_at", "error"])
+        _message_status_changed(message)
+    return message
+
+
+def message_send_gave_up(*, message: Message, reason: str = "") -> Message:
+    """The task ran out of retries: the message fails with the provider's last error."""
+    with transaction.atomic():
+        message = (Message.objects.select_for_update(of=("self",))
+                   .select_related("conversation").get(pk=message.pk))
+        if message.status == Message.Status.QUEUED:
+            _message_fail(message, reason or message.error or _(
+                "The provider kept refusing the message."))
+    return message

@@ -28,3 +28,72 @@ def process_event(event_id: int) -> str:
 def sweep_events() -> int:
     """Queue the events nobody processed (invariant 6: a stored event is never lost)."""
     return services.events_sweep()
+
+
+# --- Outbound ---------------------------------------------------------------------------------
+
+SEND_MAX_RETRIES = 8
+SEND_BACKOFF_MAX = 600  # seconds
+# Without a worker (embedded mode, tests) a retry runs at once in the same process: wait for
+# the countdown here instead, within reason.
+EAGER_WAIT_MAX = 5
+
+
+def _send_backoff(retries: int, retry_after: float | None) -> float:
+    if retry_after:
+        return retry_after
+    return min(2 ** retries, SEND_BACKOFF_MAX)
+
+
+def _send_step(message_id: int, attempt: int | None, retries: int, max_retries: int):
+    """One try. None when done (sent, failed, or nothing to do); else (countdown, counts):
+    try again in `countdown` s, `counts` telling whether that try uses up a retry."""
+    from inbox.models import Message
+    from inbox.providers.base import ProviderError
+
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return None
+    try:
+        services.message_send(message=message, attempt=attempt)
+    except services.ChatBusy as exc:
+        # Waiting for the chat's turn is not a failure: it does not use up the retries.
+        return exc.wait, False
+    except ProviderError as exc:
+        if retries >= max_retries:
+            logger.warning("giving up on message %s: %s", message_id, exc.message)
+            services.message_send_gave_up(message=message, reason=exc.message)
+            return None
+        return _send_backoff(retries, exc.retry_after), True
+    return None
+
+
+def _attempts(message_id: int) -> int | None:
+    from inbox.models import Message
+
+    return Message.objects.filter(pk=message_id).values_list("attempts", flat=True).first()
+
+
+@shared_task(bind=True, name="inbox.send_message", max_retries=SEND_MAX_RETRIES,
+             acks_late=True)
+def send_message(self, message_id: int, attempt: int | None = None, busy: int = 0):
+    """`busy`: how many of the retries so far were only waits for the chat's turn."""
+    import time
+
+    retries = self.request.retries - busy
+    while True:
+        step = _send_step(message_id, attempt, retries, self.max_retries)
+        if step is None:
+            return
+        countdown, counts = step
+        retries += counts
+        busy += not counts
+        attempt = _attempts(message_id)
+        if not self.request.is_eager:
+            raise self.retry(args=(message_id, attempt, busy), countdown=countdown,
+                             max_retries=self.request.retries + 1)
+        # No worker (embedded mode, tests): wait here rather than retrying at once.
+        time.sleep(min(countdown, EAGER_WAIT_MAX))
+
+
+# --- End of Outbound --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from rest_framework.test import APIClient
 
 from crm import services
+from inbox.models import Channel, ChannelIdentity, Conversation, Message
 from security import exports, sharing
 from security.models import ExportRequest
 from tests.factories import make_user
@@ -60,6 +61,11 @@ ROUTES: dict[str, Route] = {
     "deal_shares": Route(("get", "post"), _deal, lambda w: {"user": w.colleague.pk,
                                                              "access": "read"}),
     "deal_share_revoke": Route(("post",), lambda w: {"pk": w.deal.pk, "user_id": w.colleague.pk}),
+    "conversation_reply": Route(
+        ("post",), lambda w: {"pk": w.deal.pk, "conversation_id": w.conversation.pk},
+        {"text": "x"},
+    ),
+    "message_retry": Route(("post",), lambda w: {"pk": w.deal.pk, "message_id": w.message.pk}),
     "export_detail": Route(("get",), lambda w: {"export_id": w.export.pk}),
     "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
     # API
@@ -148,6 +154,8 @@ class World:
     point: object
     export: object
     colleague: object  # the deal is shared with them
+    conversation: object = None  # a Telegram chat on the deal
+    message: object = None  # an outbound message of it that failed to send
 
 
 @pytest.fixture
@@ -160,10 +168,28 @@ def world(anna, ivan, head_north, anna_company):
                                      ip=None)
     assert export.status == ExportRequest.Status.READY
     sharing.deal_share(deal=deal, user=ivan, access="read", by=anna)
+    conversation, message = _telegram_chat(deal)
     return World(
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
+        conversation=conversation, message=message,
     )
+
+
+def _telegram_chat(deal):
+    """A conversation on `deal` whose client blocked the bot, and a reply that failed: retrying
+    it fails again at once, without any HTTP call."""
+    channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram",
+                                     team=deal.team, credentials="1:x",
+                                     api_base_url="http://127.0.0.1:9")
+    identity = ChannelIdentity.objects.create(channel=channel, external_id="555001",
+                                              contact=deal.contact, is_unreachable=True)
+    conversation = Conversation.objects.create(channel=channel, identity=identity,
+                                               contact=deal.contact, deal=deal)
+    message = Message.objects.create(conversation=conversation, channel=channel,
+                                     direction=Message.Direction.OUTBOUND, text="Добрый день",
+                                     status=Message.Status.FAILED, error="Forbidden")
+    return conversation, message
 
 
 @pytest.fixture

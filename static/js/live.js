@@ -259,6 +259,8 @@
         var message;
         try { message = JSON.parse(event.data); } catch (e) { return; }
         if (message.deal !== dealId) return;
+        // Other scripts (static/js/inbox.js) follow the events they care about.
+        document.dispatchEvent(new CustomEvent("crm:event", { detail: message }));
         if (message.type === "timeline.entry") loadEntry(message.entry);
         else if (message.type === "deal.changed") refresh();
       });

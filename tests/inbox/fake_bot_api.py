@@ -1,0 +1,166 @@
+"""A local fake of the Telegram Bot API: a real HTTP server on 127.0.0.1 speaking the real
+protocol (`/bot<token>/<method>`, `/file/bot<token>/<path>`, `{"ok": ..., "result": ...}` and
+`{"ok": false, "error_code", "description", "parameters": {"retry_after"}}`).
+
+It records every request. `fail_next(mode, times)` makes the next sending calls fail:
+"429" (Too Many Requests, retry_after), "403" (bot blocked), "500".
+"""
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Recorded:
+    method: str  # "sendMessage", "getFile", "file:<path>"...
+    token: str
+    body: dict
+    files: dict = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeBotApi:
+    def __init__(self, token: str = "123456:TEST-token"):
+        self.token = token
+        self.requests: list[Recorded] = []
+        self.files: dict[str, bytes] = {}  # file_id -> content, served as documents/<file_id>
+        self.retry_after = 1
+        self._failures: list[str] = []
+        self._next_message_id = 100
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeBotApi":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, mode: str, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([mode] * times)
+
+    def calls(self, method: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method]
+
+    # --- The protocol -----------------------------------------------------------------------
+
+    def _answer(self, method: str, body: dict) -> tuple[int, dict | bytes]:
+        if method in ("sendMessage", "sendDocument"):
+            with self._lock:
+                mode = self._failures.pop(0) if self._failures else None
+            if mode == "429":
+                return 429, {"ok": False, "error_code": 429,
+                             "description": f"Too Many Requests: retry after {self.retry_after}",
+                             "parameters": {"retry_after": self.retry_after}}
+            if mode == "403":
+                return 403, {"ok": False, "error_code": 403,
+                             "description": "Forbidden: bot was blocked by the user"}
+            if mode == "500":
+                return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            if not body.get("chat_id"):
+                return 400, {"ok": False, "error_code": 400,
+                             "description": "Bad Request: chat not found"}
+            with self._lock:
+                self._next_message_id += 1
+                message_id = self._next_message_id
+            result = {"message_id": message_id, "date": 1_700_000_000,
+                      "chat": {"id": int(body["chat_id"]), "type": "private"}}
+            if method == "sendMessage":
+                if len(body.get("text") or "") > 4096:
+                    return 400, {"ok": False, "error_code": 400,
+                                 "description": "Bad Request: message is too long"}
+                result["text"] = body["text"]
+            return 200, {"ok": True, "result": result}
+        if method == "getFile":
+            file_id = body.get("file_id", "")
+            if file_id not in self.files:
+                return 400, {"ok": False, "error_code": 400,
+                             "description": "Bad Request: invalid file_id"}
+            return 200, {"ok": True, "result": {"file_id": file_id,
+                                                "file_size": len(self.files[file_id]),
+                                                "file_path": f"documents/{file_id}"}}
+        if method == "setWebhook":
+            return 200, {"ok": True, "result": True, "description": "Webhook was set"}
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, payload):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream"
+                                 if isinstance(payload, bytes) else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _token_ok(self, token):
+                if token != fake.token:
+                    self._send(401, {"ok": False, "error_code": 401,
+                                     "description": "Unauthorized"})
+                    return False
+                return True
+
+            def do_GET(self):
+                prefix = "/file/bot"
+                if not self.path.startswith(prefix):
+                    return self._send(404, {"ok": False, "error_code": 404,
+                                            "description": "Not Found"})
+                token, _slash, path = self.path[len(prefix):].partition("/")
+                fake.requests.append(Recorded(f"file:{path}", token, {}))
+                if not self._token_ok(token):
+                    return None
+                file_id = path.rpartition("/")[2]
+                if file_id not in fake.files:
+                    return self._send(404, {"ok": False, "error_code": 404,
+                                            "description": "Not Found"})
+                return self._send(200, fake.files[file_id])
+
+            def do_POST(self):
+                if not self.path.startswith("/bot"):
+                    return self._send(404, {"ok": False, "error_code": 404,
+                                            "description": "Not Found"})
+                token, _slash, method = self.path[len("/bot"):].partition("/")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                ctype = self.headers.get("Content-Type", "")
+                body, files = {}, {}
+                if ctype.startswith("application/json"):
+                    body = json.loads(raw or b"{}")
+                elif ctype.startswith("multipart/form-data"):
+                    message = BytesParser(policy=HTTP).parsebytes(
+                        f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
+                    for part in message.iter_parts():
+                        name = part.get_param("name", header="content-disposition")
+                        content = part.get_payload(decode=True) or b""
+                        if part.get_filename():
+                            files[name] = (part.get_filename(), content,
+                                           part.get_content_type())
+                        else:
+                            body[name] = content.decode()
+                fake.requests.append(Recorded(method, token, body, files))
+                if not self._token_ok(token):
+                    return None
+                status, payload = fake._answer(method, body)
+                return self._send(status, payload)
+
+        return Handler
