@@ -26,6 +26,9 @@ class EmbeddedScheduler(threading.Thread):
 
         from config.celery import app
 
+        # Celery finds the apps' tasks modules lazily; a worker imports them at start, and
+        # so must we, or every job would be "not registered".
+        app.loader.import_default_modules()
         entries = {
             name: (entry["task"], maybe_schedule(entry["schedule"]), entry.get("args", ()),
                    entry.get("kwargs", {}))

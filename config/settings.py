@@ -299,6 +299,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttles.ListThrottle"],
+    # Per-address limits must not trust a client's own X-Forwarded-For: behind the
+    # production proxy (deploy/nginx.conf) the last address in it is the client's.
+    "NUM_PROXIES": envint("NUM_PROXIES", 0 if EMBEDDED else 1, minimum=0),
     "DEFAULT_THROTTLE_RATES": {
         # Per user, on list, search and timeline endpoints: 25-100 rows a request.
         "list": envrate("API_LIST_RATE", "120/min"),

@@ -349,7 +349,8 @@ class Note(models.Model):
         ]
 
     def __str__(self):
-        return self.text[:50]
+        # Not the text: this string is copied into the change log as the object's name.
+        return f"Note #{self.pk}"
 
 
 class TimelineEntry(models.Model):

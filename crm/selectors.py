@@ -591,6 +591,9 @@ def deal_timeline(*, deal: Deal, before: int | None = None, limit: int = TIMELIN
 def contact_timeline(*, user, contact: Contact, limit: int = TIMELINE_PAGE):
     """The contact's own entries and those of the contact's deals that `user` may see (a
     marketer sees the contact, never its deals' notes)."""
+    if not user.has_perm("crm.view_note"):
+        # Marketing and support see a contact's details, never the team's notes and tasks.
+        return []
     visible_deals = deals_visible_to(user)
     return list(
         TimelineEntry.objects.filter(

@@ -33,6 +33,8 @@ DEFAULT_POLICY: dict[str, dict[str, str]] = {
     roles.SECURITY_OFFICER: {PHONE: HIDDEN, EMAIL: HIDDEN},
 }
 _CACHE_KEY = "security:field-policy:v1"
+# Who may reveal a masked value (security.reveal): the people who work the client's deals.
+REVEAL_ROLES = {roles.MANAGER, roles.SALES_HEAD, roles.ADMIN}
 
 
 # A copy in this process for a few seconds, in front of the shared cache: an export masks
@@ -109,11 +111,8 @@ class PresentedPoint:
     display: str
     label: str
     is_primary: bool
-    masked: bool  # the display is not the whole value: a reveal can show it
-
-    @property
-    def revealable(self) -> bool:
-        return self.masked
+    masked: bool  # the display is not the whole value
+    revealable: bool  # ...and this user may reveal it (security.reveal)
 
 
 def present_points(*, user, contact, kind: str | None = None) -> list[PresentedPoint]:
@@ -130,6 +129,7 @@ def present_points(*, user, contact, kind: str | None = None) -> list[PresentedP
         shown.append(PresentedPoint(
             id=point.pk, kind=point.kind, display=mask(point.kind, point.value, mode),
             label=point.label, is_primary=point.is_primary, masked=mode != FULL,
+            revealable=mode != FULL and user.role in REVEAL_ROLES,
         ))
     return shown
 

@@ -35,8 +35,10 @@ def point_reveal(*, user, contact, point_id: int, reason: str, ip: str | None = 
     if point is None:
         raise Http404
     mode = masking.field_mode(user=user, field=point.kind, contact=contact)
-    if mode == masking.HIDDEN:
-        raise Http404  # the user does not know the value exists
+    if mode == masking.HIDDEN or user.role not in masking.REVEAL_ROLES:
+        # Hidden: the user does not know the value exists. Marketing and support see every
+        # contact; letting them reveal would open the whole base, twenty numbers an hour.
+        raise Http404
     if mode == masking.FULL:
         return point.value  # nothing was masked: nothing to reveal or record
     reason = " ".join(reason.split())

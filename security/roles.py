@@ -1,8 +1,8 @@
 """Roles are Django groups; this module is the one place that says what each role may do.
 
-The groups and their permissions are (re)created after every migration, so a deployment
-always matches the code. Admins can still add permissions to a group in the admin; removing
-one that is listed here is undone at the next migration.
+The groups and their permissions are (re)set after every migration, so a deployment always
+matches the code: a permission added to a group by hand, or removed from this list, is gone
+after the next migration (least privilege is decided here, in review, not in the admin).
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -65,4 +65,4 @@ def sync_role_groups(sender=None, **kwargs):
             wanted.append(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
-        group.permissions.add(*wanted)
+        group.permissions.set(wanted)

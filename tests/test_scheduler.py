@@ -54,3 +54,23 @@ def test_the_session_cleanup_job_removes_expired_sessions():
                            expire_date=timezone.now() + timezone.timedelta(days=1))
     clear_expired_sessions.apply()
     assert list(Session.objects.values_list("session_key", flat=True)) == ["live"]
+
+
+def test_every_periodic_job_is_registered_in_a_fresh_process():
+    """The embedded scheduler imports the apps' tasks itself, as a Celery worker would."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from config.celery import app\n"
+        "app.loader.import_default_modules()\n"
+        "missing = [e['task'] for e in settings.CELERY_BEAT_SCHEDULE.values()"
+        " if e['task'] not in app.tasks]\n"
+        "print(missing); raise SystemExit(1 if missing else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

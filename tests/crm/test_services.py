@@ -243,3 +243,11 @@ def test_bad_points_are_reported_on_their_field(anna):
     with pytest.raises(ValidationError) as e:
         make_contact(anna, phones=["+7 000"], emails=["x@y.ru"])
     assert list(e.value.message_dict) == ["phones"]
+
+
+def test_the_change_log_holds_no_note_text(anna, anna_deal):
+    from auditlog.models import LogEntry
+
+    services.note_add(by=anna, deal=anna_deal, text="Бюджет 2 млн, решает жена")
+    logged = " ".join(f"{e.object_repr} {e.changes}" for e in LogEntry.objects.all())
+    assert "Бюджет" not in logged

@@ -667,14 +667,26 @@ def test_a_contact_note_can_be_added(as_anna, anna_contact):
 
 
 def test_the_contact_timeline_hides_entries_of_deals_the_user_cannot_see(
-    client, marketer, anna, anna_deal
+    client, head_north, ivan, anna, anna_deal
 ):
+    ivans_deal = services.deal_create(by=head_north, title="Сделка Ивана", owner=ivan,
+                                      contact=anna_deal.contact)
+    services.note_add(by=ivan, text="Секрет сделки", deal=ivans_deal)
+    services.note_add(by=anna, text="Общая заметка", contact=anna_deal.contact)
+    client.force_login(anna)
+    page = html(client.get(f"/contacts/{anna_deal.contact_id}/"))
+    assert "Общая заметка" in page
+    assert "Секрет сделки" not in page
+    assert "Сделка Ивана" not in page
+
+
+def test_marketing_sees_the_contact_but_no_notes_or_deals(client, marketer, anna, anna_deal):
     services.note_add(by=anna, text="Секрет сделки", deal=anna_deal)
     services.note_add(by=anna, text="Общая заметка", contact=anna_deal.contact)
     client.force_login(marketer)
     page = html(client.get(f"/contacts/{anna_deal.contact_id}/"))
-    assert "Общая заметка" in page
-    assert "Секрет сделки" not in page
+    assert "Пётр Смирнов" in page
+    assert "Общая заметка" not in page and "Секрет сделки" not in page
     assert "Поставка серверов" not in page
 
 

@@ -101,3 +101,12 @@ def test_each_role_sees_the_same_on_the_card_and_in_the_api(request, role, anna_
     body = api.json()
     assert [p["value"] for p in body["phones"]] == [phone]
     assert [e["value"] for e in body["emails"]] == [email]
+
+
+def test_marketing_sees_no_notes_on_a_contact(client, anna, marketer, anna_contact):
+    from crm import services
+
+    services.note_add(by=anna, contact=anna_contact, text="Решает жена, бюджет 2 млн")
+    client.force_login(marketer)
+    page = client.get(f"/contacts/{anna_contact.pk}/").content.decode()
+    assert "Решает жена" not in page

@@ -113,3 +113,13 @@ def test_anonymous_reveal_is_refused(client, anna_contact, phone):
     assert APIClient().post(f"/api/v1/contacts/{anna_contact.pk}/reveal/",
                             {"point": phone.pk, "reason": REASON},
                             format="json").status_code == 401
+
+
+@pytest.mark.parametrize("role", ["marketer", "support"])
+def test_marketing_and_support_cannot_reveal(request, client, role, anna_contact, phone):
+    user = request.getfixturevalue(role)
+    client.force_login(user)
+    assert reveal_html(client, anna_contact, phone).status_code == 404
+    page = client.get(f"/contacts/{anna_contact.pk}/").content.decode()
+    assert "/reveal/" not in page
+    assert not FieldReveal.objects.exists()
