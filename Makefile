@@ -9,8 +9,9 @@ PORT ?= 8000
 
 .PHONY: run test lint fmt messages bench bench-visibility clean
 
+# A venv that a failed `python3 -m venv` left without pip is made again.
 $(VENV)/.runtime: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || (rm -rf $(VENV) && $(PYTHON) -m venv $(VENV))
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check .
 	touch $@

@@ -32,6 +32,10 @@ install_missing() {
     fi
     echo "Installing ${packages[*]} from Debian..." >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    # Where an init system runs, Debian starts its own servers on install; we start our own.
+    for service in postgresql redis-server; do
+        command -v service >/dev/null && service "$service" stop >/dev/null 2>&1 || true
+    done
 }
 
 free_port() {
@@ -86,11 +90,16 @@ if [ $need_redis = 1 ]; then
     port=$(free_port)
     redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
         --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" --dir "$tmp"
-    for _ in $(seq 50); do
+    redis_started=1
+    for attempt in $(seq 50); do
         redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        if [ "$attempt" = 50 ]; then
+            echo "Redis did not answer on 127.0.0.1:$port:" >&2
+            cat "$tmp/redis.log" >&2
+            exit 1
+        fi
         sleep 0.1
     done
-    redis_started=1
     export REDIS_URL="redis://127.0.0.1:$port/0"
     echo "Redis $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port" >&2
 fi
