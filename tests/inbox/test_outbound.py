@@ -90,7 +90,7 @@ class TestReply:
         identity = ChannelIdentity.objects.get()
         assert identity.is_unreachable
         card = client_for(anna).get(anna_conversation.deal.get_absolute_url()).content.decode()
-        assert "The client cannot be reached in this channel" in card
+        assert "Клиент недоступен в этом канале" in card
         assert "Forbidden: bot was blocked by the user" in card
         assert reverse("message_retry", args=[anna_conversation.deal_id, message.pk]) in card
 
@@ -186,7 +186,7 @@ class TestReply:
         assert fake_bot_api.requests == []
         message.refresh_from_db()
         assert message.status == Message.Status.FAILED
-        assert "may or may not have received" in message.error
+        assert "мог получить или не получить" in message.error
 
     def test_it_keeps_a_second_apart_in_one_chat(
         self, anna, anna_conversation, fake_bot_api, django_capture_on_commit_callbacks
@@ -211,8 +211,8 @@ class TestReply:
         assert fake_bot_api.requests == []
 
     @pytest.mark.parametrize("text, error", [
-        ("   ", "Write the reply first."),
-        ("я" * 4097, "A message holds at most 4096 characters; this one has 4097."),
+        ("   ", "Сначала напишите ответ."),
+        ("я" * 4097, "В сообщении не больше 4096 символов, а здесь 4097."),
     ])
     def test_empty_or_too_long_text_is_refused_clearly(
         self, anna, anna_conversation, fake_bot_api, text, error,
