@@ -56,6 +56,14 @@ def message_list(*, conversation: Conversation, before: int | None = None,
     return page
 
 
+def deal_message_get(*, deal, pk) -> Message:
+    """A message of one of `deal`'s conversations (the caller fetched the deal through
+    crm.selectors.deal_get, so visibility is already applied), else 404."""
+    return get_object_or_404(
+        Message.objects.filter(conversation__deal=deal).select_related("conversation"), pk=pk
+    )
+
+
 def channel_for_webhook(*, kind: str, uuid) -> Channel:
     """The active channel a webhook URL names, or Http404 (the URL itself is no secret)."""
     return get_object_or_404(Channel, kind=kind, uuid=uuid, is_active=True)

@@ -66,10 +66,7 @@ def conversation_reply(request, pk, conversation_id):
 @require_POST
 def message_retry(request, pk, message_id):
     deal = crm_selectors.deal_get(user=request.user, pk=pk)
-    message = get_object_or_404(
-        Message.objects.filter(conversation__deal=deal).select_related("conversation"),
-        pk=message_id,
-    )
+    message = selectors.deal_message_get(deal=deal, pk=message_id)
     try:
         message = services.message_retry(message=message, by=request.user)
     except ValidationError as error:

@@ -11,10 +11,18 @@
 
   var JSON_HEADERS = { Accept: "application/json", "X-Requested-With": "fetch" };
 
-  function refreshEntry(messageId) {
+  // A status can arrive before its message's entry is on the page (the entry is still being
+  // fetched, or the reply's answer is on its way): look again a few times before giving up.
+  function refreshEntry(messageId, triesLeft) {
     var page = document.querySelector("[data-deal-id][data-entry-url]");
     var badge = document.querySelector('[data-message-status="' + messageId + '"]');
     var li = badge && badge.closest("li[data-entry-id]");
+    if (page && !li && (triesLeft === undefined ? 5 : triesLeft) > 0) {
+      window.setTimeout(function () {
+        refreshEntry(messageId, (triesLeft === undefined ? 5 : triesLeft) - 1);
+      }, 400);
+      return;
+    }
     if (!page || !li) return;
     var url = page.dataset.entryUrl.replace(/0\/$/, li.dataset.entryId + "/");
     fetch(url, { credentials: "same-origin" })
