@@ -450,11 +450,6 @@ def my_open_tasks(*, user) -> QuerySet[Task]:
     return task_list(user=user, done=False).filter(assignee=user)
 
 
-def contact_points(*, contact: Contact, kind: str | None = None) -> QuerySet[ContactPoint]:
-    points = contact.points.all()
-    return points.filter(kind=kind) if kind else points
-
-
 # --- Lookup by phone or e-mail ---------------------------------------------------------------
 # The values are encrypted; an exact match goes through the blind index of the normalized
 # value, so `8 (916) 123-45-67` finds `+79161234567`.

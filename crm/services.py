@@ -77,9 +77,6 @@ def contact_point_normalize(kind: str, value: str) -> str:
     raise ValidationError(_("Unknown contact point kind."))
 
 
-_normalize_point = contact_point_normalize  # the short name used further down
-
-
 @transaction.atomic
 def contact_point_add(
     *, contact: Contact, kind: str, value: str, label: str = "", is_primary: bool = False
@@ -270,7 +267,7 @@ def contact_points_change(
             if not value.strip():
                 continue
             try:
-                _normalize_point(kind, value)
+                contact_point_normalize(kind, value)
             except ValidationError as e:
                 errors.setdefault(field, []).extend(e.messages)
     if errors:

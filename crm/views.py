@@ -37,6 +37,7 @@ from crm.forms import (
 )
 from crm.models import Deal, Task
 from security import masking, roles
+from security.requests import wants_json as _wants_json
 
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
 # Cards show this many related rows; the lists behind them have the rest.
@@ -44,10 +45,6 @@ RELATED_LIMIT = 50
 
 
 # --- Presentation helpers --------------------------------------------------------------------
-
-
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 def _next_url(request, default: str) -> str:

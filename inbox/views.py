@@ -17,10 +17,7 @@ from crm import selectors as crm_selectors
 from crm import timeline
 from inbox import selectors, services
 from inbox.models import Message
-
-
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
+from security.requests import wants_json as _wants_json
 
 
 def _errors(error: ValidationError) -> dict:

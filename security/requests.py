@@ -8,3 +8,9 @@ def client_ip(request) -> str | None:
         if real:
             return real.strip()
     return request.META.get("REMOTE_ADDR") or None
+
+
+def wants_json(request) -> bool:
+    """A page's script asking for JSON (fetch with Accept: application/json); a plain form
+    post gets HTML."""
+    return "application/json" in request.headers.get("Accept", "")

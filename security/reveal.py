@@ -66,9 +66,3 @@ def _check_limit(user) -> None:
         oldest = times[len(times) - settings.REVEAL_LIMIT_PER_HOUR]
         retry_after = int((oldest + timedelta(hours=1) - timezone.now()).total_seconds()) + 1
         raise RevealLimitReached(max(retry_after, 1))
-
-
-def reveals_left(*, user) -> int:
-    window_start = timezone.now() - timedelta(hours=1)
-    used = FieldReveal.objects.filter(user=user, created_at__gte=window_start).count()
-    return max(settings.REVEAL_LIMIT_PER_HOUR - used, 0)

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm import selectors
-from security.requests import client_ip
+from security.requests import client_ip, wants_json
 from security.reveal import RevealLimitReached, point_reveal
 
 
@@ -14,7 +14,7 @@ from security.reveal import RevealLimitReached, point_reveal
 @require_POST
 def contact_point_reveal(request, pk, point_id):
     contact = selectors.contact_get(user=request.user, pk=pk)
-    wants_json = "application/json" in request.headers.get("Accept", "")
+    json_wanted = wants_json(request)
     try:
         value = point_reveal(
             user=request.user, contact=contact, point_id=point_id,
@@ -25,15 +25,15 @@ def contact_point_reveal(request, pk, point_id):
         error, status = " ".join(e.messages), 400
     except RevealLimitReached as e:
         error, status = _("Too many values revealed in the last hour. Try again later."), 429
-        if wants_json:
+        if json_wanted:
             response = JsonResponse({"error": error}, status=status)
             response["Retry-After"] = str(e.retry_after)
             return response
     else:
-        if wants_json:
+        if json_wanted:
             return JsonResponse({"value": value})
         return render(request, "security/revealed.html", {"contact": contact, "value": value})
-    if wants_json:
+    if json_wanted:
         return JsonResponse({"error": error}, status=status)
     return render(request, "security/revealed.html",
                   {"contact": contact, "error": error}, status=status)
