@@ -37,6 +37,7 @@ from crm.forms import (
 )
 from crm.models import Deal, Task
 from security import masking, roles
+from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
@@ -120,6 +121,7 @@ def home(request):
 
 @login_required
 @require_GET
+@list_rate_limited
 def deal_list(request):
     user = request.user
     form = DealFilterForm(request.GET, user=user, pipeline=selectors.pipeline_for(user=user))
@@ -137,6 +139,7 @@ def deal_list(request):
 
 @login_required
 @require_GET
+@list_rate_limited
 def deal_board(request):
     user = request.user
     pipeline = selectors.pipeline_for(user=user)
@@ -367,6 +370,7 @@ def deal_timeline_entry(request, pk, entry_id):
 
 @login_required
 @require_GET
+@list_rate_limited
 def task_list(request):
     return render(request, "crm/task_list.html", {
         "nav": "tasks",
@@ -409,6 +413,7 @@ def task_complete(request, pk):
 
 @login_required
 @require_GET
+@list_rate_limited
 def contact_list(request):
     q = request.GET.get("q", "").strip()[:100]
     return render(request, "crm/contact_list.html", {
@@ -519,6 +524,7 @@ def contact_edit(request, pk):
 
 @login_required
 @require_GET
+@list_rate_limited
 def company_list(request):
     q = request.GET.get("q", "").strip()[:100]
     return render(request, "crm/company_list.html", {

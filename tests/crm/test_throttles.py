@@ -62,3 +62,19 @@ def test_a_bad_rate_setting_fails_loudly(monkeypatch):
         envrate("API_LIST_RATE", "120/min")
     monkeypatch.setenv("API_LIST_RATE", "500/hour")
     assert envrate("API_LIST_RATE", "120/min") == "500/hour"
+
+
+def test_the_list_pages_are_limited_per_user_too(client, anna, ivan, anna_deal, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"list": "3/min", "token": "10/min"},
+    }
+    client.force_login(anna)
+    for url in ("/deals/", "/contacts/", "/deals/board/"):
+        assert client.get(url).status_code == 200
+    response = client.get("/companies/")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    # A single card is not a list; another user has their own budget.
+    assert client.get(f"/deals/{anna_deal.pk}/").status_code == 200
+    client.force_login(ivan)
+    assert client.get("/deals/").status_code == 200
