@@ -203,25 +203,15 @@ def deal_can_edit(*, user, deal: Deal) -> bool:
 
 def contact_can_edit(*, user, contact: Contact) -> bool:
     """Whether `user` may change a contact they see: not through a read share of its deal."""
-    role = _role(user)
-    if not user.has_perm("crm.change_contact"):
-        return False
-    if role == roles.ADMIN:
-        return True
-    return role in (roles.SALES_HEAD, roles.MANAGER) and Contact.objects.filter(
-        pk=contact.pk
-    ).filter(pk__in=_union(_contact_ids(user, "change_deal"))).exists()
+    return user.has_perm("crm.change_contact") and (
+        contacts_editable_by(user).filter(pk=contact.pk).exists()
+    )
 
 
 def company_can_edit(*, user, company: Company) -> bool:
-    role = _role(user)
-    if not user.has_perm("crm.change_company"):
-        return False
-    if role == roles.ADMIN:
-        return True
-    return role in (roles.SALES_HEAD, roles.MANAGER) and Company.objects.filter(
-        pk=company.pk
-    ).filter(pk__in=_union(_company_ids(user, "change_deal"))).exists()
+    return user.has_perm("crm.change_company") and (
+        companies_editable_by(user).filter(pk=company.pk).exists()
+    )
 
 
 def task_can_edit(*, user, task: Task) -> bool:

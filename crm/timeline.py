@@ -60,21 +60,22 @@ def _task(entry) -> dict:
     }
 
 
-def _payload(entry) -> dict:
+def payload_data(entry) -> dict:
+    """The API's `data` of a kind whose facts all sit in the entry's payload."""
     return dict(entry.payload)
 
 
 def register_crm_kinds() -> None:
     register_kind("deal_created", label=_("Deal created"),
-                  template="crm/timeline/deal_created.html", serialize=_payload)
+                  template="crm/timeline/deal_created.html", serialize=payload_data)
     register_kind("note", label=_("Note"), template="crm/timeline/note.html", serialize=_note)
     register_kind("task_created", label=_("Task"),
                   template="crm/timeline/task.html", serialize=_task)
     register_kind("task_done", label=_("Task completed"),
                   template="crm/timeline/task.html", serialize=_task)
     register_kind("stage_changed", label=_("Stage changed"),
-                  template="crm/timeline/stage_changed.html", serialize=_payload)
+                  template="crm/timeline/stage_changed.html", serialize=payload_data)
     register_kind("status_changed", label=_("Status changed"),
-                  template="crm/timeline/status_changed.html", serialize=_payload)
+                  template="crm/timeline/status_changed.html", serialize=payload_data)
     register_kind("owner_changed", label=_("Owner changed"),
-                  template="crm/timeline/owner_changed.html", serialize=_payload)
+                  template="crm/timeline/owner_changed.html", serialize=payload_data)

@@ -225,12 +225,10 @@ def shares_delete_expired(*, now: datetime | None = None) -> int:
 # --- Timeline --------------------------------------------------------------------------------
 
 
-def _payload(entry) -> dict:
-    return dict(entry.payload)
-
-
 def register_timeline_kinds() -> None:
     timeline.register_kind("deal_shared", label=gettext_lazy("Deal shared"),
-                           template="security/timeline/deal_shared.html", serialize=_payload)
+                           template="security/timeline/deal_shared.html",
+                           serialize=timeline.payload_data)
     timeline.register_kind("deal_unshared", label=gettext_lazy("Share revoked"),
-                           template="security/timeline/deal_unshared.html", serialize=_payload)
+                           template="security/timeline/deal_unshared.html",
+                           serialize=timeline.payload_data)
