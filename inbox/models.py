@@ -41,6 +41,11 @@ class Channel(models.Model):
     business_hours = models.JSONField(_("business hours"), default=dict, blank=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
     out_of_office_reply = models.TextField(_("out-of-office reply"), blank=True)
+    first_response_minutes = models.PositiveIntegerField(
+        _("first response within (working minutes)"), default=15,
+        help_text=_("A client's first message is due an answer within this much working "
+                    "time; overdue conversations are flagged."),
+    )
     # Website chat: the key the embed snippet carries, and the sites allowed to use it.
     public_key = models.CharField(max_length=64, blank=True, db_index=True)
     allowed_origins = models.TextField(
@@ -111,6 +116,8 @@ class Conversation(models.Model):
     last_activity_at = models.DateTimeField(default=timezone.now)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     unread_count = models.PositiveIntegerField(default=0)
+    # The client wrote last and nobody has answered yet ("unanswered first" in lists).
+    awaiting_reply = models.BooleanField(default=False)
     # The start of the closed period for which the out-of-office reply was sent.
     out_of_office_sent_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -120,7 +127,7 @@ class Conversation(models.Model):
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
         indexes = [
-            models.Index(fields=["assignee", "-last_activity_at"]),
+            models.Index(fields=["assignee", "-awaiting_reply", "-last_activity_at"]),
             models.Index(fields=["deal", "-last_activity_at"]),
         ]
 
@@ -157,6 +164,8 @@ class Message(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices)
     error = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Sent by the system (the out-of-office reply), not typed by anyone.
+    is_automatic = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -185,6 +194,8 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     kind = models.CharField(max_length=20, blank=True)  # photo, document, voice, video, sticker
     provider_file_id = models.CharField(max_length=300, blank=True)
+    # Why the file could not be fetched from the provider (empty while pending or once stored).
+    fetch_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
