@@ -18,6 +18,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from crm import timeline
 from crm.models import Company, Contact, ContactPoint, Deal, Pipeline, Stage, Task, TimelineEntry
 from security import roles
 from security.models import DealUserObjectPermission
@@ -566,11 +567,19 @@ def deal_timeline(*, deal: Deal, before: int | None = None, limit: int = TIMELIN
             entries = entries.filter(
                 Q(occurred_at__lt=anchor) | Q(occurred_at=anchor, pk__lt=before)
             )
-    return list(
+    return _with_sources(
         entries.select_related("actor")
         .prefetch_related("source")
         .order_by("-occurred_at", "-id")[:limit]
     )
+
+
+def _with_sources(entries) -> list[TimelineEntry]:
+    """A page of entries with what their sources' templates read loaded in a few queries
+    (each kind says what: crm.timeline.register_kind's `prefetch`)."""
+    entries = list(entries)
+    timeline.prefetch_sources(entries)
+    return entries
 
 
 def contact_timeline(*, user, contact: Contact, limit: int = TIMELINE_PAGE):
@@ -580,7 +589,7 @@ def contact_timeline(*, user, contact: Contact, limit: int = TIMELINE_PAGE):
         # Marketing and support see a contact's details, never the team's notes and tasks.
         return []
     visible_deals = deals_visible_to(user)
-    return list(
+    return _with_sources(
         TimelineEntry.objects.filter(
             Q(contact=contact, deal__isnull=True)
             | (Q(deal__in=visible_deals) & (Q(contact=contact) | Q(deal__contact=contact)))

@@ -19,15 +19,31 @@ class TimelineKind:
     template: str
     # Turns one entry into the API's `data` object. Must read only what `source` exposes.
     serialize: Callable[["object"], dict]
+    # Loads what the template and `serialize` read from a page of sources in a few queries
+    # (prefetch_related_objects...), instead of a few per entry.
+    prefetch: Callable[[list], None] | None = None
 
 
 _KINDS: dict[str, TimelineKind] = {}
 
 
-def register_kind(kind: str, *, label, template: str, serialize: Callable) -> None:
+def register_kind(kind: str, *, label, template: str, serialize: Callable,
+                  prefetch: Callable[[list], None] | None = None) -> None:
     if kind in _KINDS and _KINDS[kind].template != template:
         raise ValueError(f"timeline kind {kind!r} is already registered")
-    _KINDS[kind] = TimelineKind(kind, label, template, serialize)
+    _KINDS[kind] = TimelineKind(kind, label, template, serialize, prefetch)
+
+
+def prefetch_sources(entries) -> None:
+    """Let each kind load what its entries' sources need, once per page of entries."""
+    by_kind: dict[str, list] = {}
+    for entry in entries:
+        if entry.source is not None:
+            by_kind.setdefault(entry.kind, []).append(entry.source)
+    for kind, sources in by_kind.items():
+        prefetch = kind_for(kind).prefetch
+        if prefetch is not None:
+            prefetch(sources)
 
 
 def kind_for(kind: str) -> TimelineKind:
@@ -65,14 +81,20 @@ def payload_data(entry) -> dict:
     return dict(entry.payload)
 
 
+def _task_assignees(tasks: list) -> None:
+    from django.db.models import prefetch_related_objects
+
+    prefetch_related_objects(tasks, "assignee")
+
+
 def register_crm_kinds() -> None:
     register_kind("deal_created", label=_("Deal created"),
                   template="crm/timeline/deal_created.html", serialize=payload_data)
     register_kind("note", label=_("Note"), template="crm/timeline/note.html", serialize=_note)
     register_kind("task_created", label=_("Task"),
-                  template="crm/timeline/task.html", serialize=_task)
+                  template="crm/timeline/task.html", serialize=_task, prefetch=_task_assignees)
     register_kind("task_done", label=_("Task completed"),
-                  template="crm/timeline/task.html", serialize=_task)
+                  template="crm/timeline/task.html", serialize=_task, prefetch=_task_assignees)
     register_kind("stage_changed", label=_("Stage changed"),
                   template="crm/timeline/stage_changed.html", serialize=payload_data)
     register_kind("status_changed", label=_("Status changed"),

@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -35,7 +34,7 @@ from crm.forms import (
     TaskForm,
     apply_service_errors,
 )
-from crm.models import Deal, Task
+from crm.models import Deal
 from security import masking, roles
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
@@ -65,12 +64,9 @@ def _int_or_none(value) -> int | None:
 
 
 def _with_kinds(entries):
-    """Attach each entry's registered kind (label and template) for `_entry.html`, and load
-    the assignees of task entries in one query rather than one per entry."""
+    """Attach each entry's registered kind (label and template) for `_entry.html`."""
     for entry in entries:
         entry.kind_info = timeline.kind_for(entry.kind)
-    tasks = [entry.source for entry in entries if isinstance(entry.source, Task)]
-    prefetch_related_objects(tasks, "assignee")
     return entries
 
 
