@@ -4,7 +4,8 @@ A browser subscribes to the pages it shows (`{"subscribe": "deal", "id": 7}`); t
 joins the deal's group only if the deal passes the same selector as the deal card, and
 answers `{"error": "not_found"}` otherwise. Every user is also in their own group for
 personal events (later: screen pops, forced logout); a `deal.access_changed` event there
-makes the consumer check the deal again and leave its group when the user lost it.
+makes the consumer check the deal again and leave its group when the user lost it. And each
+socket is in its session's group: logging out (`session.ended`) closes it with code 4401.
 """
 
 from channels.db import database_sync_to_async
@@ -14,17 +15,22 @@ from crm import events
 from crm.selectors import deals_visible_to
 
 MAX_SUBSCRIPTIONS = 50
+# The close code for "not logged in (any more)": the page's script does not reconnect.
+SESSION_ENDED = 4401
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=SESSION_ENDED)
             return
         self.user = user
         self.groups_joined: set[str] = set()
         await self._join(events.user_group(user.pk))
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            await self._join(events.session_group(session.session_key))
         await self.accept()
 
     async def disconnect(self, code):
@@ -49,6 +55,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def crm_event(self, message):
         event = message["event"]
+        if event.get("type") == "session.ended":
+            await self.close(code=SESSION_ENDED)
+            return
         if event.get("type") == "deal.access_changed":
             await self._recheck_deal(event["deal"])
             return

@@ -6,6 +6,8 @@ visibility check as the deal card. Events carry ids, never client content: the b
 fetches the rendered fragment through the ordinary, access-checked view.
 """
 
+import hashlib
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -17,6 +19,11 @@ def deal_group(deal_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    # A digest: group names travel through Redis and logs, session keys must not.
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
 def _send(group: str, event: dict) -> None:
@@ -38,3 +45,8 @@ def timeline_entry_added(*, deal_id: int, entry_id: int, kind: str) -> None:
 
 def deal_changed(*, deal_id: int) -> None:
     send_after_commit(deal_group(deal_id), {"type": "deal.changed", "deal": deal_id})
+
+
+def session_ended(*, session_key: str) -> None:
+    """The session logged out: the sockets opened with it close (code 4401)."""
+    send_after_commit(session_group(session_key), {"type": "session.ended"})

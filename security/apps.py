@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -18,5 +19,17 @@ class SecurityConfig(AppConfig):
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
 
+        user_logged_out.connect(_close_session_sockets, dispatch_uid="security.close_sockets")
+
         # Groups need the permissions that only exist after every app migrated.
         post_migrate.connect(sync_role_groups, dispatch_uid="security.sync_role_groups")
+
+
+def _close_session_sockets(sender, request, user, **kwargs):
+    """Logging out closes the websockets opened with that session (the page stops getting
+    events at once, not when the socket next reconnects)."""
+    from crm import events
+
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        events.session_ended(session_key=session_key)

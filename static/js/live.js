@@ -3,7 +3,8 @@
  * - Forms marked data-async (note, task, task done) post with fetch and update the page in
  *   place instead of reloading; on anything but a JSON answer they fall back to a normal post.
  * - "Show older" loads the next page of the timeline into the list.
- * - On a deal card, a websocket to /ws/ subscribes to the deal. A `timeline.entry` event makes
+ * - On a deal card, a websocket to /ws/ subscribes to the deal (pages marked data-live-user
+ *   open it too, for the user's own events). A `timeline.entry` event makes
  *   us fetch that entry's rendered HTML (through the ordinary, access-checked view) and put it
  *   on top of the timeline, unless it is already there (e.g. the note this user just added).
  *   A `deal.changed` event refreshes the parts of the page marked data-live-refresh.
@@ -209,8 +210,6 @@
     var dealId = Number(page.dataset.dealId);
     var entryUrl = page.dataset.entryUrl;  // ends in ".../timeline/0/"
     var timelineUrl = entryUrl.replace(/0\/$/, "");
-    var delay = 1000;
-    var opened = false;
     var refreshTimer = null;
 
     function loadEntry(id) {
@@ -246,23 +245,39 @@
       }, 300);
     }
 
+    openSocket({
+      onOpen: function (socket, reconnected) {
+        socket.send(JSON.stringify({ subscribe: "deal", id: dealId }));
+        if (reconnected) catchUp();
+      },
+      onEvent: function (message) {
+        if (message.deal !== dealId) return;
+        if (message.type === "timeline.entry") loadEntry(message.entry);
+        else if (message.type === "deal.changed") refresh();
+      },
+    });
+  }
+
+  /* One websocket to /ws/ that comes back after a network drop (with backoff) and stops
+   * when the session is gone (4401). Every event is re-dispatched as a "crm:event" DOM event
+   * for the page's other scripts (static/js/inbox.js). */
+  function openSocket(handlers) {
+    var delay = 1000;
+    var opened = false;
+
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       var socket = new WebSocket(scheme + window.location.host + "/ws/");
       socket.addEventListener("open", function () {
         delay = 1000;
-        socket.send(JSON.stringify({ subscribe: "deal", id: dealId }));
-        if (opened) catchUp();
+        if (handlers.onOpen) handlers.onOpen(socket, opened);
         opened = true;
       });
       socket.addEventListener("message", function (event) {
         var message;
         try { message = JSON.parse(event.data); } catch (e) { return; }
-        if (message.deal !== dealId) return;
-        // Other scripts (static/js/inbox.js) follow the events they care about.
         document.dispatchEvent(new CustomEvent("crm:event", { detail: message }));
-        if (message.type === "timeline.entry") loadEntry(message.entry);
-        else if (message.type === "deal.changed") refresh();
+        if (handlers.onEvent) handlers.onEvent(message);
       });
       socket.addEventListener("close", function (event) {
         if (event.code === 4401) return;  // logged out: nothing to listen for
@@ -275,7 +290,10 @@
   }
 
   ready(function () {
+    if (!("WebSocket" in window)) return;
     var page = document.querySelector("[data-deal-id][data-entry-url]");
-    if (page && "WebSocket" in window) liveDeal(page);
+    if (page) liveDeal(page);
+    // Pages that follow the user's own events (the conversations list).
+    else if (document.querySelector("[data-live-user]")) openSocket({});
   });
 })();

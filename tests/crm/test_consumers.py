@@ -76,3 +76,26 @@ async def test_malformed_messages_get_a_clear_error(anna):
     await communicator.send_json_to(["not", "an", "object"])
     assert (await communicator.receive_json_from())["error"] == "bad_request"
     await communicator.disconnect()
+
+
+async def test_logging_out_closes_that_sessions_socket_only(anna):
+    """Logout in one browser closes that browser's socket with 4401 (its script then stops
+    reconnecting); the same user's socket from another session stays open."""
+    cookie = await session_cookie(anna)
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"),
+               (b"cookie", f"sessionid={cookie}".encode())]
+    logged_out = WebsocketCommunicator(application, "/ws/", headers=headers)
+    assert (await logged_out.connect())[0]
+    other, connected = await connect(anna)
+    assert connected
+
+    def log_out():
+        client = Client()
+        client.cookies["sessionid"] = cookie
+        assert client.post("/logout/").status_code == 302
+
+    await database_sync_to_async(log_out)()
+    closed = await logged_out.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    assert await other.receive_nothing(timeout=0.3)
+    await other.disconnect()
