@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
     path("hooks/", include("inbox.urls")),
+    path("", include("inbox.urls_widget")),
 ]

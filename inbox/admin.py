@@ -1,11 +1,13 @@
 """The admin of the inbox's inbound events: inspect what a provider sent, retry a failure."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from inbox import services
-from inbox.models import InboundEvent
+from inbox import services, website
+from inbox.models import Channel, InboundEvent
 
 
 @admin.register(InboundEvent)
@@ -34,3 +36,72 @@ class InboundEventAdmin(admin.ModelAdmin):
             services.event_retry(event=event)
         self.message_user(request, ngettext("%d event queued again.", "%d events queued again.",
                                             len(events)) % len(events), messages.SUCCESS)
+
+
+class ChannelForm(forms.ModelForm):
+    """Secrets are written, never shown: an empty field keeps the stored value."""
+
+    credentials = forms.CharField(label=_("credentials"), required=False,
+                                  widget=forms.PasswordInput(render_value=False),
+                                  help_text=_("Leave empty to keep the current value."))
+    webhook_secret = forms.CharField(label=_("webhook secret"), required=False,
+                                     widget=forms.PasswordInput(render_value=False),
+                                     help_text=_("Leave empty to keep the current value."))
+    api_base_url = forms.URLField(label=_("API base URL"), required=False, assume_scheme="https",
+                                  help_text=_("Empty for the provider's public API."))
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "team", "is_active", "allowed_origins", "credentials",
+                  "webhook_secret", "api_base_url", "business_hours", "time_zone",
+                  "out_of_office_reply", "first_response_minutes"]
+
+    def clean(self):
+        cleaned = super().clean()
+        for secret in ("credentials", "webhook_secret"):
+            if not cleaned.get(secret) and self.instance.pk:
+                cleaned[secret] = getattr(self.instance, secret)
+                setattr(self.instance, secret, cleaned[secret])
+        for line in (cleaned.get("allowed_origins") or "").splitlines():
+            line = line.strip()
+            if line and website.origin_of(line) != line.rstrip("/").lower():
+                self.add_error("allowed_origins", _(
+                    "%(line)s is not a site origin such as https://shop.example or "
+                    "http://localhost:8000 (no path).") % {"line": line[:100]})
+        return cleaned
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "team", "is_active"]
+    list_filter = ["kind", "is_active"]
+    readonly_fields = ["uuid", "public_key", "embed_snippet"]
+
+    @admin.display(description=_("embed snippet"))
+    def embed_snippet(self, obj):
+        if obj is None or obj.kind != Channel.Kind.WEBSITE or not obj.public_key:
+            return _("A website chat channel gets its snippet once saved.")
+        code = website.snippet(obj, getattr(obj, "_admin_base_url", "/"))
+        return format_html(
+            '<textarea readonly rows="2" cols="90" onfocus="this.select()">{}</textarea>'
+            '<p class="help">{}</p>', code,
+            _("Add this tag to every page of the site, before </body>. Only the sites listed "
+              "in the allowed site origins can use it."))
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in self.form.Meta.fields if f != "kind" or obj is None]
+        return ["uuid", *fields, *(["kind"] if obj else []), "public_key", "embed_snippet"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The kind decides what the other fields mean: it is chosen once.
+        return [*self.readonly_fields, *(["kind"] if obj else [])]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:  # the snippet names this server as the request reached it
+            obj._admin_base_url = request.build_absolute_uri("/")
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        website.channel_ensure_public_key(obj)
+        super().save_model(request, obj, form, change)

@@ -98,6 +98,10 @@ NOT_OBJECT_ROUTES = {
     # Takes a channel's uuid, not a client object; the caller is Telegram, authenticated by the
     # channel's secret token (tests/inbox/test_telegram_inbound.py).
     "inbox:telegram_webhook",
+    # Take a website chat channel's public key; the callers are visitors of the company's site,
+    # allowed by the channel's site origins and their own token (tests/inbox/test_website_chat.py).
+    "widget:script",
+    "widget:messages",
 }
 
 

@@ -101,6 +101,7 @@ class Provider:
 
 PROVIDERS = {
     "telegram": "inbox.providers.telegram.TelegramProvider",
+    "website": "inbox.providers.website.WebsiteProvider",
 }
 
 

@@ -149,7 +149,9 @@ def test_json_describes_the_demo_and_changes_nothing(django_assert_num_queries):
     assert director["role"] == roles.ADMIN and director["team"] is None
     assert {t["name"] for t in described["teams"]} == {"north", "south"}
     assert described["url"].startswith("http://")
-    [telegram] = described["channels"]
+    telegram, site = described["channels"]
     assert telegram["kind"] == "telegram" and telegram["secret"]
     assert telegram["webhook_url"].startswith(described["url"] + "hooks/telegram/")
+    assert site["kind"] == "website" and site["public_key"]
+    assert site["webhook_url"] == f"{described['url']}widget/{site['public_key']}/messages/"
     assert not User.objects.exists()

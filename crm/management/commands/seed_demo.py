@@ -76,6 +76,19 @@ def demo_telegram_secret() -> str:
     return _demo_token("telegram-webhook-secret")[:32]
 
 
+DEMO_WEBSITE = {"name": "Чат на сайте", "team": "north"}
+
+
+def demo_website_key() -> str:
+    return _demo_token("website-public-key")[:32]
+
+
+def demo_website_origins() -> list[str]:
+    """The demo site is served by the CRM itself (`/demo/site/`), under either loopback name."""
+    origins = ["http://127.0.0.1:8000", "http://localhost:8000", demo_url().rstrip("/")]
+    return list(dict.fromkeys(origins))
+
+
 def describe_channels() -> list[dict]:
     if not apps.is_installed("inbox"):
         return []
@@ -84,6 +97,15 @@ def describe_channels() -> list[dict]:
         "name": DEMO_TELEGRAM["name"],
         "webhook_url": f"{demo_url()}hooks/telegram/{demo_telegram_uuid()}/",
         "secret": demo_telegram_secret(),
+    }, {
+        # The widget's endpoint; no shared secret (the browser's Origin is checked instead).
+        "kind": "website",
+        "name": DEMO_WEBSITE["name"],
+        "webhook_url": f"{demo_url()}widget/{demo_website_key()}/messages/",
+        "secret": "",
+        "public_key": demo_website_key(),
+        "script_url": f"{demo_url()}widget/{demo_website_key()}.js",
+        "site_url": f"{demo_url()}demo/site/",
     }]
 
 
@@ -264,8 +286,9 @@ class DemoBuilder:
             teams[team["name"]].save(update_fields=["head"])
 
     def _channels(self) -> None:
-        """A Telegram channel whose webhook `manage.py simulate_inbound` can play (crm/ does
-        not import the inbox: it is looked up by name, and skipped when not installed)."""
+        """A Telegram channel whose webhook `manage.py simulate_inbound` can play, and a
+        website chat whose widget the demo site `/demo/site/` shows (crm/ does not import the
+        inbox: it is looked up by name, and skipped when not installed)."""
         if not apps.is_installed("inbox"):
             return
         channel_model = apps.get_model("inbox", "Channel")
@@ -276,6 +299,14 @@ class DemoBuilder:
                 "team": Team.objects.get(name=DEMO_TELEGRAM["team"]),
                 "webhook_secret": demo_telegram_secret(),
                 "credentials": "123456789:DEMO-not-a-real-bot-token",
+            },
+        )
+        channel_model.objects.get_or_create(
+            name=DEMO_WEBSITE["name"],
+            defaults={
+                "kind": "website", "team": Team.objects.get(name=DEMO_WEBSITE["team"]),
+                "public_key": demo_website_key(),
+                "allowed_origins": "\n".join(demo_website_origins()),
             },
         )
 
