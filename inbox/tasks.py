@@ -97,3 +97,47 @@ def send_message(self, message_id: int, attempt: int | None = None, busy: int = 
 
 
 # --- End of Outbound --------------------------------------------------------------------------
+
+
+# --- Attachments ------------------------------------------------------------------------------
+
+FETCH_MAX_RETRIES = 6
+# Without a worker, a retry waits inside the request that stored the message: one, briefly.
+FETCH_EAGER_MAX_RETRIES = 1
+
+
+@shared_task(bind=True, name="inbox.fetch_attachments", max_retries=FETCH_MAX_RETRIES,
+             acks_late=True)
+def fetch_attachments(self, message_id: int) -> None:
+    """Fetch the files of an inbound message from the provider and store them encrypted.
+    Never raises (but to retry): without a worker it runs inside the processing of the
+    webhook event, which must not be marked failed because a file was not downloaded."""
+    import time
+
+    from django.utils.translation import gettext as _
+
+    from inbox import attachments
+    from inbox.providers.base import ProviderError
+
+    retries = self.request.retries
+    max_retries = FETCH_EAGER_MAX_RETRIES if self.request.is_eager else self.max_retries
+    while True:
+        try:
+            attachments.fetch_message(message_id=message_id)
+            return
+        except ProviderError as exc:
+            if retries >= max_retries:
+                logger.warning("giving up on the files of message %s: %s", message_id,
+                               exc.message)
+                attachments.fetch_gave_up(message_id=message_id, reason=exc.message)
+                return
+            countdown = _send_backoff(retries, exc.retry_after)
+        except Exception:
+            logger.exception("fetching the files of message %s failed", message_id)
+            attachments.fetch_gave_up(message_id=message_id,
+                                      reason=_("The file could not be stored."))
+            return
+        retries += 1
+        if not self.request.is_eager:
+            raise self.retry(countdown=countdown)
+        time.sleep(min(countdown, EAGER_WAIT_MAX))

@@ -2,17 +2,24 @@
 protocol (`/bot<token>/<method>`, `/file/bot<token>/<path>`, `{"ok": ..., "result": ...}` and
 `{"ok": false, "error_code", "description", "parameters": {"retry_after"}}`).
 
-It records every request. `fail_next(mode, times)` makes the next sending calls fail:
-"429" (Too Many Requests, retry_after), "403" (bot blocked), "500".
+It records every request (a multipart upload with its files' bytes). `fail_next(mode, times)`
+makes the next sending calls fail: "429" (Too Many Requests, retry_after), "403" (bot
+blocked), "400" (Bad Request), "500"; `fail_next(mode, times, method="getFile")` (or
+`method="file"`, the download) fails those instead. `add_file(content)` makes a file that
+`getFile` and the download serve; like the real API, getFile refuses files over 20 MB.
 """
 
 import json
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SENDING = ("sendMessage", "sendDocument")
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what getFile hands to bots
 
 
 @dataclass
@@ -30,7 +37,7 @@ class FakeBotApi:
         self.requests: list[Recorded] = []
         self.files: dict[str, bytes] = {}  # file_id -> content, served as documents/<file_id>
         self.retry_after = 1
-        self._failures: list[str] = []
+        self._failures: list[tuple[str, tuple[str, ...]]] = []
         self._next_message_id = 100
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -49,9 +56,35 @@ class FakeBotApi:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail_next(self, mode: str, times: int = 1) -> None:
+    def fail_next(self, mode: str, times: int = 1, *, method: str | None = None) -> None:
+        methods = (method,) if method else SENDING
         with self._lock:
-            self._failures.extend([mode] * times)
+            self._failures.extend([(mode, methods)] * times)
+
+    def add_file(self, content: bytes, file_id: str | None = None) -> str:
+        file_id = file_id or f"BQACAgIAAxkBAA{secrets.token_hex(8)}"
+        self.files[file_id] = content
+        return file_id
+
+    def _failure(self, method: str) -> tuple[int, dict] | None:
+        with self._lock:
+            index = next((i for i, (_mode, methods) in enumerate(self._failures)
+                          if method in methods), None)
+            if index is None:
+                return None
+            mode = self._failures.pop(index)[0]
+        if mode == "429":
+            return 429, {"ok": False, "error_code": 429,
+                         "description": f"Too Many Requests: retry after {self.retry_after}",
+                         "parameters": {"retry_after": self.retry_after}}
+        if mode == "403":
+            return 403, {"ok": False, "error_code": 403,
+                         "description": "Forbidden: bot was blocked by the user"}
+        if mode == "400":
+            return 400, {"ok": False, "error_code": 400,
+                         "description": "Bad Request: wrong file_id or the file is temporarily "
+                                        "unavailable"}
+        return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
 
     def calls(self, method: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method]
@@ -59,18 +92,10 @@ class FakeBotApi:
     # --- The protocol -----------------------------------------------------------------------
 
     def _answer(self, method: str, body: dict) -> tuple[int, dict | bytes]:
-        if method in ("sendMessage", "sendDocument"):
-            with self._lock:
-                mode = self._failures.pop(0) if self._failures else None
-            if mode == "429":
-                return 429, {"ok": False, "error_code": 429,
-                             "description": f"Too Many Requests: retry after {self.retry_after}",
-                             "parameters": {"retry_after": self.retry_after}}
-            if mode == "403":
-                return 403, {"ok": False, "error_code": 403,
-                             "description": "Forbidden: bot was blocked by the user"}
-            if mode == "500":
-                return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+        failure = self._failure(method)
+        if failure is not None:
+            return failure
+        if method in SENDING:
             if not body.get("chat_id"):
                 return 400, {"ok": False, "error_code": 400,
                              "description": "Bad Request: chat not found"}
@@ -90,6 +115,9 @@ class FakeBotApi:
             if file_id not in self.files:
                 return 400, {"ok": False, "error_code": 400,
                              "description": "Bad Request: invalid file_id"}
+            if len(self.files[file_id]) > DOWNLOAD_LIMIT:
+                return 400, {"ok": False, "error_code": 400,
+                             "description": "Bad Request: file is too big"}
             return 200, {"ok": True, "result": {"file_id": file_id,
                                                 "file_size": len(self.files[file_id]),
                                                 "file_path": f"documents/{file_id}"}}
@@ -129,6 +157,9 @@ class FakeBotApi:
                 fake.requests.append(Recorded(f"file:{path}", token, {}))
                 if not self._token_ok(token):
                     return None
+                failure = fake._failure("file")
+                if failure is not None:
+                    return self._send(*failure)
                 file_id = path.rpartition("/")[2]
                 if file_id not in fake.files:
                     return self._send(404, {"ok": False, "error_code": 404,
