@@ -90,6 +90,12 @@ ROUTES: dict[str, Route] = {
     "api:deal-share-detail": Route(
         ("delete",), lambda w: {"pk": w.deal.pk, "user_id": w.colleague.pk}, api=True
     ),
+    "api:conversation-detail": Route(("get",), lambda w: {"pk": w.conversation.pk}, api=True),
+    "api:conversation-messages": Route(("get", "post"), lambda w: {"pk": w.conversation.pk},
+                                       {"text": "x"}, api=True),
+    "api:conversation-message-retry": Route(
+        ("post",), lambda w: {"pk": w.conversation.pk, "message_id": w.message.pk}, api=True
+    ),
 }
 
 # Routes with a parameter that names no client object.
@@ -140,7 +146,7 @@ def test_every_object_path_in_the_openapi_schema_is_covered(db):
         if "{" not in path:
             continue
         concrete = path
-        for parameter in ("{id}", "{user_id}", "{point_id}"):
+        for parameter in ("{id}", "{user_id}", "{point_id}", "{message_id}"):
             concrete = concrete.replace(parameter, "1")
         concrete = concrete.replace("{export_id}", str(uuid.uuid4()))
         match = resolve(concrete)

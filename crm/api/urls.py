@@ -18,6 +18,7 @@ v1 = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token"),
     *router.urls,
     path("", include("security.api.urls")),
+    path("", include("inbox.api.urls")),
 ]
 
 urlpatterns = [
