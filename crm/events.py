@@ -26,14 +26,44 @@ def session_group(session_key: str) -> str:
     return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
-def _send(group: str, event: dict) -> None:
+def _send_all(items: list[tuple[str, dict]]) -> None:
+    """One trip into the channel layer for all of them: each async_to_sync call costs a
+    thread, an event loop and a Redis connection, more than the sends themselves."""
     layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, {"type": "crm.event", "event": event})
+    if layer is None or not items:
+        return
+
+    async def send():
+        for group, event in items:
+            await layer.group_send(group, {"type": "crm.event", "event": event})
+
+    async_to_sync(send)()
+
+
+class _Batch:
+    """The events of one transaction, sent together when it commits."""
+
+    def __init__(self):
+        self.items: list[tuple[str, dict]] = []
+
+    def __call__(self):
+        _send_all(self.items)
 
 
 def send_after_commit(group: str, event: dict) -> None:
-    transaction.on_commit(lambda: _send(group, event))
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _send_all([(group, event)])
+        return
+    # Join the batch this transaction already has (an event of a savepoint rolled back later
+    # may still go out: harmless, events carry ids and the page fetches through the views).
+    for _savepoints, callback, _robust in connection.run_on_commit:
+        if isinstance(callback, _Batch):
+            callback.items.append((group, event))
+            return
+    batch = _Batch()
+    batch.items.append((group, event))
+    transaction.on_commit(batch)
 
 
 def timeline_entry_added(*, deal_id: int, entry_id: int, kind: str) -> None:
