@@ -179,6 +179,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "security.context_processors.role",
+                "inbox.context_processors.unread",
             ],
         },
     },
@@ -226,6 +227,9 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection around every task unless told to
+# reuse it: a new PostgreSQL session per task cost more than the task's own queries.
+CELERY_DB_REUSE_MAX = envint("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs: run by `celery beat` in production and by the embedded scheduler thread of
 # `manage.py serve` otherwise.
@@ -309,6 +313,8 @@ REST_FRAMEWORK = {
         "token": envrate("API_TOKEN_RATE", "10/min"),
     },
 }
+# Per site visitor's address and channel, on the website chat's public endpoints.
+WIDGET_RATE = envrate("WIDGET_RATE", "60/min")
 API_PAGE_SIZE = envint("API_PAGE_SIZE", 25, minimum=1)
 API_MAX_PAGE_SIZE = 100
 
@@ -367,3 +373,10 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "StatusEnum": "crm.models.Deal.Status",
     "ExportStatusEnum": "security.models.ExportRequest.Status",
 })
+
+# --- Inbox attachments (inbox/attachments.py) ------------------------------------------------
+# A client's file larger than this is not downloaded (the Bot API hands bots at most 20 MB).
+INBOX_MAX_ATTACHMENT_BYTES = envint("INBOX_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024, minimum=1)
+# The largest file a manager may send (Telegram's sendDocument takes up to 50 MB; the proxy's
+# client_max_body_size must let it through).
+INBOX_MAX_UPLOAD_BYTES = envint("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)

@@ -555,12 +555,15 @@ def kanban_columns(
 TIMELINE_PAGE = 50
 
 
-def deal_timeline(*, deal: Deal, before: int | None = None, limit: int = TIMELINE_PAGE):
+def deal_timeline(*, deal: Deal, before: int | None = None, limit: int = TIMELINE_PAGE,
+                  exclude_kinds=()):
     """The newest `limit` entries of a deal (older than entry id `before`), newest first.
 
     The caller has already fetched `deal` through `deal_get`, which applied visibility.
     """
     entries = TimelineEntry.objects.filter(deal=deal)
+    if exclude_kinds:
+        entries = entries.exclude(kind__in=exclude_kinds)
     if before:
         anchor = entries.filter(pk=before).values_list("occurred_at", flat=True).first()
         if anchor is not None:

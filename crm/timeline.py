@@ -22,16 +22,24 @@ class TimelineKind:
     # Loads what the template and `serialize` read from a page of sources in a few queries
     # (prefetch_related_objects...), instead of a few per entry.
     prefetch: Callable[[list], None] | None = None
+    # Shown in a panel of its own on the deal card (messages: the conversation panel), so the
+    # card's feed leaves it out; the API's timeline and the contact card still list it.
+    own_panel: bool = False
 
 
 _KINDS: dict[str, TimelineKind] = {}
 
 
 def register_kind(kind: str, *, label, template: str, serialize: Callable,
-                  prefetch: Callable[[list], None] | None = None) -> None:
+                  prefetch: Callable[[list], None] | None = None,
+                  own_panel: bool = False) -> None:
     if kind in _KINDS and _KINDS[kind].template != template:
         raise ValueError(f"timeline kind {kind!r} is already registered")
-    _KINDS[kind] = TimelineKind(kind, label, template, serialize, prefetch)
+    _KINDS[kind] = TimelineKind(kind, label, template, serialize, prefetch, own_panel)
+
+
+def kinds_with_own_panel() -> list[str]:
+    return sorted(kind for kind, info in _KINDS.items() if info.own_panel)
 
 
 def prefetch_sources(entries) -> None:

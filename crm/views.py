@@ -169,7 +169,9 @@ def deal_board(request):
 
 
 def _timeline_slice(deal, before: int | None):
-    entries = selectors.deal_timeline(deal=deal, before=before, limit=TIMELINE_PAGE + 1)
+    """A page of the card's feed: every kind but those with a panel of their own."""
+    entries = selectors.deal_timeline(deal=deal, before=before, limit=TIMELINE_PAGE + 1,
+                                      exclude_kinds=timeline.kinds_with_own_panel())
     older = len(entries) > TIMELINE_PAGE
     return _with_kinds(entries[:TIMELINE_PAGE]), older
 
@@ -192,6 +194,7 @@ def _deal_card(request, deal: Deal, *, note_form=None, task_form=None, status_fo
         "entries": entries,
         "older": older,
         "before": before,
+        "feed_excludes": " ".join(timeline.kinds_with_own_panel()),
         "tasks": selectors.deal_open_tasks(deal=deal),
         "stages": selectors.pipeline_stages(pipeline=deal.pipeline),
         "note_form": note_form or NoteForm(),

@@ -1,13 +1,17 @@
-"""The admin of the inbox's inbound events: inspect what a provider sent, retry a failure."""
+"""The inbox's settings pages (admin role): channels (secrets write-only, the website chat's
+snippet, connecting a Telegram bot's webhook), canned replies, and the inbound events as
+received (inspect what a provider sent, retry a failure)."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from inbox import services, website
-from inbox.models import Channel, InboundEvent
+from inbox.models import CannedReply, Channel, InboundEvent
+from inbox.providers.base import ProviderError
 
 
 @admin.register(InboundEvent)
@@ -76,7 +80,33 @@ class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
     list_display = ["name", "kind", "team", "is_active"]
     list_filter = ["kind", "is_active"]
-    readonly_fields = ["uuid", "public_key", "embed_snippet"]
+    readonly_fields = ["uuid", "public_key", "embed_snippet", "webhook_url"]
+    actions = ["connect_webhook"]
+
+    def _webhook_url(self, request, channel) -> str:
+        return request.build_absolute_uri(reverse("inbox:telegram_webhook",
+                                                  args=[channel.uuid]))
+
+    @admin.display(description=_("webhook URL"))
+    def webhook_url(self, obj):
+        if obj is None or obj.kind != Channel.Kind.TELEGRAM or not hasattr(obj, "_webhook_url"):
+            return "—"
+        return obj._webhook_url
+
+    @admin.action(description=_("Connect the webhook (Telegram: setWebhook with the secret)"),
+                  permissions=["change"])
+    def connect_webhook(self, request, queryset):
+        for channel in queryset.filter(kind=Channel.Kind.TELEGRAM):
+            url = self._webhook_url(request, channel)
+            try:
+                services.channel_connect_webhook(channel=channel, webhook_url=url)
+            except ProviderError as error:
+                self.message_user(request, _("%(channel)s: Telegram refused the webhook: "
+                                             "%(reason)s") % {
+                    "channel": channel, "reason": error.message}, messages.ERROR)
+            else:
+                self.message_user(request, _("%(channel)s: Telegram now delivers to %(url)s.")
+                                  % {"channel": channel, "url": url}, messages.SUCCESS)
 
     @admin.display(description=_("embed snippet"))
     def embed_snippet(self, obj):
@@ -91,7 +121,8 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = [f for f in self.form.Meta.fields if f != "kind" or obj is None]
-        return ["uuid", *fields, *(["kind"] if obj else []), "public_key", "embed_snippet"]
+        return ["uuid", *fields, *(["kind"] if obj else []), "public_key", "embed_snippet",
+                "webhook_url"]
 
     def get_readonly_fields(self, request, obj=None):
         # The kind decides what the other fields mean: it is chosen once.
@@ -100,8 +131,16 @@ class ChannelAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is not None:  # the snippet names this server as the request reached it
             obj._admin_base_url = request.build_absolute_uri("/")
+            obj._webhook_url = self._webhook_url(request, obj)
         return super().get_form(request, obj, **kwargs)
 
     def save_model(self, request, obj, form, change):
         website.channel_ensure_public_key(obj)
         super().save_model(request, obj, form, change)
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "team"]
+    list_filter = ["team"]
+    search_fields = ["title", "text"]

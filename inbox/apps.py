@@ -31,4 +31,5 @@ class InboxConfig(AppConfig):
         from crm.timeline import register_kind
 
         register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
-                      serialize=_message, prefetch=_prefetch_messages)
+                      serialize=_message, prefetch=_prefetch_messages,
+                      own_panel=True)

@@ -8,6 +8,7 @@ client's open deal: its messages appear on that deal's timeline (registered as t
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -61,6 +62,14 @@ class Channel(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from inbox.hours import BusinessHours
+
+        try:
+            BusinessHours.parse(self.business_hours, self.time_zone)
+        except ValidationError as error:
+            raise ValidationError({"business_hours": error.messages}) from error
 
 
 class ChannelIdentity(models.Model):

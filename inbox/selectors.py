@@ -6,11 +6,12 @@ A conversation without a deal is visible to nobody but the admin... and in pract
 exists, because routing always attaches one.
 """
 
-from django.db.models import Q, QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from crm.selectors import deals_visible_to
-from inbox.models import Channel, Conversation, Message
+from inbox.models import Attachment, CannedReply, Channel, Conversation, Message
 
 MESSAGE_PAGE = 50
 
@@ -27,6 +28,41 @@ def conversation_get(*, user, pk) -> Conversation:
         ),
         pk=pk,
     )
+
+
+CONVERSATION_PAGE = 25
+
+
+def conversation_page(*, user, mine: bool = True, page=None) -> Page:
+    """The conversations list: unanswered first, then by last activity. `mine`: those
+    assigned to `user`; otherwise every conversation `user` may see (a head: the team's)."""
+    conversations = conversations_visible_to(user)
+    if mine:
+        conversations = conversations.filter(assignee=user)
+    last_message = (Message.objects.filter(conversation=OuterRef("pk"))
+                    .exclude(direction=Message.Direction.NOTE)
+                    .order_by("-created_at", "-id"))
+    conversations = (
+        conversations.select_related("channel", "identity", "contact", "deal", "assignee")
+        .annotate(last_text=Subquery(last_message.values("text")[:1]),
+                  last_direction=Subquery(last_message.values("direction")[:1]))
+        .order_by("-awaiting_reply", "-last_activity_at", "-id")
+    )
+    return Paginator(conversations, CONVERSATION_PAGE).get_page(page)
+
+
+def unread_conversation_count(*, user) -> int:
+    """How many of the conversations assigned to `user` have messages they have not read."""
+    return Conversation.objects.filter(assignee=user, unread_count__gt=0).count()
+
+
+def canned_replies_for(*, user) -> QuerySet[CannedReply]:
+    """The canned replies of the user's team and those for every team."""
+    return CannedReply.objects.filter(Q(team__isnull=True) | Q(team_id=user.team_id))
+
+
+def canned_reply_get(*, user, pk) -> CannedReply:
+    return get_object_or_404(canned_replies_for(user=user), pk=pk)
 
 
 def deal_conversations(*, deal) -> QuerySet[Conversation]:
@@ -48,12 +84,23 @@ def message_list(*, conversation: Conversation, before: int | None = None,
                 Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before)
             )
     page = list(
-        messages.select_related("author", "channel")
+        messages.select_related("author", "channel", "conversation__identity", "reply_to")
         .prefetch_related("attachments")
         .order_by("-created_at", "-id")[:limit]
     )
     page.reverse()
     return page
+
+
+CHAT_PAGE = 30
+
+
+def chat_page(*, conversation: Conversation,
+              before: int | None = None) -> tuple[list[Message], bool]:
+    """The conversation panel's page: the newest CHAT_PAGE messages older than `before`,
+    oldest first, and whether older ones exist."""
+    messages = message_list(conversation=conversation, before=before, limit=CHAT_PAGE + 1)
+    return messages[-CHAT_PAGE:], len(messages) > CHAT_PAGE
 
 
 def deal_message_get(*, deal, pk) -> Message:
@@ -67,3 +114,12 @@ def deal_message_get(*, deal, pk) -> Message:
 def channel_for_webhook(*, kind: str, uuid) -> Channel:
     """The active channel a webhook URL names, or Http404 (the URL itself is no secret)."""
     return get_object_or_404(Channel, kind=kind, uuid=uuid, is_active=True)
+
+
+def deal_attachment_get(*, deal, pk) -> Attachment:
+    """A file of a message in one of `deal`'s conversations (the caller fetched the deal
+    through crm.selectors.deal_get), else 404."""
+    return get_object_or_404(
+        Attachment.objects.filter(message__conversation__deal=deal).select_related("message"),
+        pk=pk,
+    )

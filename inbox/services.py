@@ -7,6 +7,7 @@ go out after commit (crm.services.timeline_add and crm.events do that).
 
 import json
 import logging
+import secrets
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -24,6 +25,7 @@ from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.models import Contact, Deal
 from inbox import selectors as inbox_selectors
+from inbox.hours import BusinessHours
 from inbox.models import (
     Attachment,
     Channel,
@@ -70,7 +72,9 @@ def event_process(*, event: InboundEvent) -> InboundEvent:
     """Turn a stored delivery into messages (or an unreachable mark). Safe to run twice and
     concurrently: the event row is locked, and a processed event is left alone."""
     with transaction.atomic():
-        event = (InboundEvent.objects.select_for_update().select_related("channel")
+        # Lock the event only: a lock on the joined channel row would hold up every webhook
+        # of the channel (their inserts take a key-share lock on it) while this runs.
+        event = (InboundEvent.objects.select_for_update(of=("self",)).select_related("channel")
                  .get(pk=event.pk))
         if event.status in (InboundEvent.Status.PROCESSED, InboundEvent.Status.IGNORED):
             return event
@@ -135,6 +139,21 @@ def events_sweep(*, now=None) -> int:
     return len(ids)
 
 
+# --- Channel set-up ---------------------------------------------------------------------------
+
+
+def channel_connect_webhook(*, channel: Channel, webhook_url: str) -> None:
+    """Point the provider at our webhook (Telegram: setWebhook with the channel's secret
+    token), making the secret first if the channel has none. Raises ProviderError with the
+    provider's reason (Telegram wants an HTTPS URL it can reach...)."""
+    if not channel.webhook_secret:
+        # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and -.
+        channel.webhook_secret = secrets.token_urlsafe(48)
+        channel.save(update_fields=["webhook_secret"])
+    provider_for(channel).setup_webhook(webhook_url)
+    logger.info("channel %s: webhook set to %s", channel.pk, webhook_url)
+
+
 # --- Routing: identity -> contact -> deal -> conversation ------------------------------------
 
 
@@ -177,7 +196,8 @@ def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
         return identity
     # A new client. Lock the channel so two first messages of one client processed at once
     # make one contact, and round-robin counts every earlier choice.
-    Channel.objects.select_for_update().filter(pk=channel.pk).first()
+    # NO KEY UPDATE: serializes new clients without blocking the webhooks' event inserts.
+    Channel.objects.select_for_update(no_key=True).filter(pk=channel.pk).first()
     identity = _identity_find(channel, inbound.sender_id)
     if identity is not None:
         return identity
@@ -251,15 +271,69 @@ def _message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | 
                    name=a.name[:255], mime_type=a.mime_type[:100], size=a.size)
         for a in inbound.attachments
     ])
-    Conversation.objects.filter(pk=conversation.pk).update(
-        unread_count=F("unread_count") + 1,
-        last_inbound_at=Greatest(F("last_inbound_at"), inbound.sent_at)
+    if inbound.attachments:
+        from inbox import tasks
+
+        delay_on_commit(tasks.fetch_attachments, message.pk)  # the files, after commit
+    updates = {
+        "unread_count": F("unread_count") + 1,
+        "last_inbound_at": Greatest(F("last_inbound_at"), inbound.sent_at)
         if conversation.last_inbound_at else inbound.sent_at,
-        last_activity_at=Greatest(F("last_activity_at"), inbound.sent_at),
-    )
+        "last_activity_at": Greatest(F("last_activity_at"), inbound.sent_at),
+        "awaiting_reply": True,
+    }
+    if conversation.first_response_due_at is None:
+        # The clock starts at the first unanswered message and runs in working time only.
+        updates["first_response_due_at"] = _hours(channel).add_working_minutes(
+            inbound.sent_at, channel.first_response_minutes)
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
     crm_services.timeline_add(kind="message", deal=deal, contact=identity.contact,
                               source=message, occurred_at=inbound.sent_at)
+    if not identity.is_unreachable:
+        _out_of_office_reply(conversation=conversation, channel=channel, at=inbound.sent_at)
+    crm_events.send_after_commit(crm_events.user_group(deal.owner_id), {
+        "type": "conversation.updated", "conversation": conversation.pk, "deal": deal.pk,
+    })
     return message
+
+
+def _hours(channel: Channel) -> BusinessHours:
+    try:
+        return BusinessHours.of(channel)
+    except ValidationError:
+        # Saved before validation existed, or edited in the database: treat as always open
+        # rather than lose the message.
+        logger.warning("channel %s has invalid business hours; treated as always open", channel)
+        return BusinessHours.parse({}, "UTC")
+
+
+# A delivery replayed long after the client wrote (a backlog after an outage) gets no
+# automatic reply: the client is not sitting there waiting for one any more.
+OUT_OF_OFFICE_MAX_AGE = timedelta(hours=1)
+
+
+def _out_of_office_reply(*, conversation: Conversation, channel: Channel, at) -> None:
+    """Outside business hours the client hears the channel's out-of-office reply, once per
+    conversation per closed period (the conversation row is locked by the caller)."""
+    text = channel.out_of_office_reply.strip()[:REPLY_TEXT_LIMIT]
+    if not text or timezone.now() - at > OUT_OF_OFFICE_MAX_AGE:
+        return
+    closed_since = _hours(channel).closed_since(at)
+    if closed_since is None:
+        return
+    sent_for = conversation.out_of_office_sent_for
+    if sent_for is not None and sent_for >= closed_since:
+        return
+    Conversation.objects.filter(pk=conversation.pk).update(out_of_office_sent_for=closed_since)
+    conversation.out_of_office_sent_for = closed_since
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, channel=channel, direction=Message.Direction.OUTBOUND,
+        text=text, status=Message.Status.QUEUED, is_automatic=True, created_at=now,
+    )
+    crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
+                              occurred_at=now)
+    _queue_send(message)
 
 
 def _message_edit(*, message: Message, inbound: InboundMessage) -> Message:
@@ -284,11 +358,6 @@ def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> N
     identity.is_unreachable = True
     identity.unreachable_reason = reason[:300]
     identity.save(update_fields=["is_unreachable", "unreachable_reason", "external_id_index"])
-
-
-# =============================================================================================
-# Outbound
-# =============================================================================================
 
 
 # =============================================================================================
@@ -336,17 +405,22 @@ def _queue_send(message: Message) -> None:
     delay_on_commit(tasks.send_message, message.pk, message.attempts)
 
 
+def _clean_text(text: str, *, limit: int, empty: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": empty})
+    if len(text) > limit:
+        raise ValidationError({"text": _(
+            "A message holds at most %(limit)d characters; this one has %(count)d."
+        ) % {"limit": limit, "count": len(text)}})
+    return text
+
+
 @transaction.atomic
 def message_reply(*, conversation: Conversation, by, text: str,
                   reply_to: Message | None = None) -> Message:
     conversation = _conversation_for_reply(conversation=conversation, by=by)
-    text = (text or "").strip()
-    if not text:
-        raise ValidationError({"text": _("Write the reply first.")})
-    if len(text) > REPLY_TEXT_LIMIT:
-        raise ValidationError({"text": _(
-            "A message holds at most %(limit)d characters; this one has %(count)d."
-        ) % {"limit": REPLY_TEXT_LIMIT, "count": len(text)}})
+    text = _clean_text(text, limit=REPLY_TEXT_LIMIT, empty=_("Write the reply first."))
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
         raise ValidationError({"reply_to": _("That message is from another chat.")})
     now = timezone.now()
@@ -355,13 +429,50 @@ def message_reply(*, conversation: Conversation, by, text: str,
         direction=Message.Direction.OUTBOUND, author=by, text=text, reply_to=reply_to,
         status=Message.Status.QUEUED, created_at=now,
     )
+    _reply_queued(conversation=conversation, message=message, by=by, at=now)
+    return message
+
+
+def _reply_queued(*, conversation: Conversation, message: Message, by, at) -> None:
+    """A reply is on its way: the conversation is answered (nothing unread or due any more,
+    and the lists stop putting it first), the message is on the deal's timeline, and its
+    send is queued."""
     Conversation.objects.filter(pk=conversation.pk).update(
-        last_outbound_at=now, last_activity_at=now, unread_count=0,
+        last_outbound_at=at, last_activity_at=at, unread_count=0, awaiting_reply=False,
+        first_response_due_at=None,
+    )
+    crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
+                              actor=by, occurred_at=at)
+    _queue_send(message)
+
+
+NOTE_TEXT_LIMIT = 20_000
+
+
+@transaction.atomic
+def message_note(*, conversation: Conversation, by, text: str) -> Message:
+    """A private note inside the conversation: on the deal's timeline for the team, never
+    sent to the client, and no answer to them (the conversation stays unanswered)."""
+    conversation = _conversation_for_reply(conversation=conversation, by=by)
+    text = _clean_text(text, limit=NOTE_TEXT_LIMIT, empty=_("Write the note first."))
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, channel_id=conversation.channel_id,
+        direction=Message.Direction.NOTE, author=by, text=text, status="", created_at=now,
     )
     crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
                               actor=by, occurred_at=now)
-    _queue_send(message)
     return message
+
+
+def conversation_mark_read(*, conversation: Conversation, by) -> bool:
+    """The assignee has seen the conversation: its unread count goes to zero. Others looking
+    (the head, a colleague it is shared with) do not change what the assignee has to read."""
+    if conversation.assignee_id != by.pk or not conversation.unread_count:
+        return False
+    Conversation.objects.filter(pk=conversation.pk).update(unread_count=0)
+    conversation.unread_count = 0
+    return True
 
 
 @transaction.atomic
@@ -422,10 +533,18 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.save(update_fields=["attempts"])
 
     reply_to = message.reply_to.external_id if message.reply_to else ""
+    attachment = message.attachments.first()
     try:
-        result = provider_for(message.channel).send_text(
-            to=identity.external_id, text=message.text, reply_to_external_id=reply_to,
-        )
+        if attachment is not None:
+            from inbox import attachments
+
+            result = attachments.send(provider=provider_for(message.channel),
+                                      attachment=attachment, to=identity.external_id,
+                                      caption=message.text)
+        else:
+            result = provider_for(message.channel).send_text(
+                to=identity.external_id, text=message.text, reply_to_external_id=reply_to,
+            )
     except ProviderError as exc:
         if not exc.permanent:
             # Kept for the task: when the retries run out this is the reason shown.
@@ -456,4 +575,39 @@ def message_send_gave_up(*, message: Message, reason: str = "") -> Message:
         if message.status == Message.Status.QUEUED:
             _message_fail(message, reason or message.error or _(
                 "The provider kept refusing the message."))
+    return message
+
+
+# A file from the deal card: the same path as a text reply, with the file stored encrypted
+# on the message (inbox/attachments.py) and sent by the same task.
+
+REPLY_CAPTION_LIMIT = 1024  # Telegram's caption limit
+
+
+@transaction.atomic
+def message_reply_file(*, conversation: Conversation, by, upload, caption: str = "") -> Message:
+    """Send `upload` (a Django UploadedFile) to the client, `caption` under it."""
+    from inbox import attachments
+
+    conversation = _conversation_for_reply(conversation=conversation, by=by)
+    caption = (caption or "").strip()
+    if len(caption) > REPLY_CAPTION_LIMIT:
+        raise ValidationError({"text": _(
+            "A file's caption holds at most %(limit)d characters; this one has %(count)d."
+        ) % {"limit": REPLY_CAPTION_LIMIT, "count": len(caption)}})
+    data = attachments.read_upload(upload)
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, channel_id=conversation.channel_id,
+        direction=Message.Direction.OUTBOUND, author=by, text=caption,
+        status=Message.Status.QUEUED, created_at=now,
+    )
+    attachment = attachments.attach(message=message, data=data, name=upload.name,
+                                    mime_type=upload.content_type)
+    # A rollback after this point must not leave the encrypted file behind.
+    try:
+        _reply_queued(conversation=conversation, message=message, by=by, at=now)
+    except BaseException:
+        attachments.delete_file(attachment.file_path)
+        raise
     return message

@@ -1,4 +1,5 @@
-"""The deal card's conversation panel: replies and retries (HTML, with JSON for fetch).
+"""The conversations list and the deal card's conversation panel: replies, private notes,
+read marks and retries (HTML, with JSON for fetch).
 
 Thin: the deal comes through crm.selectors.deal_get (404 for whoever may not see it), the
 conversation or message through the deal, the write through inbox.services.
@@ -7,16 +8,18 @@ conversation or message through the deal, the write through inbox.services.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors as crm_selectors
-from crm import timeline
 from inbox import selectors, services
 from inbox.models import Message
+from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 
 
@@ -27,26 +30,91 @@ def _errors(error: ValidationError) -> dict:
     return {"__all__": [{"message": m} for m in error.messages]}
 
 
-def _entry_html(request, message: Message) -> str:
-    entry = crm_selectors.timeline_entry_for(kind="message", source=message)
-    if entry is None:
-        return ""
-    entry.kind_info = timeline.kind_for(entry.kind)
-    return render_to_string("crm/timeline/_entry.html", {"entry": entry}, request)
-
-
 def _back(deal):
     return redirect(f"{deal.get_absolute_url()}#conversations")
 
 
 @login_required
-@require_POST
-def conversation_reply(request, pk, conversation_id):
+@require_GET
+@list_rate_limited
+def conversation_list(request):
+    """"My conversations": unanswered first, then by last activity; a head may switch to
+    the team's."""
+    user = request.user
+    if not user.has_perm("crm.view_deal"):
+        raise Http404
+    mine = request.GET.get("scope") != "all"
+    return render(request, "inbox/conversation_list.html", {
+        "nav": "conversations",
+        "mine": mine,
+        "page": selectors.conversation_page(user=user, mine=mine, page=request.GET.get("page")),
+        "now": timezone.now(),
+    })
+
+
+def _chat_html(request, messages_) -> str:
+    return "".join(render_to_string("inbox/_chat_message.html", {"message": message}, request)
+                   for message in messages_)
+
+
+@login_required
+@require_GET
+def conversation_messages(request, pk, conversation_id):
+    """A page of the conversation panel: older messages (`?before=<message id>`) for "Load
+    older messages", or the newest page, which the panel's script merges on live events."""
     deal = crm_selectors.deal_get(user=request.user, pk=pk)
     conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
+    before = request.GET.get("before")
     try:
-        message = services.message_reply(conversation=conversation, by=request.user,
-                                         text=request.POST.get("text", ""))
+        before = int(before) if before else None
+    except ValueError:
+        raise Http404 from None
+    chat, has_older = selectors.chat_page(conversation=conversation, before=before)
+    older = (f"{reverse('conversation_messages', args=[deal.pk, conversation.pk])}"
+             f"?before={chat[0].pk}") if has_older and chat else None
+    if _wants_json(request):
+        return JsonResponse({"html": _chat_html(request, chat), "older": older})
+    return render(request, "inbox/conversation_messages.html", {
+        "nav": "deals", "deal": deal, "conversation": conversation, "chat": chat,
+        "older": older,
+    })
+
+
+def _reply_to(deal, value) -> Message | None:
+    if not value:
+        return None
+    try:
+        return selectors.deal_message_get(deal=deal, pk=int(value))
+    except (TypeError, ValueError):
+        raise ValidationError({"reply_to": _("That message is from another chat.")}) from None
+
+
+@login_required
+@require_POST
+def conversation_reply(request, pk, conversation_id):
+    """Send a reply (typed, or a canned reply), or keep a private note when `private` is
+    set: the same composer, as a manager would expect."""
+    deal = crm_selectors.deal_get(user=request.user, pk=pk)
+    conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
+    text = request.POST.get("text", "")
+    private = request.POST.get("private") in ("1", "on", "true")
+    try:
+        if not text.strip() and request.POST.get("canned") and not private:
+            text = selectors.canned_reply_get(user=request.user,
+                                              pk=_int(request.POST["canned"])).text
+        if request.FILES.get("file"):
+            if private:
+                raise ValidationError({"file": _("A private note cannot carry a file.")})
+            message = services.message_reply_file(conversation=conversation, by=request.user,
+                                                  upload=request.FILES["file"], caption=text)
+        elif private:
+            message = services.message_note(conversation=conversation, by=request.user,
+                                            text=text)
+        else:
+            message = services.message_reply(
+                conversation=conversation, by=request.user, text=text,
+                reply_to=_reply_to(deal, request.POST.get("reply_to")),
+            )
     except ValidationError as error:
         if _wants_json(request):
             return JsonResponse({"errors": _errors(error)}, status=400)
@@ -54,8 +122,32 @@ def conversation_reply(request, pk, conversation_id):
             messages.error(request, text)
         return _back(deal)
     if _wants_json(request):
-        return JsonResponse({"message": message.pk, "html": _entry_html(request, message)})
-    messages.success(request, _("Reply queued for sending."))
+        # The panel's script puts the message into the chat (static/js/inbox.js).
+        return JsonResponse({"message": message.pk, "chat_html": _chat_html(request, [message])})
+    messages.success(request, _("Note saved.") if private else _("Reply queued for sending."))
+    return _back(deal)
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404 from None
+
+
+@login_required
+@require_POST
+def conversation_read(request, pk, conversation_id):
+    """The deal card was looked at with new messages in it: the assignee has read them."""
+    deal = crm_selectors.deal_get(user=request.user, pk=pk)
+    conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
+    services.conversation_mark_read(conversation=conversation, by=request.user)
+    if _wants_json(request):
+        return JsonResponse({
+            "unread": conversation.unread_count,
+            # For the nav's badge: conversations of this user still holding unread messages.
+            "unread_conversations": selectors.unread_conversation_count(user=request.user),
+        })
     return _back(deal)
 
 

@@ -42,7 +42,6 @@ from security.requests import client_ip
 logger = logging.getLogger("inbox.widget")
 
 # Requests per client address and channel (scripts, histories and messages together).
-DEFAULT_RATE = "60/min"
 _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
             "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 CONFIG_PLACEHOLDER = "/*CRM_WIDGET_CONFIG*/{}"
@@ -67,7 +66,7 @@ def _request_origin(request) -> str:
 
 def _rate_limited(request, channel: Channel) -> int:
     """0 when the request may go on, else the seconds until the current window ends."""
-    count, period = getattr(settings, "WIDGET_RATE", DEFAULT_RATE).split("/")
+    count, period = settings.WIDGET_RATE.split("/")
     limit, window = int(count), _PERIODS[period]
     now = int(time.time())
     start = now - now % window

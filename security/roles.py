@@ -48,6 +48,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "security.view_fieldpolicy", "security.add_fieldpolicy", "security.change_fieldpolicy",
         "security.delete_fieldpolicy", "security.view_fieldreveal",
         "security.view_exportrequest",
+        # The inbox's set-up: channels, canned replies, and the raw deliveries to retry.
+        "inbox.view_channel", "inbox.add_channel", "inbox.change_channel",
+        "inbox.view_cannedreply", "inbox.add_cannedreply", "inbox.change_cannedreply",
+        "inbox.delete_cannedreply", "inbox.view_inboundevent",
     ],
 }
 

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from rest_framework.test import APIClient
 
 from crm import services
+from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
 from security import exports, sharing
 from security.models import ExportRequest
@@ -66,6 +67,15 @@ ROUTES: dict[str, Route] = {
         {"text": "x"},
     ),
     "message_retry": Route(("post",), lambda w: {"pk": w.deal.pk, "message_id": w.message.pk}),
+    "attachment_download": Route(
+        ("get",), lambda w: {"pk": w.deal.pk, "attachment_id": w.attachment.pk},
+    ),
+    "conversation_messages": Route(
+        ("get",), lambda w: {"pk": w.deal.pk, "conversation_id": w.conversation.pk},
+    ),
+    "conversation_read": Route(
+        ("post",), lambda w: {"pk": w.deal.pk, "conversation_id": w.conversation.pk},
+    ),
     "export_detail": Route(("get",), lambda w: {"export_id": w.export.pk}),
     "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
     # API
@@ -166,6 +176,7 @@ class World:
     colleague: object  # the deal is shared with them
     conversation: object = None  # a Telegram chat on the deal
     message: object = None  # an outbound message of it that failed to send
+    attachment: object = None  # the file of that message, stored
 
 
 @pytest.fixture
@@ -179,10 +190,12 @@ def world(anna, ivan, head_north, anna_company):
     assert export.status == ExportRequest.Status.READY
     sharing.deal_share(deal=deal, user=ivan, access="read", by=anna)
     conversation, message = _telegram_chat(deal)
+    attachment = attachments.attach(message=message, data=b"%PDF-1.7", name="offer.pdf",
+                                    mime_type="application/pdf")
     return World(
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
-        conversation=conversation, message=message,
+        conversation=conversation, message=message, attachment=attachment,
     )
 
 

@@ -1,19 +1,28 @@
 from django import template
+from django.utils import timezone
 
 from crm import selectors as crm_selectors
 from inbox import selectors
 
 register = template.Library()
 
-
 @register.inclusion_tag("inbox/_conversation_panel.html", takes_context=True)
 def conversation_panel(context, deal):
     """The conversations of a deal the page fetched through crm.selectors.deal_get."""
     user = context["request"].user
+    conversations = list(selectors.deal_conversations(deal=deal))
+    if not conversations:
+        return {"conversations": []}
+    for conversation in conversations:
+        conversation.chat, conversation.chat_has_older = selectors.chat_page(
+            conversation=conversation)
+    can_reply = crm_selectors.deal_can_edit(user=user, deal=deal)
     return {
         "request": context["request"],
         "csrf_token": context.get("csrf_token"),
         "deal": deal,
-        "conversations": list(selectors.deal_conversations(deal=deal)),
-        "can_reply": crm_selectors.deal_can_edit(user=user, deal=deal),
+        "conversations": conversations,
+        "can_reply": can_reply,
+        "canned_replies": list(selectors.canned_replies_for(user=user)) if can_reply else [],
+        "now": timezone.now(),
     }

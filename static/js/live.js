@@ -171,6 +171,8 @@
         if (data.html) insertEntries(data.html);
         if (typeof data.tasks_html === "string") replaceTasks(data.tasks_html);
         if (form.hasAttribute("data-reset")) form.reset();
+        // Other scripts (static/js/inbox.js) use what their forms' answers carry.
+        form.dispatchEvent(new CustomEvent("crm:submitted", { bubbles: true, detail: data }));
       });
     }).catch(function () {
       failMessage(form);
@@ -211,6 +213,7 @@
     var entryUrl = page.dataset.entryUrl;  // ends in ".../timeline/0/"
     var timelineUrl = entryUrl.replace(/0\/$/, "");
     var refreshTimer = null;
+    var excluded = (page.dataset.feedExcludes || "").split(" ");
 
     function loadEntry(id) {
       if (document.getElementById("entry-" + id)) return;
@@ -252,7 +255,10 @@
       },
       onEvent: function (message) {
         if (message.deal !== dealId) return;
-        if (message.type === "timeline.entry") loadEntry(message.entry);
+        if (message.type === "timeline.entry") {
+          // Kinds with a panel of their own (messages) are not repeated in the feed.
+          if (excluded.indexOf(message.kind) === -1) loadEntry(message.entry);
+        }
         else if (message.type === "deal.changed") refresh();
       },
     });
@@ -271,6 +277,10 @@
       socket.addEventListener("open", function () {
         delay = 1000;
         if (handlers.onOpen) handlers.onOpen(socket, opened);
+        if (opened) {
+          // Events may have been missed while away: the page's scripts catch up.
+          document.dispatchEvent(new CustomEvent("crm:event", { detail: { type: "socket.reconnected" } }));
+        }
         opened = true;
       });
       socket.addEventListener("message", function (event) {

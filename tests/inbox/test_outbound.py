@@ -55,15 +55,16 @@ class TestReply:
         assert message.attempts == 1
         assert anna_conversation.deal.timeline.filter(kind="message", source_id=message.pk)
 
-    def test_it_answers_fetch_with_the_rendered_entry(
+    def test_it_answers_fetch_with_the_rendered_chat_message(
         self, anna, anna_conversation, fake_bot_api, django_capture_on_commit_callbacks
     ):
         response = reply(anna, anna_conversation, "Добрый день",
                          django_capture_on_commit_callbacks, HTTP_ACCEPT="application/json")
         assert response.status_code == 200
         data = response.json()
-        assert "Добрый день" in data["html"]
-        assert f'data-message-status="{data["message"]}"' in data["html"]
+        assert "Добрый день" in data["chat_html"]
+        assert f'id="message-{data["message"]}"' in data["chat_html"]
+        assert f'data-message-status="{data["message"]}"' in data["chat_html"]
 
     def test_it_retries_after_retry_after_on_429_and_then_sends(
         self, anna, anna_conversation, fake_bot_api, django_capture_on_commit_callbacks

@@ -36,9 +36,11 @@ def fixture(name: str) -> dict:
 
 
 @pytest.fixture
-def channel(north, anna, ivan):
+def channel(north, anna, ivan, fake_bot_api):
+    # Aimed at the local fake: fetching a message's files must never reach Telegram.
     return Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram-бот", team=north,
-                                  webhook_secret=SECRET, credentials="123456:FAKE-TOKEN")
+                                  webhook_secret=SECRET, credentials=fake_bot_api.token,
+                                  api_base_url=fake_bot_api.base_url)
 
 
 def url(channel) -> str:

@@ -505,12 +505,7 @@ class TestSocket:
 
 
 def channel_admin(director) -> Client:
-    """The admin role, with the channel permissions (not in security.roles yet)."""
-    from django.contrib.auth.models import Permission
-
-    director.user_permissions.add(*Permission.objects.filter(
-        content_type__app_label="inbox", codename__in=["add_channel", "change_channel",
-                                                       "view_channel"]))
+    """The admin role manages channels (security.roles)."""
     client = Client()
     client.force_login(director)
     return client
