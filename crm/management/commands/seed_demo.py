@@ -307,8 +307,21 @@ class DemoBuilder:
                 "kind": "website", "team": Team.objects.get(name=DEMO_WEBSITE["team"]),
                 "public_key": demo_website_key(),
                 "allowed_origins": "\n".join(demo_website_origins()),
+                # Outside these hours a visitor gets the reply below, once per evening.
+                "business_hours": {day: [["09:00", "19:00"]]
+                                   for day in ("mon", "tue", "wed", "thu", "fri")},
+                "time_zone": "Europe/Moscow",
+                "out_of_office_reply": data.OUT_OF_OFFICE_REPLY,
             },
         )
+        canned_model = apps.get_model("inbox", "CannedReply")
+        if not canned_model.objects.exists():
+            teams = {team.name: team for team in Team.objects.all()}
+            canned_model.objects.bulk_create(
+                canned_model(team=teams.get(team), title=title, text=text)
+                for team, title, text in data.CANNED_REPLIES
+                if team is None or team in teams
+            )
 
     # --- Companies and contacts --------------------------------------------------------------
 
