@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "auditlog",
     "crm",
     "inbox",
+    "telephony",
     # Last: its post_migrate handler builds the role groups from every app's permissions.
     "security",
 ]

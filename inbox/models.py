@@ -64,7 +64,7 @@ class Channel(models.Model):
         return self.name
 
     def clean(self):
-        from inbox.hours import BusinessHours
+        from crm.hours import BusinessHours
 
         try:
             BusinessHours.parse(self.business_hours, self.time_zone)

@@ -23,9 +23,9 @@ from config.celery import delay_on_commit
 from crm import events as crm_events
 from crm import selectors as crm_selectors
 from crm import services as crm_services
+from crm.hours import BusinessHours
 from crm.models import Contact, Deal
 from inbox import selectors as inbox_selectors
-from inbox.hours import BusinessHours
 from inbox.models import (
     Attachment,
     Channel,

@@ -1,0 +1,39 @@
+"""Every read of calls and recordings, scoped by the deal visibility rule.
+
+A call is visible exactly when its deal is (crm.selectors.deals_visible_to): the deal's owner,
+the team's head, the admin, and explicit shares. A call attached to no deal (internal calls)
+is on no card and visible to nobody through these selectors.
+"""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from crm.selectors import deals_visible_to
+from telephony.models import Call, Extension, PbxAccount
+
+
+def calls_visible_to(user) -> QuerySet[Call]:
+    return Call.objects.filter(deal__in=deals_visible_to(user).values("pk"))
+
+
+def call_get(*, user, pk) -> Call:
+    """The call, or Http404 when `user` may not see it."""
+    return get_object_or_404(
+        calls_visible_to(user).select_related("account", "manager", "contact", "deal"), pk=pk
+    )
+
+
+def deal_calls(*, deal) -> QuerySet[Call]:
+    """The calls of a deal the caller already fetched through crm.selectors.deal_get."""
+    return deal.calls.select_related("manager").prefetch_related("recordings")
+
+
+def account_for_webhook(*, uuid) -> PbxAccount:
+    """The active account a webhook URL names, or Http404 (the URL itself is no secret)."""
+    return get_object_or_404(PbxAccount, uuid=uuid, is_active=True)
+
+
+def extension_of(*, user) -> Extension | None:
+    """The user's extension (click-to-call rings it first)."""
+    return (Extension.objects.select_related("account")
+            .filter(user=user, account__is_active=True).first())
