@@ -1,5 +1,5 @@
-"""A channel's business hours: is it open now, when did the current closed period start, and
-when is an answer due counting working time only.
+"""Business hours (a messenger channel's, a PBX account's): is it open now, when did the
+current closed period start, and when is an answer due counting working time only.
 
 Hours are stored as `{"mon": [["09:00", "18:00"]], "tue": [...], ...}` in the channel's time
 zone; a day that is missing or empty is closed, and an empty dict means always open. "24:00"
