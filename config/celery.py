@@ -7,6 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("crm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task modules besides `tasks`: telephony keeps its outbound half's in recording_tasks.
+app.autodiscover_tasks(related_name="recording_tasks")
 
 
 def delay_on_commit(task, *args, **kwargs) -> None:

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("security.urls")),
     path("", include("inbox.urls_app")),
+    path("", include("telephony.urls_app")),
     path("api/", include("crm.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -1,10 +1,10 @@
 """The files of messages: kept encrypted under MEDIA_ROOT, fetched from the provider after an
 inbound message is stored, read back for a download or an outbound send.
 
-On disk a file is `attachments/<yyyy>/<mm>/<random>.bin`: the path says nothing of the client,
-the message or the file's name, and the bytes are `security.crypto.encrypt_bytes` of the
-plaintext under a purpose that names the path, so a file copied over another attachment's does
-not decrypt there. The name, MIME type, size and sha256 (of the plaintext) are on the row.
+On disk a file is `attachments/<yyyy>/<mm>/<random>.bin`, encrypted by security.files: the
+path says nothing of the client, the message or the file's name, and a file copied over
+another attachment's does not decrypt there. The name, MIME type, size and sha256 (of the
+plaintext) are on the row.
 
 Fetching (`fetch_message`, run by the `inbox.fetch_attachments` task) is idempotent: an
 attachment already stored, or already refused, is not fetched again. A ProviderError that may
@@ -14,23 +14,19 @@ INBOX_MAX_ATTACHMENT_BYTES, is recorded in `fetch_error`.
 
 import hashlib
 import logging
-import os
 import re
-import secrets
 import unicodedata
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import events as crm_events
 from inbox.models import Attachment, Message
 from inbox.providers.base import ProviderError, SendResult, provider_for
-from security import crypto
+from security import files
 
 logger = logging.getLogger("inbox")
 
@@ -51,7 +47,7 @@ INLINE_TYPES = frozenset({
 })
 
 
-class AttachmentUnavailable(Exception):
+class AttachmentUnavailable(files.FileUnavailable):
     """The file is not stored (yet), or what is stored cannot be read back."""
 
 
@@ -97,43 +93,17 @@ def safe_content_type(mime_type: str) -> str:
 
 # --- Storage ---------------------------------------------------------------------------------
 
-
-def _purpose(relative: str) -> str:
-    return f"attachment:{relative}"
-
-
-def _absolute(relative: str) -> Path:
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / relative).resolve()
-    if not relative.startswith(f"{ATTACHMENT_DIR}/") or root not in path.parents:
-        raise AttachmentUnavailable(f"not an attachment path: {relative!r}")
-    return path
+# Encrypted under MEDIA_ROOT by security.files (shared with telephony's recordings).
+_files = files.EncryptedFiles(ATTACHMENT_DIR, "attachment")
 
 
 def store_encrypted(data: bytes) -> str:
     """Encrypt `data` into a new file under MEDIA_ROOT; returns its path relative to it."""
-    now = timezone.now()
-    relative = f"{ATTACHMENT_DIR}/{now:%Y}/{now:%m}/{secrets.token_hex(16)}.bin"
-    path = _absolute(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".part")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(crypto.encrypt_bytes(data, _purpose(relative)))
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return relative
+    return _files.store(data)
 
 
 def delete_file(relative: str) -> None:
-    if relative:
-        try:
-            _absolute(relative).unlink(missing_ok=True)
-        except AttachmentUnavailable:
-            pass
+    _files.delete(relative)
 
 
 def open_decrypted(attachment: Attachment) -> bytes:
@@ -142,9 +112,8 @@ def open_decrypted(attachment: Attachment) -> bytes:
     if not attachment.file_path:
         raise AttachmentUnavailable("the file is not stored")
     try:
-        token = _absolute(attachment.file_path).read_bytes()
-        return crypto.decrypt_bytes(token, _purpose(attachment.file_path))
-    except (OSError, crypto.DecryptionError) as e:
+        return _files.read(attachment.file_path)
+    except files.FileUnavailable as e:
         logger.error("attachment %s is unreadable: %s", attachment.pk, e)
         raise AttachmentUnavailable(str(e)) from None
 

@@ -10,8 +10,6 @@ A file not fetched from the messenger yet, or that could not be, answers 404 (th
 file at this address) with a page that says which of the two and why.
 """
 
-import re
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -20,37 +18,10 @@ from django.views.decorators.http import require_safe
 
 from crm import selectors as crm_selectors
 from inbox import attachments, selectors
+from security import files
 
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src 'self'; media-src 'self'; "
                            "style-src 'unsafe-inline'; sandbox")
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
-
-
-def _byte_range(request, size: int, etag: str) -> tuple[int, int] | None | bool:
-    """(first, last) of a satisfiable single range; None to answer the whole file (no
-    Range, several ranges, a malformed one, or an If-Range that no longer matches); False
-    when the range starts past the end (416)."""
-    header = request.headers.get("Range")
-    if not header:
-        return None
-    if_range = request.headers.get("If-Range")
-    if if_range and if_range.strip() != etag:
-        return None
-    match = _RANGE.match(header)
-    if not match or not (match[1] or match[2]):
-        return None
-    if not match[1]:  # the last N bytes
-        suffix = int(match[2])
-        if suffix == 0:
-            return False
-        return max(size - suffix, 0), size - 1
-    first = int(match[1])
-    last = int(match[2]) if match[2] else size - 1
-    if first >= size:
-        return False
-    if last < first:
-        return None
-    return first, min(last, size - 1)
 
 
 def _headers(response: HttpResponse, attachment, etag: str) -> HttpResponse:
@@ -77,14 +48,6 @@ def attachment_download(request, pk, attachment_id):
                       {"deal": deal, "attachment": attachment}, status=404)
     etag = f'"{attachment.sha256}"' if attachment.sha256 else ""
     content_type = attachments.safe_content_type(attachment.mime_type)
-    wanted = _byte_range(request, len(data), etag)
-    if wanted is False:
-        response = HttpResponse(status=416, content_type=content_type)
-        response["Content-Range"] = f"bytes */{len(data)}"
-    elif wanted is None:
-        response = HttpResponse(data, content_type=content_type)
-    else:
-        first, last = wanted
-        response = HttpResponse(data[first:last + 1], content_type=content_type, status=206)
-        response["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    response, _served = files.ranged_response(request, data, content_type=content_type,
+                                              etag=etag)
     return _headers(response, attachment, etag)

@@ -1,0 +1,125 @@
+"""Files of client data kept encrypted under MEDIA_ROOT, and serving them by byte ranges.
+
+Shared by the inbox's attachments and telephony's call recordings. On disk a file is
+`<folder>/<yyyy>/<mm>/<random>.bin`: the path says nothing of the client or the record, and
+the bytes are `security.crypto.encrypt_bytes` of the plaintext under a purpose naming the
+path (`<purpose>:<path>`), so a file copied over another's does not decrypt there.
+"""
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from security import crypto
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+class FileUnavailable(Exception):
+    """The file is not stored, or what is stored cannot be read back."""
+
+
+class EncryptedFiles:
+    """The encrypted files of one kind: `EncryptedFiles("attachments", "attachment")`."""
+
+    def __init__(self, folder: str, purpose: str):
+        self.folder = folder
+        self.purpose = purpose
+
+    def _purpose(self, relative: str) -> str:
+        return f"{self.purpose}:{relative}"
+
+    def path_of(self, relative: str) -> Path:
+        root = Path(settings.MEDIA_ROOT).resolve()
+        path = (root / relative).resolve()
+        if not relative.startswith(f"{self.folder}/") or root not in path.parents:
+            raise FileUnavailable(f"not a path of {self.folder}: {relative!r}")
+        return path
+
+    def store(self, data: bytes) -> str:
+        """Encrypt `data` into a new file; returns its path relative to MEDIA_ROOT."""
+        now = timezone.now()
+        relative = f"{self.folder}/{now:%Y}/{now:%m}/{secrets.token_hex(16)}.bin"
+        path = self.path_of(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".part")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(crypto.encrypt_bytes(data, self._purpose(relative)))
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return relative
+
+    def read(self, relative: str) -> bytes:
+        """The plaintext; FileUnavailable when there is no path, the file is missing or
+        altered, or it is under a key no longer held."""
+        if not relative:
+            raise FileUnavailable("the file is not stored")
+        try:
+            token = self.path_of(relative).read_bytes()
+            return crypto.decrypt_bytes(token, self._purpose(relative))
+        except (OSError, crypto.DecryptionError) as e:
+            raise FileUnavailable(str(e)) from None
+
+    def delete(self, relative: str) -> None:
+        if relative:
+            try:
+                self.path_of(relative).unlink(missing_ok=True)
+            except FileUnavailable:
+                pass
+
+
+def byte_range(request, size: int, etag: str) -> tuple[int, int] | None | bool:
+    """(first, last) of a satisfiable single range; None to answer the whole file (no
+    Range, several ranges, a malformed one, or an If-Range that no longer matches); False
+    when the range starts past the end (416)."""
+    header = request.headers.get("Range")
+    if not header:
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range and if_range.strip() != etag:
+        return None
+    match = _RANGE.match(header)
+    if not match or not (match[1] or match[2]):
+        return None
+    if not match[1]:  # the last N bytes
+        suffix = int(match[2])
+        if suffix == 0:
+            return False
+        return max(size - suffix, 0), size - 1
+    first = int(match[1])
+    last = int(match[2]) if match[2] else size - 1
+    if first >= size:
+        return False
+    if last < first:
+        return None
+    return first, min(last, size - 1)
+
+
+def ranged_response(request, data: bytes, *, content_type: str, etag: str = ""):
+    """The whole of `data` (200), the one range asked for (206) or 416; with Accept-Ranges
+    and the ETag. Returns (response, (first, last) or None)."""
+    from django.http import HttpResponse
+
+    wanted = byte_range(request, len(data), etag)
+    served = None
+    if wanted is False:
+        response = HttpResponse(status=416, content_type=content_type)
+        response["Content-Range"] = f"bytes */{len(data)}"
+    elif wanted is None:
+        response = HttpResponse(data, content_type=content_type)
+    else:
+        first, last = served = wanted
+        response = HttpResponse(data[first:last + 1], content_type=content_type, status=206)
+        response["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    response["Accept-Ranges"] = "bytes"
+    if etag:
+        response["ETag"] = etag
+    return response, served

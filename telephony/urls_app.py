@@ -1,0 +1,14 @@
+"""Telephony's pages in the app (the PBX webhooks are in telephony/urls.py)."""
+
+from django.urls import path
+
+from telephony import screen_pop, views
+
+urlpatterns = [
+    path("deals/<int:pk>/calls/<int:call_id>/recording/", views.recording_stream,
+         name="call_recording"),
+    path("deals/<int:pk>/click-to-call/", views.click_to_call, name="click_to_call"),
+    path("deals/<int:pk>/click-to-call/<int:command_id>/", views.click_to_call_status,
+         name="click_to_call_status"),
+    path("calls/<int:pk>/popup/", screen_pop.call_popup, name="call_popup"),
+]
