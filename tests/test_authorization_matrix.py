@@ -76,6 +76,12 @@ ROUTES: dict[str, Route] = {
     "conversation_read": Route(
         ("post",), lambda w: {"pk": w.deal.pk, "conversation_id": w.conversation.pk},
     ),
+    "call_recording": Route(("get",), lambda w: {"pk": w.deal.pk, "call_id": w.call.pk}),
+    # The owner has no extension in this world: a 400 that says so, not a refusal.
+    "click_to_call": Route(("post",), _deal),
+    "click_to_call_status": Route(
+        ("get",), lambda w: {"pk": w.deal.pk, "command_id": w.command.pk},
+    ),
     "export_detail": Route(("get",), lambda w: {"export_id": w.export.pk}),
     "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
     # API
@@ -106,6 +112,7 @@ ROUTES: dict[str, Route] = {
     "api:conversation-message-retry": Route(
         ("post",), lambda w: {"pk": w.conversation.pk, "message_id": w.message.pk}, api=True
     ),
+    "api:call-detail": Route(("get",), lambda w: {"pk": w.call.pk}, api=True),
 }
 
 # Routes with a parameter that names no client object.
@@ -177,6 +184,8 @@ class World:
     conversation: object = None  # a Telegram chat on the deal
     message: object = None  # an outbound message of it that failed to send
     attachment: object = None  # the file of that message, stored
+    call: object = None  # a PBX call on the deal, with a stored recording
+    command: object = None  # a click-to-call command from the deal
 
 
 @pytest.fixture
@@ -192,11 +201,30 @@ def world(anna, ivan, head_north, anna_company):
     conversation, message = _telegram_chat(deal)
     attachment = attachments.attach(message=message, data=b"%PDF-1.7", name="offer.pdf",
                                     mime_type="application/pdf")
+    call, command = _phone_call(deal)
     return World(
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
-        conversation=conversation, message=message, attachment=attachment,
+        conversation=conversation, message=message, attachment=attachment, call=call,
+        command=command,
     )
+
+
+def _phone_call(deal):
+    """A call of the deal's client with a stored recording, and a click-to-call command."""
+    from telephony import recordings
+    from telephony.models import Call, CallbackCommand, PbxAccount, Recording
+
+    account = PbxAccount.objects.create(name="Mango", team=deal.team,
+                                        api_base_url="http://127.0.0.1:9/vpbx/")
+    call = Call.objects.create(account=account, entry_id="entry-1", direction="in",
+                               client_number="+79161112233", deal=deal, contact=deal.contact,
+                               manager=deal.owner)
+    Recording.objects.create(call=call, recording_id="rec-1", mime_type="audio/mpeg",
+                             file_path=recordings._files.store(b"ID3"), size=3)
+    command = CallbackCommand.objects.create(account=account, user=deal.owner, deal=deal,
+                                             to_number="79161112233", extension="101")
+    return call, command
 
 
 def _telegram_chat(deal):

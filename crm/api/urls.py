@@ -19,6 +19,7 @@ v1 = [
     *router.urls,
     path("", include("security.api.urls")),
     path("", include("inbox.api.urls")),
+    path("", include("telephony.api.urls")),
 ]
 
 urlpatterns = [

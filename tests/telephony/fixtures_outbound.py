@@ -48,11 +48,11 @@ def anna_extension(mango_account, anna):
 
 def make_call(account, deal, *, entry_id="MToxMDA1NzU5MzoxMjM6NDU2", number=CLIENT_NUMBER,
               direction=Call.Direction.INBOUND, **fields):
+    fields = {"answered": True, "talk_seconds": 42, **fields}
     return Call.objects.create(
         account=account, entry_id=entry_id, direction=direction, state=Call.State.ENDED,
         client_number=number, line_number="74951234567",
-        extension="101", manager=deal.owner, contact=deal.contact, deal=deal, answered=True,
-        talk_seconds=42, **fields,
+        extension="101", manager=deal.owner, contact=deal.contact, deal=deal, **fields,
     )
 
 
