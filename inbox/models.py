@@ -63,6 +63,12 @@ class Channel(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def sends_files(self) -> bool:
+        from inbox.providers.base import provider_for
+
+        return provider_for(self).sends_files
+
     def clean(self):
         from crm.hours import BusinessHours
 

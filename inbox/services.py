@@ -590,6 +590,8 @@ def message_reply_file(*, conversation: Conversation, by, upload, caption: str =
     from inbox import attachments
 
     conversation = _conversation_for_reply(conversation=conversation, by=by)
+    if not provider_for(conversation.channel).sends_files:
+        raise ValidationError({"file": _("Files cannot be sent to this channel; send a text.")})
     caption = (caption or "").strip()
     if len(caption) > REPLY_CAPTION_LIMIT:
         raise ValidationError({"text": _(

@@ -62,6 +62,8 @@ class Provider:
 
     kind: str = ""
     max_body_bytes: int = 1_000_000
+    # Whether the manager can send the client a file here (the composer offers it only then).
+    sends_files: bool = True
 
     def __init__(self, channel):
         self.channel = channel

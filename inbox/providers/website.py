@@ -39,6 +39,7 @@ logger = logging.getLogger("inbox.website")
 class WebsiteProvider(Provider):
     kind = "website"
     max_body_bytes = 64 * 1024
+    sends_files = False
 
     # --- Inbound ---------------------------------------------------------------------------
 

@@ -339,3 +339,26 @@ class TestChatPanel:
         url = reverse("conversation_messages", args=[anna_conversation.deal_id,
                                                      anna_conversation.pk])
         assert client_for(anna).get(url, {"before": "x"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_no_file_is_offered_or_taken_where_the_channel_cannot_send_one(anna, north, anna_deal):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from inbox.models import Channel
+    from tests.inbox.conftest import make_conversation
+
+    site = Channel.objects.create(kind=Channel.Kind.WEBSITE, name="Сайт", team=north,
+                                  public_key="k" * 32, allowed_origins="https://shop.example")
+    conversation = make_conversation(channel=site, deal=anna_deal, chat_id="visitor-hash")
+    client = client_for(anna)
+    page = client.get(anna_deal.get_absolute_url()).content.decode()
+    assert 'name="file"' not in page
+    response = client.post(
+        reverse("conversation_reply", args=[anna_deal.pk, conversation.pk]),
+        {"text": "", "file": SimpleUploadedFile("offer.pdf", b"%PDF-1.7")},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["file"]
+    assert not Message.objects.exists()
