@@ -64,11 +64,7 @@ def conversation_messages(request, pk, conversation_id):
     older messages", or the newest page, which the panel's script merges on live events."""
     deal = crm_selectors.deal_get(user=request.user, pk=pk)
     conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
-    before = request.GET.get("before")
-    try:
-        before = int(before) if before else None
-    except ValueError:
-        raise Http404 from None
+    before = _int(request.GET["before"]) if request.GET.get("before") else None
     chat, has_older = selectors.chat_page(conversation=conversation, before=before)
     older = (f"{reverse('conversation_messages', args=[deal.pk, conversation.pk])}"
              f"?before={chat[0].pk}") if has_older and chat else None
