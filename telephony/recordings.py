@@ -78,12 +78,16 @@ def open_decrypted(recording: Recording) -> bytes:
 
 
 def _changed(recording: Recording) -> None:
-    """Tell the deal card that the call's recording is there (or failed)."""
-    deal_id = recording.call.deal_id
-    if deal_id is not None:
-        crm_events.send_after_commit(crm_events.deal_group(deal_id), {
-            "type": "call.recording", "deal": deal_id, "call": recording.call_id,
-            "recording": recording.pk,
+    """Tell an open deal card that the call's entry changed (the player is there, or why
+    not): the same event as the call's own changes (telephony.services), which the card's
+    script answers by fetching the entry again."""
+    from crm.selectors import timeline_entry_for
+
+    call = recording.call
+    entry = timeline_entry_for(source=call, kind="call") if call.deal_id else None
+    if entry is not None:
+        crm_events.send_after_commit(crm_events.deal_group(call.deal_id), {
+            "type": "call.updated", "deal": call.deal_id, "call": call.pk, "entry": entry.pk,
         })
 
 

@@ -80,6 +80,24 @@ class TestFetch:
         # ...and it is spent.
         assert httpx.get(link).status_code == 404
 
+    def test_the_deal_card_hears_that_the_calls_entry_changed(
+        self, mango_account, anna_call, fake_mango_api, django_capture_on_commit_callbacks,
+        monkeypatch,
+    ):
+        from crm import events as crm_events
+        from crm import services as crm_services
+
+        entry = crm_services.timeline_add(kind="call", deal=anna_call.deal, source=anna_call)
+        sent = []
+        monkeypatch.setattr(crm_events, "send_after_commit",
+                            lambda group, event: sent.append((group, event)))
+        ready(mango_account, anna_call, fake_mango_api.add_recording(MP3),
+              django_capture_on_commit_callbacks)
+        assert (f"deal.{anna_call.deal_id}", {
+            "type": "call.updated", "deal": anna_call.deal_id, "call": anna_call.pk,
+            "entry": entry.pk,
+        }) in sent
+
     def test_a_recording_of_a_call_not_known_yet_stores_nothing_and_asks_for_a_retry(
         self, mango_account, anna_call, fake_mango_api,
     ):
