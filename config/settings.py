@@ -368,6 +368,7 @@ EXPORT_MAX_ROWS = envint("EXPORT_MAX_ROWS", 5000, minimum=1)
 CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "schedule": 300}
 # Webhook deliveries stored while the broker or the workers were down, and failed ones.
 CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
+CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 60}
 # The export's `status` is not the deal's: name the two enums apart in the OpenAPI schema
 # (the deal's keeps the name it had).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({

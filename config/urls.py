@@ -13,5 +13,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
     path("hooks/", include("inbox.urls")),
+    path("hooks/", include("telephony.urls")),
     path("", include("inbox.urls_widget")),
 ]

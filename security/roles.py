@@ -52,6 +52,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inbox.view_channel", "inbox.add_channel", "inbox.change_channel",
         "inbox.view_cannedreply", "inbox.add_cannedreply", "inbox.change_cannedreply",
         "inbox.delete_cannedreply", "inbox.view_inboundevent",
+        # Telephony's set-up: PBX accounts with their lines and extensions, the PBX's requests
+        # as received (to retry), and the calls, read-only.
+        "telephony.view_pbxaccount", "telephony.add_pbxaccount", "telephony.change_pbxaccount",
+        "telephony.view_pbxline", "telephony.add_pbxline", "telephony.change_pbxline",
+        "telephony.delete_pbxline", "telephony.view_extension", "telephony.add_extension",
+        "telephony.change_extension", "telephony.delete_extension",
+        "telephony.view_callevent", "telephony.view_call",
     ],
 }
 

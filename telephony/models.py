@@ -134,6 +134,14 @@ class Call(models.Model):
     disconnect_reason = models.CharField(max_length=50, blank=True)
     # The highest `seq` applied per leg: {"<call_id>": seq}.
     leg_seqs = models.JSONField(default=dict, blank=True)
+    # Per leg, what its newest applied event left: {"<call_id>": {"state", "extension",
+    # "at", "connected_at"}} (unix seconds). Who rang, who answered last, what is still live.
+    legs = models.JSONField(default=dict, blank=True)
+    # This call made its contact and lead deal (a new client): who answers may still take them.
+    lead_created = models.BooleanField(default=False)
+    # The "call back" task of a missed incoming call: made once per call.
+    callback_task = models.ForeignKey("crm.Task", null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -6,6 +6,7 @@ is on no card and visible to nobody through these selectors.
 """
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from crm.selectors import deals_visible_to
@@ -37,3 +38,21 @@ def extension_of(*, user) -> Extension | None:
     """The user's extension (click-to-call rings it first)."""
     return (Extension.objects.select_related("account")
             .filter(user=user, account__is_active=True).first())
+
+
+def call_for_screen_pop(*, user, pk) -> tuple[Call, bool]:
+    """The call whose pop-up `user` may see, and whether they may see its deal; Http404 for
+    anyone else. The pop-up belongs to whoever may see the deal, the call's manager and the
+    users whose phones it rang (a queue rings several); these last two see the deal only when
+    the visibility rule lets them, else just that a client calls."""
+    call = get_object_or_404(
+        Call.objects.select_related("account", "manager", "contact", "deal__owner"), pk=pk)
+    may_see_deal = (call.deal_id is not None
+                    and deals_visible_to(user).filter(pk=call.deal_id).exists())
+    if may_see_deal or call.manager_id == user.pk:
+        return call, may_see_deal
+    extensions = [leg.get("extension") for leg in call.legs.values() if leg.get("extension")]
+    if extensions and Extension.objects.filter(account_id=call.account_id, user=user,
+                                               extension__in=extensions).exists():
+        return call, False
+    raise Http404

@@ -83,6 +83,8 @@ ROUTES: dict[str, Route] = {
         ("get",), lambda w: {"pk": w.deal.pk, "command_id": w.command.pk},
     ),
     "export_detail": Route(("get",), lambda w: {"export_id": w.export.pk}),
+    # The incoming-call pop-up: the call's manager, whoever it rang, whoever sees its deal.
+    "call_popup": Route(("get",), lambda w: {"pk": w.call.pk}),
     "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
     # API
     "api:contact-detail": Route(("get", "patch"), _contact, {"name": "x"}, api=True),
@@ -121,6 +123,9 @@ NOT_OBJECT_ROUTES = {
     # Takes a channel's uuid, not a client object; the caller is Telegram, authenticated by the
     # channel's secret token (tests/inbox/test_telegram_inbound.py).
     "inbox:telegram_webhook",
+    # Takes a PBX account's uuid; the caller is the PBX, authenticated by the sign of each
+    # request (tests/telephony/test_mango_inbound.py).
+    "telephony:mango_webhook",
     # Take a website chat channel's public key; the callers are visitors of the company's site,
     # allowed by the channel's site origins and their own token (tests/inbox/test_website_chat.py).
     "widget:script",
