@@ -280,6 +280,17 @@ OUT_OF_OFFICE_REPLY = (
 )
 
 # (team or None for every team, title, text)
+# The demo's cloud PBX (seed_demo `_pbx`): corporate lines (number, name, team) and an
+# extension per sales person.
+PBX_LINES = [
+    ("+74951234567", "Отдел продаж, Москва", "north"),
+    ("+78123334455", "Отдел продаж, Санкт-Петербург", "south"),
+]
+PBX_EXTENSIONS = {
+    "head_north": "100", "anna": "101", "ivan": "102",
+    "head_south": "200", "olga": "201", "pavel": "202",
+}
+
 CANNED_REPLIES = [
     (None, "Приветствие", "Здравствуйте! Спасибо, что написали. Уточните, пожалуйста, "
                           "что вас интересует, и я подготовлю предложение."),

@@ -80,10 +80,25 @@ def assert_documented_data():
                for inn in Company.objects.values_list("inn", flat=True))
 
 
+def assert_documented_pbx():
+    from crm.management.commands.seed_demo import describe_pbx
+    from telephony.models import Extension, PbxAccount
+
+    described = describe_pbx()
+    account = PbxAccount.objects.get()
+    assert account.team.name == "north" and account.api_key == described["vpbx_api_key"]
+    assert account.api_salt == described["vpbx_api_salt"]
+    assert described["webhook_base"].endswith(f"/hooks/mango/{account.uuid}/")
+    assert dict(Extension.objects.values_list("user__username", "extension")) == \
+        described["extensions"]
+    assert account.lines.get(team__name="north").number == "+74951234567"
+
+
 def test_it_creates_the_documented_users_teams_and_data(client):
     seed()
     assert_documented_staff()
     assert_documented_data()
+    assert_documented_pbx()
     for username in demo_data.USERNAMES:
         assert client.login(username=username, password="demo"), username
         client.logout()
@@ -154,4 +169,12 @@ def test_json_describes_the_demo_and_changes_nothing(django_assert_num_queries):
     assert telegram["webhook_url"].startswith(described["url"] + "hooks/telegram/")
     assert site["kind"] == "website" and site["public_key"]
     assert site["webhook_url"] == f"{described['url']}widget/{site['public_key']}/messages/"
+    pbx = described["pbx"]
+    assert pbx["webhook_base"].startswith(described["url"] + "hooks/mango/")
+    assert pbx["webhook_base"].endswith("/")
+    assert pbx["vpbx_api_key"] and pbx["vpbx_api_salt"]
+    assert pbx["vpbx_api_key"] != pbx["vpbx_api_salt"]
+    assert pbx["extensions"]["anna"] == "101" and pbx["extensions"]["head_north"] == "100"
+    managers = {u["username"] for u in described["users"] if u["role"] == roles.MANAGER}
+    assert managers <= set(pbx["extensions"])
     assert not User.objects.exists()

@@ -589,3 +589,47 @@ def test_process_twice_is_harmless(account, anna_deal):
         services.event_process(event=event)
     assert CallEvent.objects.filter(attempts=1).count() == len(requests)
     assert anna_deal.timeline.filter(kind="call").count() == 1
+
+
+# --- manage.py simulate_call -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the command's requests commit, as in real use
+class TestSimulateCall:
+    def run(self, *args) -> str:
+        import io
+
+        from django.core.management import call_command
+
+        out = io.StringIO()
+        call_command("simulate_call", *args, stdout=out)
+        return out.getvalue()
+
+    def test_a_missed_call_of_annas_client_lands_on_her_deal_with_a_task(self, account, anna,
+                                                                         anna_deal):
+        out = self.run("--missed")
+        call = the_call()
+        assert (call.deal, call.manager, call.answered, call.summarized) == (
+            anna_deal, anna, False, True)
+        assert Task.objects.filter(deal=anna_deal, title="Перезвонить клиенту").count() == 1
+        assert "missed" in out and f"deal #{anna_deal.pk}" in out
+        assert "9161234567" not in out  # the number is shown masked
+        assert set(CallEvent.objects.values_list("status", flat=True)) == {
+            CallEvent.Status.PROCESSED}
+
+    def test_an_answered_call_from_a_new_number_ends_with_a_recording(self, account, anna,
+                                                                      handed_over):
+        out = self.run("--answered", "--from", "+7 903 555-01-99")
+        call = the_call()
+        assert call.answered and call.manager == anna and call.deal.owner == anna
+        assert call.contact.name == "Новый клиент +7 *** ***-**-99"
+        [kwargs] = [c.kwargs for c in handed_over["recording_ready"].call_args_list]
+        assert kwargs["event"].entry_id == call.entry_id
+        assert CallEvent.objects.order_by("-id").first().kind == "record_added"
+        assert "answered" in out
+
+    def test_it_says_what_is_missing(self, north):
+        from django.core.management import CommandError
+
+        with pytest.raises(CommandError, match="No active PBX account"):
+            self.run()

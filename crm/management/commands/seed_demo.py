@@ -109,6 +109,36 @@ def describe_channels() -> list[dict]:
     }]
 
 
+DEMO_PBX = {"name": "Mango Office (демо)", "team": "north"}
+
+
+def demo_pbx_uuid() -> uuid.UUID:
+    return uuid.UUID(hex=_demo_token("pbx-account-uuid")[:32], version=4)
+
+
+def demo_pbx_key() -> str:
+    return _demo_token("pbx-vpbx-api-key")[:32]
+
+
+def demo_pbx_salt() -> str:
+    return _demo_token("pbx-vpbx-api-salt")[:32]
+
+
+def describe_pbx() -> dict | None:
+    """The demo PBX account whose webhooks `manage.py simulate_call` plays (demo only)."""
+    if not apps.is_installed("telephony"):
+        return None
+    return {
+        "name": DEMO_PBX["name"],
+        "webhook_base": f"{demo_url()}hooks/mango/{demo_pbx_uuid()}/",
+        "vpbx_api_key": demo_pbx_key(),
+        "vpbx_api_salt": demo_pbx_salt(),
+        "lines": [{"number": number, "name": name, "team": team}
+                  for number, name, team in data.PBX_LINES],
+        "extensions": dict(data.PBX_EXTENSIONS),
+    }
+
+
 def describe() -> dict:
     """The demo's logins and shape, for `--json` (read by scripts and the e2e tests)."""
     return {
@@ -133,6 +163,7 @@ def describe() -> dict:
         ],
         "url": demo_url(),
         "channels": describe_channels(),
+        **({"pbx": pbx} if (pbx := describe_pbx()) else {}),
         "counts": {
             "companies": data.COMPANY_COUNT,
             "contacts": data.CONTACT_COUNT,
@@ -246,6 +277,7 @@ class DemoBuilder:
     def build(self) -> dict[str, int]:
         self._staff()
         self._channels()
+        self._pbx()
         self._companies_and_contacts()
         self._deals()
         self._contact_notes()
@@ -322,6 +354,39 @@ class DemoBuilder:
                 for team, title, text in data.CANNED_REPLIES
                 if team is None or team in teams
             )
+
+    def _pbx(self) -> None:
+        """The company's cloud PBX: a Mango account of the north team with its corporate lines
+        and an extension per sales person (`--json` lists them), whose webhooks
+        `manage.py simulate_call` plays. Its API base URL is this server's own demo path, so
+        nothing is ever sent to the real Mango Office with the demo's made-up key."""
+        if not apps.is_installed("telephony"):
+            return
+        account_model = apps.get_model("telephony", "PbxAccount")
+        teams = {team.name: team for team in Team.objects.all()}
+        account, created = account_model.objects.get_or_create(
+            name=DEMO_PBX["name"],
+            defaults={
+                "uuid": demo_pbx_uuid(), "team": teams[DEMO_PBX["team"]],
+                "api_key": demo_pbx_key(), "api_salt": demo_pbx_salt(),
+                "api_base_url": f"{demo_url()}demo/mango/vpbx/",
+                "business_hours": {day: [["09:00", "19:00"]]
+                                   for day in ("mon", "tue", "wed", "thu", "fri")},
+                "time_zone": "Europe/Moscow",
+            },
+        )
+        if not created:
+            return
+        line_model = apps.get_model("telephony", "PbxLine")
+        line_model.objects.bulk_create(
+            line_model(account=account, number=number, name=name, team=teams.get(team))
+            for number, name, team in data.PBX_LINES
+        )
+        extension_model = apps.get_model("telephony", "Extension")
+        extension_model.objects.bulk_create(
+            extension_model(account=account, extension=extension, user=self.users[username])
+            for username, extension in data.PBX_EXTENSIONS.items()
+        )
 
     # --- Companies and contacts --------------------------------------------------------------
 
