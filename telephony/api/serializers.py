@@ -13,7 +13,7 @@ from security import masking
 from telephony.models import Call, CallbackCommand
 
 
-class ContactRefSerializer(serializers.Serializer):
+class CallContactSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(read_only=True)
 
@@ -28,7 +28,7 @@ class CallSerializer(serializers.Serializer):
     talk_seconds = serializers.IntegerField(read_only=True)
     answered = serializers.BooleanField(read_only=True)
     deal = serializers.IntegerField(source="deal_id", read_only=True, allow_null=True)
-    contact = ContactRefSerializer(read_only=True, allow_null=True)
+    contact = CallContactSerializer(read_only=True, allow_null=True)
     manager = UserRefSerializer(read_only=True, allow_null=True)
     line_number = serializers.CharField(
         read_only=True, help_text="The company's line the call came in on or went out from."
