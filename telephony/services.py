@@ -479,12 +479,17 @@ def _lead_to_answerer(call: Call) -> None:
         return
     if not _is_manager_of(call.manager, deal.team):
         return
-    Deal.objects.filter(pk=deal.pk).update(owner=call.manager, updated_at=timezone.now())
-    Contact.objects.filter(pk=deal.contact_id, owner_id=deal.owner_id).update(
-        owner=call.manager)
+    previous = deal.owner_id
+    # Saved row by row (not .update()) so the change history records the hand-over.
+    deal.owner = call.manager
+    deal.save(update_fields=["owner", "updated_at"])
+    contact = deal.contact
+    if contact is not None and contact.owner_id == previous:
+        contact.owner = call.manager
+        contact.save(update_fields=["owner", "updated_at"])
     crm_services.timeline_add(
         kind="owner_changed", deal=deal,
-        payload={"from": deal.owner_id, "to": call.manager_id, "to_name": str(call.manager)},
+        payload={"from": previous, "to": call.manager_id, "to_name": str(call.manager)},
     )
     crm_events.deal_changed(deal_id=deal.pk)
 

@@ -3,8 +3,9 @@
  * - Forms marked data-async (note, task, task done) post with fetch and update the page in
  *   place instead of reloading; on anything but a JSON answer they fall back to a normal post.
  * - "Show older" loads the next page of the timeline into the list.
- * - On a deal card, a websocket to /ws/ subscribes to the deal (pages marked data-live-user
- *   open it too, for the user's own events). A `timeline.entry` event makes
+ * - On a deal card, a websocket to /ws/ subscribes to the deal (every other page of a logged-in
+ *   user opens it too, for the user's own events: base.html marks them data-live-user; one
+ *   socket a page either way). A `timeline.entry` event makes
  *   us fetch that entry's rendered HTML (through the ordinary, access-checked view) and put it
  *   on top of the timeline, unless it is already there (e.g. the note this user just added).
  *   A `deal.changed` event refreshes the parts of the page marked data-live-refresh.
@@ -303,7 +304,7 @@
     if (!("WebSocket" in window)) return;
     var page = document.querySelector("[data-deal-id][data-entry-url]");
     if (page) liveDeal(page);
-    // Pages that follow the user's own events (the conversations list).
+    // Pages that follow only the user's own events (every page: calls.js pops up calls).
     else if (document.querySelector("[data-live-user]")) openSocket({});
   });
 })();

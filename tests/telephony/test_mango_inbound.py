@@ -633,3 +633,61 @@ class TestSimulateCall:
 
         with pytest.raises(CommandError, match="No active PBX account"):
             self.run()
+
+
+# --- The admin -------------------------------------------------------------------------------
+
+
+class TestAdmin:
+    def client_of(self, user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    def test_the_account_page_shows_the_webhook_base_and_never_the_key_or_salt(
+            self, account, director):
+        client = self.client_of(director)
+        response = client.get(reverse("admin:telephony_pbxaccount_change", args=[account.pk]))
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert f"http://testserver/hooks/mango/{account.uuid}/" in html
+        assert mango.API_KEY not in html and mango.API_SALT not in html
+        assert "101" in html and "Отдел продаж" in html  # extensions and lines inline
+
+    def test_saving_with_empty_secrets_keeps_them(self, account, director):
+        client = self.client_of(director)
+        url = reverse("admin:telephony_pbxaccount_change", args=[account.pk])
+        form = {
+            "name": "Mango Office", "provider": "mango", "team": account.team_id,
+            "is_active": "on", "api_key": "", "api_salt": "", "api_base_url": "",
+            "business_hours": "{}", "time_zone": "Europe/Moscow",
+            "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0",
+            "extensions-TOTAL_FORMS": "0", "extensions-INITIAL_FORMS": "0",
+        }
+        response = client.post(url, form)
+        assert response.status_code == 302, response.content.decode()[:3000]
+        account.refresh_from_db()
+        assert (account.api_key, account.api_salt) == (mango.API_KEY, mango.API_SALT)
+        form["api_salt"] = "new-salt"
+        assert client.post(url, form).status_code == 302
+        account.refresh_from_db()
+        assert (account.api_key, account.api_salt) == (mango.API_KEY, "new-salt")
+
+    def test_calls_and_events_are_read_only_and_show_no_number(self, account, director,
+                                                              anna_deal):
+        play(account, scenario("answered_incoming"))
+        client = self.client_of(director)
+        call = the_call()
+        for url in (reverse("admin:telephony_call_changelist"),
+                    reverse("admin:telephony_call_change", args=[call.pk]),
+                    reverse("admin:telephony_callevent_changelist")):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            if "callevent" not in url:
+                assert "9161234567" not in response.content.decode()
+        assert client.post(reverse("admin:telephony_call_delete", args=[call.pk])
+                           ).status_code == 403
+
+    def test_a_manager_opens_no_telephony_admin(self, account, anna):
+        response = self.client_of(anna).get(reverse("admin:telephony_pbxaccount_changelist"))
+        assert response.status_code in (302, 403, 404)
