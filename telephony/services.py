@@ -179,11 +179,14 @@ def _leg_direction(leg: CallLegEvent) -> str:
     return Call.Direction.INBOUND
 
 
-def _client_number(direction: str, caller, callee) -> str:
-    """The outside party's number: who called in, or whom we called."""
+def _client_number(account: PbxAccount, direction: str, caller, callee) -> str:
+    """The outside party's number: who called in, or whom we called. Never one of the
+    account's own lines (click-to-call first rings the manager from the line)."""
     number = {Call.Direction.INBOUND: caller.number,
               Call.Direction.OUTBOUND: callee.number}.get(direction, "")
-    return number if is_phone_number(number) else ""
+    if not is_phone_number(number) or account.lines.filter(number=number).exists():
+        return ""
+    return number
 
 
 def _call_for(*, account: PbxAccount, entry_id: str, defaults: dict) -> tuple[Call, bool]:
@@ -245,7 +248,7 @@ def _set_manager(call: Call, *, fallback_extension: str = "") -> None:
 
 def _leg_apply(*, account: PbxAccount, leg: CallLegEvent) -> Call:
     direction = _leg_direction(leg)
-    client_number = _client_number(direction, leg.caller, leg.callee)
+    client_number = _client_number(account, direction, leg.caller, leg.callee)
     call, _created = _call_for(account=account, entry_id=leg.entry_id, defaults={
         "direction": direction, "started_at": leg.at, "client_number": client_number,
         "line_number": leg.line_number,
@@ -299,7 +302,8 @@ def _from_ts(seconds: int):
 
 
 def _summary_apply(*, account: PbxAccount, summary: CallSummary) -> Call:
-    client_number = _client_number(summary.direction, summary.caller, summary.callee)
+    client_number = _client_number(account, summary.direction, summary.caller,
+                                   summary.callee)
     call, _created = _call_for(account=account, entry_id=summary.entry_id, defaults={
         "direction": summary.direction, "started_at": summary.started_at,
         "client_number": client_number, "line_number": summary.line_number,

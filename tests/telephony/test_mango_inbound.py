@@ -471,6 +471,15 @@ class TestOtherCalls:
         assert (call.state, call.answered, call.talk_seconds) == ("ended", True, 195)
         assert set(call.leg_seqs.values()) == {4, 3}
 
+    def test_a_corporate_line_is_never_taken_for_a_client(self, account, anna):
+        caller = {"number": LINE_NORTH.lstrip("+")}
+        callee = {"extension": "101", "number": mango.sip("ext101")}
+        play(account, signed([mango.leg(entry_id="cb-1", call_id="cb-1-a", seq=1,
+                                        state="Appeared", at=T0, caller=caller, callee=callee)]))
+        call = the_call()
+        assert call.client_number == "" and call.deal is None
+        assert not Contact.objects.exists()
+
     def test_an_internal_call_is_on_no_deal(self, account, anna):
         caller = {"extension": "101", "number": mango.sip("ext101")}
         callee = {"extension": "102", "number": mango.sip("ext102")}
