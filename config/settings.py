@@ -8,6 +8,7 @@ Two modes:
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -144,6 +145,9 @@ INSTALLED_APPS = [
     "channels",
     "guardian",
     "auditlog",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "crm",
     "inbox",
     "telephony",
@@ -159,9 +163,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "security.middleware.IdleSessionMiddleware",
+    "security.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last: it turns a login refused for too many failures into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -251,6 +260,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 AUTH_USER_MODEL = "security.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any password check for a locked-out username and address.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -269,6 +280,26 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not EMBEDDED)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
+# A session nobody used for this long is logged out (security.middleware.IdleSessionMiddleware).
+SESSION_IDLE_TIMEOUT = envint("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
+
+# --- Login protection ------------------------------------------------------------------------
+# Brute force: after LOGIN_FAILURE_LIMIT wrong passwords for one username from one address,
+# both the web login and POST /api/v1/auth/token/ refuse it for LOGIN_LOCKOUT_MINUTES
+# (django-axes; the attempts are in the admin).
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "security.login_protection.client_ip"
+AXES_LOCKOUT_CALLABLE = "security.login_protection.lockout_response"
+AXES_VERBOSE = False
+# Two-factor (TOTP, django-otp) for these roles: on the web login and before an API token is
+# issued. Production enforces it; the embedded demo offers it without enforcing it, so the
+# demo logins keep working.
+TWO_FACTOR_REQUIRED = envbool("TWO_FACTOR_REQUIRED", not EMBEDDED)
+TWO_FACTOR_ROLES = ["admin", "security_officer", "sales_head"]
+OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "CRM")
 if not EMBEDDED:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -3,9 +3,10 @@ own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import exports, reveal, sharing
+from security.views import exports, reveal, sharing, two_factor
 
 urlpatterns: list = [
+    path("account/two-factor/", two_factor.two_factor, name="two_factor"),
     path(
         "contacts/<int:pk>/points/<int:point_id>/reveal/",
         reveal.contact_point_reveal,

@@ -64,6 +64,8 @@ def _assignees(**kwargs):
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    otp = serializers.CharField(required=False, help_text="The current code of the user's "
+                                "authenticator app, for roles that require two-factor.")
 
 
 class TokenSerializer(serializers.Serializer):

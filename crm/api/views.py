@@ -8,12 +8,14 @@ PermissionDenied and leave as 403 (crm/api/errors.py).
 """
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -23,6 +25,7 @@ from rest_framework.views import APIView
 from crm import selectors, services
 from crm.api import serializers as s
 from crm.api.throttles import TokenThrottle
+from security import login_protection
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
@@ -43,12 +46,32 @@ class TokenObtainView(APIView):
         operation_id="auth_token",
         summary="Obtain an API token",
         description="Send it back as `Authorization: Token <token>`. Wrong credentials and "
-        "inactive accounts get 400.",
+        "inactive accounts get 400; after too many failures the username is locked out for "
+        "a while from that address (429). Roles that require two-factor authentication (in "
+        "production: admin, security officer, sales head) also send `otp`, the current code "
+        "of their authenticator app (400 without it, 403 before they set one up).",
     )
     def post(self, request):
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        try:
+            serializer.is_valid(raise_exception=True)
+        finally:
+            # django-axes marks a locked-out attempt on the request it was handed (DRF's
+            # wrapper): pass the mark on to Django's, whose middleware answers 429.
+            for mark in ("axes_locked_out", "axes_credentials"):
+                if mark in vars(request):
+                    setattr(request._request, mark, vars(request)[mark])
+        user = serializer.validated_data["user"]
+        if login_protection.two_factor_required(user):
+            # A token is a login that lasts: the roles that need a second factor pass it here.
+            if login_protection.confirmed_device(user) is None:
+                raise PermissionDenied(_(
+                    "Your role requires two-factor authentication: set it up in the web "
+                    "app first (the two-factor page), then send its code as `otp`."))
+            if login_protection.check_code(user, request.data.get("otp")) is None:
+                raise ValidationError({"otp": [_(
+                    "Send the current code from your authenticator app as `otp`.")]})
+        token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
 
