@@ -124,3 +124,11 @@ def _at(midnight: datetime, minutes: int) -> datetime:
         return datetime.combine(midnight.date() + timedelta(days=1), time(0),
                                 tzinfo=midnight.tzinfo)
     return midnight.replace(hour=minutes // 60, minute=minutes % 60)
+
+
+def validate_business_hours(hours, time_zone: str) -> None:
+    """A model's clean(): the error is put on its `business_hours` field."""
+    try:
+        BusinessHours.parse(hours, time_zone)
+    except ValidationError as error:
+        raise ValidationError({"business_hours": error.messages}) from error

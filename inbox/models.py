@@ -8,7 +8,6 @@ client's open deal: its messages appear on that deal's timeline (registered as t
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -70,12 +69,9 @@ class Channel(models.Model):
         return provider_for(self).sends_files
 
     def clean(self):
-        from crm.hours import BusinessHours
+        from crm.hours import validate_business_hours
 
-        try:
-            BusinessHours.parse(self.business_hours, self.time_zone)
-        except ValidationError as error:
-            raise ValidationError({"business_hours": error.messages}) from error
+        validate_business_hours(self.business_hours, self.time_zone)
 
 
 class ChannelIdentity(models.Model):

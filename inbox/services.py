@@ -19,6 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import deliveries
 from config.celery import delay_on_commit
 from crm import events as crm_events
 from crm import selectors as crm_selectors
@@ -96,47 +97,19 @@ def event_process(*, event: InboundEvent) -> InboundEvent:
 
 
 def event_fail(*, event: InboundEvent, error: str) -> None:
-    """Record a failed attempt (the processing transaction has been rolled back)."""
-    InboundEvent.objects.filter(pk=event.pk).update(
-        status=InboundEvent.Status.FAILED, error=error[:5000], attempts=F("attempts") + 1,
-    )
+    deliveries.fail(InboundEvent, event.pk, error)
 
 
 def event_retry(*, event: InboundEvent) -> None:
-    """Queue a failed (or stuck) event again; the admin's retry action calls this."""
-    from config.celery import delay_on_commit
     from inbox.tasks import process_event
 
-    with transaction.atomic():
-        InboundEvent.objects.filter(pk=event.pk).exclude(
-            status__in=[InboundEvent.Status.PROCESSED, InboundEvent.Status.IGNORED]
-        ).update(status=InboundEvent.Status.RECEIVED)
-        delay_on_commit(process_event, event.pk)
-
-
-SWEEP_AFTER_SECONDS = 60
-MAX_AUTOMATIC_ATTEMPTS = 5
+    deliveries.retry(InboundEvent, event.pk, process_event)
 
 
 def events_sweep(*, now=None) -> int:
-    """Queue every event still waiting a minute after it arrived (the broker or a worker was
-    down), and failed ones again until they have had MAX_AUTOMATIC_ATTEMPTS tries (a
-    failure past that waits for someone to press retry in the admin)."""
-    from config.celery import delay_on_commit
     from inbox.tasks import process_event
 
-    cutoff = (now or timezone.now()) - timedelta(seconds=SWEEP_AFTER_SECONDS)
-    ids = list(
-        InboundEvent.objects.filter(
-            Q(status=InboundEvent.Status.RECEIVED)
-            | Q(status=InboundEvent.Status.FAILED, attempts__lt=MAX_AUTOMATIC_ATTEMPTS),
-            received_at__lt=cutoff,
-        ).order_by("received_at").values_list("pk", flat=True)[:1000]
-    )
-    with transaction.atomic():
-        for pk in ids:
-            delay_on_commit(process_event, pk)
-    return len(ids)
+    return deliveries.sweep(InboundEvent, process_event, now=now)
 
 
 # --- Channel set-up ---------------------------------------------------------------------------

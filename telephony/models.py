@@ -10,7 +10,6 @@ it is answered, as the inbox does with messenger updates.
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -51,12 +50,9 @@ class PbxAccount(models.Model):
         return self.name
 
     def clean(self):
-        from crm.hours import BusinessHours
+        from crm.hours import validate_business_hours
 
-        try:
-            BusinessHours.parse(self.business_hours, self.time_zone)
-        except ValidationError as error:
-            raise ValidationError({"business_hours": error.messages}) from error
+        validate_business_hours(self.business_hours, self.time_zone)
 
 
 class PbxLine(models.Model):

@@ -10,17 +10,17 @@ team. Realtime events go out after commit and carry ids only (crm.events).
 
 import json
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config import deliveries
 from config.celery import delay_on_commit
 from crm import events as crm_events
 from crm import services as crm_services
@@ -121,45 +121,19 @@ def _hand_over(module_name: str, function: str, **kwargs) -> tuple[bool, str]:
 
 
 def event_fail(*, event: CallEvent, error: str) -> None:
-    """Record a failed attempt (the processing transaction has been rolled back)."""
-    CallEvent.objects.filter(pk=event.pk).update(
-        status=CallEvent.Status.FAILED, error=error[:5000], attempts=F("attempts") + 1,
-    )
+    deliveries.fail(CallEvent, event.pk, error)
 
 
 def event_retry(*, event: CallEvent) -> None:
-    """Queue a failed (or stuck) event again; the admin's retry action calls this."""
     from telephony.tasks import process_event
 
-    with transaction.atomic():
-        CallEvent.objects.filter(pk=event.pk).exclude(
-            status__in=[CallEvent.Status.PROCESSED, CallEvent.Status.IGNORED]
-        ).update(status=CallEvent.Status.RECEIVED)
-        delay_on_commit(process_event, event.pk)
-
-
-SWEEP_AFTER_SECONDS = 60
-MAX_AUTOMATIC_ATTEMPTS = 5
+    deliveries.retry(CallEvent, event.pk, process_event)
 
 
 def events_sweep(*, now=None) -> int:
-    """Queue every event still waiting a minute after it arrived (the broker or a worker was
-    down), and failed ones again until they have had MAX_AUTOMATIC_ATTEMPTS tries (then they
-    wait for someone to press retry in the admin)."""
     from telephony.tasks import process_event
 
-    cutoff = (now or timezone.now()) - timedelta(seconds=SWEEP_AFTER_SECONDS)
-    ids = list(
-        CallEvent.objects.filter(
-            Q(status=CallEvent.Status.RECEIVED)
-            | Q(status=CallEvent.Status.FAILED, attempts__lt=MAX_AUTOMATIC_ATTEMPTS),
-            received_at__lt=cutoff,
-        ).order_by("received_at").values_list("pk", flat=True)[:1000]
-    )
-    with transaction.atomic():
-        for pk in ids:
-            delay_on_commit(process_event, pk)
-    return len(ids)
+    return deliveries.sweep(CallEvent, process_event, now=now)
 
 
 # =============================================================================================
