@@ -104,7 +104,9 @@ def test_the_pop_up_appears_for_anna_and_the_recording_plays_in_her_deal_card(
     page.goto(f"{asgi_server}/tasks/")
     wait_until(page, lambda: bool(sockets))
     page.wait_for_timeout(500)  # the socket's handshake, and joining the user's group
-    assert len(sockets) == 1
+    # One socket per page. (The landing page's own socket, created late on a busy machine,
+    # may show up here too: it closes with its page.)
+    assert len([ws for ws in sockets if not ws.is_closed()]) == 1
 
     post_events(asgi_server, account, [appeared])
     popup = page.locator("[data-call-popup]")
