@@ -516,6 +516,10 @@ def task_create(
     task.save()
     if deal is not None or task.contact is not None:
         timeline_add(kind="task_created", deal=deal, contact=task.contact, actor=by, source=task)
+    if deal is not None:
+        # Open deal cards refresh their open tasks (a missed call's call-back task, a
+        # colleague's task) without a reload.
+        events.deal_changed(deal_id=deal.pk)
     return task
 
 

@@ -99,3 +99,17 @@ async def test_logging_out_closes_that_sessions_socket_only(anna):
     assert closed == {"type": "websocket.close", "code": 4401}
     assert await other.receive_nothing(timeout=0.3)
     await other.disconnect()
+
+
+async def test_a_new_task_refreshes_open_deal_cards(anna, anna_deal):
+    """A task made elsewhere (a missed call's call-back task, a colleague's) reaches the open
+    card as a timeline entry and a `deal.changed`, which refreshes its open-tasks panel."""
+    communicator, connected = await connect(anna)
+    assert connected
+    await communicator.send_json_to({"subscribe": "deal", "id": anna_deal.pk})
+    await communicator.receive_json_from()
+    await database_sync_to_async(services.task_create)(by=anna, title="Перезвонить",
+                                                       deal=anna_deal)
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+    assert {event["type"] for event in received} == {"timeline.entry", "deal.changed"}
+    await communicator.disconnect()
