@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from config import celery as celery_config
 from inbox import services
 from inbox.models import InboundEvent
 
@@ -33,16 +34,6 @@ def sweep_events() -> int:
 # --- Outbound ---------------------------------------------------------------------------------
 
 SEND_MAX_RETRIES = 8
-SEND_BACKOFF_MAX = 600  # seconds
-# Without a worker (embedded mode, tests) a retry runs at once in the same process: wait for
-# the countdown here instead, within reason.
-EAGER_WAIT_MAX = 5
-
-
-def _send_backoff(retries: int, retry_after: float | None) -> float:
-    if retry_after:
-        return retry_after
-    return min(2 ** retries, SEND_BACKOFF_MAX)
 
 
 def _send_step(message_id: int, attempt: int | None, retries: int, max_retries: int):
@@ -64,7 +55,7 @@ def _send_step(message_id: int, attempt: int | None, retries: int, max_retries: 
             logger.warning("giving up on message %s: %s", message_id, exc.message)
             services.message_send_gave_up(message=message, reason=exc.message)
             return None
-        return _send_backoff(retries, exc.retry_after), True
+        return celery_config.backoff(retries, exc.retry_after), True
     return None
 
 
@@ -93,7 +84,7 @@ def send_message(self, message_id: int, attempt: int | None = None, busy: int = 
             raise self.retry(args=(message_id, attempt, busy), countdown=countdown,
                              max_retries=self.request.retries + 1)
         # No worker (embedded mode, tests): wait here rather than retrying at once.
-        time.sleep(min(countdown, EAGER_WAIT_MAX))
+        time.sleep(min(countdown, celery_config.EAGER_WAIT_MAX))
 
 
 # --- End of Outbound --------------------------------------------------------------------------
@@ -112,32 +103,13 @@ def fetch_attachments(self, message_id: int) -> None:
     """Fetch the files of an inbound message from the provider and store them encrypted.
     Never raises (but to retry): without a worker it runs inside the processing of the
     webhook event, which must not be marked failed because a file was not downloaded."""
-    import time
-
     from django.utils.translation import gettext as _
 
     from inbox import attachments
-    from inbox.providers.base import ProviderError
 
-    retries = self.request.retries
-    max_retries = FETCH_EAGER_MAX_RETRIES if self.request.is_eager else self.max_retries
-    while True:
-        try:
-            attachments.fetch_message(message_id=message_id)
-            return
-        except ProviderError as exc:
-            if retries >= max_retries:
-                logger.warning("giving up on the files of message %s: %s", message_id,
-                               exc.message)
-                attachments.fetch_gave_up(message_id=message_id, reason=exc.message)
-                return
-            countdown = _send_backoff(retries, exc.retry_after)
-        except Exception:
-            logger.exception("fetching the files of message %s failed", message_id)
-            attachments.fetch_gave_up(message_id=message_id,
-                                      reason=_("The file could not be stored."))
-            return
-        retries += 1
-        if not self.request.is_eager:
-            raise self.retry(countdown=countdown)
-        time.sleep(min(countdown, EAGER_WAIT_MAX))
+    celery_config.run_with_retries(
+        self, lambda: attachments.fetch_message(message_id=message_id),
+        gave_up=lambda reason: attachments.fetch_gave_up(message_id=message_id, reason=reason),
+        eager_max_retries=FETCH_EAGER_MAX_RETRIES, what=f"the files of message {message_id}",
+        unexpected=_("The file could not be stored."),
+    )

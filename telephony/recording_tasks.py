@@ -7,27 +7,14 @@ Retries back off exponentially, or wait what the PBX's `Retry-After` says. Witho
 its retry there, briefly.
 """
 
-import logging
-import time
-
 from celery import shared_task
 
-logger = logging.getLogger("telephony")
-
-BACKOFF_MAX = 600  # seconds
-# Without a worker a retry waits inside the request that queued the task: briefly.
-EAGER_WAIT_MAX = 5
+from config.celery import run_with_retries
 
 FETCH_MAX_RETRIES = 8
 FETCH_EAGER_MAX_RETRIES = 1
 CALLBACK_MAX_RETRIES = 5
 CALLBACK_EAGER_MAX_RETRIES = 2
-
-
-def backoff(retries: int, retry_after: float | None) -> float:
-    if retry_after:
-        return retry_after
-    return min(2 ** retries, BACKOFF_MAX)
 
 
 @shared_task(bind=True, name="telephony.fetch_recording", max_retries=FETCH_MAX_RETRIES,
@@ -39,29 +26,14 @@ def fetch_recording(self, recording_id: int) -> None:
     from django.utils.translation import gettext as _
 
     from telephony import recordings
-    from telephony.providers.base import ProviderError
 
-    retries = self.request.retries
-    max_retries = FETCH_EAGER_MAX_RETRIES if self.request.is_eager else self.max_retries
-    while True:
-        try:
-            recordings.fetch(recording_id=recording_id)
-            return
-        except ProviderError as exc:
-            if retries >= max_retries:
-                logger.warning("giving up on recording %s: %s", recording_id, exc.message)
-                recordings.fetch_gave_up(recording_id=recording_id, reason=exc.message)
-                return
-            countdown = backoff(retries, exc.retry_after)
-        except Exception:
-            logger.exception("fetching recording %s failed", recording_id)
-            recordings.fetch_gave_up(recording_id=recording_id,
-                                     reason=_("The recording could not be stored."))
-            return
-        retries += 1
-        if not self.request.is_eager:
-            raise self.retry(countdown=countdown)
-        time.sleep(min(countdown, EAGER_WAIT_MAX))
+    run_with_retries(
+        self, lambda: recordings.fetch(recording_id=recording_id),
+        gave_up=lambda reason: recordings.fetch_gave_up(recording_id=recording_id,
+                                                        reason=reason),
+        eager_max_retries=FETCH_EAGER_MAX_RETRIES, what=f"recording {recording_id}",
+        unexpected=_("The recording could not be stored."),
+    )
 
 
 @shared_task(bind=True, name="telephony.send_callback", max_retries=CALLBACK_MAX_RETRIES,
@@ -71,26 +43,11 @@ def send_callback(self, command_pk: int) -> None:
     from django.utils.translation import gettext as _
 
     from telephony import click_to_call
-    from telephony.providers.base import ProviderError
 
-    retries = self.request.retries
-    max_retries = CALLBACK_EAGER_MAX_RETRIES if self.request.is_eager else self.max_retries
-    while True:
-        try:
-            click_to_call.command_send(command_pk=command_pk)
-            return
-        except ProviderError as exc:
-            if exc.permanent or retries >= max_retries:
-                logger.warning("click-to-call %s failed: %s", command_pk, exc.message)
-                click_to_call.command_failed(command_pk=command_pk, reason=exc.message)
-                return
-            countdown = backoff(retries, exc.retry_after)
-        except Exception:
-            logger.exception("click-to-call %s failed", command_pk)
-            click_to_call.command_failed(command_pk=command_pk,
-                                         reason=_("The call could not be started."))
-            return
-        retries += 1
-        if not self.request.is_eager:
-            raise self.retry(countdown=countdown)
-        time.sleep(min(countdown, EAGER_WAIT_MAX))
+    run_with_retries(
+        self, lambda: click_to_call.command_send(command_pk=command_pk),
+        gave_up=lambda reason: click_to_call.command_failed(command_pk=command_pk,
+                                                            reason=reason),
+        eager_max_retries=CALLBACK_EAGER_MAX_RETRIES, what=f"click-to-call {command_pk}",
+        unexpected=_("The call could not be started."),
+    )

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from config import celery as celery_config
 from inbox import attachments, services, tasks
 from inbox.models import Attachment, Message
 from tests.inbox.conftest import CLIENT_CHAT_ID
@@ -191,7 +192,7 @@ class TestInbound:
 
     def test_the_last_error_stays_when_the_retries_run_out(self, deliver_to, fake_bot_api,
                                                           monkeypatch):
-        monkeypatch.setattr(tasks, "EAGER_WAIT_MAX", 0)
+        monkeypatch.setattr(celery_config, "EAGER_WAIT_MAX", 0)
         fake_bot_api.fail_next("500", times=10, method="getFile")
         attachment = deliver_to(photo_update(fake_bot_api.add_file(PHOTO), len(PHOTO)))
         assert len(fake_bot_api.calls("getFile")) == tasks.FETCH_EAGER_MAX_RETRIES + 1
