@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 from inbox import services, website
 from inbox.models import CannedReply, Channel, InboundEvent
 from inbox.providers.base import ProviderError
+from security.admin_forms import KeepSecretsForm, secret_field
 
 
 @admin.register(InboundEvent)
@@ -42,15 +43,12 @@ class InboundEventAdmin(admin.ModelAdmin):
                                             len(events)) % len(events), messages.SUCCESS)
 
 
-class ChannelForm(forms.ModelForm):
+class ChannelForm(KeepSecretsForm):
     """Secrets are written, never shown: an empty field keeps the stored value."""
 
-    credentials = forms.CharField(label=_("credentials"), required=False,
-                                  widget=forms.PasswordInput(render_value=False),
-                                  help_text=_("Leave empty to keep the current value."))
-    webhook_secret = forms.CharField(label=_("webhook secret"), required=False,
-                                     widget=forms.PasswordInput(render_value=False),
-                                     help_text=_("Leave empty to keep the current value."))
+    secret_fields = ("credentials", "webhook_secret")
+    credentials = secret_field(_("credentials"))
+    webhook_secret = secret_field(_("webhook secret"))
     api_base_url = forms.URLField(label=_("API base URL"), required=False, assume_scheme="https",
                                   help_text=_("Empty for the provider's public API."))
 
@@ -62,10 +60,6 @@ class ChannelForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        for secret in ("credentials", "webhook_secret"):
-            if not cleaned.get(secret) and self.instance.pk:
-                cleaned[secret] = getattr(self.instance, secret)
-                setattr(self.instance, secret, cleaned[secret])
         for line in (cleaned.get("allowed_origins") or "").splitlines():
             line = line.strip()
             if line and website.origin_of(line) != line.rstrip("/").lower():

@@ -7,20 +7,18 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from security.admin_forms import KeepSecretsForm, secret_field
 from telephony import services
 from telephony.models import Call, CallEvent, Extension, PbxAccount, PbxLine
 from telephony.webhooks import webhook_base_path
 
 
-class PbxAccountForm(forms.ModelForm):
+class PbxAccountForm(KeepSecretsForm):
     """The key and the salt are written, never shown: an empty field keeps the stored value."""
 
-    api_key = forms.CharField(label=_("API key"), required=False,
-                              widget=forms.PasswordInput(render_value=False),
-                              help_text=_("Leave empty to keep the current value."))
-    api_salt = forms.CharField(label=_("API salt"), required=False,
-                               widget=forms.PasswordInput(render_value=False),
-                               help_text=_("Leave empty to keep the current value."))
+    secret_fields = ("api_key", "api_salt")
+    api_key = secret_field(_("API key"))
+    api_salt = secret_field(_("API salt"))
     api_base_url = forms.URLField(label=_("API base URL"), required=False, assume_scheme="https",
                                   help_text=_("Empty for the provider's public API."))
 
@@ -28,14 +26,6 @@ class PbxAccountForm(forms.ModelForm):
         model = PbxAccount
         fields = ["name", "provider", "team", "is_active", "api_key", "api_salt", "api_base_url",
                   "business_hours", "time_zone"]
-
-    def clean(self):
-        cleaned = super().clean()
-        for secret in ("api_key", "api_salt"):
-            if not cleaned.get(secret) and self.instance.pk:
-                cleaned[secret] = getattr(self.instance, secret)
-                setattr(self.instance, secret, cleaned[secret])
-        return cleaned
 
 
 class PbxLineInline(admin.TabularInline):
