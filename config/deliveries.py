@@ -6,6 +6,7 @@ life is written once here, for a model with `status` ("received", "processed", "
 "failed"), `error`, `attempts` and `received_at`, and the app's `process_event` task.
 """
 
+import logging
 from datetime import timedelta
 
 from django.db import transaction
@@ -13,6 +14,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.celery import delay_on_commit
+
+logger = logging.getLogger("deliveries")
 
 SWEEP_AFTER_SECONDS = 60
 MAX_AUTOMATIC_ATTEMPTS = 5
@@ -47,3 +50,18 @@ def sweep(model, task, *, now=None) -> int:
         for pk in ids:
             delay_on_commit(task, pk)
     return len(ids)
+
+
+def process(model, pk, process_event) -> str:
+    """The body of an app's `process_event` task: run the service on the stored delivery; a
+    failure is recorded on it (for the sweeper and the admin's retry), never raised."""
+    event = model.objects.filter(pk=pk).first()
+    if event is None:
+        return "missing"
+    try:
+        event = process_event(event=event)
+    except Exception as e:
+        logger.exception("%s %s failed", model._meta.label, pk)
+        fail(model, pk, f"{type(e).__name__}: {e}")
+        return "failed"
+    return event.status

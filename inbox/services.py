@@ -96,10 +96,6 @@ def event_process(*, event: InboundEvent) -> InboundEvent:
     return event
 
 
-def event_fail(*, event: InboundEvent, error: str) -> None:
-    deliveries.fail(InboundEvent, event.pk, error)
-
-
 def event_retry(*, event: InboundEvent) -> None:
     from inbox.tasks import process_event
 

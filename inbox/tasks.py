@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from config import celery as celery_config
+from config import deliveries
 from inbox import services
 from inbox.models import InboundEvent
 
@@ -13,16 +14,7 @@ logger = logging.getLogger("inbox")
 
 @shared_task(name="inbox.process_event")
 def process_event(event_id: int) -> str:
-    event = InboundEvent.objects.filter(pk=event_id).first()
-    if event is None:
-        return "missing"
-    try:
-        event = services.event_process(event=event)
-    except Exception as e:  # recorded on the event, retried by the sweeper or from the admin
-        logger.exception("inbound event %s failed", event_id)
-        services.event_fail(event=event, error=f"{type(e).__name__}: {e}")
-        return InboundEvent.Status.FAILED
-    return event.status
+    return deliveries.process(InboundEvent, event_id, services.event_process)
 
 
 @shared_task(name="inbox.sweep_events")

@@ -120,10 +120,6 @@ def _hand_over(module_name: str, function: str, **kwargs) -> tuple[bool, str]:
     return True, ""
 
 
-def event_fail(*, event: CallEvent, error: str) -> None:
-    deliveries.fail(CallEvent, event.pk, error)
-
-
 def event_retry(*, event: CallEvent) -> None:
     from telephony.tasks import process_event
 
