@@ -4,6 +4,7 @@ Each helper also reads `NAME_FILE` (a path to a file holding the value), so secr
 from Docker or Kubernetes secret files instead of the process environment.
 """
 
+import json
 import os
 import re
 from urllib.parse import parse_qs, unquote, urlparse
@@ -60,6 +61,16 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envjson(name: str, default):
+    value = _raw(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {e}") from None
 
 
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")

@@ -19,6 +19,7 @@ from config.env import (
     database_from_url,
     envbool,
     envint,
+    envjson,
     envlist,
     envrate,
     envstr,
@@ -167,6 +168,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "security.middleware.IdleSessionMiddleware",
     "security.middleware.TwoFactorRequiredMiddleware",
+    # Writes the reads of client data a request made, in one batch, as its response leaves.
+    "security.access_log.AccessLogMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     # Last: it turns a login refused for too many failures into the lockout answer.
@@ -366,6 +369,13 @@ UI_PAGE_SIZE = envint("UI_PAGE_SIZE", 25, minimum=1)
 KANBAN_CARDS_PER_STAGE = 50  # the rest of a column is counted and summed, and one click away
 # Masked contact details a user may reveal in any sliding hour (each one logged with a reason).
 REVEAL_LIMIT_PER_HOUR = envint("REVEAL_LIMIT_PER_HOUR", 20, minimum=1)
+# The staff's working hours, in TIME_ZONE, as a channel's business hours are written: reading
+# client data outside them raises the off-hours alert. `{}` means always (no such alert).
+STAFF_WORKING_HOURS = envjson("STAFF_WORKING_HOURS", {
+    day: [["08:00", "21:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
+} | {"sat": [["10:00", "18:00"]]})
+# Who hears of alerts by e-mail besides the security officers and the user's sales head.
+ALERT_EMAILS = envlist("ALERT_EMAILS", [])
 
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",

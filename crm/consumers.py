@@ -13,6 +13,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from crm import events
 from crm.selectors import deals_visible_to
+from security import access_log
+from security.access_log import Action, Surface
 
 MAX_SUBSCRIPTIONS = 50
 # The close code for "not logged in (any more)": the page's script does not reconnect.
@@ -45,7 +47,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if topic == "deal" and isinstance(object_id, int):
             if len(self.groups_joined) > MAX_SUBSCRIPTIONS:
                 await self.send_json({"error": "too_many_subscriptions"})
-            elif await self._may_see_deal(object_id):
+            elif await self._subscription_allowed(object_id):
                 await self._join(events.deal_group(object_id))
                 await self.send_json({"subscribed": "deal", "id": object_id})
             else:
@@ -75,6 +77,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def _join(self, group: str):
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.add(group)
+
+    @database_sync_to_async
+    def _subscription_allowed(self, deal_id: int) -> bool:
+        """The same rule as the deal card, and the same record in the access log: live
+        updates of a deal are reads of it; a refusal counts as a probe."""
+        deal = deals_visible_to(self.user).filter(pk=deal_id).first()
+        if deal is None:
+            access_log.event(action=Action.NOT_FOUND, user=self.user, surface=Surface.WEBSOCKET,
+                             detail={"deal": deal_id})
+            return False
+        access_log.read(deal, action=Action.SUBSCRIBE, surface=Surface.WEBSOCKET, user=self.user)
+        return True
 
     @database_sync_to_async
     def _may_see_deal(self, deal_id: int) -> bool:

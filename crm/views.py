@@ -35,7 +35,8 @@ from crm.forms import (
     apply_service_errors,
 )
 from crm.models import Deal
-from security import masking, roles
+from security import access_log, masking, roles
+from security.access_log import Action
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 
@@ -89,6 +90,12 @@ def _page(request, queryset):
     return Paginator(queryset, settings.UI_PAGE_SIZE).get_page(request.GET.get("page"))
 
 
+def _listed(page, q: str = ""):
+    """The rows a list page shows are reads: searched for, or just listed."""
+    access_log.read(page.object_list, action=Action.SEARCH if q else Action.LIST)
+    return page
+
+
 def _deal_list_heading(user) -> str:
     if user.role == roles.SALES_HEAD:
         return _("Team deals")
@@ -122,7 +129,8 @@ def deal_list(request):
     user = request.user
     form = DealFilterForm(request.GET, user=user, pipeline=selectors.pipeline_for(user=user))
     filters = form.filters()
-    page = selectors.deal_page(user=user, filters=filters, page=request.GET.get("page"))
+    page = _listed(selectors.deal_page(user=user, filters=filters, page=request.GET.get("page")),
+                   filters.q)
     return render(request, "crm/deal_list.html", {
         "nav": "deals",
         "heading": _deal_list_heading(user),
@@ -143,6 +151,7 @@ def deal_board(request):
     filters = form.filters()
     columns = []
     for column in selectors.kanban_columns(user=user, pipeline=pipeline, filters=filters):
+        access_log.read(column.deals, action=Action.SEARCH if filters.q else Action.LIST)
         shown = dict(_currency_totals(column.deals))
         columns.append({
             "stage": column.stage,
@@ -178,6 +187,7 @@ def _timeline_slice(deal, before: int | None):
 
 def _deal_card(request, deal: Deal, *, note_form=None, task_form=None, status_form=None):
     user = request.user
+    access_log.read(deal, action=Action.VIEW)
     before = _int_or_none(request.GET.get("before"))
     entries, older = _timeline_slice(deal, before)
     # A deal shared for reading shows no forms: everything on it is an edit.
@@ -346,6 +356,7 @@ def deal_task_add(request, pk):
 def deal_timeline(request, pk):
     """Older entries for "Show older" (JSON: rendered entries and the next page's URL)."""
     deal = selectors.deal_get(user=request.user, pk=pk)
+    access_log.read(deal, action=Action.TIMELINE)
     entries, older = _timeline_slice(deal, _int_or_none(request.GET.get("before")))
     html = render_to_string("crm/timeline/_entries.html", {"entries": entries}, request)
     next_url = None
@@ -360,6 +371,7 @@ def deal_timeline_entry(request, pk, entry_id):
     """One rendered entry; live.js fetches it when the websocket announces a new one."""
     deal = selectors.deal_get(user=request.user, pk=pk)
     entry = selectors.timeline_entry_get(deal=deal, pk=entry_id)
+    access_log.read(deal, action=Action.TIMELINE, detail={"entry": entry.pk})
     _with_kinds([entry])
     return render(request, "crm/timeline/_entry.html", {"entry": entry})
 
@@ -371,9 +383,11 @@ def deal_timeline_entry(request, pk, entry_id):
 @require_GET
 @list_rate_limited
 def task_list(request):
+    tasks = list(selectors.my_open_tasks(user=request.user))
+    access_log.read(tasks, action=Action.LIST)
     return render(request, "crm/task_list.html", {
         "nav": "tasks",
-        "tasks": selectors.my_open_tasks(user=request.user),
+        "tasks": tasks,
         "can_complete_task": request.user.has_perm("crm.change_task"),
     })
 
@@ -418,13 +432,14 @@ def contact_list(request):
     return render(request, "crm/contact_list.html", {
         "nav": "contacts",
         "q": q,
-        "page": _page(request, selectors.contact_list(user=request.user, q=q)),
+        "page": _listed(_page(request, selectors.contact_list(user=request.user, q=q)), q),
         "can_add": request.user.has_perm("crm.add_contact"),
     })
 
 
 def _contact_card(request, contact, *, note_form=None):
     user = request.user
+    access_log.read(contact, action=Action.VIEW)
     return render(request, "crm/contact_detail.html", {
         "nav": "contacts",
         "contact": contact,
@@ -529,9 +544,9 @@ def company_list(request):
     return render(request, "crm/company_list.html", {
         "nav": "companies",
         "q": q,
-        "page": _page(
+        "page": _listed(_page(
             request, selectors.company_list(user=request.user, q=q).select_related("owner")
-        ),
+        ), q),
         "can_add": request.user.has_perm("crm.add_company"),
     })
 
@@ -541,11 +556,15 @@ def company_list(request):
 def company_detail(request, pk):
     user = request.user
     company = selectors.company_get(user=user, pk=pk)
+    contacts = list(selectors.contact_list(user=user).filter(company=company)[:RELATED_LIMIT])
+    deals = list(selectors.deal_list(user=user).filter(company=company)[:RELATED_LIMIT])
+    access_log.read(company, action=Action.VIEW)
+    access_log.read(contacts + deals, action=Action.LIST)
     return render(request, "crm/company_detail.html", {
         "nav": "companies",
         "company": company,
-        "contacts": selectors.contact_list(user=user).filter(company=company)[:RELATED_LIMIT],
-        "deals": selectors.deal_list(user=user).filter(company=company)[:RELATED_LIMIT],
+        "contacts": contacts,
+        "deals": deals,
         "can_edit": selectors.company_can_edit(user=user, company=company),
         "can_add_contact": user.has_perm("crm.add_contact"),
         "can_add_deal": user.has_perm("crm.add_deal"),

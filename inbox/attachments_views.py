@@ -18,7 +18,8 @@ from django.views.decorators.http import require_safe
 
 from crm import selectors as crm_selectors
 from inbox import attachments, selectors
-from security import files
+from security import access_log, files
+from security.access_log import Action, Surface
 
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src 'self'; media-src 'self'; "
                            "style-src 'unsafe-inline'; sandbox")
@@ -46,6 +47,8 @@ def attachment_download(request, pk, attachment_id):
     except attachments.AttachmentUnavailable:
         return render(request, "inbox/attachment_unavailable.html",
                       {"deal": deal, "attachment": attachment}, status=404)
+    access_log.read(attachment, action=Action.DOWNLOAD, surface=Surface.FILE,
+                    contact_id=deal.contact_id, detail={"deal": deal.pk})
     etag = f'"{attachment.sha256}"' if attachment.sha256 else ""
     content_type = attachments.safe_content_type(attachment.mime_type)
     response, _served = files.ranged_response(request, data, content_type=content_type,

@@ -19,6 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors as crm_selectors
 from inbox import selectors, services
 from inbox.models import Message
+from security import access_log
+from security.access_log import Action
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 
@@ -44,10 +46,12 @@ def conversation_list(request):
     if not user.has_perm("crm.view_deal"):
         raise Http404
     mine = request.GET.get("scope") != "all"
+    page = selectors.conversation_page(user=user, mine=mine, page=request.GET.get("page"))
+    access_log.read(page.object_list, action=Action.LIST)
     return render(request, "inbox/conversation_list.html", {
         "nav": "conversations",
         "mine": mine,
-        "page": selectors.conversation_page(user=user, mine=mine, page=request.GET.get("page")),
+        "page": page,
         "now": timezone.now(),
     })
 
@@ -66,6 +70,7 @@ def conversation_messages(request, pk, conversation_id):
     conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
     before = _int(request.GET["before"]) if request.GET.get("before") else None
     chat, has_older = selectors.chat_page(conversation=conversation, before=before)
+    access_log.read(conversation, action=Action.TIMELINE)
     older = (f"{reverse('conversation_messages', args=[deal.pk, conversation.pk])}"
              f"?before={chat[0].pk}") if has_older and chat else None
     if _wants_json(request):

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -9,8 +9,11 @@ class SecurityConfig(AppConfig):
     verbose_name = _("Security, users and teams")
 
     def ready(self):
+        from auditlog.models import LogEntry
         from auditlog.registry import auditlog
+        from django.db.models.signals import post_save
 
+        from security.change_log import seal
         from security.models import DealUserObjectPermission
         from security.roles import sync_role_groups
         from security.sharing import register_timeline_kinds
@@ -18,6 +21,16 @@ class SecurityConfig(AppConfig):
         register_timeline_kinds()
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
+        # Each change log entry is sealed into a hash chain as it is written.
+        post_save.connect(seal, sender=LogEntry, dispatch_uid="security.seal_change")
+
+        # The anomaly rules hear every batch of reads, every deletion and every login.
+        from security import rules
+        from security.access_log import access_recorded
+
+        access_recorded.connect(rules.on_access, dispatch_uid="security.rules.access")
+        post_save.connect(rules.on_change, sender=LogEntry, dispatch_uid="security.rules.change")
+        user_logged_in.connect(_login_seen, dispatch_uid="security.rules.login")
 
         user_logged_out.connect(_close_session_sockets, dispatch_uid="security.close_sockets")
 
@@ -33,3 +46,10 @@ def _close_session_sockets(sender, request, user, **kwargs):
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if session_key:
         events.session_ended(session_key=session_key)
+
+
+def _login_seen(sender, request, user, **kwargs):
+    from security import rules
+    from security.requests import client_ip
+
+    rules.on_login(user=user, ip=client_ip(request) if request is not None else None)

@@ -31,7 +31,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from crm import selectors
 from crm.models import Deal
-from security import crypto, masking
+from security import access_log, crypto, masking
 from security.models import ExportRequest
 
 EXPORT_PERMISSION = "crm.export_deals"
@@ -172,8 +172,8 @@ def _deal_table(user, filters: dict, limit: int):
     ]
     deals = selectors.deal_list(user=user, filters=selectors.DealFilters(**filters))
     deals = deals.prefetch_related("contact__points")
-    rows = []
-    for deal in deals[:limit]:
+    rows, deals = [], list(deals[:limit])
+    for deal in deals:
         contact = deal.contact
         rows.append([
             deal.pk, deal.title, deal.get_status_display(), str(deal.stage), deal.amount,
@@ -183,7 +183,7 @@ def _deal_table(user, filters: dict, limit: int):
             deal.expected_close.isoformat() if deal.expected_close else "",
             _local(deal.created_at), _local(deal.last_activity_at),
         ])
-    return header, rows
+    return header, rows, deals
 
 
 def _contact_table(user, filters: dict, limit: int):
@@ -193,8 +193,8 @@ def _contact_table(user, filters: dict, limit: int):
     ]
     contacts = selectors.contact_list(user=user, q=filters.get("q", ""))
     contacts = contacts.select_related("company", "owner").prefetch_related("points", "tags")
-    rows = []
-    for contact in contacts.order_by("name", "id")[:limit]:
+    rows, contacts = [], list(contacts.order_by("name", "id")[:limit])
+    for contact in contacts:
         rows.append([
             contact.pk, contact.name, contact.position,
             contact.company.name if contact.company else "",
@@ -202,7 +202,7 @@ def _contact_table(user, filters: dict, limit: int):
             str(contact.owner) if contact.owner else "", contact.get_source_display(),
             ", ".join(tag.name for tag in contact.tags.all()), _local(contact.created_at),
         ])
-    return header, rows
+    return header, rows, contacts
 
 
 TABLES = {
@@ -325,9 +325,9 @@ def export_request(*, user, resource: str, fmt: str, filters, ip: str | None) ->
     )
     cap = settings.EXPORT_MAX_ROWS
     try:
-        header, rows = TABLES[resource](user, export.filters, cap + 1)
+        header, rows, shown = TABLES[resource](user, export.filters, cap + 1)
         export.capped = len(rows) > cap
-        rows = rows[:cap]
+        rows, shown = rows[:cap], shown[:cap]
         export.row_count = len(rows)
         lines = _preamble(export, user, export.row_count, export.capped) + [header] + rows
         if fmt == ExportRequest.Format.XLSX:
@@ -342,6 +342,9 @@ def export_request(*, user, resource: str, fmt: str, filters, ip: str | None) ->
         export.save()
         raise
     export.save()
+    # Each exported row is a read of that client's data.
+    access_log.read(shown, action=access_log.Action.EXPORT, surface=access_log.Surface.EXPORT,
+                    user=user, detail={"export": str(export.pk)})
     return export
 
 

@@ -205,3 +205,187 @@ class ExportRequest(models.Model):
 
     def __str__(self):
         return f"{self.resource} ({self.format}) by {self.user}: {self.status}"
+
+
+# --- Tamper-evident logs ---------------------------------------------------------------------
+
+
+class ChainHead(models.Model):
+    """The last link of one hash chain: appending locks this row, so links are written one
+    after another, and a record deleted from the end of a chain shows as a head pointing past
+    the last record."""
+
+    name = models.CharField(max_length=30, primary_key=True)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="")
+
+    def __str__(self):
+        return f"{self.name} @ {self.seq}"
+
+
+class ChainedRecord(models.Model):
+    """A row of an append-only log. Each carries the hash of the previous one (`prev_hash`)
+    and its own hash over its content and that link (security.audit_chain), so an altered,
+    inserted or deleted row breaks the chain where `manage.py verify_audit` finds it.
+
+    The application's database role needs INSERT and SELECT on these tables, never UPDATE or
+    DELETE; on PostgreSQL a trigger refuses both anyway (migration 0003)."""
+
+    seq = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True
+        ordering = ["seq"]
+
+    # The fields the hash covers, in order; a subclass lists its own.
+    HASHED_FIELDS: tuple[str, ...] = ()
+
+
+class AccessRecord(ChainedRecord):
+    """One read of client data by a member of staff: what, by whom, from where, through
+    which surface. Written in one batch per request (security.access_log)."""
+
+    class Surface(models.TextChoices):
+        HTML = "html", _("Web pages")
+        API = "api", _("API")
+        WEBSOCKET = "ws", _("Live updates")
+        FILE = "file", _("File download")
+        EXPORT = "export", _("Export")
+
+    class Action(models.TextChoices):
+        VIEW = "view", _("Card viewed")
+        LIST = "list", _("Listed")
+        SEARCH = "search", _("Search result")
+        TIMELINE = "timeline", _("Timeline read")
+        PLAYBACK = "playback", _("Recording played")
+        DOWNLOAD = "download", _("File downloaded")
+        REVEAL = "reveal", _("Masked value revealed")
+        EXPORT = "export", _("Exported")
+        SUBSCRIBE = "subscribe", _("Live updates subscribed")
+        NOT_FOUND = "not_found", _("Not found (refused)")
+        REFUSED = "refused", _("Revoked credential refused")
+
+    at = models.DateTimeField(db_index=True)
+    # No foreign keys: a log row is never touched again, not even when a user or a contact
+    # is deleted or erased; the ids stay as they were read.
+    user_id = models.BigIntegerField(null=True, db_index=True)
+    username = models.CharField(max_length=150, blank=True)
+    surface = models.CharField(max_length=10, choices=Surface.choices)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.BigIntegerField(null=True)
+    contact_id = models.BigIntegerField(null=True, db_index=True)
+    path = models.CharField(max_length=300, blank=True)
+    # Text, not an inet: the hash covers the address exactly as written.
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    HASHED_FIELDS = ("at", "user_id", "username", "surface", "action", "object_type",
+                     "object_id", "contact_id", "path", "ip", "user_agent", "detail")
+
+    class Meta(ChainedRecord.Meta):
+        verbose_name = _("access record")
+        verbose_name_plural = _("access log")
+        indexes = [models.Index(fields=["user_id", "at"]),
+                   models.Index(fields=["contact_id", "at"])]
+
+    def __str__(self):
+        return f"#{self.seq} {self.username} {self.action} {self.object_type}:{self.object_id}"
+
+
+class ChangeSeal(ChainedRecord):
+    """The fingerprint of one django-auditlog entry, chained: the change log itself has no
+    chain, so its rows are sealed here as they are written (security.audit_chain)."""
+
+    entry_id = models.BigIntegerField(unique=True)
+    digest = models.CharField(max_length=64)
+
+    HASHED_FIELDS = ("entry_id", "digest")
+
+    class Meta(ChainedRecord.Meta):
+        verbose_name = _("change seal")
+        verbose_name_plural = _("change seals")
+
+    def __str__(self):
+        return f"#{self.seq} entry {self.entry_id}"
+
+
+# --- Anomaly rules and alerts ----------------------------------------------------------------
+
+
+class RuleSetting(models.Model):
+    """A rule's threshold and response as the security officer set them; a rule without a
+    row uses its defaults (security.rules.RULES)."""
+
+    class Response(models.TextChoices):
+        ALERT = "alert", _("Alert only")
+        SUSPEND = "suspend", _("Alert and suspend the account")
+
+    rule = models.CharField(_("rule"), max_length=40, primary_key=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    threshold = models.PositiveIntegerField(_("threshold"))
+    window_minutes = models.PositiveIntegerField(_("window, minutes"))
+    response = models.CharField(_("response"), max_length=10, choices=Response.choices,
+                                default=Response.ALERT)
+
+    class Meta:
+        verbose_name = _("rule setting")
+        verbose_name_plural = _("rule settings")
+
+    def __str__(self):
+        return self.rule
+
+
+class Alert(models.Model):
+    """A rule fired for a user: what it saw (`evidence`: the access-log records, objects and
+    clients involved), and what the security officer did about it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        IN_REVIEW = "in_review", _("In review")
+        RESOLVED = "resolved", _("Resolved")
+        DISMISSED = "dismissed", _("False positive")
+
+    rule = models.CharField(_("rule"), max_length=40, db_index=True)
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.PROTECT,
+                             related_name="alerts")
+    raised_at = models.DateTimeField(_("raised"), default=timezone.now, db_index=True)
+    count = models.PositiveIntegerField(_("events"))
+    threshold = models.PositiveIntegerField(_("threshold"))
+    window_minutes = models.PositiveIntegerField(_("window, minutes"))
+    evidence = models.JSONField(_("evidence"), default=dict)
+    suspended = models.BooleanField(_("account suspended"), default=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.OPEN, db_index=True)
+    assignee = models.ForeignKey(User, verbose_name=_("assignee"), null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="assigned_alerts")
+    resolved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolution = models.TextField(_("resolution comment"), blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        indexes = [models.Index(fields=["user", "rule", "-raised_at"])]
+
+    def __str__(self):
+        return f"{self.rule}: {self.user} ({self.raised_at:%Y-%m-%d %H:%M})"
+
+
+class KnownAddress(models.Model):
+    """An address a privileged account has signed in from (the new-IP rule's baseline)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    ip = models.CharField(max_length=45)
+    first_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ip"], name="known_address_unique")]
+
+    def __str__(self):
+        return f"{self.user}: {self.ip}"

@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from security import masking
+from security import access_log, masking
 from security.models import FieldReveal
 
 REASON_MIN_LENGTH = 5
@@ -52,6 +52,8 @@ def point_reveal(*, user, contact, point_id: int, reason: str, ip: str | None = 
         user=user, contact=contact, point=point, field=point.kind, reason=reason[:500],
         ip=ip, user_agent=user_agent[:300],
     )
+    access_log.read(contact, action=access_log.Action.REVEAL, user=user,
+                    detail={"field": point.kind, "point": point.pk})
     return point.value
 
 

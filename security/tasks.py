@@ -21,3 +21,14 @@ def expire_exports() -> int:
 def delete_expired_deal_shares() -> int:
     """Expired shares already grant nothing; delete them and tell the colleagues' sockets."""
     return shares_delete_expired()
+
+
+@shared_task(name="security.mail_alert", autoretry_for=(OSError,), retry_backoff=30,
+             max_retries=5)
+def mail_alert(alert_id: int) -> int:
+    """E-mail a raised alert to the security officers and the user's sales head."""
+    from security import alerts
+    from security.models import Alert
+
+    alert = Alert.objects.select_related("user__team").filter(pk=alert_id).first()
+    return alerts.mail(alert) if alert is not None else 0

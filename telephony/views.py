@@ -6,11 +6,9 @@ call or command through the deal.
 
 The recording is served decrypted, as audio a browser plays and cannot run (nosniff, a
 sandboxing CSP), never cached, with a single byte range (206, or 416 past the end) so the
-player can seek. Every request for it is logged by the `telephony.playback` logger (who, which
-call and recording, the range, from where); issue 6 moves this into the access log.
+player can seek. Every request for it goes into the access log (who, which call and
+recording, the range, from where).
 """
-
-import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,13 +20,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from crm import selectors as crm_selectors
-from security import files
-from security.requests import client_ip
+from security import access_log, files
+from security.access_log import Action, Surface
 from security.requests import wants_json as _wants_json
 from telephony import click_to_call as calls
 from telephony import recordings, selectors
-
-playback_log = logging.getLogger("telephony.playback")
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; media-src 'self'; sandbox"
 
@@ -59,11 +55,10 @@ def recording_stream(request, pk, call_id):
     response, served = files.ranged_response(
         request, data, content_type=recordings.content_type(recording), etag=etag)
     if response.status_code != 416:
-        playback_log.info(
-            "recording played: user=%s call=%s recording=%s range=%s ip=%s",
-            request.user.pk, call.pk, recording.pk,
-            f"{served[0]}-{served[1]}" if served else "all", client_ip(request) or "-",
-        )
+        access_log.read(call, action=Action.PLAYBACK, surface=Surface.FILE, detail={
+            "recording": recording.pk,
+            "range": f"{served[0]}-{served[1]}" if served else "all",
+        })
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response["Cache-Control"] = "private, no-store"

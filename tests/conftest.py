@@ -16,6 +16,9 @@ from tests.factories import make_contact, make_deal, make_user
 settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Real hashing costs ~0.3 s per user; tests create hundreds of users.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests run at any hour: the off-hours rule is tested on its own (tests/security/test_rules.py)
+# and kept quiet elsewhere.
+settings.STAFF_WORKING_HOURS = {}
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ from rest_framework.views import APIView
 from crm import selectors, services
 from crm.api import serializers as s
 from crm.api.throttles import TokenThrottle
-from security import login_protection
+from security import access_log, login_protection, rules
+from security.access_log import Action
+from security.requests import client_ip
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
@@ -72,6 +74,8 @@ class TokenObtainView(APIView):
                 raise ValidationError({"otp": [_(
                     "Send the current code from your authenticator app as `otp`.")]})
         token, _created = Token.objects.get_or_create(user=user)
+        # A token issued is a login: the new-address rule hears of it as of a web login.
+        rules.on_login(user=user, ip=client_ip(request))
         return Response({"token": token.key})
 
 
@@ -115,11 +119,15 @@ class ServiceViewSet(viewsets.GenericViewSet):
         return serializer_class(obj, context=self.get_serializer_context(), **kwargs).data
 
     def list(self, request):
-        page = self.paginate_queryset(self.list_for(request.user, **self.filters()))
+        filters = self.filters()
+        page = self.paginate_queryset(self.list_for(request.user, **filters))
+        access_log.read(page, action=Action.SEARCH if filters.get("q") else Action.LIST)
         return self.get_paginated_response(self.render(page, many=True))
 
     def retrieve(self, request, pk):
-        return Response(self.render(self.get_object()))
+        obj = self.get_object()
+        access_log.read(obj, action=Action.VIEW)
+        return Response(self.render(obj))
 
     def create(self, request):
         data = self.validated(self.input_serializer, request.data)
@@ -230,6 +238,7 @@ class DealViewSet(ServiceViewSet):
     @action(detail=True, methods=["get"])
     def timeline(self, request, pk):
         deal = self.get_object()
+        access_log.read(deal, action=Action.TIMELINE)
         query = self.validated(s.TimelineQuerySerializer, request.query_params.dict())
         size = min(query.get("page_size", settings.API_PAGE_SIZE), settings.API_MAX_PAGE_SIZE)
         # One entry more than shown tells whether an older page exists.

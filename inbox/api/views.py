@@ -23,6 +23,8 @@ from crm.api.throttles import ListThrottle
 from inbox import selectors, services
 from inbox.api import serializers as s
 from inbox.models import Conversation
+from security import access_log
+from security.access_log import Action
 
 TAGS = ["inbox"]
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
@@ -84,12 +86,15 @@ class ConversationViewSet(viewsets.GenericViewSet):
             "-awaiting_reply", "-last_activity_at", "-id"
         )
         page = self.paginate_queryset(conversations)
+        access_log.read(page, action=Action.LIST)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(summary="Get a conversation", parameters=[ID_PARAMETER],
                    responses={200: s.ConversationSerializer, 404: _NOT_VISIBLE})
     def retrieve(self, request, pk):
-        return Response(self.get_serializer(self.get_object()).data)
+        conversation = self.get_object()
+        access_log.read(conversation, action=Action.VIEW)
+        return Response(self.get_serializer(conversation).data)
 
     @extend_schema(
         operation_id="conversations_messages_list",
@@ -104,6 +109,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def messages(self, request, pk):
         conversation = self.get_object()
+        access_log.read(conversation, action=Action.TIMELINE)
         query = self.validated(s.MessageQuerySerializer, request.query_params.dict(),
                                conversation=conversation)
         size = min(query.get("page_size", settings.API_PAGE_SIZE), settings.API_MAX_PAGE_SIZE)

@@ -16,6 +16,8 @@ from rest_framework.response import Response
 
 from crm import selectors as crm_selectors
 from crm.api.throttles import ListThrottle
+from security import access_log
+from security.access_log import Action
 from telephony import click_to_call, selectors
 from telephony.api import serializers as s
 from telephony.models import Call
@@ -61,13 +63,16 @@ class CallViewSet(viewsets.GenericViewSet):
         calls = (calls.select_related("manager", "contact__team")
                  .prefetch_related("recordings").order_by("-started_at", "-id"))
         page = self.paginate_queryset(calls)
+        access_log.read(page, action=Action.LIST)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(summary="Get a call", parameters=[ID_PARAMETER],
                    responses={200: s.CallSerializer,
                               404: OpenApiResponse(description="No such call visible to you.")})
     def retrieve(self, request, pk):
-        return Response(self.get_serializer(selectors.call_get(user=request.user, pk=pk)).data)
+        call = selectors.call_get(user=request.user, pk=pk)
+        access_log.read(call, action=Action.VIEW)
+        return Response(self.get_serializer(call).data)
 
     @extend_schema(
         operation_id="calls_click_to_call",

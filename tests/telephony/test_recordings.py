@@ -12,6 +12,7 @@ from django.core import serializers
 from django.test import Client
 from django.urls import reverse
 
+from security.models import AccessRecord
 from telephony import recording_tasks, recordings
 from telephony.models import Call, CallbackCommand, CallEvent, Recording
 from telephony.providers.base import ProviderError, RecordingReady
@@ -259,16 +260,15 @@ class TestStream:
         assert past.status_code == 416
         assert past["Content-Range"] == f"bytes */{len(MP3)}"
 
-    def test_each_playback_is_logged(self, anna, anna_call, stored, caplog):
-        caplog.set_level(logging.INFO, logger="telephony.playback")
+    def test_each_playback_is_logged(self, anna, anna_call, stored):
         client_of(anna).get(url(anna_call), HTTP_RANGE="bytes=0-99",
                             REMOTE_ADDR="10.1.2.3")
-        [line] = [r.getMessage() for r in caplog.records if r.name == "telephony.playback"]
-        assert f"user={anna.pk}" in line
-        assert f"call={anna_call.pk}" in line
-        assert f"recording={stored.pk}" in line
-        assert "range=0-99" in line
-        assert "ip=10.1.2.3" in line
+        [record] = AccessRecord.objects.filter(action="playback")
+        assert (record.user_id, record.surface) == (anna.pk, "file")
+        assert (record.object_type, record.object_id) == ("telephony.call", anna_call.pk)
+        assert record.contact_id == anna_call.contact_id
+        assert record.detail == {"recording": stored.pk, "range": "0-99"}
+        assert record.ip == "10.1.2.3"
 
     def test_the_team_head_plays_it_and_outsiders_get_404(
         self, anna_call, stored, head_north, ivan, olga, marketer,

@@ -1,0 +1,103 @@
+"""What happens when a rule fires, and the security officer's work on alerts.
+
+A raised alert reaches, after commit, the security officers and the user's sales head: live
+on their open pages (an `alert.raised` event in their user group) and by e-mail (a Celery
+task). A rule set to "alert and suspend" suspends the account at once (sessions and tokens
+killed, websockets closed) until someone reviews it.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from security import roles
+from security.models import Alert, User
+
+
+def recipients(alert: Alert) -> list[User]:
+    """Who is told: every active security officer, and the heads of the user's team."""
+    officers = Q(groups__name=roles.SECURITY_OFFICER)
+    heads = Q(pk=alert.user.team.head_id) if alert.user.team_id and alert.user.team.head_id \
+        else Q(pk__in=[])
+    return list(User.objects.filter(officers | heads, is_active=True).exclude(pk=alert.user_id)
+                .distinct().order_by("pk"))
+
+
+def raised(alert: Alert) -> None:
+    """A rule just created `alert`: tell people after commit; suspend if the rule says so."""
+    from crm import events
+    from security import tasks
+
+    for user in recipients(alert):
+        events.send_after_commit(events.user_group(user.pk), {
+            "type": "alert.raised", "alert": alert.pk, "rule": alert.rule,
+            "title": str(rule_title(alert.rule)),
+        })
+    transaction.on_commit(lambda: tasks.mail_alert.delay(alert.pk))
+    if alert.suspended:
+        from security import accounts
+
+        accounts.suspend_user(alert.user, reason=_("Alert #%(id)s: %(rule)s") % {
+            "id": alert.pk, "rule": rule_title(alert.rule)})
+
+
+def rule_title(code: str) -> str:
+    from security.rules import RULES
+
+    rule = RULES.get(code)
+    return str(rule.title) if rule else code
+
+
+def mail(alert: Alert) -> int:
+    from django.core.mail import send_mail
+
+    addresses = [user.email for user in recipients(alert) if user.email]
+    addresses += [a for a in settings.ALERT_EMAILS if a not in addresses]
+    if not addresses:
+        return 0
+    subject = _("Security alert #%(id)s: %(rule)s (%(user)s)") % {
+        "id": alert.pk, "rule": rule_title(alert.rule), "user": alert.user}
+    body = _(
+        "Rule: %(rule)s\nUser: %(user)s\nEvents: %(count)s (threshold %(threshold)s in "
+        "%(window)s min)\nRaised: %(at)s\nAccount suspended: %(suspended)s\n\n"
+        "Open the security console to review it."
+    ) % {
+        "rule": rule_title(alert.rule), "user": alert.user, "count": alert.count,
+        "threshold": alert.threshold, "window": alert.window_minutes,
+        "at": timezone.localtime(alert.raised_at).strftime("%Y-%m-%d %H:%M"),
+        "suspended": _("yes") if alert.suspended else _("no"),
+    }
+    return send_mail(subject, body, None, addresses)
+
+
+# --- Triage ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def alert_assign(*, alert: Alert, assignee: User | None, by: User) -> Alert:
+    if assignee is not None and assignee.role not in (roles.SECURITY_OFFICER, roles.ADMIN):
+        raise ValidationError({"assignee": _("Alerts go to security officers or admins.")})
+    alert.assignee = assignee
+    if alert.status == Alert.Status.OPEN:
+        alert.status = Alert.Status.IN_REVIEW
+    alert.save(update_fields=["assignee", "status"])
+    return alert
+
+
+@transaction.atomic
+def alert_resolve(*, alert: Alert, by: User, comment: str, false_positive: bool = False,
+                  reinstate: bool = False) -> Alert:
+    comment = comment.strip()
+    if not comment:
+        raise ValidationError({"comment": _("Say what was found and done.")})
+    alert.status = Alert.Status.DISMISSED if false_positive else Alert.Status.RESOLVED
+    alert.resolution, alert.resolved_by, alert.resolved_at = comment, by, timezone.now()
+    alert.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
+    if reinstate and alert.suspended:
+        from security import accounts
+
+        accounts.reinstate_user(alert.user, by=by)
+    return alert

@@ -1,0 +1,35 @@
+"""Walk the access log's and the change log's hash chains and report every break.
+
+Exit status 0 when both are intact, 1 otherwise (for cron and monitoring)."""
+
+import sys
+
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from security import audit_chain, change_log
+from security.models import AccessRecord
+
+
+class Command(BaseCommand):
+    help = "Verify that no access-log or change-log record was altered, inserted or deleted."
+
+    def handle(self, *args, **options):
+        failed = False
+        for title, (checked, breaks) in (
+            (_("Access log"), audit_chain.verify(AccessRecord)),
+            (_("Change log"), change_log.verify()),
+        ):
+            if breaks:
+                failed = True
+                self.stdout.write(self.style.ERROR(
+                    _("%(log)s: %(count)d problem(s) in %(checked)d records")
+                    % {"log": title, "count": len(breaks), "checked": checked}))
+                for problem in breaks:
+                    self.stdout.write(f"  {problem}")
+            else:
+                self.stdout.write(self.style.SUCCESS(
+                    _("%(log)s: %(checked)d records, chain intact")
+                    % {"log": title, "checked": checked}))
+        if failed:
+            sys.exit(1)

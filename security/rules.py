@@ -1,0 +1,239 @@
+"""Anomaly rules: evaluated as events happen, each raising an Alert with its evidence.
+
+The events are the access log's batches (`access_log.access_recorded`), the change log's
+deletions and logins. Each rule counts distinct things per user in a sliding window
+(security.windows: Redis in production) and fires when the count reaches its threshold
+("more than" for the export volume); a user is alerted once per rule and window, not once
+per further event. The thresholds and the response (alert only, or alert and suspend the
+account until reviewed) are the security officer's to change (RuleSetting); RULES holds the
+defaults.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from security import roles, windows
+from security.models import AccessRecord, Alert, RuleSetting, User
+
+logger = logging.getLogger("security.rules")
+
+Action = AccessRecord.Action
+EVIDENCE_LIMIT = 500
+_SETTINGS_KEY = "rules:settings"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: Promise
+    threshold: int
+    window_minutes: int
+    # True: fires above the threshold ("more than 1,000 rows a day"), else at it.
+    over: bool = False
+
+    def fires(self, count: int, threshold: int) -> bool:
+        return count > threshold if self.over else count >= threshold
+
+
+FOREIGN_CARDS = "foreign_cards"
+DELETIONS = "deletions"
+EXPORT_VOLUME = "export_volume"
+REVEALS = "reveals"
+OFF_HOURS = "off_hours"
+ENUMERATION = "enumeration"
+NEW_IP = "new_ip"
+
+RULES = {rule.code: rule for rule in [
+    Rule(FOREIGN_CARDS, _("Cards of clients without an active deal of the viewer"), 30, 10),
+    Rule(DELETIONS, _("Deletions"), 10, 10),
+    Rule(EXPORT_VOLUME, _("Exported rows in a day"), 1000, 24 * 60, over=True),
+    Rule(REVEALS, _("Masked values revealed"), 20, 60),
+    Rule(OFF_HOURS, _("Client data read outside working hours"), 1, 60),
+    Rule(ENUMERATION, _("Refused object requests (404)"), 50, 5),
+    Rule(NEW_IP, _("A privileged account from a new address"), 1, 24 * 60),
+]}
+PRIVILEGED_ROLES = {roles.ADMIN, roles.SECURITY_OFFICER, roles.SALES_HEAD}
+
+
+@dataclass(frozen=True)
+class Effective:
+    enabled: bool
+    threshold: int
+    window_minutes: int
+    response: str
+
+
+def effective(code: str) -> Effective:
+    """A rule as configured now (cached briefly: every batch of reads asks)."""
+    configured = cache.get(_SETTINGS_KEY)
+    if configured is None:
+        configured = {row.rule: (row.enabled, row.threshold, row.window_minutes, row.response)
+                      for row in RuleSetting.objects.all()}
+        cache.set(_SETTINGS_KEY, configured, 30)
+    if code in configured:
+        return Effective(*configured[code])
+    rule = RULES[code]
+    return Effective(True, rule.threshold, rule.window_minutes, RuleSetting.Response.ALERT)
+
+
+def settings_changed() -> None:
+    cache.delete(_SETTINGS_KEY)
+
+
+def observe(code: str, user, members, *, evidence=None) -> Alert | None:
+    """Count `members` (distinct ids) for `user` under rule `code`; raise an alert when the
+    window reaches the threshold. `evidence`: a callable giving the alert's evidence."""
+    config = effective(code)
+    if not config.enabled or user is None:
+        return None
+    window = config.window_minutes * 60
+    count = windows.add(f"{code}:{user.pk}", members, window_seconds=window)
+    if not RULES[code].fires(count, config.threshold):
+        return None
+    return _raise(code, user, config, count, evidence() if evidence else {})
+
+
+def _raise(code: str, user, config: Effective, count: int, evidence: dict) -> Alert | None:
+    since = timezone.now() - timedelta(minutes=config.window_minutes)
+    with transaction.atomic():
+        # One alert per user, rule and window: lock the user's row so parallel requests
+        # crossing the threshold together raise it once.
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        if Alert.objects.filter(rule=code, user=user, raised_at__gte=since).exists():
+            return None
+        alert = Alert.objects.create(
+            rule=code, user=user, count=count, threshold=config.threshold,
+            window_minutes=config.window_minutes, evidence=evidence,
+            suspended=config.response == RuleSetting.Response.SUSPEND,
+        )
+    logger.warning("alert %s: rule=%s user=%s count=%s", alert.pk, code, user.pk, count)
+    from security import alerts
+
+    alerts.raised(alert)
+    return alert
+
+
+def _records_evidence(user, actions, minutes: int) -> dict:
+    since = timezone.now() - timedelta(minutes=minutes)
+    rows = list(AccessRecord.objects.filter(user_id=user.pk, action__in=actions, at__gte=since)
+                .order_by("-seq")
+                .values_list("seq", "object_type", "object_id", "contact_id")[:EVIDENCE_LIMIT])
+    return {
+        "records": [seq for seq, *_ in rows],
+        "objects": sorted({f"{kind}:{pk}" for _, kind, pk, _ in rows if pk is not None}),
+        "clients": sorted({contact for *_, contact in rows if contact is not None}),
+        "since": since.isoformat(),
+    }
+
+
+# --- What each event feeds -------------------------------------------------------------------
+
+
+def on_access(sender, records: list[AccessRecord], **kwargs) -> None:
+    """access_log.access_recorded: one batch of reads, usually one user's."""
+    by_user: dict[int, list[AccessRecord]] = {}
+    for record in records:
+        if record.user_id is not None:
+            by_user.setdefault(record.user_id, []).append(record)
+    for user_id, own in by_user.items():
+        user = User.objects.filter(pk=user_id).first()
+        if user is not None:
+            _evaluate_reads(user, own)
+
+
+def _evaluate_reads(user, records: list[AccessRecord]) -> None:
+    def seqs(*actions):
+        return [r.seq for r in records if r.action in actions]
+
+    def evidence_of(code, *actions):
+        return lambda: _records_evidence(user, actions, effective(code).window_minutes)
+
+    cards = {r.contact_id for r in records
+             if r.action == Action.VIEW and r.contact_id is not None
+             and r.object_type in ("crm.deal", "crm.contact")}
+    if cards:
+        foreign = cards - _clients_with_active_deal(user, cards)
+        if foreign:
+            observe(FOREIGN_CARDS, user, sorted(foreign),
+                    evidence=evidence_of(FOREIGN_CARDS, Action.VIEW))
+    if revealed := seqs(Action.REVEAL):
+        observe(REVEALS, user, revealed, evidence=evidence_of(REVEALS, Action.REVEAL))
+    if exported := seqs(Action.EXPORT):
+        observe(EXPORT_VOLUME, user, exported,
+                evidence=evidence_of(EXPORT_VOLUME, Action.EXPORT))
+    if refused := seqs(Action.NOT_FOUND):
+        observe(ENUMERATION, user, refused,
+                evidence=evidence_of(ENUMERATION, Action.NOT_FOUND))
+    off_hours = [r.seq for r in records
+                 if r.action != Action.NOT_FOUND and not working_hours().is_open(r.at)]
+    if off_hours:
+        observe(OFF_HOURS, user, off_hours, evidence=lambda: {
+            "records": off_hours[:EVIDENCE_LIMIT], "at": records[0].at.isoformat(),
+            "clients": sorted({r.contact_id for r in records if r.contact_id is not None}),
+        })
+
+
+def _clients_with_active_deal(user, clients: set[int]) -> set[int]:
+    """Which of `clients` the viewer works with: an open deal they own or that is shared
+    with them (a sales head: also their team's). An admin's "sees everything" is no reason."""
+    from crm import selectors
+    from crm.models import Deal
+
+    if user.role == roles.ADMIN:
+        deals = Deal.objects.filter(owner=user)
+    else:
+        deals = selectors.deals_visible_to(user)
+    return set(deals.filter(status=Deal.Status.OPEN, contact_id__in=clients)
+               .values_list("contact_id", flat=True))
+
+
+def working_hours():
+    from crm.hours import BusinessHours
+
+    return BusinessHours.parse(settings.STAFF_WORKING_HOURS, settings.TIME_ZONE)
+
+
+def on_change(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    """post_save of auditlog's LogEntry: a deletion by a member of staff."""
+    from auditlog.models import LogEntry
+
+    if not created or raw or instance.action != LogEntry.Action.DELETE:
+        return
+    if instance.actor_id is None:
+        return
+    actor = User.objects.filter(pk=instance.actor_id).first()
+    observe(DELETIONS, actor, [instance.pk], evidence=lambda: _deletions_evidence(actor))
+
+
+def _deletions_evidence(user) -> dict:
+    from auditlog.models import LogEntry
+
+    since = timezone.now() - timedelta(minutes=effective(DELETIONS).window_minutes)
+    entries = (LogEntry.objects.filter(actor_id=user.pk, action=LogEntry.Action.DELETE,
+                                       timestamp__gte=since)
+               .order_by("-pk").values_list("pk", "content_type__model", "object_pk"))
+    rows = list(entries[:EVIDENCE_LIMIT])
+    return {"change_log_entries": [pk for pk, *_ in rows],
+            "objects": [f"{model}:{pk}" for _, model, pk in rows], "since": since.isoformat()}
+
+
+def on_login(*, user, ip: str | None) -> None:
+    """A privileged account signed in (web or API token): from an address it never used?"""
+    from security.models import KnownAddress
+
+    if not ip or user.role not in PRIVILEGED_ROLES:
+        return
+    known = list(KnownAddress.objects.filter(user=user).values_list("ip", flat=True))
+    if ip in known:
+        return
+    KnownAddress.objects.get_or_create(user=user, ip=ip)
+    if known:  # the very first address is the baseline, not an anomaly
+        observe(NEW_IP, user, [ip], evidence=lambda: {"ip": ip, "known": known[:50]})
