@@ -371,9 +371,10 @@ KANBAN_CARDS_PER_STAGE = 50  # the rest of a column is counted and summed, and o
 REVEAL_LIMIT_PER_HOUR = envint("REVEAL_LIMIT_PER_HOUR", 20, minimum=1)
 # The staff's working hours, in TIME_ZONE, as a channel's business hours are written: reading
 # client data outside them raises the off-hours alert. `{}` means always (no such alert).
-STAFF_WORKING_HOURS = envjson("STAFF_WORKING_HOURS", {
+DEFAULT_STAFF_WORKING_HOURS = {
     day: [["08:00", "21:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
-} | {"sat": [["10:00", "18:00"]]})
+} | {"sat": [["10:00", "18:00"]]}
+STAFF_WORKING_HOURS = envjson("STAFF_WORKING_HOURS", DEFAULT_STAFF_WORKING_HOURS)
 # Who hears of alerts by e-mail besides the security officers and the user's sales head.
 ALERT_EMAILS = envlist("ALERT_EMAILS", [])
 
