@@ -375,6 +375,8 @@ DEFAULT_STAFF_WORKING_HOURS = {
     day: [["08:00", "21:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
 } | {"sat": [["10:00", "18:00"]]}
 STAFF_WORKING_HOURS = envjson("STAFF_WORKING_HOURS", DEFAULT_STAFF_WORKING_HOURS)
+# The operator of personal data, as named in a leak notification to the regulator.
+OPERATOR_NAME = envstr("OPERATOR_NAME", "[наименование оператора, ИНН, адрес]")
 # Who hears of alerts by e-mail besides the security officers and the user's sales head.
 ALERT_EMAILS = envlist("ALERT_EMAILS", [])
 

@@ -23,6 +23,26 @@ def _prefetch_messages(messages: list) -> None:
                              "reply_to", "attachments")
 
 
+def _active_channels() -> list[tuple[int, str]]:
+    from inbox.models import Channel
+
+    return list(Channel.objects.filter(is_active=True).order_by("name")
+                .values_list("pk", "name"))
+
+
+def _disable_channel(channel_id: int) -> str:
+    """Containment: the channel stops taking and sending messages (its webhook answers as
+    for an inactive channel) until an admin switches it on again."""
+    from inbox.models import Channel
+
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        raise LookupError(channel_id)
+    channel.is_active = False
+    channel.save(update_fields=["is_active"])
+    return channel.name
+
+
 class InboxConfig(AppConfig):
     name = "inbox"
     verbose_name = _("Inbox")
@@ -33,3 +53,9 @@ class InboxConfig(AppConfig):
         register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
                       serialize=_message, prefetch=_prefetch_messages,
                       own_panel=True)
+
+        from security import containment
+
+        containment.register(containment.Switchable(
+            kind="channel", title=_("Messenger channel"), active=_active_channels,
+            disable=_disable_channel))

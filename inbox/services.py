@@ -36,7 +36,7 @@ from inbox.models import (
     Message,
 )
 from inbox.providers.base import ClientUnreachable, InboundMessage, ProviderError, provider_for
-from security import roles
+from security import containment, roles
 
 logger = logging.getLogger("inbox")
 
@@ -287,6 +287,8 @@ def _out_of_office_reply(*, conversation: Conversation, channel: Channel, at) ->
     text = channel.out_of_office_reply.strip()[:REPLY_TEXT_LIMIT]
     if not text or timezone.now() - at > OUT_OF_OFFICE_MAX_AGE:
         return
+    if containment.automation_paused():
+        return
     closed_since = _hours(channel).closed_since(at)
     if closed_since is None:
         return
@@ -488,6 +490,11 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
             _message_fail(message, _(
                 "The send was interrupted: the client may or may not have received this "
                 "message. Check the chat before retrying."))
+            return message
+        if message.is_automatic and containment.automation_paused():
+            # Paused during an incident: a queued automatic message does not go either.
+            _message_fail(message, _("Not sent: automated messages are paused by the "
+                                     "security officer."))
             return message
         identity = message.conversation.identity
         if identity.is_unreachable:

@@ -389,3 +389,80 @@ class KnownAddress(models.Model):
 
     def __str__(self):
         return f"{self.user}: {self.ip}"
+
+
+# --- Incidents -------------------------------------------------------------------------------
+
+
+class Incident(models.Model):
+    """A suspected leak or misuse, opened from alerts. 152-FZ gives the operator 24 hours from
+    detection to notify the regulator and 72 hours to report the investigation's results;
+    the clocks run from `detected_at`. The evidence is frozen as a range of the access log
+    and the hash of its last record, which the chain ties to every record before it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("what happened"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.OPEN, db_index=True)
+    alerts = models.ManyToManyField(Alert, verbose_name=_("alerts"), related_name="incidents",
+                                    blank=True)
+    subjects = models.ManyToManyField(User, verbose_name=_("accounts involved"),
+                                      related_name="+", blank=True)
+    opened_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    detected_at = models.DateTimeField(_("detected"))
+    evidence_from_seq = models.BigIntegerField(_("first access record"), null=True)
+    evidence_to_seq = models.BigIntegerField(_("last access record"), null=True)
+    evidence_hash = models.CharField(_("hash of the last record"), max_length=64, blank=True)
+    evidence_frozen_at = models.DateTimeField(null=True, blank=True)
+    affected_clients = models.JSONField(_("affected clients"), default=list, blank=True)
+    regulator_notified_at = models.DateTimeField(_("regulator notified"), null=True,
+                                                 blank=True)
+    results_reported_at = models.DateTimeField(_("investigation results reported"), null=True,
+                                               blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+
+    def __str__(self):
+        return f"#{self.pk} {self.title}"
+
+
+class IncidentEvent(models.Model):
+    """One step on an incident's timeline: opened, evidence frozen, a containment step, the
+    regulator notified, a note, closed."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=30)
+    text = models.TextField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AutomationPause(models.Model):
+    """While a row is active, no automated message leaves (out-of-office replies, campaigns,
+    bots): containment pauses them all at once. Replies a person writes still go."""
+
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    def __str__(self):
+        return f"paused {self.paused_at:%Y-%m-%d %H:%M}"

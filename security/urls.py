@@ -3,9 +3,16 @@ own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import exports, reveal, sharing, two_factor
+from security.views import exports, incidents, reveal, sharing, two_factor
 
 urlpatterns: list = [
+    path("security/incidents/", incidents.incident_list, name="incident_list"),
+    path("security/incidents/open/", incidents.incident_open, name="incident_open"),
+    path("security/incidents/<int:pk>/", incidents.incident_detail, name="incident_detail"),
+    path("security/incidents/<int:pk>/action/", incidents.incident_action,
+         name="incident_action"),
+    path("security/incidents/<int:pk>/notification.txt", incidents.incident_notification,
+         name="incident_notification"),
     path("account/two-factor/", two_factor.two_factor, name="two_factor"),
     path(
         "contacts/<int:pk>/points/<int:point_id>/reveal/",

@@ -41,6 +41,26 @@ def _prefetch_calls(calls: list) -> None:
         call.line = lines.get((call.account_id, call.line_number))
 
 
+def _active_accounts() -> list[tuple[int, str]]:
+    from telephony.models import PbxAccount
+
+    return list(PbxAccount.objects.filter(is_active=True).order_by("name")
+                .values_list("pk", "name"))
+
+
+def _disable_account(account_id: int) -> str:
+    """Containment: the PBX's events are refused and no click-to-call goes out until an
+    admin switches the account on again."""
+    from telephony.models import PbxAccount
+
+    account = PbxAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        raise LookupError(account_id)
+    account.is_active = False
+    account.save(update_fields=["is_active"])
+    return account.name
+
+
 class TelephonyConfig(AppConfig):
     name = "telephony"
     verbose_name = _("Telephony")
@@ -50,3 +70,9 @@ class TelephonyConfig(AppConfig):
 
         register_kind("call", label=_("Call"), template="telephony/timeline/call.html",
                       serialize=_call, prefetch=_prefetch_calls)
+
+        from security import containment
+
+        containment.register(containment.Switchable(
+            kind="pbx", title=_("PBX integration"), active=_active_accounts,
+            disable=_disable_account))

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from crm import services
 from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import exports, sharing
-from security.models import ExportRequest
+from security import exports, incidents, sharing
+from security.models import Alert, ExportRequest
 from tests.factories import make_user
 
 
@@ -86,6 +86,11 @@ ROUTES: dict[str, Route] = {
     # The incoming-call pop-up: the call's manager, whoever it rang, whoever sees its deal.
     "call_popup": Route(("get",), lambda w: {"pk": w.call.pk}),
     "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
+    # The security console: its owners are the security officers (and admins).
+    "incident_detail": Route(("get",), lambda w: {"pk": w.incident.pk}),
+    "incident_action": Route(("post",), lambda w: {"pk": w.incident.pk},
+                             {"action": "note", "text": "x"}),
+    "incident_notification": Route(("get",), lambda w: {"pk": w.incident.pk}),
     # API
     "api:contact-detail": Route(("get", "patch"), _contact, {"name": "x"}, api=True),
     "api:contact-reveal": Route(
@@ -191,10 +196,11 @@ class World:
     attachment: object = None  # the file of that message, stored
     call: object = None  # a PBX call on the deal, with a stored recording
     command: object = None  # a click-to-call command from the deal
+    incident: object = None  # opened by the security officer from an alert about anna
 
 
 @pytest.fixture
-def world(anna, ivan, head_north, anna_company):
+def world(anna, ivan, head_north, anna_company, security_officer):
     contact = services.contact_create(by=anna, name="Клиент Анны", company=anna_company,
                                       phones=["+79161112233"])
     deal = services.deal_create(by=anna, title="Сделка Анны", contact=contact)
@@ -207,11 +213,14 @@ def world(anna, ivan, head_north, anna_company):
     attachment = attachments.attach(message=message, data=b"%PDF-1.7", name="offer.pdf",
                                     mime_type="application/pdf")
     call, command = _phone_call(deal)
+    alert = Alert.objects.create(rule="enumeration", user=anna, count=50, threshold=50,
+                                 window_minutes=5)
+    incident = incidents.incident_open(alerts=[alert], by=security_officer)
     return World(
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
         conversation=conversation, message=message, attachment=attachment, call=call,
-        command=command,
+        command=command, incident=incident,
     )
 
 
@@ -267,6 +276,12 @@ def _client(user, api):
     return client
 
 
+def _owner_of(route_name: str) -> str:
+    if route_name.startswith("incident_"):
+        return "security_officer"
+    return "head_north" if "export" in route_name else "anna"
+
+
 CASES = [(name, method) for name, route in ROUTES.items() for method in route.methods]
 
 
@@ -292,10 +307,10 @@ def test_an_anonymous_client_is_sent_to_log_in(name, method, world):
 
 
 @pytest.mark.parametrize("name, method", CASES, ids=[f"{n} {m}" for n, m in CASES])
-def test_the_owner_is_not_refused(name, method, world, anna, head_north):
+def test_the_owner_is_not_refused(name, method, world, request):
     """So that the outsider's 404s above come from the rule, not from a broken URL."""
     route = ROUTES[name]
-    owner = head_north if "export" in name else anna
+    owner = request.getfixturevalue(_owner_of(name))
     url = reverse(name, kwargs=route.kwargs(world))
     response = _request(_client(owner, route.api), method, url, route, world)
     assert response.status_code not in (401, 403, 404, 405), (url, method, response.status_code)

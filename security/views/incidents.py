@@ -1,0 +1,137 @@
+"""Incident pages of the security console: the list, opening one from alerts, and the
+incident itself (clocks, affected clients, evidence, containment, the regulator draft,
+timeline). Security officers and admins only; anyone else gets 404."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST, require_safe
+
+from security import containment, incidents, roles
+from security.models import Alert, Incident, User
+
+CONSOLE_ROLES = (roles.SECURITY_OFFICER, roles.ADMIN)
+
+
+def _console(request) -> None:
+    if request.user.role not in CONSOLE_ROLES:
+        raise Http404
+
+
+def _first_error(error: ValidationError) -> str:
+    return next(iter(error.message_dict.values()))[0] if hasattr(error, "message_dict") \
+        else error.messages[0]
+
+
+@login_required
+@require_GET
+def incident_list(request):
+    _console(request)
+    page = Paginator(Incident.objects.prefetch_related("subjects"), 25).get_page(
+        request.GET.get("page"))
+    return render(request, "security/incidents/list.html", {
+        "nav": "security", "page": page, "now": timezone.now(),
+    })
+
+
+@login_required
+@require_POST
+def incident_open(request):
+    _console(request)
+    ids = [int(value) for value in request.POST.getlist("alert") if value.isdigit()]
+    alerts = list(Alert.objects.filter(pk__in=ids).select_related("user"))
+    if not alerts or len(alerts) != len(set(ids)):
+        raise Http404
+    incident = incidents.incident_open(alerts=alerts, by=request.user,
+                                       title=request.POST.get("title", "").strip())
+    messages.success(request, _("Incident opened; the evidence is frozen."))
+    return redirect("incident_detail", pk=incident.pk)
+
+
+@login_required
+@require_safe
+def incident_detail(request, pk):
+    _console(request)
+    incident = get_object_or_404(Incident, pk=pk)
+    now = timezone.now()
+    deadlines = incidents.deadlines(incident)
+    return render(request, "security/incidents/detail.html", {
+        "nav": "security",
+        "incident": incident,
+        "now": now,
+        "notify_by": deadlines["notify_by"],
+        "report_by": deadlines["report_by"],
+        "notify_overdue": incident.regulator_notified_at is None
+        and now > deadlines["notify_by"],
+        "report_overdue": incident.results_reported_at is None
+        and now > deadlines["report_by"],
+        "alerts": incident.alerts.select_related("user"),
+        "subjects": incident.subjects.all(),
+        "events": incident.events.select_related("by"),
+        "evidence_intact": incidents.evidence_intact(incident),
+        "switchables": [(s, s.active()) for s in containment.switchables()],
+        "automation_paused": containment.automation_paused(),
+        "draft": incidents.notification_draft(incident),
+    })
+
+
+@login_required
+@require_safe
+def incident_notification(request, pk):
+    """The regulator notification draft as a text file to edit and send."""
+    _console(request)
+    incident = get_object_or_404(Incident, pk=pk)
+    response = HttpResponse(incidents.notification_draft(incident),
+                            content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}.txt"'
+    return response
+
+
+@login_required
+@require_POST
+def incident_action(request, pk):
+    """One step on the incident: containment, the regulator's clocks, a note, closing."""
+    _console(request)
+    incident = get_object_or_404(Incident, pk=pk)
+    action, by = request.POST.get("action"), request.user
+    try:
+        with transaction.atomic():
+            if action == "suspend":
+                user = get_object_or_404(User, pk=_int(request.POST.get("user")),
+                                         pk__in=incident.subjects.values("pk"))
+                incidents.contain_suspend(incident=incident, user=user, by=by)
+            elif action == "disable":
+                incidents.contain_disable(incident=incident, kind=request.POST.get("kind", ""),
+                                          target_id=_int(request.POST.get("target")), by=by)
+            elif action == "pause":
+                incidents.contain_pause_automation(incident=incident, by=by)
+            elif action == "notified":
+                incidents.mark_regulator_notified(incident=incident, by=by)
+            elif action == "reported":
+                incidents.mark_results_reported(incident=incident, by=by)
+            elif action == "note":
+                incidents.incident_note(incident=incident, by=by,
+                                        text=request.POST.get("text", ""))
+            elif action == "close":
+                incidents.incident_close(incident=incident, by=by,
+                                         comment=request.POST.get("comment", ""))
+            else:
+                raise Http404
+    except ValidationError as error:
+        messages.error(request, _first_error(error))
+    else:
+        messages.success(request, _("Done; it is on the incident's timeline."))
+    return redirect("incident_detail", pk=incident.pk)
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404 from None

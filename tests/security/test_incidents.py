@@ -1,0 +1,213 @@
+"""Incidents opened from alerts: affected clients from the access log, frozen evidence that
+shows tampering, the 152-FZ clocks and draft, containment steps on the timeline."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+from django.test import Client
+from django.utils import timezone
+
+from crm.models import Contact
+from inbox.models import Message
+from security import containment, incidents
+from security.models import AccessRecord, Alert, Incident
+from tests.factories import make_contact
+from tests.inbox.conftest import fake_bot_api, telegram_channel  # noqa: F401 (fixtures)
+from tests.inbox.test_conversations import OUT_OF_OFFICE, moscow, sent_texts, write_at
+
+
+def client_of(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def snooping(anna, ivan):
+    """anna read three clients' cards (one of them ivan's old client); ivan read another."""
+    mine = [make_contact(anna) for _ in range(2)]
+    theirs = make_contact(ivan)
+    for contact in mine:
+        client_of(anna).get(f"/contacts/{contact.pk}/")
+    client_of(ivan).get(f"/contacts/{theirs.pk}/")
+    alert = Alert.objects.create(rule="foreign_cards", user=anna, count=2, threshold=2,
+                                 window_minutes=10, evidence={})
+    return {"alert": alert, "clients": [c.pk for c in mine], "other": theirs.pk}
+
+
+@pytest.fixture
+def incident(snooping, security_officer):
+    return incidents.incident_open(alerts=[snooping["alert"]], by=security_officer)
+
+
+def event_kinds(incident):
+    return list(incident.events.values_list("kind", flat=True))
+
+
+class TestOpening:
+    def test_the_affected_clients_are_those_the_user_read(self, incident, snooping):
+        assert incident.affected_clients == sorted(snooping["clients"])
+        assert snooping["other"] not in incident.affected_clients
+        assert list(incident.subjects.all()) == [snooping["alert"].user]
+        assert incident.detected_at == snooping["alert"].raised_at
+        assert event_kinds(incident) == ["opened", "evidence"]
+
+    def test_the_evidence_is_frozen_and_verifiable(self, incident):
+        last = AccessRecord.objects.order_by("-seq").first()
+        assert (incident.evidence_to_seq, incident.evidence_hash) == (last.seq, last.hash)
+        assert incidents.evidence_intact(incident) is True
+        first = AccessRecord.objects.filter(seq=incident.evidence_from_seq).get()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE security_accessrecord DISABLE TRIGGER USER")
+            cursor.execute("UPDATE security_accessrecord SET contact_id = NULL WHERE id = %s",
+                           [first.pk])
+            cursor.execute("ALTER TABLE security_accessrecord ENABLE TRIGGER USER")
+        assert incidents.evidence_intact(incident) is False
+
+    def test_it_needs_an_alert(self, security_officer):
+        with pytest.raises(Exception, match="at least one alert"):
+            incidents.incident_open(alerts=[], by=security_officer)
+
+
+class TestClocksAndDraft:
+    def test_24_and_72_hours_from_detection(self, incident):
+        assert incidents.deadlines(incident) == {
+            "notify_by": incident.detected_at + timedelta(hours=24),
+            "report_by": incident.detected_at + timedelta(hours=72),
+        }
+
+    def test_the_page_shows_an_overdue_notification(self, incident, security_officer):
+        page = client_of(security_officer).get(f"/security/incidents/{incident.pk}/")
+        assert 'data-clock="notify" class="overdue"' not in page.content.decode()
+        with time_machine.travel(timezone.now() + timedelta(hours=25)):
+            page = client_of(security_officer).get(f"/security/incidents/{incident.pk}/")
+        html = page.content.decode()
+        assert 'data-clock="notify" class="overdue"' in html
+        assert 'data-clock="report" class="overdue"' not in html
+
+    def test_the_draft_names_the_operator_clients_and_evidence(self, incident, settings):
+        settings.OPERATOR_NAME = "ООО «Ромашка», ИНН 7700000000"
+        draft = incidents.notification_draft(incident)
+        assert "ООО «Ромашка», ИНН 7700000000" in draft
+        assert "затронуты данные 2 субъект" in draft
+        assert incident.evidence_hash in draft
+        assert "часть 3.1 статьи 21" in draft
+        response = client_of(incident.opened_by).get(
+            f"/security/incidents/{incident.pk}/notification.txt")
+        assert response["Content-Disposition"] == (
+            f'attachment; filename="incident-{incident.pk}.txt"')
+        assert "ООО «Ромашка»" in response.content.decode()
+
+    def test_marking_the_notification_stops_the_clock(self, incident, security_officer):
+        client_of(security_officer).post(f"/security/incidents/{incident.pk}/action/",
+                                         {"action": "notified"})
+        incident.refresh_from_db()
+        assert incident.regulator_notified_at is not None
+        assert event_kinds(incident)[-1] == "notified"
+
+
+class TestContainment:
+    def act(self, incident, actor, **data):
+        return client_of(actor).post(f"/security/incidents/{incident.pk}/action/", data)
+
+    def test_a_channel_is_switched_off(self, incident, security_officer, telegram_channel):
+        self.act(incident, security_officer, action="disable", kind="channel",
+                 target=telegram_channel.pk)
+        telegram_channel.refresh_from_db()
+        assert not telegram_channel.is_active
+        assert event_kinds(incident)[-1] == "disabled"
+        assert "Telegram north" in incident.events.last().text
+
+    def test_an_unknown_switch_is_a_clear_error(self, incident, security_officer):
+        response = self.act(incident, security_officer, action="disable", kind="channel",
+                            target=987654)
+        assert response.status_code == 302
+        assert event_kinds(incident) == ["opened", "evidence"]
+
+    def test_pausing_automation_stops_out_of_office_replies(
+        self, incident, security_officer, telegram_channel, fake_bot_api, anna
+    ):
+        telegram_channel.business_hours = {"mon": [["09:00", "18:00"]]}
+        telegram_channel.out_of_office_reply = OUT_OF_OFFICE
+        telegram_channel.save()
+        self.act(incident, security_officer, action="pause")
+        assert containment.automation_paused()
+        write_at(telegram_channel, moscow(28, 12), 1)  # Saturday: closed
+        assert sent_texts(fake_bot_api) == []
+        assert not Message.objects.filter(is_automatic=True).exists()
+        assert event_kinds(incident)[-1] == "paused"
+
+    def test_a_queued_automatic_message_does_not_go_after_a_pause(
+        self, security_officer, telegram_channel, fake_bot_api, anna_deal
+    ):
+        from inbox import services
+        from tests.inbox.conftest import make_conversation
+
+        conversation = make_conversation(channel=telegram_channel, deal=anna_deal)
+        queued = Message.objects.create(
+            conversation=conversation, channel=telegram_channel, text="Авто",
+            direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED,
+            is_automatic=True)
+        containment.pause_automation(by=security_officer, reason="test")
+        services.message_send(message=queued)
+        queued.refresh_from_db()
+        assert queued.status == Message.Status.FAILED
+        assert "paused" in queued.error
+        assert sent_texts(fake_bot_api) == []
+
+    def test_a_suspension_is_logged(self, incident, security_officer, anna):
+        pytest.importorskip("security.accounts", reason="suspension lands with offboarding")
+        self.act(incident, security_officer, action="suspend", user=anna.pk)
+        anna.refresh_from_db()
+        assert not anna.is_active
+        assert event_kinds(incident)[-1] == "suspended"
+
+    def test_only_the_accounts_involved_can_be_suspended_here(self, incident, security_officer,
+                                                              ivan):
+        response = self.act(incident, security_officer, action="suspend", user=ivan.pk)
+        assert response.status_code == 404
+
+    def test_a_note_and_closing_need_text(self, incident, security_officer):
+        self.act(incident, security_officer, action="close", comment="  ")
+        incident.refresh_from_db()
+        assert incident.status == Incident.Status.OPEN
+        self.act(incident, security_officer, action="note", text="Позвонили Анне")
+        self.act(incident, security_officer, action="close", comment="Ложная тревога")
+        incident.refresh_from_db()
+        assert incident.status == Incident.Status.CLOSED
+        assert event_kinds(incident)[-2:] == ["note", "closed"]
+
+
+class TestWhoMayRunThem:
+    @pytest.mark.parametrize("role", ["anna", "head_north", "marketer", "support"])
+    def test_everyone_but_officers_and_admins_gets_404(self, request, incident, snooping, role):
+        client = client_of(request.getfixturevalue(role))
+        for url in ("/security/incidents/", f"/security/incidents/{incident.pk}/",
+                    f"/security/incidents/{incident.pk}/notification.txt"):
+            assert client.get(url).status_code == 404, url
+        assert client.post(f"/security/incidents/{incident.pk}/action/",
+                           {"action": "note", "text": "x"}).status_code == 404
+        assert client.post("/security/incidents/open/",
+                           {"alert": snooping["alert"].pk}).status_code == 404
+
+    def test_the_officer_and_the_director_open_one_from_an_alert(
+        self, snooping, security_officer, director
+    ):
+        for user in (security_officer, director):
+            response = client_of(user).post("/security/incidents/open/",
+                                            {"alert": snooping["alert"].pk})
+            assert response.status_code == 302
+        assert Incident.objects.count() == 2
+        page = client_of(security_officer).get(response.url)
+        assert page.status_code == 200
+        latest = Incident.objects.order_by("-pk").first()
+        assert f"№{latest.pk}: {latest.title}" in page.content.decode()
+
+    def test_the_page_lists_client_ids_never_names(self, incident, security_officer):
+        html = client_of(security_officer).get(
+            f"/security/incidents/{incident.pk}/").content.decode()
+        for contact in Contact.objects.filter(pk__in=incident.affected_clients):
+            assert str(contact.pk) in html
+            assert contact.name not in html
