@@ -14,7 +14,6 @@ from inbox.models import Message
 from security import containment, incidents
 from security.models import AccessRecord, Alert, Incident
 from tests.factories import make_contact
-from tests.inbox.conftest import fake_bot_api, telegram_channel  # noqa: F401 (fixtures)
 from tests.inbox.test_conversations import OUT_OF_OFFICE, moscow, sent_texts, write_at
 
 
