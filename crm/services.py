@@ -41,7 +41,7 @@ from crm.selectors import (
     pipeline_for,
     task_can_edit,
 )
-from security import roles
+from security import change_log, roles
 
 # --- Contact points --------------------------------------------------------------------------
 # `value` is encrypted at rest and cannot be filtered on: dedupe and replace go by the blind
@@ -89,7 +89,11 @@ def contact_point_add(
     if not contact.points.filter(kind=kind).exists():
         is_primary = True
     elif is_primary:
-        contact.points.filter(kind=kind).update(is_primary=False)
+        demoted = contact.points.filter(kind=kind, is_primary=True)
+        ids = list(demoted.values_list("pk", flat=True))
+        demoted.update(is_primary=False)
+        # auditlog does not see a queryset's update: each demoted point gets its entry.
+        change_log.bulk_changed(ContactPoint, ids, changes={"is_primary": [True, False]})
     return ContactPoint.objects.create(
         contact=contact, kind=kind, value=normalized, label=label, is_primary=is_primary
     )
@@ -277,7 +281,10 @@ def contact_points_change(
         for kind in ContactPoint.Kind.values:
             points = contact.points.filter(kind=kind)
             if points.exists() and not points.filter(is_primary=True).exists():
-                points.filter(pk=points.order_by("id").first().pk).update(is_primary=True)
+                promoted = points.order_by("id").first().pk
+                points.filter(pk=promoted).update(is_primary=True)
+                change_log.bulk_changed(ContactPoint, [promoted],
+                                        changes={"is_primary": [False, True]})
     for kind, values in ((ContactPoint.Kind.PHONE, add_phones),
                          (ContactPoint.Kind.EMAIL, add_emails)):
         for value in values:

@@ -54,7 +54,14 @@ class InboxConfig(AppConfig):
                       serialize=_message, prefetch=_prefetch_messages,
                       own_panel=True)
 
+        from auditlog.registry import auditlog
+
+        from inbox.models import CannedReply, Channel
         from security import containment
+
+        # Who changed a channel's settings, and when (its secrets never go into the log).
+        auditlog.register(Channel, exclude_fields=["credentials", "webhook_secret"])
+        auditlog.register(CannedReply)
 
         containment.register(containment.Switchable(
             kind="channel", title=_("Messenger channel"), active=_active_channels,

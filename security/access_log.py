@@ -28,8 +28,8 @@ logger = logging.getLogger("security.access")
 Action = AccessRecord.Action
 Surface = AccessRecord.Surface
 
-# Sent after each batch is written, with `records` (the saved AccessRecord rows): the anomaly
-# rules listen to it.
+# Sent after each batch is written, with `records` (the saved AccessRecord rows) and `user`
+# (the request's user, when known): the anomaly rules listen to it.
 access_recorded = Signal()
 
 
@@ -138,14 +138,14 @@ def _flush(context: _RequestReads) -> None:
     for record in records:
         if record.user_id is None and context.user is not None:
             _set_user(record, context.user)
-    _write(records)
+    _write(records, user=context.user)
 
 
-def _write(records: list[AccessRecord]) -> None:
+def _write(records: list[AccessRecord], user=None) -> None:
     if not records:
         return
     audit_chain.append(AccessRecord, records)
-    access_recorded.send(sender=AccessRecord, records=records)
+    access_recorded.send(sender=AccessRecord, records=records, user=user)
 
 
 class AccessLogMiddleware:

@@ -21,6 +21,15 @@ class SecurityConfig(AppConfig):
         register_timeline_kinds()
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
+        # Accounts, roles and teams, the field policy and the rules: who changed the access
+        # and the watch over it.
+        from security.models import FieldPolicy, RuleSetting, Team, User
+
+        auditlog.register(User, m2m_fields={"groups"},
+                          exclude_fields=["password", "last_login"])
+        auditlog.register(Team)
+        auditlog.register(FieldPolicy)
+        auditlog.register(RuleSetting)
         # Each change log entry is sealed into a hash chain as it is written.
         post_save.connect(seal, sender=LogEntry, dispatch_uid="security.seal_change")
 

@@ -137,16 +137,17 @@ def _records_evidence(user, actions, minutes: int) -> dict:
 # --- What each event feeds -------------------------------------------------------------------
 
 
-def on_access(sender, records: list[AccessRecord], **kwargs) -> None:
-    """access_log.access_recorded: one batch of reads, usually one user's."""
+def on_access(sender, records: list[AccessRecord], user=None, **kwargs) -> None:
+    """access_log.access_recorded: one batch of reads, usually one user's (`user`)."""
     by_user: dict[int, list[AccessRecord]] = {}
     for record in records:
         if record.user_id is not None:
             by_user.setdefault(record.user_id, []).append(record)
     for user_id, own in by_user.items():
-        user = User.objects.filter(pk=user_id).first()
-        if user is not None:
-            _evaluate_reads(user, own)
+        reader = user if getattr(user, "pk", None) == user_id else (
+            User.objects.filter(pk=user_id).first())
+        if reader is not None:
+            _evaluate_reads(reader, own)
 
 
 def _evaluate_reads(user, records: list[AccessRecord]) -> None:

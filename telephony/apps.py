@@ -71,7 +71,15 @@ class TelephonyConfig(AppConfig):
         register_kind("call", label=_("Call"), template="telephony/timeline/call.html",
                       serialize=_call, prefetch=_prefetch_calls)
 
+        from auditlog.registry import auditlog
+
         from security import containment
+        from telephony.models import Extension, PbxAccount, PbxLine
+
+        # Who changed the PBX settings and the extension routing (the keys never logged).
+        auditlog.register(PbxAccount, exclude_fields=["api_key", "api_salt"])
+        auditlog.register(PbxLine)
+        auditlog.register(Extension)
 
         containment.register(containment.Switchable(
             kind="pbx", title=_("PBX integration"), active=_active_accounts,
