@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +11,7 @@ class SecurityConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
+        from security import accounts
         from security.models import DealUserObjectPermission
         from security.roles import sync_role_groups
         from security.sharing import register_timeline_kinds
@@ -20,6 +21,8 @@ class SecurityConfig(AppConfig):
         auditlog.register(DealUserObjectPermission)
 
         user_logged_out.connect(_close_session_sockets, dispatch_uid="security.close_sockets")
+        # Whose each session is, so cutting a user off ends exactly theirs.
+        user_logged_in.connect(accounts.on_user_logged_in, dispatch_uid="security.track_session")
 
         # Groups need the permissions that only exist after every app migrated.
         post_migrate.connect(sync_role_groups, dispatch_uid="security.sync_role_groups")

@@ -1,14 +1,17 @@
 from celery import shared_task
 from django.core.management import call_command
 
+from security.accounts import revoked_credentials_delete_stale
 from security.exports import export_cleanup
 from security.sharing import shares_delete_expired
 
 
 @shared_task(name="security.clear_expired_sessions")
 def clear_expired_sessions() -> None:
-    """Expired sessions pile up in the database until removed (Django does not do it)."""
+    """Expired sessions pile up in the database until removed (Django does not do it); so do
+    the digests of revoked sessions, which cannot match a live cookie any more."""
     call_command("clearsessions")
+    revoked_credentials_delete_stale()
 
 
 @shared_task(name="security.expire_exports")
