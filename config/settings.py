@@ -403,6 +403,10 @@ CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "sc
 # Webhook deliveries stored while the broker or the workers were down, and failed ones.
 CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
 CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 60}
+# Offboardings scheduled for an employee's last day run within a minute of their time.
+CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
+    "task": "security.run_due_offboardings", "schedule": 60,
+}
 # The export's `status` is not the deal's: name the two enums apart in the OpenAPI schema
 # (the deal's keeps the name it had).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({

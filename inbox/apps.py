@@ -29,7 +29,11 @@ class InboxConfig(AppConfig):
 
     def ready(self):
         from crm.timeline import register_kind
+        from inbox.services import conversations_hand_over
+        from security.offboarding import register_handover
 
         register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
                       serialize=_message, prefetch=_prefetch_messages,
                       own_panel=True)
+        register_handover("inbox", conversations_hand_over,
+                          kinds={"conversations": _("Conversations")})

@@ -11,12 +11,15 @@ class SecurityConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from security import accounts
+        from security import accounts, offboarding
         from security.models import DealUserObjectPermission
         from security.roles import sync_role_groups
-        from security.sharing import register_timeline_kinds
+        from security.sharing import register_timeline_kinds, shares_hand_over
 
         register_timeline_kinds()
+        # The leaver's shares go last: after crm/ moved the deals they shared.
+        offboarding.register_handover("security", shares_hand_over,
+                                      kinds={"shares": _("Deal shares revoked")})
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
 

@@ -3,6 +3,7 @@ from django.core.management import call_command
 
 from security.accounts import revoked_credentials_delete_stale
 from security.exports import export_cleanup
+from security.offboarding import offboardings_run_due
 from security.sharing import shares_delete_expired
 
 
@@ -24,3 +25,9 @@ def expire_exports() -> int:
 def delete_expired_deal_shares() -> int:
     """Expired shares already grant nothing; delete them and tell the colleagues' sockets."""
     return shares_delete_expired()
+
+
+@shared_task(name="security.run_due_offboardings")
+def run_due_offboardings() -> int:
+    """Offboardings scheduled for an employee's last day, once their time has come."""
+    return len(offboardings_run_due())
