@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
@@ -195,3 +196,30 @@ def reinstate_user(user, *, by) -> Suspension:
     suspension.save(update_fields=["lifted_at", "lifted_by"])
     User.objects.filter(pk=user.pk).update(is_active=True)
     return suspension
+
+
+# --- Selectors -------------------------------------------------------------------------------
+
+
+def user_list() -> QuerySet[User]:
+    """Every account for the admin's user list and the users API: team, role, whether
+    suspended or offboarded, and the offboarding scheduled (`scheduled_offboardings`)."""
+    from security.models import Offboarding
+
+    return (
+        User.objects.select_related("team")
+        .prefetch_related(
+            "groups",
+            Prefetch("offboardings",
+                     queryset=Offboarding.objects.filter(status=Offboarding.Status.SCHEDULED)
+                     .select_related("successor"),
+                     to_attr="scheduled_offboardings"),
+        )
+        .annotate(
+            is_suspended=Exists(Suspension.objects.filter(user=OuterRef("pk"),
+                                                          lifted_at__isnull=True)),
+            is_offboarded=Exists(Offboarding.objects.filter(user=OuterRef("pk"),
+                                                            status=Offboarding.Status.DONE)),
+        )
+        .order_by("-is_active", "first_name", "last_name", "username")
+    )

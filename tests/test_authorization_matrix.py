@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from crm import services
 from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import exports, sharing
+from security import exports, offboarding, sharing
 from security.models import ExportRequest
 from tests.factories import make_user
 
@@ -28,6 +29,8 @@ class Route:
     kwargs: object  # world -> URL kwargs
     body: object = field(default_factory=dict)  # a dict, or world -> dict
     api: bool = False
+    # The fixture of a user the route serves (default: the owner, anna; exports: head_north).
+    actor: str | None = None
 
 
 def _deal(w):
@@ -86,6 +89,16 @@ ROUTES: dict[str, Route] = {
     # The incoming-call pop-up: the call's manager, whoever it rang, whoever sees its deal.
     "call_popup": Route(("get",), lambda w: {"pk": w.call.pk}),
     "export_download": Route(("get",), lambda w: {"export_id": w.export.pk}),
+    # The admin's user pages: every other role gets 404 (the list, which names no object,
+    # answers them 403: tests/security/test_offboarding_surfaces.py).
+    "user_offboard": Route(("get", "post"), lambda w: {"pk": w.leaver.pk},
+                           lambda w: {"successor": w.colleague.pk, "when": "now"},
+                           actor="director"),
+    "user_reinstate": Route(("post",), lambda w: {"pk": w.leaver.pk}, actor="director"),
+    "offboarding_detail": Route(("get",), lambda w: {"pk": w.offboarding.pk},
+                                actor="director"),
+    "offboarding_cancel": Route(("post",), lambda w: {"pk": w.offboarding.pk},
+                                actor="director"),
     # API
     "api:contact-detail": Route(("get", "patch"), _contact, {"name": "x"}, api=True),
     "api:contact-reveal": Route(
@@ -115,6 +128,9 @@ ROUTES: dict[str, Route] = {
         ("post",), lambda w: {"pk": w.conversation.pk, "message_id": w.message.pk}, api=True
     ),
     "api:call-detail": Route(("get",), lambda w: {"pk": w.call.pk}, api=True),
+    # An empty body: the admin gets 400 (nobody is offboarded by the matrix), others 404.
+    "api:user-offboard": Route(("post", "delete"), lambda w: {"pk": w.leaver.pk}, api=True,
+                               actor="director"),
 }
 
 # Routes with a parameter that names no client object.
@@ -191,10 +207,12 @@ class World:
     attachment: object = None  # the file of that message, stored
     call: object = None  # a PBX call on the deal, with a stored recording
     command: object = None  # a click-to-call command from the deal
+    leaver: object = None  # a manager whose offboarding is scheduled for tomorrow
+    offboarding: object = None  # that offboarding
 
 
 @pytest.fixture
-def world(anna, ivan, head_north, anna_company):
+def world(anna, ivan, head_north, director, anna_company):
     contact = services.contact_create(by=anna, name="Клиент Анны", company=anna_company,
                                       phones=["+79161112233"])
     deal = services.deal_create(by=anna, title="Сделка Анны", contact=contact)
@@ -207,11 +225,14 @@ def world(anna, ivan, head_north, anna_company):
     attachment = attachments.attach(message=message, data=b"%PDF-1.7", name="offer.pdf",
                                     mime_type="application/pdf")
     call, command = _phone_call(deal)
+    leaver = make_user("leaver", "manager", anna.team)
+    scheduled = offboarding.offboard_user(leaver, head_north, by=director,
+                                          at=timezone.now() + timezone.timedelta(days=1))
     return World(
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
         conversation=conversation, message=message, attachment=attachment, call=call,
-        command=command,
+        command=command, leaver=leaver, offboarding=scheduled,
     )
 
 
@@ -292,10 +313,13 @@ def test_an_anonymous_client_is_sent_to_log_in(name, method, world):
 
 
 @pytest.mark.parametrize("name, method", CASES, ids=[f"{n} {m}" for n, m in CASES])
-def test_the_owner_is_not_refused(name, method, world, anna, head_north):
+def test_the_owner_is_not_refused(name, method, world, anna, head_north, request):
     """So that the outsider's 404s above come from the rule, not from a broken URL."""
     route = ROUTES[name]
-    owner = head_north if "export" in name else anna
+    if route.actor:
+        owner = request.getfixturevalue(route.actor)
+    else:
+        owner = head_north if "export" in name else anna
     url = reverse(name, kwargs=route.kwargs(world))
     response = _request(_client(owner, route.api), method, url, route, world)
     assert response.status_code not in (401, 403, 404, 405), (url, method, response.status_code)
