@@ -240,8 +240,10 @@ def _execute(offboarding: Offboarding) -> Offboarding:
     user, successor = offboarding.user, offboarding.successor
     handover = Handover(user=user, successor=successor, by=offboarding.by, dry_run=False,
                         offboarding=offboarding)
-    moved = _run_handovers(handover)
+    # Cut off first: the leaver's sockets get `session.ended` before the handover's deal
+    # events (all leave together after commit), so their open page fetches nothing more.
     ended = accounts.cut_off(user, reason="offboarded")
+    moved = _run_handovers(handover)
     offboarding.status = Offboarding.Status.DONE
     offboarding.done_at = timezone.now()
     offboarding.error = ""
