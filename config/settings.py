@@ -164,6 +164,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Logs a revoked session presented again; records whose each session is.
+    "security.middleware.RevokedCredentialMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "security.middleware.IdleSessionMiddleware",
@@ -329,7 +331,8 @@ if EMBEDDED:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's, logging a revoked token presented again.
+        "security.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -413,6 +416,10 @@ CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "sc
 # Webhook deliveries stored while the broker or the workers were down, and failed ones.
 CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
 CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 60}
+# Offboardings scheduled for an employee's last day run within a minute of their time.
+CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
+    "task": "security.run_due_offboardings", "schedule": 60,
+}
 # The export's `status` is not the deal's: name the two enums apart in the OpenAPI schema
 # (the deal's keeps the name it had).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({

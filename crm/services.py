@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm import events
@@ -575,3 +575,59 @@ def task_complete(*, task: Task, by) -> Task:
             kind="task_done", deal=task.deal, contact=task.contact, actor=by, source=task
         )
     return task
+
+
+# --- Offboarding -----------------------------------------------------------------------------
+
+
+def _handover_note_text(*, leaver, successor) -> str:
+    # A note is stored text: written in the company's language, whoever's request it is.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(
+            "Handed over from %(leaver)s to %(successor)s: %(leaver)s has left the company. "
+            "The deal's whole history stays here: messages, calls, notes and tasks."
+        ) % {"leaver": leaver, "successor": successor}
+
+
+@transaction.atomic
+def user_hand_over(handover) -> dict[str, list[int]]:
+    """Offboarding (security.offboarding): the leaver's deals, contacts and companies (with
+    the successor's team, as a reassignment gives) and their open tasks go to the successor.
+    Each moved deal gets an owner-change entry and a handover note on its timeline. Done
+    tasks keep their assignee: they are history."""
+    user, successor = handover.user, handover.successor
+    deals = list(Deal.objects.filter(owner=user).select_related("contact").order_by("pk"))
+    contacts = list(Contact.objects.filter(owner=user).order_by("pk"))
+    companies = list(Company.objects.filter(owner=user).order_by("pk"))
+    tasks = list(Task.objects.filter(assignee=user, done=False).order_by("pk"))
+    moved = {"deals": [d.pk for d in deals], "contacts": [c.pk for c in contacts],
+             "companies": [c.pk for c in companies], "tasks": [t.pk for t in tasks]}
+    if handover.dry_run:
+        return moved
+
+    team_id = successor.team_id
+    now = timezone.now()
+    for model, rows in ((Deal, deals), (Contact, contacts), (Company, companies)):
+        model.objects.filter(pk__in=[row.pk for row in rows]).update(
+            owner=successor, team_id=team_id, updated_at=now
+        )
+        handover.audit([(row, {"owner": [user.pk, successor.pk], "team": [row.team_id, team_id]})
+                        for row in rows])
+    Task.objects.filter(pk__in=moved["tasks"]).update(assignee=successor, updated_at=now)
+    handover.audit([(task, {"assignee": [user.pk, successor.pk]}) for task in tasks])
+
+    text = _handover_note_text(leaver=user, successor=successor)
+    offboarding_id = handover.offboarding.pk if handover.offboarding else None
+    for deal in deals:
+        deal.owner, deal.team_id = successor, team_id
+        timeline_add(
+            kind="owner_changed", deal=deal, actor=handover.by,
+            payload={"from": user.pk, "to": successor.pk, "to_name": str(successor),
+                     "offboarding": offboarding_id},
+        )
+        note = Note.objects.create(deal=deal, author=handover.by, text=text)
+        timeline_add(kind="note", deal=deal, actor=handover.by, source=note)
+        events.deal_changed(deal_id=deal.pk)
+    for deal_id in {task.deal_id for task in tasks if task.deal_id} - set(moved["deals"]):
+        events.deal_changed(deal_id=deal_id)  # the card's open tasks show the new assignee
+    return moved

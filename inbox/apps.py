@@ -49,6 +49,8 @@ class InboxConfig(AppConfig):
 
     def ready(self):
         from crm.timeline import register_kind
+        from inbox.services import conversations_hand_over
+        from security.offboarding import register_handover
 
         register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
                       serialize=_message, prefetch=_prefetch_messages,
@@ -66,3 +68,5 @@ class InboxConfig(AppConfig):
         containment.register(containment.Switchable(
             kind="channel", title=_("Messenger channel"), active=_active_channels,
             disable=_disable_channel))
+        register_handover("inbox", conversations_hand_over,
+                          kinds={"conversations": _("Conversations")})

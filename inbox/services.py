@@ -589,3 +589,22 @@ def message_reply_file(*, conversation: Conversation, by, upload, caption: str =
         attachments.delete_file(attachment.file_path)
         raise
     return message
+
+
+# --- Offboarding -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversations_hand_over(handover) -> dict[str, list[int]]:
+    """Offboarding (security.offboarding): the conversations assigned to the leaver go to the
+    successor, unread counts included; their messages stay where they are."""
+    conversations = list(Conversation.objects.filter(assignee=handover.user).order_by("pk"))
+    ids = [c.pk for c in conversations]
+    if handover.dry_run:
+        return {"conversations": ids}
+    Conversation.objects.filter(pk__in=ids).update(assignee=handover.successor)
+    handover.audit([(c, {"assignee": [handover.user.pk, handover.successor.pk]})
+                    for c in conversations])
+    for deal_id in {c.deal_id for c in conversations if c.deal_id}:
+        crm_events.deal_changed(deal_id=deal_id)
+    return {"conversations": ids}

@@ -1,5 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from security import masking
@@ -38,9 +39,20 @@ class UserAdmin(DjangoUserAdmin):
         (_("Team and role"), {"fields": ["team", "groups"]}),
     )
 
+    actions = ["offboard"]
+
     @admin.display(description=_("role"))
     def role_label(self, obj):
         return obj.role_label
+
+    @admin.action(description=_("Offboard the selected employee…"))
+    def offboard(self, request, queryset):
+        """Offboarding has its own page (preview, successor, time, report): go there."""
+        if queryset.count() != 1:
+            self.message_user(request, _("Offboard one employee at a time."),
+                              level=messages.WARNING)
+            return None
+        return redirect("user_offboard", pk=queryset.get().pk)
 
 
 @admin.register(FieldPolicy)

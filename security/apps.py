@@ -13,12 +13,16 @@ class SecurityConfig(AppConfig):
         from auditlog.registry import auditlog
         from django.db.models.signals import post_save
 
+        from security import accounts, offboarding
         from security.change_log import seal
         from security.models import DealUserObjectPermission
         from security.roles import sync_role_groups
-        from security.sharing import register_timeline_kinds
+        from security.sharing import register_timeline_kinds, shares_hand_over
 
         register_timeline_kinds()
+        # The leaver's shares go last: after crm/ moved the deals they shared.
+        offboarding.register_handover("security", shares_hand_over,
+                                      kinds={"shares": _("Deal shares revoked")})
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
         # Accounts, roles and teams, the field policy and the rules: who changed the access
@@ -42,6 +46,8 @@ class SecurityConfig(AppConfig):
         user_logged_in.connect(_login_seen, dispatch_uid="security.rules.login")
 
         user_logged_out.connect(_close_session_sockets, dispatch_uid="security.close_sockets")
+        # Whose each session is, so cutting a user off ends exactly theirs.
+        user_logged_in.connect(accounts.on_user_logged_in, dispatch_uid="security.track_session")
 
         # Groups need the permissions that only exist after every app migrated.
         post_migrate.connect(sync_role_groups, dispatch_uid="security.sync_role_groups")

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from security import login_protection
-from security.requests import wants_json
+from security import accounts, login_protection
+from security.requests import client_ip, wants_json
 
 # Writing the session on every request would cost a database write per page: the last
 # activity is stored at most once a minute.
@@ -80,3 +80,26 @@ class TwoFactorRequiredMiddleware:
                                     status=403)
             return _to(request, "two_factor")
         return self.get_response(request)
+
+
+class RevokedCredentialMiddleware:
+    """A session cookie that opens no session is looked up among the revoked ones (one query,
+    only for such cookies): presented after the user was cut off, it is logged. The request
+    goes on as anonymous (a login redirect, or 401 from the API).
+
+    After the request, a logged-in session whose key changed is recorded under its new key
+    (security.accounts), so cutting its user off still finds it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        if cookie and not request.user.is_authenticated and request.session.session_key is None:
+            accounts.session_refused(
+                cookie, surface="api" if _is_api(request) else "html",
+                ip=client_ip(request), path=request.path,
+            )
+        response = self.get_response(request)
+        accounts.request_session_track(request)
+        return response

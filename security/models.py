@@ -466,3 +466,120 @@ class AutomationPause(models.Model):
 
     def __str__(self):
         return f"paused {self.paused_at:%Y-%m-%d %H:%M}"
+# --- Accounts: sessions, revoked credentials, suspensions ------------------------------------
+
+
+class UserSession(models.Model):
+    """Whose a database session is, recorded at login (security.accounts), so cutting a user
+    off deletes exactly their sessions instead of decoding every session in the table. The
+    row goes with its session (logout, expiry, a new key after a password change)."""
+
+    session = models.OneToOneField(
+        "sessions.Session", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user"], name="user_session_user")]
+
+    def __str__(self):
+        # Never the key: this text can reach logs.
+        return f"session of user {self.user_id}"
+
+
+class RevokedCredential(models.Model):
+    """A session key or API token taken from a user who was cut off, kept as a SHA-256 digest
+    (never the key), so a later request presenting it is recognised, refused and logged."""
+
+    class Kind(models.TextChoices):
+        SESSION = "session", _("Session")
+        TOKEN = "token", _("API token")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20)
+    revoked_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("revoked credential")
+        verbose_name_plural = _("revoked credentials")
+
+    def __str__(self):
+        return f"{self.kind} of user {self.user_id} ({self.reason})"
+
+
+class Suspension(models.Model):
+    """An account suspended (inactive, sessions and tokens gone) until an admin or a security
+    officer reinstates it. Rows stay as the history; the open one has no `lifted_at`."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="suspensions")
+    reason = models.CharField(_("reason"), max_length=500)
+    suspended_at = models.DateTimeField(_("suspended"), default=timezone.now)
+    # None: suspended by a rule (an alert), not by a person.
+    suspended_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lifted_at = models.DateTimeField(_("reinstated"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-suspended_at"]
+        verbose_name = _("suspension")
+        verbose_name_plural = _("suspensions")
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(lifted_at__isnull=True),
+                                    name="one_open_suspension_per_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} suspended at {self.suspended_at:%Y-%m-%d %H:%M}"
+
+
+# --- Offboarding -----------------------------------------------------------------------------
+
+
+class Offboarding(models.Model):
+    """An employee's last day: everything they own handed to a successor and their access cut
+    off (security.offboarding), at once or at `scheduled_for`. `report` lists what moved."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    user = models.ForeignKey(User, verbose_name=_("employee"), on_delete=models.PROTECT,
+                             related_name="offboardings")
+    successor = models.ForeignKey(User, verbose_name=_("successor"), on_delete=models.PROTECT,
+                                  related_name="+")
+    # None: run from the command line or by the scheduler for nobody in particular.
+    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
+                           related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    # {"moved": {"deals": {"count": 2, "ids": [...]}, ...}, "sessions_ended": 1,
+    #  "tokens_revoked": 1}
+    report = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("offboarding")
+        verbose_name_plural = _("offboardings")
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status="scheduled"),
+                                    name="one_scheduled_offboarding_per_user"),
+        ]
+        indexes = [models.Index(fields=["status", "scheduled_for"], name="offboarding_due")]
+
+    def __str__(self):
+        return f"{self.user} → {self.successor} ({self.status})"

@@ -232,3 +232,27 @@ def register_timeline_kinds() -> None:
     timeline.register_kind("deal_unshared", label=gettext_lazy("Share revoked"),
                            template="security/timeline/deal_unshared.html",
                            serialize=timeline.payload_data)
+
+
+# --- Offboarding -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def shares_hand_over(handover) -> dict[str, list[int]]:
+    """Offboarding (security.offboarding): every share the leaver holds is revoked (nothing
+    passes to the successor: a share was given to a person). Each deal's timeline says so;
+    django-auditlog records each deleted row."""
+    user = handover.user
+    deal_ids = sorted(set(
+        DealUserObjectPermission.objects.filter(user=user).values_list("content_object_id",
+                                                                       flat=True)
+    ))
+    if handover.dry_run:
+        return {"shares": deal_ids}
+    # A queryset delete sends each row's post_delete: django-auditlog records every one.
+    DealUserObjectPermission.objects.filter(user=user).delete()
+    for deal in Deal.objects.filter(pk__in=deal_ids).select_related("contact"):
+        timeline_add(kind="deal_unshared", deal=deal, actor=handover.by,
+                     payload={"user": user.pk, "user_name": str(user)})
+        _notify_access_changed(deal_id=deal.pk, user_id=user.pk)
+    return {"shares": deal_ids}

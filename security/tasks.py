@@ -1,14 +1,18 @@
 from celery import shared_task
 from django.core.management import call_command
 
+from security.accounts import revoked_credentials_delete_stale
 from security.exports import export_cleanup
+from security.offboarding import offboardings_run_due
 from security.sharing import shares_delete_expired
 
 
 @shared_task(name="security.clear_expired_sessions")
 def clear_expired_sessions() -> None:
-    """Expired sessions pile up in the database until removed (Django does not do it)."""
+    """Expired sessions pile up in the database until removed (Django does not do it); so do
+    the digests of revoked sessions, which cannot match a live cookie any more."""
     call_command("clearsessions")
+    revoked_credentials_delete_stale()
 
 
 @shared_task(name="security.expire_exports")
@@ -32,3 +36,9 @@ def mail_alert(alert_id: int) -> int:
 
     alert = Alert.objects.select_related("user__team").filter(pk=alert_id).first()
     return alerts.mail(alert) if alert is not None else 0
+
+
+@shared_task(name="security.run_due_offboardings")
+def run_due_offboardings() -> int:
+    """Offboardings scheduled for an employee's last day, once their time has come."""
+    return len(offboardings_run_due())

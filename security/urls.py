@@ -3,7 +3,7 @@ own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import exports, incidents, reveal, sharing, two_factor
+from security.views import exports, incidents, reveal, sharing, two_factor, users
 
 urlpatterns: list = [
     path("security/incidents/", incidents.incident_list, name="incident_list"),
@@ -30,4 +30,12 @@ urlpatterns: list = [
         sharing.deal_share_revoke,
         name="deal_share_revoke",
     ),
+    # The admin's user list and offboarding (the security officer: the list and reinstating).
+    path("security/users/", users.user_list, name="user_list"),
+    path("security/users/<int:pk>/offboard/", users.user_offboard, name="user_offboard"),
+    path("security/users/<int:pk>/reinstate/", users.user_reinstate, name="user_reinstate"),
+    path("security/offboardings/<int:pk>/", users.offboarding_detail,
+         name="offboarding_detail"),
+    path("security/offboardings/<int:pk>/cancel/", users.offboarding_cancel,
+         name="offboarding_cancel"),
 ]

@@ -67,6 +67,8 @@ class TelephonyConfig(AppConfig):
 
     def ready(self):
         from crm.timeline import register_kind
+        from security.offboarding import register_handover
+        from telephony.services import extensions_hand_over
 
         register_kind("call", label=_("Call"), template="telephony/timeline/call.html",
                       serialize=_call, prefetch=_prefetch_calls)
@@ -84,3 +86,5 @@ class TelephonyConfig(AppConfig):
         containment.register(containment.Switchable(
             kind="pbx", title=_("PBX integration"), active=_active_accounts,
             disable=_disable_account))
+        register_handover("telephony", extensions_hand_over,
+                          kinds={"extensions": _("PBX extensions")})

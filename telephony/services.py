@@ -532,3 +532,21 @@ def _ended_for_everyone(call: Call) -> None:
     for user_id in sorted(user_ids):
         crm_events.send_after_commit(crm_events.user_group(user_id),
                                      {"type": "call.ended", "call": call.pk})
+
+
+# --- Offboarding -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def extensions_hand_over(handover) -> dict[str, list[int]]:
+    """Offboarding (security.offboarding): the leaver's PBX extensions now answer for the
+    successor, so calls to them (and their pop-ups) reach the successor; past calls keep the
+    manager who took them."""
+    extensions = list(Extension.objects.filter(user=handover.user).order_by("pk"))
+    ids = [e.pk for e in extensions]
+    if handover.dry_run:
+        return {"extensions": ids}
+    Extension.objects.filter(pk__in=ids).update(user=handover.successor)
+    handover.audit([(e, {"user": [handover.user.pk, handover.successor.pk]})
+                    for e in extensions])
+    return {"extensions": ids}

@@ -3,7 +3,7 @@ own paths here; views live in security/api/<feature>.py."""
 
 from django.urls import path
 
-from security.api import exports, reveal, sharing
+from security.api import exports, reveal, sharing, users
 
 urlpatterns: list = [
     path("contacts/<int:pk>/reveal/", reveal.ContactRevealView.as_view(), name="contact-reveal"),
@@ -17,4 +17,6 @@ urlpatterns: list = [
         "deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),
         name="deal-share-detail",
     ),
+    path("users/", users.UserListView.as_view(), name="user-list"),
+    path("users/<int:pk>/offboard/", users.UserOffboardView.as_view(), name="user-offboard"),
 ]

@@ -1,0 +1,215 @@
+"""The admin's surfaces of offboarding and suspension: the user list and offboarding pages,
+the users API and the Django admin action; who may use them."""
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from crm.models import Deal
+from security import accounts, offboarding
+from security.models import Offboarding
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+# --- The user list ---------------------------------------------------------------------------
+
+
+def test_the_admin_sees_every_user_with_role_team_and_state(
+    anna, ivan, olga, head_north, director, security_officer
+):
+    accounts.suspend_user(olga, reason="Правило: выгрузка")
+    offboarding.offboard_user(ivan, head_north, by=director,
+                              at=timezone.now() + timezone.timedelta(days=1))
+    response = logged_in(director).get("/security/users/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for name in ("anna", "ivan", "olga", "head_north", "security"):
+        assert f'data-user="{name}"' in html
+    assert "north" in html and "Менеджер" in html  # Russian by default
+    assert "Приостановлен" in html  # olga
+    assert f"/security/users/{anna.pk}/offboard/" in html
+    scheduled = Offboarding.objects.get()
+    assert f"/security/offboardings/{scheduled.pk}/" in html  # ivan's scheduled one
+
+
+def test_the_list_is_for_the_admin_and_the_security_officer_only(
+    anna, head_north, director, security_officer
+):
+    assert logged_in(security_officer).get("/security/users/").status_code == 200
+    for user in (anna, head_north):
+        assert logged_in(user).get("/security/users/").status_code == 403
+    assert Client().get("/security/users/")["Location"].startswith("/login/")
+
+
+def test_the_security_officer_sees_no_offboard_links(anna, security_officer):
+    html = logged_in(security_officer).get("/security/users/").content.decode()
+    assert f"/security/users/{anna.pk}/offboard/" not in html
+
+
+def test_a_suspended_account_is_reinstated_from_the_list(olga, security_officer):
+    accounts.suspend_user(olga, reason="Правило: выгрузка")
+    response = logged_in(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
+    assert response.status_code == 302
+    olga.refresh_from_db()
+    assert olga.is_active
+
+
+# --- Offboarding pages -----------------------------------------------------------------------
+
+
+def test_the_offboard_page_previews_what_will_move(anna, anna_deal, director):
+    response = logged_in(director).get(f"/security/users/{anna.pk}/offboard/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-kind="deals"' in html
+    assert response.context["preview"][0] == {
+        "kind": "deals", "label": "Сделки", "count": 1, "ids": [anna_deal.pk]}
+
+
+def test_the_admin_confirms_and_sees_the_report(anna, ivan, anna_deal, director):
+    client = logged_in(director)
+    url = f"/security/users/{anna.pk}/offboard/"
+    step = client.post(url, {"successor": ivan.pk, "when": "now"})
+    assert step.status_code == 200 and step.context["confirming"]
+    assert Deal.objects.get(pk=anna_deal.pk).owner == anna  # nothing yet
+
+    done = client.post(url, {"successor": ivan.pk, "when": "now", "confirm": "1"})
+    offboarded = Offboarding.objects.get()
+    assert done.status_code == 302
+    assert done["Location"] == f"/security/offboardings/{offboarded.pk}/"
+    assert Deal.objects.get(pk=anna_deal.pk).owner == ivan
+    report = client.get(done["Location"])
+    assert report.status_code == 200
+    assert 'data-status="done"' in report.content.decode()
+    assert f'<a href="/deals/{anna_deal.pk}/">' in report.content.decode()
+
+
+def test_the_page_shows_the_services_errors(anna, marketer, director):
+    response = logged_in(director).post(f"/security/users/{anna.pk}/offboard/", {
+        "successor": marketer.pk, "when": "now", "confirm": "1"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["successor"]  # not a choice: not a candidate
+    response = logged_in(director).post(f"/security/users/{anna.pk}/offboard/", {
+        "when": "at", "confirm": "1"})
+    assert set(response.context["form"].errors) == {"successor", "at"}
+    assert not Offboarding.objects.exists()
+
+
+def test_an_offboarding_is_scheduled_and_cancelled_from_the_pages(anna, ivan, director):
+    client = logged_in(director)
+    at = (timezone.localtime() + timezone.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(f"/security/users/{anna.pk}/offboard/", {
+        "successor": ivan.pk, "when": "at", "at": at, "confirm": "1"})
+    scheduled = Offboarding.objects.get()
+    assert response["Location"] == f"/security/offboardings/{scheduled.pk}/"
+    assert scheduled.status == "scheduled"
+    assert timezone.localtime(scheduled.scheduled_for).strftime("%Y-%m-%dT%H:%M") == at
+    page = client.get(response["Location"]).content.decode()
+    assert f"/security/offboardings/{scheduled.pk}/cancel/" in page
+    client.post(f"/security/offboardings/{scheduled.pk}/cancel/")
+    scheduled.refresh_from_db()
+    assert scheduled.status == "cancelled"
+
+
+def test_offboarding_pages_are_404_to_everyone_but_the_admin(
+    anna, ivan, head_north, security_officer, director
+):
+    done = offboarding.offboard_user(ivan, head_north, by=director)
+    for user in (anna, head_north, security_officer):
+        client = logged_in(user)
+        assert client.get(f"/security/users/{anna.pk}/offboard/").status_code == 404
+        assert client.post(f"/security/users/{anna.pk}/offboard/", {
+            "successor": head_north.pk, "when": "now", "confirm": "1"}).status_code == 404
+        assert client.get(f"/security/offboardings/{done.pk}/").status_code == 404
+    anna.refresh_from_db()
+    assert anna.is_active
+
+
+def test_the_django_admin_action_leads_to_the_offboarding_page(anna, director):
+    response = logged_in(director).post("/admin/security/user/", {
+        "action": "offboard", "_selected_action": [anna.pk]})
+    assert response.status_code == 302
+    assert response["Location"] == f"/security/users/{anna.pk}/offboard/"
+
+
+# --- The users API ---------------------------------------------------------------------------
+
+
+def test_the_users_api_lists_accounts_for_the_admin(anna, head_north, director):
+    response = api(director).get("/api/v1/users/")
+    assert response.status_code == 200
+    row = next(u for u in response.json()["results"] if u["username"] == "anna")
+    assert row == {"id": anna.pk, "username": "anna", "full_name": "Anna",
+                   "role": "manager", "team": anna.team_id, "team_name": "north",
+                   "active": True, "suspended": False, "offboarded": False}
+
+
+@pytest.mark.parametrize("who", ["anna", "head_north", "security_officer"])
+def test_the_users_list_is_403_to_others(who, request):
+    user = request.getfixturevalue(who)
+    assert api(user).get("/api/v1/users/").status_code == 403
+
+
+def test_the_users_list_is_401_without_credentials(db):
+    assert APIClient().get("/api/v1/users/").status_code == 401
+
+
+def test_the_api_offboards_now_and_returns_the_report(anna, ivan, anna_deal, director):
+    response = api(director).post(f"/api/v1/users/{anna.pk}/offboard/",
+                                  {"successor": ivan.pk}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "done" and body["user"] == anna.pk and body["successor"] == ivan.pk
+    assert body["report"]["moved"]["deals"] == {"count": 1, "ids": [anna_deal.pk]}
+    assert Deal.objects.get(pk=anna_deal.pk).owner == ivan
+
+
+def test_the_api_schedules_and_cancels(anna, ivan, director):
+    at = (timezone.now() + timezone.timedelta(days=1)).isoformat()
+    client = api(director)
+    response = client.post(f"/api/v1/users/{anna.pk}/offboard/",
+                           {"successor": ivan.pk, "at": at}, format="json")
+    assert response.status_code == 202 and response.json()["status"] == "scheduled"
+    assert client.delete(f"/api/v1/users/{anna.pk}/offboard/").status_code == 204
+    assert Offboarding.objects.get().status == "cancelled"
+    assert client.delete(f"/api/v1/users/{anna.pk}/offboard/").status_code == 404
+
+
+def test_the_api_says_what_is_wrong(anna, marketer, director):
+    client = api(director)
+    url = f"/api/v1/users/{anna.pk}/offboard/"
+    assert client.post(url, {"successor": 999999}, format="json").json() == {
+        "successor": ["No such user."]}
+    response = client.post(url, {"successor": marketer.pk}, format="json")
+    assert response.status_code == 400 and "successor" in response.json()
+    past = (timezone.now() - timezone.timedelta(hours=1)).isoformat()
+    response = client.post(url, {"successor": anna.pk, "at": past}, format="json")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("who", ["anna", "head_north", "security_officer"])
+def test_the_offboard_route_is_404_to_others(who, request, ivan, head_north):
+    user = request.getfixturevalue(who)
+    response = api(user).post(f"/api/v1/users/{ivan.pk}/offboard/",
+                              {"successor": head_north.pk}, format="json")
+    assert response.status_code == 404
+    ivan.refresh_from_db()
+    assert ivan.is_active
+
+
+def test_the_users_api_is_in_the_schema(db):
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    assert "get" in schema["paths"]["/api/v1/users/"]
+    assert {"post", "delete"} <= set(schema["paths"]["/api/v1/users/{id}/offboard/"])
