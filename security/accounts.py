@@ -91,7 +91,7 @@ def request_session_track(request) -> None:
 def cut_off(user, *, reason: str) -> dict:
     """Deactivate `user`, end every session and revoke the API token; their open sockets
     close when the transaction commits. Returns how many sessions and tokens went."""
-    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
     session_keys = list(UserSession.objects.filter(user=user).values_list("session_id", flat=True))
     token_keys = list(Token.objects.filter(user=user).values_list("key", flat=True))
@@ -179,7 +179,7 @@ def suspend_user(user, *, reason: str, by=None) -> Suspension:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _("Say why the account is suspended.")})
-    user = type(user).objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update().get(pk=user.pk)
     suspension = open_suspension(user)
     if suspension is None:
         suspension = Suspension.objects.create(user=user, reason=reason[:500], suspended_by=by)
@@ -193,7 +193,7 @@ def reinstate_user(user, *, by) -> Suspension:
     if by is None or not by.is_active or by.role not in REINSTATING_ROLES:
         raise PermissionDenied(_("Only the administrator or a security officer reinstates "
                                  "an account."))
-    user = type(user).objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update().get(pk=user.pk)
     suspension = open_suspension(user)
     if suspension is None:
         raise ValidationError(_("This account is not suspended."))
