@@ -14,13 +14,17 @@ class SecurityConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from security.change_log import seal
-        from security.models import DealUserObjectPermission
+        from security.models import Alert, DealUserObjectPermission, RuleSetting
         from security.roles import sync_role_groups
         from security.sharing import register_timeline_kinds
 
         register_timeline_kinds()
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
+        # The security officer's own work is audited too: a rule's threshold or response
+        # changed, an alert assigned or closed (who, when, from what to what).
+        auditlog.register(RuleSetting)
+        auditlog.register(Alert, exclude_fields=["evidence"])
         # Each change log entry is sealed into a hash chain as it is written.
         post_save.connect(seal, sender=LogEntry, dispatch_uid="security.seal_change")
 
