@@ -2,8 +2,12 @@
 own paths here; views live in security/api/<feature>.py."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from security.api import exports, reveal, sharing
+from security.api import console, exports, reveal, sharing
+
+router = SimpleRouter()
+router.register("alerts", console.AlertViewSet, basename="alert")
 
 urlpatterns: list = [
     path("contacts/<int:pk>/reveal/", reveal.ContactRevealView.as_view(), name="contact-reveal"),
@@ -17,4 +21,6 @@ urlpatterns: list = [
         "deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),
         name="deal-share-detail",
     ),
+    path("audit/access/", console.AccessLogView.as_view(), name="audit-access"),
+    *router.urls,
 ]
