@@ -429,7 +429,7 @@ class TestEvidenceExport:
         preamble, rows = parse_csv(response)
         assert "security" in preamble["Exported by"]
         assert preamble["Exported at"]
-        assert f"#{alert.pk}" in preamble["Source"]
+        assert str(alert.pk) in preamble["Source"] and "anna" in preamble["Source"]
         assert preamble["First record"] == f"#{records[0].seq} {records[0].hash}"
         assert preamble["Last record"] == f"#{records[-1].seq} {records[-1].hash}"
         assert [int(row["seq"]) for row in rows] == [r.seq for r in records]
