@@ -116,6 +116,9 @@ def _currency_totals(deals) -> list[tuple[str, object]]:
 
 @login_required
 def home(request):
+    # The security officer works with no deals: their start is the security console.
+    if request.user.role == roles.SECURITY_OFFICER:
+        return redirect("security_home")
     return redirect("deal_list")
 
 

@@ -7,7 +7,7 @@ killed, websockets closed) until someone reviews it.
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -76,9 +76,21 @@ def mail(alert: Alert) -> int:
 # --- Triage ----------------------------------------------------------------------------------
 
 
+CLOSED = (Alert.Status.RESOLVED, Alert.Status.DISMISSED)
+
+
+def _check_triage(*, alert: Alert, by: User) -> None:
+    if by is None or not by.is_active or not by.has_perm("security.change_alert"):
+        raise PermissionDenied(_("Only a security officer or an admin works on alerts."))
+    if alert.status in CLOSED:
+        raise ValidationError(_("This alert is closed already."))
+
+
 @transaction.atomic
 def alert_assign(*, alert: Alert, assignee: User | None, by: User) -> Alert:
-    if assignee is not None and assignee.role not in (roles.SECURITY_OFFICER, roles.ADMIN):
+    _check_triage(alert=alert, by=by)
+    if assignee is not None and (not assignee.is_active
+                                 or assignee.role not in (roles.SECURITY_OFFICER, roles.ADMIN)):
         raise ValidationError({"assignee": _("Alerts go to security officers or admins.")})
     alert.assignee = assignee
     if alert.status == Alert.Status.OPEN:
@@ -90,6 +102,10 @@ def alert_assign(*, alert: Alert, assignee: User | None, by: User) -> Alert:
 @transaction.atomic
 def alert_resolve(*, alert: Alert, by: User, comment: str, false_positive: bool = False,
                   reinstate: bool = False) -> Alert:
+    """Close `alert` with what was found; `reinstate` lifts the suspension the alert caused
+    (security.accounts checks who may), in the same transaction: if that is refused, the
+    alert stays open."""
+    _check_triage(alert=alert, by=by)
     comment = comment.strip()
     if not comment:
         raise ValidationError({"comment": _("Say what was found and done.")})

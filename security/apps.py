@@ -15,7 +15,7 @@ class SecurityConfig(AppConfig):
 
         from security import accounts, offboarding
         from security.change_log import seal
-        from security.models import DealUserObjectPermission
+        from security.models import Alert, DealUserObjectPermission, RuleSetting
         from security.roles import sync_role_groups
         from security.sharing import register_timeline_kinds, shares_hand_over
 
@@ -25,15 +25,17 @@ class SecurityConfig(AppConfig):
                                       kinds={"shares": _("Deal shares revoked")})
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
-        # Accounts, roles and teams, the field policy and the rules: who changed the access
-        # and the watch over it.
-        from security.models import FieldPolicy, RuleSetting, Team, User
+        # Accounts, roles and teams and the field policy: who changed the access. And the
+        # security officer's own work: a rule's threshold or response changed, an alert
+        # assigned or closed (who, when, from what to what).
+        from security.models import FieldPolicy, Team, User
 
         auditlog.register(User, m2m_fields={"groups"},
                           exclude_fields=["password", "last_login"])
         auditlog.register(Team)
         auditlog.register(FieldPolicy)
         auditlog.register(RuleSetting)
+        auditlog.register(Alert, exclude_fields=["evidence"])
         # Each change log entry is sealed into a hash chain as it is written.
         post_save.connect(seal, sender=LogEntry, dispatch_uid="security.seal_change")
 

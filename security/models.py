@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from guardian.models import UserObjectPermissionBase
 
 from security import roles
@@ -344,7 +345,8 @@ class Alert(models.Model):
     clients involved), and what the security officer did about it."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        # "Open" alone is a deal's status ("in progress" in Russian); an alert is "new".
+        OPEN = "open", pgettext_lazy("alert status", "Open")
         IN_REVIEW = "in_review", _("In review")
         RESOLVED = "resolved", _("Resolved")
         DISMISSED = "dismissed", _("False positive")

@@ -38,7 +38,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     SALES_HEAD: _WORK_WITH_DEALS + ["crm.reassign_deal", "crm.export_deals"],
     MARKETER: ["crm.view_contact", "crm.view_company"],
     SUPPORT: ["crm.view_contact", "crm.view_company"],
-    SECURITY_OFFICER: [],
+    # The security console (security/views/console.py): alerts to triage, the access log, and
+    # the anomaly rules' settings, which only the officer changes. No client data at all.
+    SECURITY_OFFICER: [
+        "security.view_alert", "security.change_alert", "security.view_accessrecord",
+        "security.view_rulesetting", "security.add_rulesetting", "security.change_rulesetting",
+    ],
     ADMIN: _WORK_WITH_DEALS
     + [
         "crm.reassign_deal", "crm.export_deals", "crm.delete_deal", "crm.delete_contact",
@@ -48,6 +53,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "security.view_fieldpolicy", "security.add_fieldpolicy", "security.change_fieldpolicy",
         "security.delete_fieldpolicy", "security.view_fieldreveal",
         "security.view_exportrequest",
+        # The security console beside the officer: alerts (and their triage), the access log
+        # and the rules, read-only. The evidence export stays the officer's alone.
+        "security.view_alert", "security.change_alert", "security.view_accessrecord",
+        "security.view_rulesetting",
         # The inbox's set-up: channels, canned replies, and the raw deliveries to retry.
         "inbox.view_channel", "inbox.add_channel", "inbox.change_channel",
         "inbox.view_cannedreply", "inbox.add_cannedreply", "inbox.change_cannedreply",

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -86,6 +87,38 @@ def effective(code: str) -> Effective:
 
 def settings_changed() -> None:
     cache.delete(_SETTINGS_KEY)
+
+
+# A window longer than a week would keep that much of every user's activity in Redis.
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+MAX_THRESHOLD = 1_000_000
+
+
+@transaction.atomic
+def rule_setting_save(*, code: str, by, enabled: bool, threshold: int, window_minutes: int,
+                      response: str) -> RuleSetting:
+    """The security officer's setting of one rule; it takes effect for the next event (the
+    cached settings are dropped after commit). The change log records who changed what."""
+    if code not in RULES:
+        raise ValidationError({"rule": _("Unknown rule.")})
+    if by is None or not by.is_active or not by.has_perm("security.change_rulesetting"):
+        raise PermissionDenied(_("Only the security officer changes the rules."))
+    errors = {}
+    if not 1 <= threshold <= MAX_THRESHOLD:
+        errors["threshold"] = _("Between 1 and %(max)s.") % {"max": MAX_THRESHOLD}
+    if not 1 <= window_minutes <= MAX_WINDOW_MINUTES:
+        errors["window_minutes"] = _("Between 1 minute and a week (%(max)s minutes).") % {
+            "max": MAX_WINDOW_MINUTES}
+    if response not in RuleSetting.Response.values:
+        errors["response"] = _("Unknown response.")
+    if errors:
+        raise ValidationError(errors)
+    setting, _created = RuleSetting.objects.update_or_create(rule=code, defaults={
+        "enabled": enabled, "threshold": threshold, "window_minutes": window_minutes,
+        "response": response})
+    transaction.on_commit(settings_changed)
+    settings_changed()  # and now: this process reads its own write before the commit
+    return setting
 
 
 def observe(code: str, user, members, *, evidence=None) -> Alert | None:

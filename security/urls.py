@@ -3,7 +3,7 @@ own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import exports, incidents, reveal, sharing, two_factor, users
+from security.views import console, exports, incidents, reveal, sharing, two_factor, users
 
 urlpatterns: list = [
     path("security/incidents/", incidents.incident_list, name="incident_list"),
@@ -25,6 +25,21 @@ urlpatterns: list = [
         "exports/<uuid:export_id>/download/", exports.export_download, name="export_download"
     ),
     path("deals/<int:pk>/shares/", sharing.deal_shares, name="deal_shares"),
+    # The security console (security/views/console.py).
+    path("security/", console.console_home, name="security_home"),
+    path("security/alerts/", console.alert_list, name="security_alert_list"),
+    path("security/alerts/<int:pk>/", console.alert_detail, name="security_alert_detail"),
+    path("security/alerts/<int:pk>/assign/", console.alert_assign,
+         name="security_alert_assign"),
+    path("security/alerts/<int:pk>/resolve/", console.alert_resolve,
+         name="security_alert_resolve"),
+    path("security/alerts/<int:pk>/evidence/", console.alert_evidence,
+         name="security_alert_evidence"),
+    path("security/access-log/", console.access_log, name="security_access_log"),
+    path("security/access-log/export/", console.access_log_export,
+         name="security_access_log_export"),
+    path("security/rules/", console.rule_list, name="security_rule_list"),
+    path("security/rules/<slug:code>/", console.rule_edit, name="security_rule_edit"),
     path(
         "deals/<int:pk>/shares/<int:user_id>/revoke/",
         sharing.deal_share_revoke,

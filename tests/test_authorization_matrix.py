@@ -41,6 +41,10 @@ def _contact(w):
     return {"pk": w.contact.pk}
 
 
+def _alert(w):
+    return {"pk": w.alert.pk}
+
+
 # Object routes by URL name. Parameters without an object behind them are listed apart.
 ROUTES: dict[str, Route] = {
     # HTML
@@ -96,6 +100,17 @@ ROUTES: dict[str, Route] = {
                              {"action": "note", "text": "x"}, actor="security_officer"),
     "incident_notification": Route(("get",), lambda w: {"pk": w.incident.pk},
                                    actor="security_officer"),
+    "security_alert_detail": Route(("get",), _alert, actor="security_officer"),
+    "security_alert_assign": Route(("post",), _alert, {"assign-assignee": ""},
+                                   actor="security_officer"),
+    "security_alert_resolve": Route(("post",), _alert, {"resolve-outcome": "resolved",
+                                                        "resolve-comment": "проверено"},
+                                    actor="security_officer"),
+    "security_alert_evidence": Route(("get",), _alert, actor="security_officer"),
+    # A rule's code names no client object, but the page is the console's: 404 to outsiders.
+    "security_rule_edit": Route(("get", "post"), lambda w: {"code": "deletions"},
+                                {"enabled": "on", "threshold": "12", "window_minutes": "10",
+                                 "response": "alert"}),
     # The admin's user pages: every other role gets 404 (the list, which names no object,
     # answers them 403: tests/security/test_offboarding_surfaces.py).
     "user_offboard": Route(("get", "post"), lambda w: {"pk": w.leaver.pk},
@@ -138,6 +153,7 @@ ROUTES: dict[str, Route] = {
     # An empty body: the admin gets 400 (nobody is offboarded by the matrix), others 404.
     "api:user-offboard": Route(("post", "delete"), lambda w: {"pk": w.leaver.pk}, api=True,
                                actor="director"),
+    "api:alert-detail": Route(("get",), _alert, api=True, actor="security_officer"),
 }
 
 # Routes with a parameter that names no client object.
@@ -214,7 +230,8 @@ class World:
     attachment: object = None  # the file of that message, stored
     call: object = None  # a PBX call on the deal, with a stored recording
     command: object = None  # a click-to-call command from the deal
-    incident: object = None  # opened by the security officer from an alert about anna
+    alert: object = None  # an alert about the deal's owner
+    incident: object = None  # opened by the security officer from that alert
     leaver: object = None  # a manager whose offboarding is scheduled for tomorrow
     offboarding: object = None  # that offboarding
 
@@ -233,8 +250,8 @@ def world(anna, ivan, head_north, director, anna_company, security_officer):
     attachment = attachments.attach(message=message, data=b"%PDF-1.7", name="offer.pdf",
                                     mime_type="application/pdf")
     call, command = _phone_call(deal)
-    alert = Alert.objects.create(rule="enumeration", user=anna, count=50, threshold=50,
-                                 window_minutes=5)
+    alert = Alert.objects.create(rule="foreign_cards", user=anna, count=30, threshold=30,
+                                 window_minutes=10, evidence={"records": []})
     incident = incidents.incident_open(alerts=[alert], by=security_officer)
     leaver = make_user("leaver", "manager", anna.team)
     scheduled = offboarding.offboard_user(leaver, head_north, by=director,
@@ -243,7 +260,8 @@ def world(anna, ivan, head_north, director, anna_company, security_officer):
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
         conversation=conversation, message=message, attachment=attachment, call=call,
-        command=command, incident=incident, leaver=leaver, offboarding=scheduled,
+        command=command, alert=alert, incident=incident, leaver=leaver,
+        offboarding=scheduled,
     )
 
 

@@ -2,8 +2,12 @@
 own paths here; views live in security/api/<feature>.py."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from security.api import exports, reveal, sharing, users
+from security.api import console, exports, reveal, sharing, users
+
+router = SimpleRouter()
+router.register("alerts", console.AlertViewSet, basename="alert")
 
 urlpatterns: list = [
     path("contacts/<int:pk>/reveal/", reveal.ContactRevealView.as_view(), name="contact-reveal"),
@@ -19,4 +23,6 @@ urlpatterns: list = [
     ),
     path("users/", users.UserListView.as_view(), name="user-list"),
     path("users/<int:pk>/offboard/", users.UserOffboardView.as_view(), name="user-offboard"),
+    path("audit/access/", console.AccessLogView.as_view(), name="audit-access"),
+    *router.urls,
 ]

@@ -1,0 +1,256 @@
+"""The security officer's console: alerts and their triage, the access log, the rules.
+
+Security officers and admins (security.selectors.can_use_console) use it; to anyone else
+every page of it is a 404, lists included, so the console does not announce itself. An admin
+may see and triage but neither changes the rules nor exports evidence: those two answer 403.
+
+The console's own reading of the access log is not recorded in it: the log holds reads of
+client data, and these pages show none (contact ids, object types and ids; paths without
+their query string). Exporting evidence is recorded (security/evidence.py): the file leaves.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm.forms import apply_service_errors
+from security import alerts, evidence, rules, selectors
+from security.forms import (
+    AccessLogFilterForm,
+    AlertAssignForm,
+    AlertFilterForm,
+    AlertResolveForm,
+    RuleSettingForm,
+)
+from security.models import RuleSetting
+
+
+def console_required(view):
+    """Logged in (else the login page), and a console user (else 404)."""
+
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not selectors.can_use_console(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def _csv_response(file: evidence.EvidenceFile) -> HttpResponse:
+    response = HttpResponse(file.data, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Start -----------------------------------------------------------------------------------
+
+
+@console_required
+@require_GET
+def console_home(request):
+    user = request.user
+    return render(request, "security/console/home.html", {
+        "nav": "security",
+        "section": "home",
+        "counts": selectors.alert_status_counts(user),
+        "latest": selectors.alert_list(user=user, filters=selectors.AlertFilters())[:10],
+        "chains": selectors.chain_states(),
+    })
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+@console_required
+@require_GET
+def alert_list(request):
+    user = request.user
+    form = AlertFilterForm(request.GET, user=user)
+    alerts_found = selectors.alert_list(user=user, filters=form.filters())
+    page = Paginator(alerts_found, settings.UI_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "security/console/alert_list.html", {
+        "nav": "security", "section": "alerts", "form": form, "page": page,
+    })
+
+
+def _alert_page(request, alert, *, assign_form=None, resolve_form=None, status=200):
+    records = selectors.alert_evidence_records(alert)
+    return render(request, "security/console/alert_detail.html", {
+        "nav": "security",
+        "section": "alerts",
+        "alert": alert,
+        "rule_title": alerts.rule_title(alert.rule),
+        "rule": rules.RULES.get(alert.rule),
+        "records": records,
+        "missing_records": len(alert.evidence.get("records", [])) - len(records),
+        "evidence_items": _evidence_items(alert.evidence),
+        "closed": alert.status in alerts.CLOSED,
+        "assign_form": assign_form or AlertAssignForm(initial={"assignee": alert.assignee_id}),
+        "resolve_form": resolve_form or AlertResolveForm(alert=alert),
+        "can_export": selectors.can_export_evidence(request.user),
+    }, status=status)
+
+
+# The evidence keys the page shows as they are (ids, addresses, times); `records` has its
+# own table.
+_EVIDENCE_LABELS = {
+    "clients": gettext_lazy("Clients (contact ids)"),
+    "objects": gettext_lazy("Objects"),
+    "change_log_entries": gettext_lazy("Change log entries"),
+    "since": gettext_lazy("Since"),
+    "at": gettext_lazy("At"),
+    "ip": gettext_lazy("Address"),
+    "known": gettext_lazy("Known addresses"),
+}
+
+
+def _evidence_items(data: dict) -> list[tuple[str, str]]:
+    items = []
+    for key, value in data.items():
+        if key == "records":
+            continue
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        items.append((str(_EVIDENCE_LABELS.get(key, key)), shown or "—"))
+    return items
+
+
+@console_required
+@require_GET
+def alert_detail(request, pk):
+    return _alert_page(request, selectors.alert_get(user=request.user, pk=pk))
+
+
+@console_required
+@require_POST
+def alert_assign(request, pk):
+    alert = selectors.alert_get(user=request.user, pk=pk)
+    form = AlertAssignForm(request.POST)
+    if form.is_valid():
+        try:
+            alerts.alert_assign(alert=alert, assignee=form.cleaned_data["assignee"],
+                                by=request.user)
+        except ValidationError as e:
+            apply_service_errors(form, e)
+        else:
+            messages.success(request, _("The alert is assigned."))
+            return redirect("security_alert_detail", alert.pk)
+    alert.refresh_from_db()
+    return _alert_page(request, alert, assign_form=form, status=400)
+
+
+@console_required
+@require_POST
+def alert_resolve(request, pk):
+    alert = selectors.alert_get(user=request.user, pk=pk)
+    form = AlertResolveForm(request.POST, alert=alert)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            alerts.alert_resolve(
+                alert=alert, by=request.user, comment=data["comment"],
+                false_positive=data["outcome"] == AlertResolveForm.FALSE_POSITIVE,
+                reinstate=data.get("reinstate", False),
+            )
+        except ValidationError as e:
+            apply_service_errors(form, e)
+        else:
+            messages.success(request, _("The alert is closed."))
+            return redirect("security_alert_detail", alert.pk)
+    alert.refresh_from_db()
+    return _alert_page(request, alert, resolve_form=form, status=400)
+
+
+@console_required
+@require_GET
+def alert_evidence(request, pk):
+    alert = selectors.alert_get(user=request.user, pk=pk)
+    return _csv_response(evidence.alert_evidence(alert=alert, by=request.user,
+                                                 request=request))
+
+
+# --- The access log --------------------------------------------------------------------------
+
+
+def _before(request) -> int | None:
+    value = request.GET.get("before", "")
+    return int(value) if value.isdigit() else None
+
+
+@console_required
+@require_GET
+def access_log(request):
+    if not selectors.can_read_access_log(request.user):
+        raise Http404
+    form = AccessLogFilterForm(request.GET)
+    filters = form.filters()
+    rows, next_before = selectors.access_records_page(
+        selectors.access_records_search(user=request.user, filters=filters),
+        before=_before(request))
+    return render(request, "security/console/access_log.html", {
+        "nav": "security", "section": "access_log", "form": form, "rows": rows,
+        "next_before": next_before, "first_page": _before(request) is None,
+        "can_export": selectors.can_export_evidence(request.user),
+    }, status=400 if form.errors else 200)
+
+
+@console_required
+@require_GET
+def access_log_export(request):
+    if not selectors.can_read_access_log(request.user):
+        raise Http404
+    form = AccessLogFilterForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, _("Correct the search before exporting it."))
+        return redirect(f"{reverse('security_access_log')}?{request.GET.urlencode()}")
+    return _csv_response(evidence.search_evidence(filters=form.filters(), by=request.user,
+                                                  request=request))
+
+
+# --- Rules -----------------------------------------------------------------------------------
+
+
+@console_required
+@require_GET
+def rule_list(request):
+    return render(request, "security/console/rule_list.html", {
+        "nav": "security", "section": "rules", "rows": selectors.rule_rows(),
+        "can_edit": selectors.can_edit_rules(request.user),
+    })
+
+
+@console_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request, code):
+    row = selectors.rule_get(code)
+    if not selectors.can_edit_rules(request.user):
+        raise PermissionDenied(_("Only the security officer changes the rules."))
+    current = row.effective
+    form = RuleSettingForm(request.POST or None, initial={
+        "enabled": current.enabled, "threshold": current.threshold,
+        "window_minutes": current.window_minutes, "response": current.response,
+    })
+    if request.method == "POST" and form.is_valid():
+        try:
+            rules.rule_setting_save(code=code, by=request.user, **form.cleaned_data)
+        except ValidationError as e:
+            apply_service_errors(form, e)
+        else:
+            messages.success(request, _("The rule “%(rule)s” is saved; it applies from now "
+                                        "on.") % {"rule": row.rule.title})
+            return redirect("security_rule_list")
+    return render(request, "security/console/rule_form.html", {
+        "nav": "security", "section": "rules", "row": row, "form": form,
+        "responses": RuleSetting.Response,
+    }, status=400 if form.errors else 200)
