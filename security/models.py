@@ -403,8 +403,8 @@ class Incident(models.Model):
     and the hash of its last record, which the chain ties to every record before it."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        CLOSED = "closed", _("Closed")
+        OPEN = "open", pgettext_lazy("incident status", "Open")
+        CLOSED = "closed", pgettext_lazy("incident status", "Closed")
 
     title = models.CharField(_("title"), max_length=200)
     description = models.TextField(_("what happened"), blank=True)

@@ -110,7 +110,7 @@ ROUTES: dict[str, Route] = {
     # A rule's code names no client object, but the page is the console's: 404 to outsiders.
     "security_rule_edit": Route(("get", "post"), lambda w: {"code": "deletions"},
                                 {"enabled": "on", "threshold": "12", "window_minutes": "10",
-                                 "response": "alert"}),
+                                 "response": "alert"}, actor="security_officer"),
     # The admin's user pages: every other role gets 404 (the list, which names no object,
     # answers them 403: tests/security/test_offboarding_surfaces.py).
     "user_offboard": Route(("get", "post"), lambda w: {"pk": w.leaver.pk},

@@ -1,9 +1,8 @@
 """Incident pages of the security console: the list, opening one from alerts, and the
 incident itself (clocks, affected clients, evidence, containment, the regulator draft,
-timeline). Security officers and admins only; anyone else gets 404."""
+timeline). Console users only (security officers and admins); anyone else gets 404."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -13,15 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from security import containment, incidents, roles
+from security import containment, incidents
 from security.models import Alert, Incident, User
-
-CONSOLE_ROLES = (roles.SECURITY_OFFICER, roles.ADMIN)
-
-
-def _console(request) -> None:
-    if request.user.role not in CONSOLE_ROLES:
-        raise Http404
+from security.views.console import console_required
 
 
 def _first_error(error: ValidationError) -> str:
@@ -29,21 +22,19 @@ def _first_error(error: ValidationError) -> str:
         else error.messages[0]
 
 
-@login_required
+@console_required
 @require_GET
 def incident_list(request):
-    _console(request)
     page = Paginator(Incident.objects.prefetch_related("subjects"), 25).get_page(
         request.GET.get("page"))
     return render(request, "security/incidents/list.html", {
-        "nav": "security", "page": page, "now": timezone.now(),
+        "nav": "security", "section": "incidents", "page": page, "now": timezone.now(),
     })
 
 
-@login_required
+@console_required
 @require_POST
 def incident_open(request):
-    _console(request)
     ids = [int(value) for value in request.POST.getlist("alert") if value.isdigit()]
     alerts = list(Alert.objects.filter(pk__in=ids).select_related("user"))
     if not alerts or len(alerts) != len(set(ids)):
@@ -54,15 +45,15 @@ def incident_open(request):
     return redirect("incident_detail", pk=incident.pk)
 
 
-@login_required
+@console_required
 @require_safe
 def incident_detail(request, pk):
-    _console(request)
     incident = get_object_or_404(Incident, pk=pk)
     now = timezone.now()
     deadlines = incidents.deadlines(incident)
     return render(request, "security/incidents/detail.html", {
         "nav": "security",
+        "section": "incidents",
         "incident": incident,
         "now": now,
         "notify_by": deadlines["notify_by"],
@@ -81,11 +72,10 @@ def incident_detail(request, pk):
     })
 
 
-@login_required
+@console_required
 @require_safe
 def incident_notification(request, pk):
     """The regulator notification draft as a text file to edit and send."""
-    _console(request)
     incident = get_object_or_404(Incident, pk=pk)
     response = HttpResponse(incidents.notification_draft(incident),
                             content_type="text/plain; charset=utf-8")
@@ -93,11 +83,10 @@ def incident_notification(request, pk):
     return response
 
 
-@login_required
+@console_required
 @require_POST
 def incident_action(request, pk):
     """One step on the incident: containment, the regulator's clocks, a note, closing."""
-    _console(request)
     incident = get_object_or_404(Incident, pk=pk)
     action, by = request.POST.get("action"), request.user
     try:

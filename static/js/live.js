@@ -268,6 +268,23 @@
   /* One websocket to /ws/ that comes back after a network drop (with backoff) and stops
    * when the session is gone (4401). Every event is re-dispatched as a "crm:event" DOM event
    * for the page's other scripts (static/js/inbox.js). */
+  /* Logged out elsewhere, suspended or offboarded: the client data leaves the screen with the
+   * access, and the page says why (no reload: a broken cookie must not loop). */
+  function sessionEnded() {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var notice = document.createElement("div");
+    notice.className = "flash__item flash__item--error";
+    notice.setAttribute("role", "alert");
+    notice.setAttribute("data-session-ended", "");
+    notice.textContent = document.body.getAttribute("data-session-ended-text") + " ";
+    var link = document.createElement("a");
+    link.href = "/login/?next=" + encodeURIComponent(window.location.pathname);
+    link.textContent = document.body.getAttribute("data-login-text");
+    notice.appendChild(link);
+    main.replaceChildren(notice);
+  }
+
   function openSocket(handlers) {
     var delay = 1000;
     var opened = false;
@@ -291,7 +308,7 @@
         if (handlers.onEvent) handlers.onEvent(message);
       });
       socket.addEventListener("close", function (event) {
-        if (event.code === 4401) return;  // logged out: nothing to listen for
+        if (event.code === 4401) { sessionEnded(); return; }  // logged out: nothing to listen for
         window.setTimeout(connect, delay);
         delay = Math.min(delay * 2, 60000);
       });

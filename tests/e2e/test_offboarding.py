@@ -70,6 +70,9 @@ def test_the_admin_offboards_a_manager_and_her_open_page_is_logged_out(
             "window.__sockets.some(s => s.closed === 4401)"))
         anna_page.wait_for_timeout(1500)
         assert anna_page.evaluate("window.__sockets.filter(s => s.closed === null).length") == 0
+        # Her client data left the screen with her access.
+        expect(anna_page.locator("[data-session-ended]")).to_contain_text("Сеанс завершён")
+        expect(anna_page.get_by_role("heading", name=anna_deal.title)).to_have_count(0)
         # Her next click lands on the login page.
         anna_page.reload()
         expect(anna_page).to_have_url(f"{asgi_server}/login/?next=/deals/{anna_deal.pk}/")

@@ -66,7 +66,7 @@ class TestOpening:
         assert incidents.evidence_intact(incident) is False
 
     def test_it_needs_an_alert(self, security_officer):
-        with pytest.raises(Exception, match="at least one alert"):
+        with pytest.raises(Exception, match="хотя бы по одному оповещению"):
             incidents.incident_open(alerts=[], by=security_officer)
 
 
@@ -153,7 +153,7 @@ class TestContainment:
         services.message_send(message=queued)
         queued.refresh_from_db()
         assert queued.status == Message.Status.FAILED
-        assert "paused" in queued.error
+        assert "приостановлены" in queued.error
         assert sent_texts(fake_bot_api) == []
 
     def test_a_suspension_is_logged(self, incident, security_officer, anna):

@@ -219,7 +219,7 @@ class TestRaising:
         [alert] = alerts()
         [message] = mail.outbox
         assert sorted(message.to) == ["head@x.ru", "sec@x.ru"]
-        assert f"#{alert.pk}" in message.subject
+        assert f"№ {alert.pk}" in message.subject
 
     def test_a_suspending_rule_suspends_the_account(self, anna):
         pytest.importorskip("security.accounts", reason="account suspension lands with "
