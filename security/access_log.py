@@ -60,7 +60,7 @@ def _surface_of(request) -> str:
     return Surface.API if request.path.startswith("/api/") else Surface.HTML
 
 
-def read(objects, *, action: str, surface: str | None = None, user=None, request=None,
+def read(objects, *, action: str, surface: str | None = None, user=None,
          contact_id: int | None = None, detail: dict | None = None) -> None:
     """Record that `objects` (one instance or an iterable) were shown.
 
@@ -71,17 +71,9 @@ def read(objects, *, action: str, surface: str | None = None, user=None, request
         return
     if not isinstance(objects, Iterable):
         objects = [objects]
-    context = _current.get()
-    if context is None and request is not None:
-        context = _context_for(request)
-        standalone = True
-    else:
-        standalone = context is None
-    if context is None:
-        if user is None:
-            raise ValueError("access_log.read outside a request needs the user")
-        context = _RequestReads(user=user, surface=surface or Surface.HTML, path="", ip=None,
-                                user_agent="")
+    if user is None and _current.get() is None:
+        raise ValueError("access_log.read outside a request needs the user")
+    context, deferred = _batch(user=user, surface=surface)
     now = timezone.now()
     for obj in objects:
         object_type, object_id, client = _describe(obj)
@@ -90,24 +82,30 @@ def read(objects, *, action: str, surface: str | None = None, user=None, request
             object_type=object_type, object_id=object_id,
             contact_id=contact_id if contact_id is not None else client, detail=detail or {},
         ))
-    if standalone:
+    if not deferred:
         _flush(context)
 
 
-def event(*, action: str, request=None, user=None, surface: str | None = None,
+def event(*, action: str, user=None, surface: str | None = None,
           detail: dict | None = None) -> None:
     """Record something about no particular object (a refused id, a revoked token)."""
-    context = _current.get() or (_context_for(request) if request is not None else None)
-    if context is None:
-        context = _RequestReads(user=user, surface=surface or Surface.HTML, path="", ip=None,
-                                user_agent="")
-    record = _record(context, at=timezone.now(), surface=surface or context.surface,
-                     action=action, object_type="", object_id=None, contact_id=None,
-                     detail=detail or {}, user=user)
-    if _current.get() is context:
-        context.records.append(record)
-    else:
-        _write([record])
+    context, deferred = _batch(user=user, surface=surface)
+    context.records.append(_record(
+        context, user=user, at=timezone.now(), surface=surface or context.surface,
+        action=action, object_type="", object_id=None, contact_id=None, detail=detail or {},
+    ))
+    if not deferred:
+        _flush(context)
+
+
+def _batch(*, user, surface) -> tuple[_RequestReads, bool]:
+    """Where records go: the current request's batch, written when its response leaves
+    (True), or a batch of their own, written at once (a websocket, a worker)."""
+    context = _current.get()
+    if context is not None:
+        return context, True
+    return _RequestReads(user=user, surface=surface or Surface.HTML, path="", ip=None,
+                         user_agent=""), False
 
 
 def _record(context: _RequestReads, *, user=None, **fields) -> AccessRecord:

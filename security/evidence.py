@@ -100,15 +100,14 @@ def _stamp() -> str:
     return timezone.localtime().strftime("%Y%m%d-%H%M%S")
 
 
-def _record_export(*, by, request, detail: dict, records: list[AccessRecord]) -> None:
+def _record_export(*, by, detail: dict, records: list[AccessRecord]) -> None:
     if records:
         detail |= {"first": records[0].seq, "last": records[-1].seq}
     access_log.event(action=access_log.Action.EXPORT, surface=access_log.Surface.EXPORT,
-                     request=request, user=by, detail={"evidence": True, **detail,
-                                                       "records": len(records)})
+                     user=by, detail={"evidence": True, **detail, "records": len(records)})
 
 
-def alert_evidence(*, alert: Alert, by, request=None) -> EvidenceFile:
+def alert_evidence(*, alert: Alert, by) -> EvidenceFile:
     """The records the alert's evidence names. Alerts of rules that do not count reads
     (deletions, a new address) name none: their file then holds the user's reads in the
     alert's window, the context the officer needs."""
@@ -123,11 +122,11 @@ def alert_evidence(*, alert: Alert, by, request=None) -> EvidenceFile:
         "id": alert.pk, "rule": alerts.rule_title(alert.rule), "user": alert.user.username,
         "at": _local(alert.raised_at)}
     data = _render(records=records, source=source, by=by, capped=False)
-    _record_export(by=by, request=request, detail={"alert": alert.pk}, records=records)
+    _record_export(by=by, detail={"alert": alert.pk}, records=records)
     return EvidenceFile(f"evidence-alert-{alert.pk}-{_stamp()}.csv", data, len(records))
 
 
-def search_evidence(*, filters: selectors.AccessFilters, by, request=None) -> EvidenceFile:
+def search_evidence(*, filters: selectors.AccessFilters, by) -> EvidenceFile:
     """The access-log search's records (as the page finds them), at most EXPORT_MAX_ROWS,
     the newest ones when there are more."""
     _check(by)
@@ -139,5 +138,5 @@ def search_evidence(*, filters: selectors.AccessFilters, by, request=None) -> Ev
     source = _("Access log search: %(filters)s") % {
         "filters": "; ".join(f"{k}={v}" for k, v in shown.items()) or _("everything")}
     data = _render(records=records, source=source, by=by, capped=capped)
-    _record_export(by=by, request=request, detail={"search": shown}, records=records)
+    _record_export(by=by, detail={"search": shown}, records=records)
     return EvidenceFile(f"evidence-access-log-{_stamp()}.csv", data, len(records))

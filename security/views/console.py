@@ -176,8 +176,7 @@ def alert_resolve(request, pk):
 @require_GET
 def alert_evidence(request, pk):
     alert = selectors.alert_get(user=request.user, pk=pk)
-    return _csv_response(evidence.alert_evidence(alert=alert, by=request.user,
-                                                 request=request))
+    return _csv_response(evidence.alert_evidence(alert=alert, by=request.user))
 
 
 # --- The access log --------------------------------------------------------------------------
@@ -214,8 +213,7 @@ def access_log_export(request):
     if not form.is_valid():
         messages.error(request, _("Correct the search before exporting it."))
         return redirect(f"{reverse('security_access_log')}?{request.GET.urlencode()}")
-    return _csv_response(evidence.search_evidence(filters=form.filters(), by=request.user,
-                                                  request=request))
+    return _csv_response(evidence.search_evidence(filters=form.filters(), by=request.user))
 
 
 # --- Rules -----------------------------------------------------------------------------------
