@@ -206,8 +206,9 @@ def _evaluate_reads(user, records: list[AccessRecord]) -> None:
     if refused := seqs(Action.NOT_FOUND):
         observe(ENUMERATION, user, refused,
                 evidence=evidence_of(ENUMERATION, Action.NOT_FOUND))
+    hours = working_hours()
     off_hours = [r.seq for r in records
-                 if r.action != Action.NOT_FOUND and not working_hours().is_open(r.at)]
+                 if r.action != Action.NOT_FOUND and not hours.is_open(r.at)]
     if off_hours:
         observe(OFF_HOURS, user, off_hours, evidence=lambda: {
             "records": off_hours[:EVIDENCE_LIMIT], "at": records[0].at.isoformat(),
