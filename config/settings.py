@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "crm",
     "inbox",
     "telephony",
+    "consents",
     # Last: its post_migrate handler builds the role groups from every app's permissions.
     "security",
 ]
@@ -378,6 +379,9 @@ DEFAULT_STAFF_WORKING_HOURS = {
     day: [["08:00", "21:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
 } | {"sat": [["10:00", "18:00"]]}
 STAFF_WORKING_HOURS = envjson("STAFF_WORKING_HOURS", DEFAULT_STAFF_WORKING_HOURS)
+# Data subjects' requests: answered within this many working days, extendable once (152-FZ).
+SUBJECT_REQUEST_DAYS = envint("SUBJECT_REQUEST_DAYS", 10, minimum=1)
+SUBJECT_REQUEST_EXTENSION_DAYS = envint("SUBJECT_REQUEST_EXTENSION_DAYS", 5, minimum=0)
 # The operator of personal data, as named in a leak notification to the regulator.
 OPERATOR_NAME = envstr("OPERATOR_NAME", "[наименование оператора, ИНН, адрес]")
 # Who hears of alerts by e-mail besides the security officers and the user's sales head.

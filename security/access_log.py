@@ -125,7 +125,9 @@ def _context_for(request) -> _RequestReads:
     request = getattr(request, "_request", request)  # DRF's Request wraps Django's
     return _RequestReads(
         user=getattr(request, "user", None), surface=_surface_of(request),
-        path=request.get_full_path(), ip=client_ip(request),
+        # The path without its query string: a search's query holds what was typed (a
+        # client's name), which must not outlive the client's erasure in an append-only log.
+        path=request.path, ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
 

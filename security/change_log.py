@@ -65,10 +65,21 @@ def _text(value):
     return "None" if value is None else str(value)
 
 
+def redact(entries, *, reason: str) -> int:
+    """Seal again change-log entries that a lawful redaction rewrote (a client's erasure
+    removes their values from the change log too): the new seals carry the reason, and the
+    chain keeps the old ones, so the redaction itself stays on record."""
+    seals = [ChangeSeal(entry_id=entry.pk, digest=entry_digest(entry), reason=reason[:200])
+             for entry in entries]
+    audit_chain.append(ChangeSeal, seals)
+    return len(seals)
+
+
 def verify(*, batch: int = 2000) -> tuple[int, list[audit_chain.Break]]:
     """Every sealed entry is there unchanged, and every entry is sealed."""
     checked, breaks = audit_chain.verify(ChangeSeal, batch=batch)
-    seals = dict(ChangeSeal.objects.values_list("entry_id", "digest"))
+    # In chain order, so an entry's latest seal (after a lawful redaction) is the one kept.
+    seals = dict(ChangeSeal.objects.order_by("seq").values_list("entry_id", "digest"))
     seen = set()
     for entry in LogEntry.objects.order_by("pk").iterator(chunk_size=batch):
         seen.add(entry.pk)

@@ -299,12 +299,15 @@ class AccessRecord(ChainedRecord):
 
 class ChangeSeal(ChainedRecord):
     """The fingerprint of one django-auditlog entry, chained: the change log itself has no
-    chain, so its rows are sealed here as they are written (security.audit_chain)."""
+    chain, so its rows are sealed here as they are written (security.audit_chain). A lawful
+    redaction (a client's erasure) seals the entry again, with the reason; the latest seal of
+    an entry is the one it must match."""
 
-    entry_id = models.BigIntegerField(unique=True)
+    entry_id = models.BigIntegerField(db_index=True)
     digest = models.CharField(max_length=64)
+    reason = models.CharField(max_length=200, blank=True)
 
-    HASHED_FIELDS = ("entry_id", "digest")
+    HASHED_FIELDS = ("entry_id", "digest", "reason")
 
     class Meta(ChainedRecord.Meta):
         verbose_name = _("change seal")

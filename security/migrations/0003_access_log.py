@@ -73,8 +73,9 @@ class Migration(migrations.Migration):
                 ('seq', models.BigIntegerField(unique=True)),
                 ('prev_hash', models.CharField(max_length=64)),
                 ('hash', models.CharField(max_length=64)),
-                ('entry_id', models.BigIntegerField(unique=True)),
+                ('entry_id', models.BigIntegerField(db_index=True)),
                 ('digest', models.CharField(max_length=64)),
+                ('reason', models.CharField(blank=True, max_length=200)),
             ],
             options={
                 'verbose_name': 'change seal',

@@ -281,3 +281,21 @@ def test_the_deal_model_is_still_registered_with_auditlog():
     from auditlog.registry import auditlog
 
     assert auditlog.contains(Deal)
+
+
+def test_a_lawful_redaction_is_sealed_again_and_stays_on_record(anna, anna_deal):
+    services.deal_update(deal=anna_deal, by=anna, title="Петров: поставка")
+    entry = LogEntry.objects.filter(object_pk=str(anna_deal.pk)).order_by("pk").last()
+    LogEntry.objects.filter(pk=entry.pk).update(changes_text="[erased]", changes={})
+    assert change_log.verify()[1]  # rewritten without a new seal: altered
+    entry.refresh_from_db()
+    change_log.redact([entry], reason="erasure of contact 1")
+    assert change_log.verify()[1] == []
+    reasons = list(ChangeSeal.objects.filter(entry_id=entry.pk).values_list("reason", flat=True))
+    assert reasons == ["", "erasure of contact 1"]
+
+
+def test_the_log_keeps_the_path_without_the_query(anna, anna_contact):
+    client_of(anna).get("/contacts/", {"q": "Смирнов"})
+    [record] = records(action="search")
+    assert record.path == "/contacts/"

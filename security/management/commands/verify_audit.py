@@ -1,6 +1,6 @@
-"""Walk the access log's and the change log's hash chains and report every break.
+"""Walk the hash chains (access log, change log, consent ledger) and report every break.
 
-Exit status 0 when both are intact, 1 otherwise (for cron and monitoring)."""
+Exit status 0 when every chain is intact, 1 otherwise (for cron and monitoring)."""
 
 import sys
 
@@ -19,6 +19,7 @@ class Command(BaseCommand):
         for title, (checked, breaks) in (
             (_("Access log"), audit_chain.verify(AccessRecord)),
             (_("Change log"), change_log.verify()),
+            *self.other_chains(),
         ):
             if breaks:
                 failed = True
@@ -33,3 +34,9 @@ class Command(BaseCommand):
                     % {"log": title, "checked": checked}))
         if failed:
             sys.exit(1)
+
+    def other_chains(self):
+        """The other apps' append-only ledgers (the consent ledger)."""
+        from consents.models import ConsentEvent
+
+        yield _("Consent ledger"), audit_chain.verify(ConsentEvent)
