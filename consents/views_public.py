@@ -2,7 +2,7 @@
 
 Every view takes the token from the path and resolves it first (consents.privacy): a token
 that fails shows a page that says why and nothing else. The pages are never indexed or
-cached, send no Referer (the path holds the token), load nothing from elsewhere and run no
+cached, send no Referer elsewhere (the path holds the token), load nothing from elsewhere and run no
 script (the CSP says so). POSTs are CSRF-protected and rate-limited per contact and address.
 
 The access log: each page and the download are recorded as reads of the contact with no user
@@ -45,7 +45,9 @@ def _protect(response, request=None):
         response._has_been_logged = True
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": with it browsers send `Origin: null` on the forms' POSTs, which the
+    # CSRF check refuses. Same-origin sends the path (the token) only back to us.
+    response["Referrer-Policy"] = "same-origin"
     response["Content-Security-Policy"] = CSP
     return response
 

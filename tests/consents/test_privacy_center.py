@@ -133,7 +133,7 @@ class TestLinks:
         assert "Petr@example.ru" in body  # their own data, in full
         assert response["X-Robots-Tag"] == "noindex, nofollow"
         assert response["Cache-Control"] == "no-store"
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "same-origin"
         assert "default-src 'none'" in response["Content-Security-Policy"]
         assert "<script" not in body
 
