@@ -96,9 +96,7 @@ def _subject_read(contact, *, action=Action.VIEW, surface=None):
 def privacy_home(request, token, contact):
     data = privacy_data.subject_data(contact, with_messages=False)
     _subject_read(contact)
-    return render(request, "consents/privacy/home.html", {
-        "token": token, "data": data, "expires_in_hours": privacy.lifetime(),
-    })
+    return render(request, "consents/privacy/home.html", {"token": token, "data": data})
 
 
 def _granted_purpose(contact, code: str) -> Purpose | None:

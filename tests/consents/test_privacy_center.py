@@ -257,6 +257,8 @@ class TestSending:
         assert entry.actor == anna
         assert entry.payload["via"] == "email"
         assert "example.ru" not in json.dumps(entry.payload)
+        card = client.get(reverse("contact_detail", args=[client_world.pk])).content.decode()
+        assert "Отправлена по e-mail." in card
 
     def test_it_sends_the_link_in_the_clients_chat(self, anna, anna_deal, anna_contact,
                                                    django_capture_on_commit_callbacks):
