@@ -56,6 +56,8 @@ def test_a_client_withdraws_a_consent_and_downloads_their_data(
     log_in(page, asgi_server, "anna")
     page.goto(f"{asgi_server}/contacts/{contact.pk}/")
     page.get_by_role("link", name="Ссылка на центр конфиденциальности").click()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "privacy_link_form.png"))
     page.get_by_label("E-mail: P***@example.ru").check()
     page.get_by_role("button", name="Отправить ссылку").click()
     expect(page.get_by_text("Ссылка на центр конфиденциальности отправлена.")).to_be_visible()
@@ -73,7 +75,6 @@ def test_a_client_withdraws_a_consent_and_downloads_their_data(
     client.goto(link)
     expect(client.get_by_role("heading", name="Ваши персональные данные")).to_be_visible()
     expect(client.get_by_text("Telegram: 2 сообщения")).to_be_visible()
-    ARTIFACTS.mkdir(exist_ok=True)
     client.screenshot(path=str(ARTIFACTS / "privacy_center_phone.png"), full_page=True)
 
     consent = client.locator("[data-purpose=newsletter]")
