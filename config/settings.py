@@ -437,3 +437,12 @@ INBOX_MAX_ATTACHMENT_BYTES = envint("INBOX_MAX_ATTACHMENT_BYTES", 20 * 1024 * 10
 # The largest file a manager may send (Telegram's sendDocument takes up to 50 MB; the proxy's
 # client_max_body_size must let it through).
 INBOX_MAX_UPLOAD_BYTES = envint("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
+
+# --- Privacy center (consents/privacy.py) ----------------------------------------------------
+# How long a link sent to a client works (a signed token; revocable per contact).
+PRIVACY_LINK_HOURS = envint("PRIVACY_LINK_HOURS", 72, minimum=1)
+# The public address the links start with (e.g. https://crm.example.ru), when staff reach the
+# CRM at another one; empty: the address the member of staff is using.
+PRIVACY_BASE_URL = envstr("PRIVACY_BASE_URL", "")
+# Withdrawals, requests and downloads, per contact and per client address.
+PRIVACY_RATE = envrate("PRIVACY_RATE", "30/hour")

@@ -98,6 +98,14 @@ def event(*, action: str, user=None, surface: str | None = None,
         _flush(context)
 
 
+def record_path_as(path: str) -> None:
+    """Record the current request's reads under `path` instead of its own: a path that holds
+    a credential (the privacy center's signed link) must not be kept in an append-only log."""
+    context = _current.get()
+    if context is not None:
+        context.path = path
+
+
 def _batch(*, user, surface) -> tuple[_RequestReads, bool]:
     """Where records go: the current request's batch, written when its response leaves
     (True), or a batch of their own, written at once (a websocket, a worker)."""

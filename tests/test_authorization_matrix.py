@@ -64,6 +64,9 @@ ROUTES: dict[str, Route] = {
         ("post",), lambda w: {"pk": w.contact.pk, "point_id": w.point.pk},
         {"reason": "для проверки"},
     ),
+    # The privacy center's staff side; the owner's empty POST is a 400 (no channel chosen).
+    "privacy_link_send": Route(("get", "post"), _contact),
+    "privacy_links_revoke": Route(("post",), _contact),
     "company_detail": Route(("get",), lambda w: {"pk": w.company.pk}),
     "company_edit": Route(("get", "post"), lambda w: {"pk": w.company.pk}, {"name": "x"}),
     "deal_shares": Route(("get", "post"), _deal, lambda w: {"user": w.colleague.pk,
@@ -169,6 +172,13 @@ NOT_OBJECT_ROUTES = {
     # allowed by the channel's site origins and their own token (tests/inbox/test_website_chat.py).
     "widget:script",
     "widget:messages",
+    # Take the privacy center's signed token, not an object id; the caller is the client, and
+    # the token alone says whose data it opens (tests/consents/test_privacy_center.py: expiry,
+    # tampering, revocation, one client's link never showing another).
+    "privacy:home",
+    "privacy:withdraw",
+    "privacy:download",
+    "privacy:request",
 }
 
 
