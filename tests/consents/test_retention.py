@@ -89,11 +89,14 @@ def test_the_dry_run_reports_and_changes_nothing(world):
     before = _snapshot()
     report = _run("--dry-run")
     assert _snapshot() == before
-    assert "messages: older than 1095 days, anonymize: 1" in report
-    assert "recordings: older than 365 days, delete: 1" in report
-    assert "calls: older than 1095 days, anonymize: 1" in report
-    assert "inactive_contacts: older than 1095 days, anonymize: 1" in report
-    assert "purpose:newsletter" in report and "Total: 5" in report
+    assert report.startswith("Пробный запуск: ничего не изменено.")
+    assert "messages: старше 1095 дн., обезличить: 1" in report
+    assert "recordings: старше 365 дн., удалить: 1" in report
+    assert "calls: старше 1095 дн., обезличить: 1" in report
+    assert "inactive_contacts: старше 1095 дн., обезличить: 1" in report
+    assert "purpose:newsletter (Рассылка новостей и акций): старше 365 дн., удалить данные " \
+           "клиента: 1" in report
+    assert "Всего: 5" in report
 
 
 def test_the_real_run_does_what_the_dry_run_printed(world, django_capture_on_commit_callbacks):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from consents import retention
+from consents.models import RetentionRule
 
 
 class Command(BaseCommand):
@@ -20,9 +21,10 @@ class Command(BaseCommand):
                           else _("Retention applied."))
         for step in plan.steps:
             label = f"{step.key} ({step.note})" if step.note else step.key
+            action = dict(RetentionRule.Action.choices).get(step.action) or _("Erase")
             self.stdout.write(
                 _("%(rule)s: older than %(days)d days, %(action)s: %(count)d")
-                % {"rule": label, "days": step.days, "action": step.action,
+                % {"rule": label, "days": step.days, "action": str(action).lower(),
                    "count": step.count})
         self.stdout.write(_("Total: %(count)d") % {
             "count": sum(step.count for step in plan.steps)})
