@@ -439,6 +439,11 @@ CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "StatusEnum": "crm.models.Deal.Status",
     "ExportStatusEnum": "security.models.ExportRequest.Status",
+    # The contacts' "source" keeps its name beside the subject requests' own.
+    "SourceEnum": "crm.models.Contact.Source",
+    "SubjectRequestKindEnum": "consents.models.SubjectRequest.Kind",
+    "SubjectRequestSourceEnum": "consents.models.SubjectRequest.Source",
+    "SubjectRequestStatusEnum": "consents.models.SubjectRequest.Status",
 })
 
 # --- Inbox attachments (inbox/attachments.py) ------------------------------------------------
