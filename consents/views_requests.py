@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from consents import selectors, services
 from consents.models import SubjectRequest
+from crm.selectors import contacts_visible_to
 from security import access_log
 from security.models import AccessRecord
 
@@ -57,7 +58,11 @@ def subject_request_list(request):
     found = list(selectors.subject_request_list(user=request.user, status=status,
                                                 overdue=overdue)[:200])
     access_log.read(found, action=AccessRecord.Action.LIST)
-    rows = [{"request": r, "overdue": selectors.is_overdue(r),
+    # The client's name only to whoever sees the contact (the security officer handles
+    # requests by contact id: the console shows no client content).
+    named = set(contacts_visible_to(request.user).filter(
+        pk__in={r.contact_id for r in found}).values_list("pk", flat=True))
+    rows = [{"request": r, "overdue": selectors.is_overdue(r), "named": r.contact_id in named,
              "open": r.status in services.OPEN_STATUSES,
              "may_answer": selectors.may_answer(user=request.user, request=r)} for r in found]
     return render(request, "consents/request_list.html", {

@@ -124,6 +124,14 @@ def test_the_page_lists_requests_by_due_date_with_the_overdue_marked(client, ann
     assert "sla--overdue" in page and "Пётр Смирнов" in page
 
 
+def test_the_security_officer_handles_requests_by_contact_id(client, security_officer,
+                                                             anna_contact):
+    services.subject_request_register(contact=anna_contact, kind="access", source="staff")
+    client.force_login(security_officer)
+    page = client.get(reverse("subject_request_list")).content.decode()
+    assert f"#{anna_contact.pk}" in page and "Пётр Смирнов" not in page
+
+
 def test_a_request_is_registered_from_the_contact_card(client, anna, anna_contact):
     client.force_login(anna)
     card = client.get(anna_contact.get_absolute_url()).content.decode()
