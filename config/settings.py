@@ -382,6 +382,9 @@ STAFF_WORKING_HOURS = envjson("STAFF_WORKING_HOURS", DEFAULT_STAFF_WORKING_HOURS
 # Data subjects' requests: answered within this many working days, extendable once (152-FZ).
 SUBJECT_REQUEST_DAYS = envint("SUBJECT_REQUEST_DAYS", 10, minimum=1)
 SUBJECT_REQUEST_EXTENSION_DAYS = envint("SUBJECT_REQUEST_EXTENSION_DAYS", 5, minimum=0)
+# The handler (or the security officers) is e-mailed about an open request from this many
+# working days before its due date, once a day, until it is answered.
+SUBJECT_REQUEST_REMIND_DAYS = envint("SUBJECT_REQUEST_REMIND_DAYS", 2, minimum=0)
 # The operator of personal data, as named in a leak notification to the regulator.
 OPERATOR_NAME = envstr("OPERATOR_NAME", "[наименование оператора, ИНН, адрес]")
 # Who hears of alerts by e-mail besides the security officers and the user's sales head.
@@ -421,6 +424,13 @@ CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "sc
 CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
 CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 60}
 # Offboardings scheduled for an employee's last day run within a minute of their time.
+# Subject requests near their due date (hourly; each is mailed at most once a day), and the
+# retention rules (daily).
+CELERY_BEAT_SCHEDULE["remind-subject-requests"] = {
+    "task": "consents.remind_subject_requests", "schedule": 3600,
+}
+CELERY_BEAT_SCHEDULE["apply-retention"] = {"task": "consents.apply_retention",
+                                           "schedule": 24 * 3600}
 CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
     "task": "security.run_due_offboardings", "schedule": 60,
 }
@@ -429,6 +439,11 @@ CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "StatusEnum": "crm.models.Deal.Status",
     "ExportStatusEnum": "security.models.ExportRequest.Status",
+    # The contacts' "source" keeps its name beside the subject requests' own.
+    "SourceEnum": "crm.models.Contact.Source",
+    "SubjectRequestKindEnum": "consents.models.SubjectRequest.Kind",
+    "SubjectRequestSourceEnum": "consents.models.SubjectRequest.Source",
+    "SubjectRequestStatusEnum": "consents.models.SubjectRequest.Status",
 })
 
 # --- Inbox attachments (inbox/attachments.py) ------------------------------------------------

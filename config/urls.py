@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("consents.urls_staff")),
     # The privacy center: public, reached through a signed link (consents/privacy.py).
     path("privacy/", include("consents.urls_public")),
+    path("", include("consents.urls_requests")),
     path("api/", include("crm.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -30,3 +30,13 @@ def add_working_days(start: date, days: int) -> date:
         if is_working_day(current, exceptions):
             left -= 1
     return current
+
+
+def working_days_between(start: date, end: date) -> int:
+    """How many working days come after `start` up to `end` inclusive (0 when `end` is not
+    after `start`): a request due on Wednesday has 2 left on Monday."""
+    if end <= start:
+        return 0
+    exceptions = _exceptions(start, end)
+    return sum(is_working_day(start + timedelta(days=n), exceptions)
+               for n in range(1, (end - start).days + 1))

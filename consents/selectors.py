@@ -3,8 +3,16 @@
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
 from consents import subject_keys
-from consents.models import ConsentEvent, ConsentState, Purpose
+from consents.models import ConsentEvent, ConsentState, Purpose, SubjectRequest
+from crm.models import Contact
+from crm.selectors import contacts_visible_to
+from security import roles
 
 
 def may_contact(*, contact_id: int, purpose: Purpose | str) -> bool:
@@ -54,3 +62,79 @@ def consent_history(*, contact_id: int) -> list[dict]:
          "evidence": subject_keys.unseal(contact_id, event.evidence)}
         for event in ConsentEvent.objects.filter(contact_id=contact_id).order_by("-seq")
     ]
+
+
+# --- Subject requests ------------------------------------------------------------------------
+#
+# Who: admins and security officers (who answer to the regulator) see and handle every
+# request; a manager or a sales head sees and registers requests of the contacts they see
+# (crm.selectors.contacts_visible_to) and answers them, but an erasure request is answered
+# only by an admin or a security officer (it destroys data for the whole company). Marketers
+# and support see none. A request outside this rule answers 404.
+
+REQUEST_HANDLER_ROLES = (roles.ADMIN, roles.SECURITY_OFFICER)
+REQUEST_ROLES = (*REQUEST_HANDLER_ROLES, roles.MANAGER, roles.SALES_HEAD)
+
+
+def _role(user) -> str | None:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    return user.role
+
+
+def can_use_subject_requests(user) -> bool:
+    return _role(user) in REQUEST_ROLES
+
+
+def subject_requests_visible_to(user):
+    role = _role(user)
+    if role in REQUEST_HANDLER_ROLES:
+        return SubjectRequest.objects.all()
+    if role in REQUEST_ROLES:
+        return SubjectRequest.objects.filter(contact__in=contacts_visible_to(user).values("pk"))
+    return SubjectRequest.objects.none()
+
+
+def subject_request_get(*, user, pk):
+    return get_object_or_404(subject_requests_visible_to(user).select_related(
+        "contact", "handled_by", "registered_by"), pk=pk)
+
+
+def subject_request_list(*, user, status: str = "", overdue: bool | None = None):
+    found = subject_requests_visible_to(user)
+    if status:
+        found = found.filter(status=status)
+    if overdue is not None:
+        late = Q(due_date__lt=timezone.localdate(),
+                 status__in=(SubjectRequest.Status.RECEIVED, SubjectRequest.Status.IN_PROGRESS))
+        found = found.filter(late) if overdue else found.exclude(late)
+    return found.select_related("contact", "handled_by").order_by("due_date", "id")
+
+
+def subject_request_contact(*, user, pk):
+    """The contact `user` may register a request for (404 otherwise): any for the handlers,
+    the visible ones for the others."""
+    role = _role(user)
+    if role in REQUEST_HANDLER_ROLES:
+        contacts = Contact.objects.all()
+    elif role in REQUEST_ROLES:
+        contacts = contacts_visible_to(user)
+    else:
+        raise Http404
+    contact = contacts.filter(pk=pk).first()
+    if contact is None:
+        raise Http404
+    return contact
+
+
+def may_answer(*, user, request) -> bool:
+    """An erasure (refused or done) is answered by an admin or a security officer."""
+    if request.kind == SubjectRequest.Kind.ERASURE:
+        return _role(user) in REQUEST_HANDLER_ROLES
+    return can_use_subject_requests(user)
+
+
+def is_overdue(request) -> bool:
+    return (request.status in (SubjectRequest.Status.RECEIVED,
+                               SubjectRequest.Status.IN_PROGRESS)
+            and request.due_date < timezone.localdate())

@@ -142,10 +142,71 @@ def subject_request_extend(*, request: SubjectRequest, reason: str, by) -> Subje
 @transaction.atomic
 def subject_request_close(*, request: SubjectRequest, by, response: str,
                           refused: bool = False) -> SubjectRequest:
+    """Answer the request. An erasure request answered (not refused) erases the client in
+    the same transaction: the answer and the erasure stand or fall together."""
+    from consents import erasure
+
     response = response.strip()
     if not response:
         raise ValidationError({"response": _("Write the answer given to the client.")})
+    request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status in (SubjectRequest.Status.DONE, SubjectRequest.Status.REFUSED):
+        raise ValidationError({"response": _("The request is already closed.")})
     request.status = SubjectRequest.Status.REFUSED if refused else SubjectRequest.Status.DONE
     request.response, request.handled_by, request.closed_at = response, by, timezone.now()
     request.save(update_fields=["status", "response", "handled_by", "closed_at"])
+    if request.kind == SubjectRequest.Kind.ERASURE and not refused:
+        erasure.erase_contact(contact=request.contact, by=by, reason=erasure.REASON_REQUEST,
+                              request=request)
+        request.refresh_from_db()
     return request
+
+
+OPEN_STATUSES = (SubjectRequest.Status.RECEIVED, SubjectRequest.Status.IN_PROGRESS)
+
+
+def subject_requests_remind(*, today=None) -> int:
+    """E-mail whoever handles each open request (nobody yet: the security officers) when it
+    is due within SUBJECT_REQUEST_REMIND_DAYS working days, on its due date and after it;
+    at most once a day per request (`reminded_on`). Returns how many requests were
+    reminded of."""
+    from django.core.mail import send_mail
+
+    from security import roles
+    from security.models import User
+
+    today = today or timezone.localdate()
+    officers = [email for email in User.objects.filter(
+        is_active=True, groups__name=roles.SECURITY_OFFICER).exclude(email="")
+        .values_list("email", flat=True)]
+    reminded = 0
+    pending = (SubjectRequest.objects.filter(status__in=OPEN_STATUSES)
+               .exclude(reminded_on=today).select_related("handled_by"))
+    for request in pending:
+        left = calendar.working_days_between(today, request.due_date)
+        if left > settings.SUBJECT_REQUEST_REMIND_DAYS:
+            continue
+        handler = request.handled_by
+        to = [handler.email] if handler is not None and handler.email else officers
+        # Claimed first, sent after: two schedulers never mail the same request twice a day.
+        claimed = SubjectRequest.objects.filter(pk=request.pk).exclude(
+            reminded_on=today).update(reminded_on=today)
+        if not claimed or not to:
+            continue
+        if request.due_date < today:
+            when = _("overdue since %(date)s") % {"date": request.due_date.isoformat()}
+        elif request.due_date == today:
+            when = _("due today")
+        else:
+            when = _("due %(date)s") % {"date": request.due_date.isoformat()}
+        # Ids and dates only: a mailbox is not the place for the client's data.
+        send_mail(
+            _("Subject request #%(id)s: %(when)s") % {"id": request.pk, "when": when},
+            _("The data subject's request #%(id)s (%(kind)s, contact #%(contact)s) is "
+              "%(when)s. Answer it at %(path)s.") % {
+                "id": request.pk, "kind": request.get_kind_display(),
+                "contact": request.contact_id, "when": when,
+                "path": "/consents/requests/"},
+            None, to)
+        reminded += 1
+    return reminded

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from consents.services import subject_request_register
 from crm import services
 from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
@@ -43,6 +44,10 @@ def _contact(w):
 
 def _alert(w):
     return {"pk": w.alert.pk}
+
+
+def _subject_request(w):
+    return {"pk": w.subject_request.pk}
 
 
 # Object routes by URL name. Parameters without an object behind them are listed apart.
@@ -124,6 +129,11 @@ ROUTES: dict[str, Route] = {
                                 actor="director"),
     "offboarding_cancel": Route(("post",), lambda w: {"pk": w.offboarding.pk},
                                 actor="director"),
+    # Data subjects' requests: the contact's owner registers, sees, extends and answers them
+    # (an erasure request is answered by the admin or the security officer only).
+    "contact_subject_request_add": Route(("post",), _contact, {"kind": "access"}),
+    "subject_request_extend": Route(("post",), _subject_request, {"reason": "нужна справка"}),
+    "subject_request_close": Route(("post",), _subject_request, {"response": "Ответили"}),
     # API
     "api:contact-detail": Route(("get", "patch"), _contact, {"name": "x"}, api=True),
     "api:contact-reveal": Route(
@@ -157,6 +167,11 @@ ROUTES: dict[str, Route] = {
     "api:user-offboard": Route(("post", "delete"), lambda w: {"pk": w.leaver.pk}, api=True,
                                actor="director"),
     "api:alert-detail": Route(("get",), _alert, api=True, actor="security_officer"),
+    "api:subject-request-detail": Route(("get",), _subject_request, api=True),
+    "api:subject-request-extend": Route(("post",), _subject_request,
+                                        {"reason": "нужна справка"}, api=True),
+    "api:subject-request-close": Route(("post",), _subject_request, {"response": "Ответили"},
+                                       api=True),
 }
 
 # Routes with a parameter that names no client object.
@@ -244,6 +259,7 @@ class World:
     incident: object = None  # opened by the security officer from that alert
     leaver: object = None  # a manager whose offboarding is scheduled for tomorrow
     offboarding: object = None  # that offboarding
+    subject_request: object = None  # the contact's request for access to their data
 
 
 @pytest.fixture
@@ -272,6 +288,8 @@ def world(anna, ivan, head_north, director, anna_company, security_officer):
         conversation=conversation, message=message, attachment=attachment, call=call,
         command=command, alert=alert, incident=incident, leaver=leaver,
         offboarding=scheduled,
+        subject_request=subject_request_register(contact=contact, kind="access",
+                                                 source="staff", by=anna),
     )
 
 
