@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("inbox.urls_app")),
     path("", include("telephony.urls_app")),
+    path("", include("consents.urls")),
     path("api/", include("crm.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -54,3 +54,15 @@ def consent_history(*, contact_id: int) -> list[dict]:
          "evidence": subject_keys.unseal(contact_id, event.evidence)}
         for event in ConsentEvent.objects.filter(contact_id=contact_id).order_by("-seq")
     ]
+
+
+def consent_history_rows(*, contact_id: int) -> list[dict]:
+    """`consent_history` with who recorded each event, for pages and the API."""
+    from django.contrib.auth import get_user_model
+
+    rows = consent_history(contact_id=contact_id)
+    users = get_user_model().objects.in_bulk(
+        {row["event"].recorded_by_id for row in rows if row["event"].recorded_by_id})
+    for row in rows:
+        row["recorded_by"] = users.get(row["event"].recorded_by_id)
+    return rows
