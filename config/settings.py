@@ -354,6 +354,8 @@ REST_FRAMEWORK = {
 }
 # Per site visitor's address and channel, on the website chat's public endpoints.
 WIDGET_RATE = envrate("WIDGET_RATE", "60/min")
+# Per visitor's address and site, on the consent forms' capture endpoint.
+CONSENT_CAPTURE_RATE = envrate("CONSENT_CAPTURE_RATE", "10/min")
 API_PAGE_SIZE = envint("API_PAGE_SIZE", 25, minimum=1)
 API_MAX_PAGE_SIZE = 100
 
@@ -429,6 +431,9 @@ CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "StatusEnum": "crm.models.Deal.Status",
     "ExportStatusEnum": "security.models.ExportRequest.Status",
+    "ConsentKindEnum": "consents.models.ConsentEvent.Kind",
+    "ConsentSourceEnum": "consents.models.ConsentEvent.Source",
+    "ContactSourceEnum": "crm.models.Contact.Source",
 })
 
 # --- Inbox attachments (inbox/attachments.py) ------------------------------------------------
