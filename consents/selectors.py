@@ -20,6 +20,14 @@ def may_contact(*, contact_id: int, purpose: Purpose | str) -> bool:
                                        granted=True).exists()
 
 
+def purposes_needing_consent():
+    """Active purposes a client consents to (the others have another legal basis)."""
+    from django.db.models import Q
+
+    return Purpose.objects.filter(
+        Q(legal_basis=Purpose.LegalBasis.CONSENT) | Q(is_advertising=True), is_active=True)
+
+
 def consenting_contact_ids(*, purpose: Purpose):
     """The contacts with a current consent to `purpose` (a subquery)."""
     return ConsentState.objects.filter(purpose=purpose, granted=True).values("contact_id")

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consents import selectors, services
-from consents.models import ConsentEvent, Purpose
+from consents.models import ConsentEvent
 from crm import selectors as crm_selectors
 from security import access_log
 from security.access_log import Action
@@ -64,8 +64,8 @@ class EvidenceSerializer(serializers.Serializer):
 class ConsentWriteSerializer(serializers.Serializer):
     contact = serializers.IntegerField(help_text="A contact you may change.")
     purpose = serializers.SlugRelatedField(
-        slug_field="code", queryset=Purpose.objects.filter(is_active=True),
-        help_text="The purpose's code.")
+        slug_field="code", queryset=selectors.purposes_needing_consent(),
+        help_text="The code of an active purpose that needs consent.")
     kind = serializers.ChoiceField(choices=ConsentEvent.Kind.choices)
     evidence = EvidenceSerializer(help_text="`document` or `note`, at least one.")
     text_version = serializers.IntegerField(
