@@ -354,6 +354,8 @@ REST_FRAMEWORK = {
 }
 # Per site visitor's address and channel, on the website chat's public endpoints.
 WIDGET_RATE = envrate("WIDGET_RATE", "60/min")
+# Per visitor's address and site, on the consent forms' capture endpoint.
+CONSENT_CAPTURE_RATE = envrate("CONSENT_CAPTURE_RATE", "10/min")
 API_PAGE_SIZE = envint("API_PAGE_SIZE", 25, minimum=1)
 API_MAX_PAGE_SIZE = 100
 
@@ -439,8 +441,10 @@ CELERY_BEAT_SCHEDULE["run-due-offboardings"] = {
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "StatusEnum": "crm.models.Deal.Status",
     "ExportStatusEnum": "security.models.ExportRequest.Status",
-    # The contacts' "source" keeps its name beside the subject requests' own.
+    # The contacts' "source" keeps its published name beside the consents' and requests' own.
     "SourceEnum": "crm.models.Contact.Source",
+    "ConsentKindEnum": "consents.models.ConsentEvent.Kind",
+    "ConsentSourceEnum": "consents.models.ConsentEvent.Source",
     "SubjectRequestKindEnum": "consents.models.SubjectRequest.Kind",
     "SubjectRequestSourceEnum": "consents.models.SubjectRequest.Source",
     "SubjectRequestStatusEnum": "consents.models.SubjectRequest.Status",

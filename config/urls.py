@@ -8,10 +8,9 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("inbox.urls_app")),
     path("", include("telephony.urls_app")),
-    path("", include("consents.urls_staff")),
+    path("", include("consents.urls")),
     # The privacy center: public, reached through a signed link (consents/privacy.py).
     path("privacy/", include("consents.urls_public")),
-    path("", include("consents.urls_requests")),
     path("api/", include("crm.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -157,6 +157,42 @@ class SubjectKey(models.Model):
         return f"key of contact {self.contact_id}"
 
 
+# --- Website forms ---------------------------------------------------------------------------
+
+
+def _site_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+class ConsentSite(models.Model):
+    """A company website whose forms record consents through the public capture endpoint
+    (consents/capture.py): its key is in the form's page, so it is public; the browser's
+    Origin must be one of the site's, and every address has a budget."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    public_key = models.CharField(_("public key"), max_length=64, unique=True,
+                                  default=_site_key, editable=False)
+    allowed_origins = models.TextField(
+        _("allowed site origins"), blank=True,
+        help_text=_("One origin per line, e.g. https://example.ru (exact match)."))
+    team = models.ForeignKey("security.Team", verbose_name=_("team"), on_delete=models.PROTECT,
+                             related_name="consent_sites",
+                             help_text=_("New clients from this site's forms become leads of "
+                                         "this team."))
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("website with consent forms")
+        verbose_name_plural = _("websites with consent forms")
+
+    def __str__(self):
+        return self.name
+
+
 # --- Subject requests ------------------------------------------------------------------------
 
 

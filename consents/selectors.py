@@ -28,6 +28,14 @@ def may_contact(*, contact_id: int, purpose: Purpose | str) -> bool:
                                        granted=True).exists()
 
 
+def purposes_needing_consent():
+    """Active purposes a client consents to (the others have another legal basis)."""
+    from django.db.models import Q
+
+    return Purpose.objects.filter(
+        Q(legal_basis=Purpose.LegalBasis.CONSENT) | Q(is_advertising=True), is_active=True)
+
+
 def consenting_contact_ids(*, purpose: Purpose):
     """The contacts with a current consent to `purpose` (a subquery)."""
     return ConsentState.objects.filter(purpose=purpose, granted=True).values("contact_id")
@@ -138,3 +146,13 @@ def is_overdue(request) -> bool:
     return (request.status in (SubjectRequest.Status.RECEIVED,
                                SubjectRequest.Status.IN_PROGRESS)
             and request.due_date < timezone.localdate())
+def consent_history_rows(*, contact_id: int) -> list[dict]:
+    """`consent_history` with who recorded each event, for pages and the API."""
+    from django.contrib.auth import get_user_model
+
+    rows = consent_history(contact_id=contact_id)
+    users = get_user_model().objects.in_bulk(
+        {row["event"].recorded_by_id for row in rows if row["event"].recorded_by_id})
+    for row in rows:
+        row["recorded_by"] = users.get(row["event"].recorded_by_id)
+    return rows

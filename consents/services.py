@@ -210,3 +210,43 @@ def subject_requests_remind(*, today=None) -> int:
             None, to)
         reminded += 1
     return reminded
+# --- Website forms ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def consent_capture(*, site, purposes: list[Purpose], name: str = "", email: str = "",
+                    phone: str = "", text_versions: dict[str, int] | None = None,
+                    evidence: dict) -> tuple[object, list[ConsentEvent]]:
+    """A website form's consents, one grant per purpose, in one transaction: either every
+    grant is on the ledger or none is (and the form hears an error to show).
+
+    The client is found by e-mail, then phone, through the blind index; else a new contact
+    of the site's team is created with them. A form never changes a contact that exists: it
+    only proves a consent (anyone may type anyone's address, so nothing else is taken)."""
+    from crm import selectors as crm_selectors
+    from crm import services as crm_services
+    from crm.models import Contact, ContactPoint
+
+    contact = None
+    for kind, value in ((ContactPoint.Kind.EMAIL, email), (ContactPoint.Kind.PHONE, phone)):
+        if value and contact is None:
+            point = crm_selectors.contact_point_lookup(kind=kind, value=value).order_by(
+                "contact_id").first()
+            contact = point.contact if point else None
+    if contact is None:
+        contact = Contact.objects.create(
+            name=(name or email or phone)[:200], team=site.team, source=Contact.Source.WEBSITE)
+        if email:
+            crm_services.contact_point_add(contact=contact, kind=ContactPoint.Kind.EMAIL,
+                                           value=email)
+        if phone:
+            crm_services.contact_point_add(contact=contact, kind=ContactPoint.Kind.PHONE,
+                                           value=phone)
+    events = [
+        consent_record(contact=contact, purpose=purpose, kind=ConsentEvent.Kind.GRANTED,
+                       source=ConsentEvent.Source.WEBSITE_FORM,
+                       evidence={**evidence, "site": site.name},
+                       text_version=(text_versions or {}).get(purpose.code))
+        for purpose in purposes
+    ]
+    return contact, events

@@ -1,6 +1,6 @@
 """The staff pages of data subjects' requests: the list by due date with the extend and
 answer forms (`/consents/requests/`), and registering one from the contact card. Who may do
-what is consents.selectors' rule, as in the API (consents/api_requests.py)."""
+what is consents.selectors' rule, as in the API (consents/api/requests.py)."""
 
 from django import forms
 from django.contrib import messages

@@ -70,3 +70,9 @@ class InboxConfig(AppConfig):
             disable=_disable_channel))
         register_handover("inbox", conversations_hand_over,
                           kinds={"conversations": _("Conversations")})
+
+        from consents.services import consent_withdrawn
+        from inbox import campaigns
+
+        consent_withdrawn.connect(campaigns.on_consent_withdrawn,
+                                  dispatch_uid="inbox.campaigns.on_consent_withdrawn")

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from security import crypto
 from security.fields import EncryptedTextField
@@ -175,8 +176,13 @@ class Message(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices)
     error = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    # Sent by the system (the out-of-office reply), not typed by anyone.
+    # Sent by the system (the out-of-office reply, a campaign), not typed by anyone.
     is_automatic = models.BooleanField(default=False)
+    # The purpose an automated message is sent for (a campaign's): the send asks
+    # consents.selectors.may_contact once more right before the provider call, so a consent
+    # withdrawn while the message waited stops it. Empty for replies in a conversation.
+    consent_purpose = models.ForeignKey("consents.Purpose", null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -264,3 +270,86 @@ class CannedReply(models.Model):
 
     def __str__(self):
         return self.title
+
+
+# --- Campaigns (inbox/campaigns.py) -----------------------------------------------------------
+
+
+class Campaign(models.Model):
+    """One message to a segment of clients through a messenger channel, for one purpose: it
+    goes only to those with a current consent to the purpose and a reachable identity on the
+    channel; everyone else in the segment is recorded as excluded, with the reason."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        QUEUED = "queued", pgettext_lazy("campaign", "Queued")
+        SENDING = "sending", _("Sending")
+        DONE = "done", pgettext_lazy("campaign", "Done")
+        CANCELLED = "cancelled", pgettext_lazy("campaign", "Cancelled")
+
+    name = models.CharField(_("name"), max_length=200)
+    purpose = models.ForeignKey("consents.Purpose", verbose_name=_("purpose"),
+                                on_delete=models.PROTECT, related_name="campaigns")
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT,
+                                related_name="campaigns")
+    text = models.TextField(_("text"), max_length=4096)
+    # The segment: the author's visible contacts, those with this tag when one is given.
+    tag = models.ForeignKey("crm.Tag", verbose_name=_("tag"), null=True, blank=True,
+                            on_delete=models.PROTECT, related_name="+",
+                            help_text=_("Empty: every client you can see."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.DRAFT, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="campaigns")
+    team = models.ForeignKey("security.Team", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="campaigns")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignRecipient(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", pgettext_lazy("campaign", "Queued")
+        SENT = "sent", _("Sent")
+        EXCLUDED = "excluded", _("Excluded")
+        CANCELLED = "cancelled", pgettext_lazy("campaign", "Cancelled")
+        FAILED = "failed", _("Failed")
+
+    class Reason(models.TextChoices):
+        NO_CONSENT = "no_consent", _("Never gave consent")
+        WITHDRAWN = "withdrawn", _("Consent withdrawn")
+        NO_IDENTITY = "no_identity", _("Not on this channel")
+        UNREACHABLE = "unreachable", _("Cannot be reached on this channel")
+        CAMPAIGN_CANCELLED = "campaign_cancelled", _("Campaign cancelled")
+        PAUSED = "paused", _("Automated messages paused")
+        SEND_FAILED = "send_failed", _("The provider refused the message")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE,
+                                related_name="campaign_recipients")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="campaign_recipient")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        verbose_name = _("campaign recipient")
+        verbose_name_plural = _("campaign recipients")
+        constraints = [models.UniqueConstraint(fields=["campaign", "contact"],
+                                               name="campaign_recipient_unique")]
+        indexes = [models.Index(fields=["contact", "status"])]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.contact_id}: {self.status}"

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from config import deliveries
 from config.celery import delay_on_commit
+from consents import selectors as consent_selectors
 from crm import events as crm_events
 from crm import selectors as crm_selectors
 from crm import services as crm_services
@@ -370,10 +371,14 @@ def _conversation_for_reply(*, conversation: Conversation, by) -> Conversation:
     return conversation
 
 
-def _queue_send(message: Message) -> None:
+def queue_send(message: Message) -> None:
+    """Send a queued message once the transaction commits (the `inbox.send_message` task)."""
     from inbox import tasks
 
     delay_on_commit(tasks.send_message, message.pk, message.attempts)
+
+
+_queue_send = queue_send
 
 
 def _clean_text(text: str, *, limit: int, empty: str) -> str:
@@ -462,11 +467,22 @@ def message_retry(*, message: Message, by) -> Message:
     return message
 
 
-def _message_fail(message: Message, reason: str) -> None:
+def message_fail(message: Message, reason: str, *, recipient_status: str = "failed",
+                 recipient_reason: str = "send_failed") -> None:
+    """The message (locked by the caller) fails with `reason`; a campaign's recipient takes
+    `recipient_status` and `recipient_reason` (inbox.campaigns)."""
     message.status = Message.Status.FAILED
     message.error = reason[:500]
     message.save(update_fields=["status", "error"])
     _message_status_changed(message)
+    if message.consent_purpose_id is not None:
+        from inbox import campaigns
+
+        campaigns.recipient_settled(message=message, status=recipient_status,
+                                    reason=recipient_reason)
+
+
+_message_fail = message_fail
 
 
 def _chat_wait(message: Message) -> float:
@@ -482,7 +498,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
     sending it twice. Raises ProviderError when retrying may help, ChatBusy when too soon."""
     with transaction.atomic():
         message = (Message.objects.select_for_update(of=("self",))
-                   .select_related("conversation__identity", "channel", "reply_to")
+                   .select_related("conversation__identity", "channel", "reply_to",
+                                   "consent_purpose")
                    .get(pk=message.pk))
         if message.status != Message.Status.QUEUED:
             return message
@@ -494,7 +511,16 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         if message.is_automatic and containment.automation_paused():
             # Paused during an incident: a queued automatic message does not go either.
             _message_fail(message, _("Not sent: automated messages are paused by the "
-                                     "security officer."))
+                                     "security officer."), recipient_reason="paused")
+            return message
+        if message.consent_purpose_id is not None and not consent_selectors.may_contact(
+                contact_id=message.conversation.contact_id, purpose=message.consent_purpose):
+            # Invariant 5: asked again right before the provider call, so a consent withdrawn
+            # while the message waited in the queue stops it.
+            from inbox import campaigns
+
+            _message_fail(message, campaigns.consent_withdrawn_error(message.consent_purpose),
+                          recipient_status="cancelled", recipient_reason="withdrawn")
             return message
         identity = message.conversation.identity
         if identity.is_unreachable:
@@ -540,6 +566,10 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.error = ""
         message.save(update_fields=["status", "external_id", "sent_at", "error"])
         _message_status_changed(message)
+        if message.consent_purpose_id is not None:
+            from inbox import campaigns
+
+            campaigns.recipient_settled(message=message, status="sent")
     return message
 
 

@@ -79,6 +79,13 @@ def send_message(self, message_id: int, attempt: int | None = None, busy: int = 
         time.sleep(min(countdown, celery_config.EAGER_WAIT_MAX))
 
 
+@shared_task(name="inbox.campaign_dispatch", acks_late=True)
+def campaign_dispatch(campaign_id: int) -> None:
+    from inbox import campaigns
+
+    campaigns.campaign_dispatch(campaign_id=campaign_id)
+
+
 # --- End of Outbound --------------------------------------------------------------------------
 
 

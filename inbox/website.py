@@ -13,13 +13,13 @@ Changing BLIND_INDEX_KEY changes every visitor id: visitors then start new conve
 """
 
 import secrets
-from urllib.parse import urlsplit
 
 from django.core import signing
 from django.utils.crypto import salted_hmac
 
 from inbox.models import Channel, ChannelIdentity, Message
-from security import crypto
+from security import crypto, requests
+from security.requests import origin_of  # noqa: F401 (the widget's import)
 
 HISTORY_LIMIT = 100
 TEXT_LIMIT = 4096
@@ -51,30 +51,14 @@ def channel_for_key(public_key: str) -> Channel | None:
                                   is_active=True).first()
 
 
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL, lower case, no path; "" when it is not http(s)."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return ""
-    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
-        return ""
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def allowed_origins(channel: Channel) -> set[str]:
     """The channel's sites, one `scheme://host[:port]` per line (anything else is skipped)."""
-    found = set()
-    for line in (channel.allowed_origins or "").splitlines():
-        origin = origin_of(line.strip().rstrip("/"))
-        if origin and origin == line.strip().rstrip("/").lower():
-            found.add(origin)
-    return found
+    return requests.origins_listed(channel.allowed_origins)
 
 
 def origin_allowed(channel: Channel, origin: str | None) -> bool:
     """Exact match of a browser's Origin against the channel's list (never a prefix)."""
-    return bool(origin) and origin.lower() in allowed_origins(channel)
+    return requests.origin_in(channel.allowed_origins, origin)
 
 
 # --- Visitors ---------------------------------------------------------------------------------

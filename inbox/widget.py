@@ -16,14 +16,12 @@ budget per channel (429 past it).
 
 import json
 import logging
-import time
 import uuid
 from functools import lru_cache, wraps
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -37,13 +35,11 @@ from inbox import services, website
 from inbox.models import Channel
 from inbox.providers.base import provider_for
 from inbox.providers.website import payload_text
+from security import ratelimit
 from security.requests import client_ip
 
 logger = logging.getLogger("inbox.widget")
 
-# Requests per client address and channel (scripts, histories and messages together).
-_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
-            "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 CONFIG_PLACEHOLDER = "/*CRM_WIDGET_CONFIG*/{}"
 # JSON put into a script stays data: nothing in it can close a tag or end the line.
 _JS_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026",
@@ -66,18 +62,8 @@ def _request_origin(request) -> str:
 
 def _rate_limited(request, channel: Channel) -> int:
     """0 when the request may go on, else the seconds until the current window ends."""
-    count, period = settings.WIDGET_RATE.split("/")
-    limit, window = int(count), _PERIODS[period]
-    now = int(time.time())
-    start = now - now % window
-    key = f"ratelimit:widget:{channel.pk}:{client_ip(request) or '-'}:{start}"
-    cache.add(key, 0, window + 5)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, window + 5)
-        used = 1
-    return 0 if used <= limit else max(1, start + window - now)
+    return ratelimit.spend(f"widget:{channel.pk}:{client_ip(request) or '-'}",
+                           *ratelimit.parse_rate(settings.WIDGET_RATE))
 
 
 def _cors(response, origin: str):

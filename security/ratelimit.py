@@ -14,24 +14,33 @@ _SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
             "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
 
-def _rate() -> tuple[int, int]:
-    count, period = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["list"].split("/")
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"60/min" -> (60, 60): requests per window, window in seconds."""
+    count, period = rate.split("/")
     return int(count), _SECONDS[period]
 
 
+def _rate() -> tuple[int, int]:
+    return parse_rate(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["list"])
+
+
 def _allow(user_id: int) -> int:
-    """0 when the request may go on, else the seconds until the current window ends."""
-    limit, window = _rate()
+    return spend(f"list:{user_id}", *_rate())
+
+
+def spend(key: str, limit: int, window: int) -> int:
+    """Count one request against the budget `key` (`limit` per fixed `window` seconds):
+    0 when it may go on, else the seconds until the current window ends."""
     now = int(time.time())
     start = now - now % window
-    key = f"ratelimit:list:{user_id}:{start}"
+    key = f"ratelimit:{key}:{start}"
     cache.add(key, 0, window + 5)
     try:
         used = cache.incr(key)
     except ValueError:  # evicted between add and incr: start again
         cache.set(key, 1, window + 5)
         used = 1
-    return 0 if used <= limit else start + window - now
+    return 0 if used <= limit else max(1, start + window - now)
 
 
 def list_rate_limited(view):

@@ -72,6 +72,13 @@ ROUTES: dict[str, Route] = {
     # The privacy center's staff side; the owner's empty POST is a 400 (no channel chosen).
     "privacy_link_send": Route(("get", "post"), _contact),
     "privacy_links_revoke": Route(("post",), _contact),
+    # The consent history (GET) and a manager's grant or withdrawal (POST).
+    "contact_consents": Route(("get", "post"), _contact,
+                              {"purpose": "newsletter", "kind": "granted", "note": "x"}),
+    # Campaigns: their author, the heads of its team, the admin.
+    "campaign_detail": Route(("get",), lambda w: {"pk": w.campaign.pk}),
+    "campaign_send": Route(("post",), lambda w: {"pk": w.campaign.pk}),
+    "campaign_cancel": Route(("post",), lambda w: {"pk": w.campaign.pk}),
     "company_detail": Route(("get",), lambda w: {"pk": w.company.pk}),
     "company_edit": Route(("get", "post"), lambda w: {"pk": w.company.pk}, {"name": "x"}),
     "deal_shares": Route(("get", "post"), _deal, lambda w: {"user": w.colleague.pk,
@@ -194,6 +201,9 @@ NOT_OBJECT_ROUTES = {
     "privacy:withdraw",
     "privacy:download",
     "privacy:request",
+    # Takes a consent site's public key; the callers are the company's website forms, allowed
+    # by the site's origins (tests/consents/test_capture.py).
+    "consent_capture",
 }
 
 
@@ -260,6 +270,7 @@ class World:
     leaver: object = None  # a manager whose offboarding is scheduled for tomorrow
     offboarding: object = None  # that offboarding
     subject_request: object = None  # the contact's request for access to their data
+    campaign: object = None  # anna's draft campaign through the deal's Telegram channel
 
 
 @pytest.fixture
@@ -279,6 +290,7 @@ def world(anna, ivan, head_north, director, anna_company, security_officer):
     alert = Alert.objects.create(rule="foreign_cards", user=anna, count=30, threshold=30,
                                  window_minutes=10, evidence={"records": []})
     incident = incidents.incident_open(alerts=[alert], by=security_officer)
+    campaign = _campaign(anna, conversation.channel)
     leaver = make_user("leaver", "manager", anna.team)
     scheduled = offboarding.offboard_user(leaver, head_north, by=director,
                                           at=timezone.now() + timezone.timedelta(days=1))
@@ -287,10 +299,22 @@ def world(anna, ivan, head_north, director, anna_company, security_officer):
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
         conversation=conversation, message=message, attachment=attachment, call=call,
         command=command, alert=alert, incident=incident, leaver=leaver,
-        offboarding=scheduled,
+        offboarding=scheduled, campaign=campaign,
         subject_request=subject_request_register(contact=contact, kind="access",
                                                  source="staff", by=anna),
     )
+
+
+def _campaign(by, channel):
+    from consents.models import Purpose
+    from consents.services import purpose_text_publish
+    from inbox import campaigns
+
+    purpose = Purpose.objects.create(code="newsletter", title="Рассылка",
+                                     is_advertising=True)
+    purpose_text_publish(purpose=purpose, text="Согласен на рассылку.")
+    return campaigns.campaign_create(by=by, name="Акция", purpose=purpose, channel=channel,
+                                     text="Скидка")
 
 
 def _phone_call(deal):

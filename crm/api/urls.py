@@ -20,7 +20,7 @@ v1 = [
     path("", include("security.api.urls")),
     path("", include("inbox.api.urls")),
     path("", include("telephony.api.urls")),
-    path("", include("consents.api_urls")),
+    path("", include("consents.api.urls")),
 ]
 
 urlpatterns = [

@@ -124,5 +124,5 @@ class TestWorkingDays:
             services.subject_request_extend(request=request, reason=" ", by=anna)
         services.subject_request_extend(request=request, reason="Запрос архива", by=anna)
         assert request.due_date == date(2026, 12, 11)
-        with pytest.raises(ValidationError, match="уже продлевался"):
+        with pytest.raises(ValidationError, match="уже продлева"):
             services.subject_request_extend(request=request, reason="Ещё", by=anna)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from consents.models import ConsentState, Purpose
 from crm.management import demo_data
 from crm.models import Company, Contact, ContactPoint, Deal, Note, Task, TimelineEntry
 from security import roles
@@ -113,6 +114,8 @@ def test_it_builds_the_same_data_each_run_and_a_second_run_changes_nothing():
             sorted(Contact.objects.values_list("name", "company__name", "owner__username")),
             sorted(ContactPoint.objects.values_list("contact__name", "value")),
             sorted(Deal.objects.values_list("title", "amount", "status", "stage__name")),
+            sorted(ConsentState.objects.values_list("contact__name", "purpose__code",
+                                                    "granted")),
         )
 
     with transaction.atomic():
@@ -128,6 +131,16 @@ def test_it_builds_the_same_data_each_run_and_a_second_run_changes_nothing():
     assert "already" in seed("--if-empty")
     assert time.monotonic() - started < 1
     assert counts() == before
+
+
+def test_it_seeds_purposes_with_texts_and_some_clients_consents():
+    seed()
+    assert set(Purpose.objects.values_list("code", flat=True)) == {
+        "newsletter", "service_notifications", "contract"}
+    assert Purpose.objects.get(code="newsletter").current_text().text.startswith("Я согласен")
+    states = ConsentState.objects.filter(purpose__code="newsletter")
+    assert states.filter(granted=True).exists() and states.filter(granted=False).exists()
+    assert ConsentState.objects.values("contact").distinct().count() < Contact.objects.count()
 
 
 def test_it_refuses_a_database_with_other_data(anna):

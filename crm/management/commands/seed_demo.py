@@ -89,6 +89,13 @@ def demo_website_origins() -> list[str]:
     return list(dict.fromkeys(origins))
 
 
+DEMO_CONSENT_SITE = {"name": "Сайт компании (демо)", "team": "north"}
+
+
+def demo_consent_site_key() -> str:
+    return _demo_token("consent-site-public-key")[:32]
+
+
 def describe_channels() -> list[dict]:
     if not apps.is_installed("inbox"):
         return []
@@ -282,6 +289,7 @@ class DemoBuilder:
         self._deals()
         self._contact_notes()
         self._backdate()
+        consents = self._consents()
         return {
             "users": len(self.users),
             "companies": len(self.companies),
@@ -289,6 +297,7 @@ class DemoBuilder:
             "deals": len(self.deals),
             "tasks": Task.objects.filter(assignee__in=self.users.values()).count(),
             "notes": Note.objects.filter(author__in=self.users.values()).count(),
+            "consent events": consents,
         }
 
     # --- Staff -------------------------------------------------------------------------------
@@ -568,6 +577,66 @@ class DemoBuilder:
                     by=self.users[username], contact=contact,
                     text=self.rng.choice(data.CONTACT_NOTES),
                 ))
+
+    # --- Consents ----------------------------------------------------------------------------
+
+    def _consents(self) -> int:
+        """The demo's purposes with their texts, a website whose forms record consents, and
+        consents of some clients (granted, some withdrawn since), written on the ledger by
+        consents.services. A random source of its own, so the rest of the demo is the same
+        with or without this app."""
+        if not apps.is_installed("consents"):
+            return 0
+        from consents import services as consent_services  # crm/ does not depend on it
+
+        purpose_model = apps.get_model("consents", "Purpose")
+        purposes = {}
+        for spec in data.PURPOSES:
+            fields = {k: v for k, v in spec.items() if k not in ("code", "text")}
+            purpose, _created = purpose_model.objects.get_or_create(code=spec["code"],
+                                                                    defaults=fields)
+            if spec["text"] and not purpose.texts.exists():
+                consent_services.purpose_text_publish(purpose=purpose, text=spec["text"])
+            purposes[spec["code"]] = purpose
+        site = DEMO_CONSENT_SITE
+        apps.get_model("consents", "ConsentSite").objects.get_or_create(
+            name=site["name"], defaults={
+                "public_key": demo_consent_site_key(),
+                "team": Team.objects.get(name=site["team"]),
+                "allowed_origins": "\n".join(demo_website_origins())})
+
+        rng = random.Random(SEED + 1)
+        written = 0
+        for username in sorted(self.contacts_of):
+            manager = self.users[username]
+            for contact in self.contacts_of[username]:
+                for code, share in (("newsletter", 0.45), ("service_notifications", 0.6)):
+                    if rng.random() >= share:
+                        continue  # never asked
+                    granted_at = self._office_hours(self._days_ago(rng.uniform(30, 85)))
+                    if rng.random() < 0.5:
+                        source, evidence, by = "manager", {
+                            "note": rng.choice(data.CONSENT_NOTES)}, manager
+                    else:
+                        source, by = "website_form", None
+                        evidence = {
+                            "ip": f"198.51.100.{rng.randint(2, 254)}",
+                            "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+                            "page_url": demo_url().rstrip("/") + rng.choice(data.CONSENT_PAGES),
+                            "site": site["name"],
+                        }
+                    consent_services.consent_record(
+                        contact=contact, purpose=purposes[code], kind="granted", source=source,
+                        evidence=evidence, by=by, at=granted_at)
+                    written += 1
+                    if code == "newsletter" and rng.random() < 0.2:
+                        consent_services.consent_record(
+                            contact=contact, purpose=purposes[code], kind="withdrawn",
+                            source="manager", by=manager,
+                            evidence={"note": rng.choice(data.WITHDRAWAL_NOTES)},
+                            at=self._office_hours(self._days_ago(rng.uniform(1, 25))))
+                        written += 1
+        return written
 
     # --- Dates -------------------------------------------------------------------------------
 

@@ -1,10 +1,15 @@
 """API v1 routes of consents/ (mounted under /api/v1/)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from consents.api_requests import SubjectRequestViewSet
+from consents.api import views
+from consents.api.requests import SubjectRequestViewSet
 
 router = SimpleRouter()
 router.register("subject-requests", SubjectRequestViewSet, basename="subject-request")
 
-urlpatterns = [*router.urls]
+urlpatterns = [
+    path("consents/", views.ConsentsView.as_view(), name="consents"),
+    *router.urls,
+]

@@ -1,0 +1,25 @@
+from django import template
+
+from consents import selectors
+from consents.forms import ConsentRecordForm
+from crm import selectors as crm_selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("consents/_consent_panel.html", takes_context=True)
+def consent_panel(context, contact):
+    """The contact's consent per purpose at a glance, on the contact and deal cards (the
+    page fetched the contact through crm.selectors and logged the read)."""
+    if contact is None:
+        return {"contact": None}
+    user = context["request"].user
+    can_record = crm_selectors.contact_can_edit(user=user, contact=contact)
+    return {
+        "request": context["request"],
+        "csrf_token": context.get("csrf_token"),
+        "contact": contact,
+        "overview": selectors.consent_overview(contact=contact),
+        "can_record": can_record,
+        "form": ConsentRecordForm(auto_id="consent-%s") if can_record else None,
+    }
