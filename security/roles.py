@@ -68,6 +68,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "telephony.delete_pbxline", "telephony.view_extension", "telephony.add_extension",
         "telephony.change_extension", "telephony.delete_extension",
         "telephony.view_callevent", "telephony.view_call",
+        # Consents' set-up: purposes and their texts, the forms' sites, the production
+        # calendar, retention; the ledger and the requests read-only.
+        "consents.view_purpose", "consents.add_purpose", "consents.change_purpose",
+        "consents.view_purposetext", "consents.add_purposetext",
+        "consents.view_consentsite", "consents.add_consentsite", "consents.change_consentsite",
+        "consents.view_calendarday", "consents.add_calendarday", "consents.change_calendarday",
+        "consents.delete_calendarday", "consents.view_retentionrule",
+        "consents.add_retentionrule", "consents.change_retentionrule",
+        "consents.view_consentevent", "consents.view_subjectrequest",
     ],
 }
 

@@ -118,7 +118,7 @@ class TestRecordFromTheCard:
     ):
         grant(anna_contact, newsletter, anna)
         page = client_for(anna).get(self.url(anna_contact)).content.decode()
-        assert "Записал менеджер" in page and "v1" in page and "Anna" in page
+        assert "Записано менеджером" in page and "v1" in page and "Anna" in page
         assert AccessRecord.objects.filter(user_id=anna.pk, contact_id=anna_contact.pk,
                                            detail__consents="history").exists()
 
