@@ -36,7 +36,7 @@ from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectRe
 from crm.models import Contact, ContactPoint, Deal, Note, Task, TimelineEntry
 from inbox import attachments as inbox_files
 from inbox.models import Attachment, ChannelIdentity, InboundEvent, Message
-from security import change_log, crypto, exports
+from security import change_log, exports
 from security.models import AccessRecord, ExportRequest, FieldReveal
 from telephony import recordings as telephony_files
 from telephony.models import Call, CallbackCommand, CallEvent, Recording
@@ -252,7 +252,7 @@ def _erase_inbox(contact: Contact, identities, report: _Report) -> set[str]:
     needles |= {external_id for external_id in
                 messages.exclude(external_id="").values_list("external_id", flat=True)}
     files = Attachment.objects.filter(message__in=messages)
-    _delete_after_commit(inbox_files._files, list(files.values_list("file_path", flat=True)))
+    _delete_after_commit(inbox_files.storage, list(files.values_list("file_path", flat=True)))
     report.files_deleted += files.exclude(file_path="").count()
     report.add("inbox.attachment", "deleted", files.delete()[0])
     # A reply still waiting must not go out as "[удалено]".
@@ -268,7 +268,7 @@ def _erase_telephony(contact: Contact, deal_ids, phone_indexes, report: _Report)
     calls = Call.objects.filter(Q(contact=contact) | Q(client_number_index__in=phone_indexes))
     needles = set(calls.values_list("entry_id", flat=True))
     recordings = Recording.objects.filter(call__in=calls)
-    _delete_after_commit(telephony_files._files,
+    _delete_after_commit(telephony_files.storage,
                          list(recordings.values_list("file_path", flat=True)))
     report.files_deleted += recordings.exclude(file_path="").count()
     report.add("telephony.recording", "deleted", recordings.delete()[0])
@@ -314,14 +314,12 @@ def _erase_exports(values: set[str], report: _Report) -> None:
     if not values:
         return
     for export in ExportRequest.objects.filter(status=ExportRequest.Status.READY):
-        try:
-            data = crypto.decrypt_bytes(exports._path(export).read_bytes(),
-                                        exports._purpose(export))
-        except (OSError, crypto.DecryptionError):
+        text = exports.ready_file_text(export)
+        if text is None:
             continue
-        text = data.decode("utf-8", "replace").lower()
+        text = text.lower()
         if any(value.lower() in text for value in values):
-            exports._expire(export)
+            exports.withdraw(export)
             report.add("security.exportrequest", "file_deleted", 1)
     for export in ExportRequest.objects.exclude(filters={}):
         filters = _scrub_json(export.filters, values)

@@ -20,8 +20,6 @@ Errors: a token that does not verify answers 400, an expired one 410, a revoked 
 whose contact is gone) 404; the pages say so in plain Russian and show no data.
 """
 
-import base64
-import hashlib
 import hmac
 import logging
 import time
@@ -77,11 +75,7 @@ def _generation(contact_id: int) -> int:
 
 def _key_tag(contact_id: int, *, create: bool) -> str | None:
     # The contact's own data key (consents.subject_keys), never shown: only an HMAC of it.
-    key = subject_keys._key(contact_id, create=create)
-    if key is None:
-        return None
-    digest = hmac.new(key, b"privacy-center-link", hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:12]).decode()
+    return subject_keys.tag(contact_id, b"privacy-center-link", create=create)
 
 
 def lifetime() -> timedelta:

@@ -164,7 +164,7 @@ def _files_after_commit(store, paths) -> None:
 def _apply_messages(step: Step) -> None:
     messages = Message.objects.filter(pk__in=step.ids)
     files = Attachment.objects.filter(message__in=messages)
-    _files_after_commit(inbox_files._files, list(files.values_list("file_path", flat=True)))
+    _files_after_commit(inbox_files.storage, list(files.values_list("file_path", flat=True)))
     files.delete()
     if step.action == Action.DELETE:
         TimelineEntry.objects.filter(source_type__model="message", source_type__app_label="inbox",
@@ -178,7 +178,7 @@ def _apply_messages(step: Step) -> None:
 @transaction.atomic
 def _apply_recordings(step: Step) -> None:
     recordings = Recording.objects.filter(pk__in=step.ids)
-    _files_after_commit(telephony_files._files,
+    _files_after_commit(telephony_files.storage,
                         list(recordings.values_list("file_path", flat=True)))
     recordings.delete()
 

@@ -7,6 +7,8 @@ chain stay untouched, and the values in them can no longer be read by anyone.
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 
@@ -45,6 +47,16 @@ def unseal(contact_id: int, token: str) -> dict | None:
         return None
     raw = base64.b64decode(token)
     return json.loads(AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], str(contact_id).encode()))
+
+
+def tag(contact_id: int, label: bytes, *, create: bool) -> str | None:
+    """A short keyed fingerprint of the contact's key for `label` (never the key itself), or
+    None once the key is gone: a value that stops matching when the contact is erased."""
+    key = _key(contact_id, create=create)
+    if key is None:
+        return None
+    digest = hmac.new(key, label, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()
 
 
 def shred(contact_id: int) -> bool:

@@ -94,16 +94,16 @@ def safe_content_type(mime_type: str) -> str:
 # --- Storage ---------------------------------------------------------------------------------
 
 # Encrypted under MEDIA_ROOT by security.files (shared with telephony's recordings).
-_files = files.EncryptedFiles(ATTACHMENT_DIR, "attachment")
+storage = files.EncryptedFiles(ATTACHMENT_DIR, "attachment")
 
 
 def store_encrypted(data: bytes) -> str:
     """Encrypt `data` into a new file under MEDIA_ROOT; returns its path relative to it."""
-    return _files.store(data)
+    return storage.store(data)
 
 
 def delete_file(relative: str) -> None:
-    _files.delete(relative)
+    storage.delete(relative)
 
 
 def open_decrypted(attachment: Attachment) -> bytes:
@@ -112,7 +112,7 @@ def open_decrypted(attachment: Attachment) -> bytes:
     if not attachment.file_path:
         raise AttachmentUnavailable("the file is not stored")
     try:
-        return _files.read(attachment.file_path)
+        return storage.read(attachment.file_path)
     except files.FileUnavailable as e:
         logger.error("attachment %s is unreadable: %s", attachment.pk, e)
         raise AttachmentUnavailable(str(e)) from None

@@ -267,6 +267,21 @@ def render_xlsx(lines: list[list], title: str) -> bytes:
     return out.getvalue()
 
 
+def ready_file_text(export: ExportRequest) -> str | None:
+    """The decrypted text of an export's waiting file (None when it cannot be read): the
+    client's erasure checks whether a file not yet downloaded lists them."""
+    try:
+        data = crypto.decrypt_bytes(_path(export).read_bytes(), _purpose(export))
+    except (OSError, crypto.DecryptionError):
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def withdraw(export: ExportRequest) -> None:
+    """Delete a waiting export's file at once (it would list an erased client)."""
+    _expire(export)
+
+
 def _storage_dir() -> Path:
     return Path(settings.MEDIA_ROOT) / EXPORT_DIR
 

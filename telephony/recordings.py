@@ -31,7 +31,7 @@ from telephony.providers.mango_client import max_recording_bytes, normalize_mime
 logger = logging.getLogger("telephony")
 
 RECORDING_DIR = "recordings"
-_files = files.EncryptedFiles(RECORDING_DIR, "recording")
+storage = files.EncryptedFiles(RECORDING_DIR, "recording")
 
 # What the stream may say it is: audio a browser plays and cannot run as script.
 AUDIO_TYPES = frozenset({"audio/mpeg", "audio/ogg", "audio/wav", "audio/mp4", "audio/webm"})
@@ -71,7 +71,7 @@ def open_decrypted(recording: Recording) -> bytes:
     if not recording.file_path:
         raise RecordingUnavailable("the recording is not stored")
     try:
-        return _files.read(recording.file_path)
+        return storage.read(recording.file_path)
     except files.FileUnavailable as e:
         logger.error("recording %s is unreadable: %s", recording.pk, e)
         raise RecordingUnavailable(str(e)) from None
@@ -121,7 +121,7 @@ def fetch(*, recording_id: int) -> bool:
                                     "downloaded.") % {"limit": filesizeformat(limit)})
     if not data:
         return _failed(recording, _("The PBX sent an empty recording."))
-    relative = _files.store(data)
+    relative = storage.store(data)
     with transaction.atomic():
         stored = Recording.objects.filter(pk=recording.pk, file_path="").update(
             file_path=relative, mime_type=normalize_mime(mime)[:100], size=len(data),
@@ -130,7 +130,7 @@ def fetch(*, recording_id: int) -> bool:
         if stored:
             _changed(recording)
     if not stored:  # a concurrent run got there first
-        _files.delete(relative)
+        storage.delete(relative)
     return bool(stored)
 
 
@@ -142,4 +142,4 @@ def fetch_gave_up(*, recording_id: int, reason: str) -> None:
 
 
 def delete_file(recording: Recording) -> None:
-    _files.delete(recording.file_path)
+    storage.delete(recording.file_path)

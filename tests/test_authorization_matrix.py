@@ -328,7 +328,7 @@ def _phone_call(deal):
                                client_number="+79161112233", deal=deal, contact=deal.contact,
                                manager=deal.owner)
     Recording.objects.create(call=call, recording_id="rec-1", mime_type="audio/mpeg",
-                             file_path=recordings._files.store(b"ID3"), size=3)
+                             file_path=recordings.storage.store(b"ID3"), size=3)
     command = CallbackCommand.objects.create(account=account, user=deal.owner, deal=deal,
                                              to_number="79161112233", extension="101")
     return call, command

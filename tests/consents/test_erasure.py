@@ -65,7 +65,7 @@ class Client:
                                    client_number=phone, deal=self.deal, contact=self.contact,
                                    manager=owner)
         Recording.objects.create(call=call, recording_id=f"rec-{entry}",
-                                 file_path=recordings._files.store(file_bytes + b" voice"))
+                                 file_path=recordings.storage.store(file_bytes + b" voice"))
         CallEvent.objects.create(account=account, kind="call", dedupe_key=f"{entry}:1",
                                  payload=json.dumps({"entry_id": entry,
                                                      "from": {"number": digits}}))
@@ -107,7 +107,7 @@ def _database_texts():
 def _file_texts():
     """Every stored file, raw and, where we hold the key, decrypted."""
     root = Path(settings.MEDIA_ROOT)
-    stores = {"attachments": attachments._files, "recordings": recordings._files}
+    stores = {"attachments": attachments.storage, "recordings": recordings.storage}
     for path in root.rglob("*"):
         if not path.is_file():
             continue

@@ -48,7 +48,7 @@ def world(anna, north, newsletter):
                                    client_number="+79160000001", contact=active,
                                    started_at=LONG_AGO)
     w["old_recording"] = Recording.objects.create(call=old_call, recording_id="r1",
-                                                  file_path=recordings._files.store(b"mp3"))
+                                                  file_path=recordings.storage.store(b"mp3"))
     w["old_call"] = old_call
     w["active"] = active
     # A client gone quiet for years: no deal open, no consent.
@@ -111,7 +111,7 @@ def test_the_real_run_does_what_the_dry_run_printed(world, django_capture_on_com
     old = Message.objects.get(pk=world["old_message"].pk)
     assert (old.text, old.external_id) == (erasure.ERASED, "")
     assert not Attachment.objects.filter(pk=world["old_file"].pk).exists()
-    assert not attachments._files.path_of(world["old_file"].file_path).exists()
+    assert not attachments.storage.path_of(world["old_file"].file_path).exists()
     assert Message.objects.get(pk=world["new_message"].pk).text == "новый текст"
     assert not Recording.objects.exists()
     assert Call.objects.get(pk=world["old_call"].pk).client_number == ""
