@@ -11,7 +11,7 @@ from django.utils import timezone
 from consents import subject_keys
 from consents.models import ConsentEvent, ConsentState, Purpose, SubjectRequest
 from crm.models import Contact
-from crm.selectors import contacts_visible_to
+from crm.selectors import active_role, contacts_visible_to
 from security import roles
 
 
@@ -84,18 +84,12 @@ REQUEST_HANDLER_ROLES = (roles.ADMIN, roles.SECURITY_OFFICER)
 REQUEST_ROLES = (*REQUEST_HANDLER_ROLES, roles.MANAGER, roles.SALES_HEAD)
 
 
-def _role(user) -> str | None:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return None
-    return user.role
-
-
 def can_use_subject_requests(user) -> bool:
-    return _role(user) in REQUEST_ROLES
+    return active_role(user) in REQUEST_ROLES
 
 
 def subject_requests_visible_to(user):
-    role = _role(user)
+    role = active_role(user)
     if role in REQUEST_HANDLER_ROLES:
         return SubjectRequest.objects.all()
     if role in REQUEST_ROLES:
@@ -122,7 +116,7 @@ def subject_request_list(*, user, status: str = "", overdue: bool | None = None)
 def subject_request_contact(*, user, pk):
     """The contact `user` may register a request for (404 otherwise): any for the handlers,
     the visible ones for the others."""
-    role = _role(user)
+    role = active_role(user)
     if role in REQUEST_HANDLER_ROLES:
         contacts = Contact.objects.all()
     elif role in REQUEST_ROLES:
@@ -138,7 +132,7 @@ def subject_request_contact(*, user, pk):
 def may_answer(*, user, request) -> bool:
     """An erasure (refused or done) is answered by an admin or a security officer."""
     if request.kind == SubjectRequest.Kind.ERASURE:
-        return _role(user) in REQUEST_HANDLER_ROLES
+        return active_role(user) in REQUEST_HANDLER_ROLES
     return can_use_subject_requests(user)
 
 

@@ -24,7 +24,8 @@ from security import roles
 from security.models import DealUserObjectPermission
 
 
-def _role(user) -> str | None:
+def active_role(user) -> str | None:
+    """The role of a logged-in, active user; None for anyone else (who then sees nothing)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     return user.role
@@ -72,7 +73,7 @@ def deal_visibility_parts(user, *, codename: str = "view_deal") -> list[QuerySet
     has its own index on (owner | team, -last_activity_at), so a list's page can take the
     top rows of each part (`deal_list_pages`). With codename="change_deal": what `user` may
     change (the shares part keeps edit shares only)."""
-    role = _role(user)
+    role = active_role(user)
     if role == roles.ADMIN:
         return None
     if role not in (roles.SALES_HEAD, roles.MANAGER):
@@ -101,7 +102,7 @@ def deals_visible_to(user) -> QuerySet[Deal]:
 
 def _team_parts(model, user) -> list[QuerySet]:
     parts = [model.objects.filter(owner=user)]
-    if _role(user) == roles.SALES_HEAD:
+    if active_role(user) == roles.SALES_HEAD:
         parts += [model.objects.filter(team_id=team_id) for team_id in user.headed_team_ids]
     return parts
 
@@ -128,7 +129,7 @@ def _company_ids(user, codename: str = "view_deal") -> list[QuerySet]:
 
 
 def contacts_visible_to(user) -> QuerySet[Contact]:
-    role = _role(user)
+    role = active_role(user)
     contacts = Contact.objects.all()
     if role in (roles.ADMIN, roles.MARKETER, roles.SUPPORT):
         return contacts
@@ -138,7 +139,7 @@ def contacts_visible_to(user) -> QuerySet[Contact]:
 
 
 def companies_visible_to(user) -> QuerySet[Company]:
-    role = _role(user)
+    role = active_role(user)
     companies = Company.objects.all()
     if role in (roles.ADMIN, roles.MARKETER, roles.SUPPORT):
         return companies
@@ -149,7 +150,7 @@ def companies_visible_to(user) -> QuerySet[Company]:
 
 def tasks_visible_to(user) -> QuerySet[Task]:
     """Tasks assigned to the user (a head: to the team) and tasks on deals the user sees."""
-    role = _role(user)
+    role = active_role(user)
     tasks = Task.objects.all()
     if role == roles.ADMIN:
         return tasks
@@ -188,7 +189,7 @@ def task_get(*, user, pk) -> Task:
 def deal_can_edit(*, user, deal: Deal) -> bool:
     """Whether `user` may change `deal` (the caller has it from `deal_get`): its owner, the
     head of its team, the admin, or someone holding a live edit share."""
-    role = _role(user)
+    role = active_role(user)
     if role not in (roles.ADMIN, roles.SALES_HEAD, roles.MANAGER):
         return False
     if not user.has_perm("crm.change_deal"):
@@ -218,7 +219,7 @@ def company_can_edit(*, user, company: Company) -> bool:
 def task_can_edit(*, user, task: Task) -> bool:
     """Whether `user` may change or complete a task they see: their own, their team's (a
     head), or one on a deal they may change (a read share of the deal does not do)."""
-    role = _role(user)
+    role = active_role(user)
     if not user.has_perm("crm.change_task"):
         return False
     if role == roles.ADMIN or task.assignee_id == user.pk:
@@ -234,7 +235,7 @@ def assignable_users(*, user):
     from django.contrib.auth import get_user_model
 
     active = get_user_model().objects.filter(is_active=True)
-    role = _role(user)
+    role = active_role(user)
     if role == roles.ADMIN:
         return active
     if role is None:
@@ -266,31 +267,31 @@ def with_current(queryset: QuerySet, current) -> QuerySet:
 
 
 def deals_editable_by(user) -> QuerySet[Deal]:
-    if _role(user) == roles.ADMIN:
+    if active_role(user) == roles.ADMIN:
         return Deal.objects.all()
-    if _role(user) not in (roles.SALES_HEAD, roles.MANAGER):
+    if active_role(user) not in (roles.SALES_HEAD, roles.MANAGER):
         return Deal.objects.none()
     return _visible(Deal, deal_visibility_parts(user, codename="change_deal"))
 
 
 def contacts_editable_by(user) -> QuerySet[Contact]:
-    if _role(user) == roles.ADMIN:
+    if active_role(user) == roles.ADMIN:
         return Contact.objects.all()
-    if _role(user) not in (roles.SALES_HEAD, roles.MANAGER):
+    if active_role(user) not in (roles.SALES_HEAD, roles.MANAGER):
         return Contact.objects.none()
     return Contact.objects.filter(pk__in=_union(_contact_ids(user, "change_deal")))
 
 
 def companies_editable_by(user) -> QuerySet[Company]:
-    if _role(user) == roles.ADMIN:
+    if active_role(user) == roles.ADMIN:
         return Company.objects.all()
-    if _role(user) not in (roles.SALES_HEAD, roles.MANAGER):
+    if active_role(user) not in (roles.SALES_HEAD, roles.MANAGER):
         return Company.objects.none()
     return Company.objects.filter(pk__in=_union(_company_ids(user, "change_deal")))
 
 
 def user_can_see_owner_filter(user) -> bool:
-    return _role(user) in (roles.SALES_HEAD, roles.ADMIN)
+    return active_role(user) in (roles.SALES_HEAD, roles.ADMIN)
 
 
 # --- Lists -----------------------------------------------------------------------------------
