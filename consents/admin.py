@@ -14,6 +14,7 @@ from consents.models import (
     RetentionRule,
     SubjectRequest,
 )
+from security.admin import ReadOnlyAdmin
 
 
 class PurposeTextInline(admin.TabularInline):
@@ -52,17 +53,6 @@ class CalendarDayAdmin(admin.ModelAdmin):
 @admin.register(RetentionRule)
 class RetentionRuleAdmin(admin.ModelAdmin):
     list_display = ["data_type", "days", "action", "is_active"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ConsentEvent)

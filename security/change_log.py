@@ -4,7 +4,7 @@ Every LogEntry is sealed as it is written: its fingerprint goes into a hash chai
 (ChangeSeal, security.audit_chain) in the same transaction, so an entry altered, deleted or
 added behind the application's back no longer matches a seal. And the bulk writes of our
 services, which auditlog does not see (a queryset's `update()`), are recorded here with
-`bulk_changed`.
+`record` (objects at hand) or `bulk_changed` (ids).
 """
 
 import hashlib
@@ -46,18 +46,34 @@ def seal(sender, instance: LogEntry, created: bool, raw: bool = False, **kwargs)
                                                    digest=entry_digest(instance))])
 
 
-def bulk_changed(model, pks, *, changes: dict, actor=None, reason: str = "") -> None:
-    """Record a bulk update of `model` rows `pks` (each gets its entry, as a save would):
-    `changes` is {field: [old, new]}, with the old value None where it was not read."""
-    content_type = ContentType.objects.get_for_model(model)
-    additional = {"bulk": True, "reason": reason} if reason else {"bulk": True}
-    for pk in pks:
-        LogEntry.objects.create(
-            content_type=content_type, object_pk=str(pk), object_id=pk,
-            object_repr=f"{model._meta.verbose_name} #{pk}", action=LogEntry.Action.UPDATE,
-            changes={name: [_text(old), _text(new)] for name, (old, new) in changes.items()},
-            actor=actor, additional_data=additional,
+def record(changes, *, actor=None, additional_data: dict | None = None,
+           describe=str) -> list[LogEntry]:
+    """One change-log entry per changed object, as a save would write it: `changes` is
+    [(object, {field: [old, new]})]. The entries go in one query, and are sealed here in one
+    append (a bulk insert sends no post_save, so `seal` does not see them)."""
+    from auditlog.cid import get_cid
+
+    cid = get_cid()
+    entries = LogEntry.objects.bulk_create([
+        LogEntry(
+            content_type=ContentType.objects.get_for_model(obj), object_pk=str(obj.pk),
+            object_id=obj.pk, object_repr=describe(obj)[:500], action=LogEntry.Action.UPDATE,
+            changes={name: [_text(old), _text(new)] for name, (old, new) in fields.items()},
+            actor=actor, additional_data=additional_data, cid=cid,
         )
+        for obj, fields in changes
+    ])
+    audit_chain.append(ChangeSeal, [ChangeSeal(entry_id=entry.pk, digest=entry_digest(entry))
+                                    for entry in entries])
+    return entries
+
+
+def bulk_changed(model, pks, *, changes: dict, actor=None, reason: str = "") -> None:
+    """Record a bulk update of `model` rows `pks`, the same `changes` ({field: [old, new]},
+    the old value None where it was not read) for each."""
+    additional = {"bulk": True, "reason": reason} if reason else {"bulk": True}
+    record([(model(pk=pk), changes) for pk in pks], actor=actor, additional_data=additional,
+           describe=lambda obj: f"{model._meta.verbose_name} #{obj.pk}")
 
 
 def _text(value):

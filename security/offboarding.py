@@ -49,30 +49,14 @@ class Handover:
     offboarding: Offboarding | None = None
 
     def audit(self, changes: list[tuple[object, dict[str, list]]]) -> None:
-        """One django-auditlog entry per moved object: `changes` is [(obj, {"field": [old,
-        new]})], values as auditlog itself writes them (ids of foreign keys, as text)."""
+        """One change-log entry per moved object (security.change_log.record, sealed like
+        every entry): `changes` is [(obj, {"field": [old, new]})]."""
         if self.dry_run or not changes:
             return
-        from auditlog.cid import get_cid
-        from auditlog.models import LogEntry
-        from django.contrib.contenttypes.models import ContentType
+        from security import change_log
 
-        extra = {"offboarding": self.offboarding.pk} if self.offboarding else None
-        cid = get_cid()
-        LogEntry.objects.bulk_create([
-            LogEntry(
-                content_type=ContentType.objects.get_for_model(obj),
-                object_pk=str(obj.pk), object_id=obj.pk, object_repr=str(obj)[:500],
-                action=LogEntry.Action.UPDATE,
-                changes={name: [_text(old), _text(new)] for name, (old, new) in fields.items()},
-                changes_text="", actor=self.by, additional_data=extra, cid=cid,
-            )
-            for obj, fields in changes
-        ])
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
+        change_log.record(changes, actor=self.by, additional_data=(
+            {"offboarding": self.offboarding.pk} if self.offboarding else None))
 
 
 @dataclass(frozen=True)

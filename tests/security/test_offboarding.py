@@ -21,7 +21,7 @@ from crm import selectors, services
 from crm.consumers import SESSION_ENDED
 from crm.models import Deal, Note, Task
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import offboarding, roles, sharing
+from security import change_log, offboarding, roles, sharing
 from security.models import DealUserObjectPermission, Offboarding
 from telephony.models import Call, Extension, PbxAccount
 from tests.factories import make_contact, make_deal, make_user
@@ -150,6 +150,8 @@ def test_every_moved_object_is_in_the_change_log(world, anna, ivan, director):
     # The revoked share rows: deleted through the ORM, recorded by django-auditlog itself.
     assert LogEntry.objects.get_for_model(DealUserObjectPermission).filter(
         action=LogEntry.Action.DELETE).count() == 2
+    # And every entry is sealed into the change log's chain, like any other.
+    assert change_log.verify()[1] == []
 
 
 def test_the_successor_sees_the_whole_history_at_once(world, anna, ivan, director):
