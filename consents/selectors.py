@@ -36,6 +36,13 @@ def purposes_needing_consent():
         Q(legal_basis=Purpose.LegalBasis.CONSENT) | Q(is_advertising=True), is_active=True)
 
 
+def granted_purpose(*, contact, code: str) -> Purpose | None:
+    """The purpose `code` if the contact consents to it now (what they may withdraw)."""
+    state = (ConsentState.objects.filter(contact=contact, granted=True, purpose__code=code)
+             .select_related("purpose").first())
+    return state.purpose if state else None
+
+
 def consenting_contact_ids(*, purpose: Purpose):
     """The contacts with a current consent to `purpose` (a subquery)."""
     return ConsentState.objects.filter(purpose=purpose, granted=True).values("contact_id")

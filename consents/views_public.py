@@ -23,8 +23,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consents import privacy, privacy_data, services
-from consents.models import ConsentEvent, ConsentState, Purpose, SubjectRequest
+from consents import privacy, privacy_data, selectors, services
+from consents.models import ConsentEvent, SubjectRequest
 from consents.privacy_forms import SubjectRequestForm, WithdrawForm
 from security import access_log
 from security.access_log import Action, Surface
@@ -99,18 +99,14 @@ def privacy_home(request, token, contact):
     return render(request, "consents/privacy/home.html", {"token": token, "data": data})
 
 
-def _granted_purpose(contact, code: str) -> Purpose | None:
-    state = (ConsentState.objects.filter(contact=contact, granted=True, purpose__code=code)
-             .select_related("purpose").first())
-    return state.purpose if state else None
-
-
 @require_http_methods(["GET", "POST"])
 @privacy_view
 def privacy_withdraw(request, token, contact):
     """GET: what withdrawing this consent means, and a confirm button. POST: withdraw it."""
     form = WithdrawForm(request.POST or request.GET or None)
-    purpose = _granted_purpose(contact, form.data.get("purpose", "")) if form.is_bound else None
+    purpose = None
+    if form.is_bound:
+        purpose = selectors.granted_purpose(contact=contact, code=form.data.get("purpose", ""))
     if purpose is None or not form.is_valid():
         messages.info(request, _("This consent is not given, or was already withdrawn."))
         return redirect("privacy:home", token=token)

@@ -13,9 +13,18 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from security import roles, rules
-from security.models import AccessRecord, Alert, ChainHead, ChangeSeal, RuleSetting, User
+from security.models import (
+    AccessRecord,
+    Alert,
+    ChainHead,
+    ChangeSeal,
+    Incident,
+    RuleSetting,
+    User,
+)
 
 CONSOLE_PERMISSION = "security.view_alert"
 ACCESS_LOG_PERMISSION = "security.view_accessrecord"
@@ -93,6 +102,23 @@ def alert_status_counts(user) -> dict[str, int]:
     counts = {status: 0 for status in Alert.Status.values}
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
+
+
+def incident_list() -> QuerySet[Incident]:
+    return Incident.objects.prefetch_related("subjects")
+
+
+def incident_get(*, pk) -> Incident:
+    return get_object_or_404(Incident, pk=pk)
+
+
+def incident_subject(*, incident: Incident, pk) -> User:
+    """One of the accounts the incident involves (404 for anyone else)."""
+    return get_object_or_404(incident.subjects.all(), pk=pk)
+
+
+def alerts_by_ids(ids) -> list[Alert]:
+    return list(Alert.objects.filter(pk__in=ids).select_related("user"))
 
 
 def alerted_users(user) -> QuerySet[User]:

@@ -7,13 +7,12 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from security import containment, incidents
-from security.models import Alert, Incident, User
+from security import containment, incidents, selectors
 from security.views.console import console_required
 
 
@@ -25,7 +24,7 @@ def _first_error(error: ValidationError) -> str:
 @console_required
 @require_GET
 def incident_list(request):
-    page = Paginator(Incident.objects.prefetch_related("subjects"), 25).get_page(
+    page = Paginator(selectors.incident_list(), 25).get_page(
         request.GET.get("page"))
     return render(request, "security/incidents/list.html", {
         "nav": "security", "section": "incidents", "page": page, "now": timezone.now(),
@@ -36,7 +35,7 @@ def incident_list(request):
 @require_POST
 def incident_open(request):
     ids = [int(value) for value in request.POST.getlist("alert") if value.isdigit()]
-    alerts = list(Alert.objects.filter(pk__in=ids).select_related("user"))
+    alerts = selectors.alerts_by_ids(ids)
     if not alerts or len(alerts) != len(set(ids)):
         raise Http404
     incident = incidents.incident_open(alerts=alerts, by=request.user,
@@ -48,7 +47,7 @@ def incident_open(request):
 @console_required
 @require_safe
 def incident_detail(request, pk):
-    incident = get_object_or_404(Incident, pk=pk)
+    incident = selectors.incident_get(pk=pk)
     now = timezone.now()
     deadlines = incidents.deadlines(incident)
     return render(request, "security/incidents/detail.html", {
@@ -76,7 +75,7 @@ def incident_detail(request, pk):
 @require_safe
 def incident_notification(request, pk):
     """The regulator notification draft as a text file to edit and send."""
-    incident = get_object_or_404(Incident, pk=pk)
+    incident = selectors.incident_get(pk=pk)
     response = HttpResponse(incidents.notification_draft(incident),
                             content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}.txt"'
@@ -87,13 +86,13 @@ def incident_notification(request, pk):
 @require_POST
 def incident_action(request, pk):
     """One step on the incident: containment, the regulator's clocks, a note, closing."""
-    incident = get_object_or_404(Incident, pk=pk)
+    incident = selectors.incident_get(pk=pk)
     action, by = request.POST.get("action"), request.user
     try:
         with transaction.atomic():
             if action == "suspend":
-                user = get_object_or_404(User, pk=_int(request.POST.get("user")),
-                                         pk__in=incident.subjects.values("pk"))
+                user = selectors.incident_subject(incident=incident,
+                                                  pk=_int(request.POST.get("user")))
                 incidents.contain_suspend(incident=incident, user=user, by=by)
             elif action == "disable":
                 incidents.contain_disable(incident=incident, kind=request.POST.get("kind", ""),
