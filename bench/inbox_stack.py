@@ -137,7 +137,7 @@ class Stack:
     def start(self) -> None:
         self._start("web", [
             str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-            "--workers", WEB_WORKERS, "--timeout", "60",
+            "--workers", WEB_WORKERS, "--timeout", "60", "--preload",
             "--max-requests", "2000", "--max-requests-jitter", "200",
             "--forwarded-allow-ips", "*", "--access-logfile", "-",
         ], DJANGO_SETTINGS_MODULE="bench.stack_settings")  # + /bench/ack/, see the docstring

@@ -6,10 +6,13 @@ visibility check as the deal card. Events carry ids, never client content: the b
 fetches the rendered fragment through the ordinary, access-checked view.
 """
 
+import asyncio
 import hashlib
+import os
+import threading
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 
@@ -26,18 +29,54 @@ def session_group(session_key: str) -> str:
     return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
-def _send_all(items: list[tuple[str, dict]]) -> None:
-    """One trip into the channel layer for all of them: each async_to_sync call costs a
-    thread, an event loop and a Redis connection, more than the sends themselves."""
+class _LayerLoop:
+    """A long-lived event loop in a daemon thread of this process, for sends from synchronous
+    code (Celery workers, gunicorn). async_to_sync runs each call in a new thread with a new
+    loop, and channels_redis opens its Redis connections per loop: every batch of events paid
+    for a thread, a loop and a connection, more than for the sends. Here the loop, and with it
+    the layer's connection pool, live as long as the process (a forked child makes its own)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop = None
+        self._pid = None
+
+    def run(self, coroutine, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running()).result(timeout)
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="channel-layer-sends",
+                                 daemon=True).start()
+            return self._loop
+
+
+_layer_loop = _LayerLoop()
+
+
+def layer_send(messages: list[tuple[str, dict]]) -> None:
+    """Send channel-layer messages (group, message) now, in one trip."""
     layer = get_channel_layer()
-    if layer is None or not items:
+    if layer is None or not messages:
         return
 
     async def send():
-        for group, event in items:
-            await layer.group_send(group, {"type": "crm.event", "event": event})
+        for group, message in messages:
+            await layer.group_send(group, message)
 
-    async_to_sync(send)()
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the loop of the consumers reading them (embedded server,
+        # tests): async_to_sync runs the send there when called from that loop's threads.
+        async_to_sync(send)()
+    else:
+        _layer_loop.run(send())
+
+
+def _send_all(items: list[tuple[str, dict]]) -> None:
+    layer_send([(group, {"type": "crm.event", "event": event}) for group, event in items])
 
 
 class _Batch:

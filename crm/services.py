@@ -309,25 +309,43 @@ def timeline_add(
 
     Other apps call this for their messages and calls; crm/ knows nothing of them.
     """
-    if deal is None and contact is None:
-        raise ValueError("a timeline entry needs a deal or a contact")
-    occurred_at = occurred_at or timezone.now()
-    entry = TimelineEntry.objects.create(
-        deal=deal,
-        contact=contact if contact is not None else (deal.contact if deal else None),
-        kind=kind,
-        actor=actor if getattr(actor, "pk", None) else None,
-        source_type=ContentType.objects.get_for_model(source) if source is not None else None,
-        source_id=source.pk if source is not None else None,
-        occurred_at=occurred_at,
-        payload=payload or {},
-    )
-    if deal is not None:
-        Deal.objects.filter(pk=deal.pk, last_activity_at__lt=occurred_at).update(
-            last_activity_at=occurred_at
+    return timeline_add_many(kind=kind, items=[(deal, contact, source, occurred_at)],
+                             actor=actor, payload=payload)[0]
+
+
+def timeline_add_many(*, kind: str, items, actor=None,
+                      payload: dict | None = None) -> list[TimelineEntry]:
+    """Add entries of one kind, `items` being (deal, contact, source, occurred_at) each, in
+    one insert, and move each deal's last activity once (deals in id order, the order every
+    writer locks them in)."""
+    entries = []
+    for deal, contact, source, occurred_at in items:
+        if deal is None and contact is None:
+            raise ValueError("a timeline entry needs a deal or a contact")
+        entries.append(TimelineEntry(
+            deal=deal,
+            contact=contact if contact is not None else (deal.contact if deal else None),
+            kind=kind,
+            actor=actor if getattr(actor, "pk", None) else None,
+            source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+            source_id=source.pk if source is not None else None,
+            occurred_at=occurred_at or timezone.now(),
+            payload=payload or {},
+        ))
+    entries = TimelineEntry.objects.bulk_create(entries)
+    latest: dict = {}
+    for entry in entries:
+        if entry.deal_id is not None:
+            latest[entry.deal_id] = max(latest.get(entry.deal_id, entry.occurred_at),
+                                        entry.occurred_at)
+    for deal_id in sorted(latest):
+        Deal.objects.filter(pk=deal_id, last_activity_at__lt=latest[deal_id]).update(
+            last_activity_at=latest[deal_id]
         )
-        events.timeline_entry_added(deal_id=deal.pk, entry_id=entry.pk, kind=kind)
-    return entry
+    for entry in entries:
+        if entry.deal_id is not None:
+            events.timeline_entry_added(deal_id=entry.deal_id, entry_id=entry.pk, kind=kind)
+    return entries
 
 
 # --- Deals -----------------------------------------------------------------------------------

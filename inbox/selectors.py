@@ -112,8 +112,12 @@ def deal_message_get(*, deal, pk) -> Message:
 
 
 def channel_for_webhook(*, kind: str, uuid) -> Channel:
-    """The active channel a webhook URL names, or Http404 (the URL itself is no secret)."""
-    return get_object_or_404(Channel, kind=kind, uuid=uuid, is_active=True)
+    """The active channel a webhook URL names, or Http404 (the URL itself is no secret).
+    Only what taking a delivery needs: every webhook request reads it (the rest loads on
+    access)."""
+    return get_object_or_404(
+        Channel.objects.only("id", "uuid", "kind", "webhook_secret", "is_active"),
+        kind=kind, uuid=uuid, is_active=True)
 
 
 def deal_attachment_get(*, deal, pk) -> Attachment:

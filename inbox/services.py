@@ -8,12 +8,13 @@ go out after commit (crm.services.timeline_add and crm.events do that).
 import json
 import logging
 import secrets
+import time
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -50,29 +51,136 @@ class NoManagerError(Exception):
     """The channel's team has nobody who could take a new client."""
 
 
-@transaction.atomic
 def event_receive(*, channel: Channel, provider_event_id: str, event_type: str,
-                  payload: str) -> tuple[InboundEvent, bool]:
-    """Store one webhook delivery as received; a repeated delivery changes nothing.
+                  payload: str) -> bool:
+    """Store one webhook delivery as received; a repeated delivery changes nothing. True when
+    it was new.
 
-    Returns (event, created). Processing is queued once this transaction commits, so the
-    stored row is there before the provider hears 200 (invariant 6).
+    One statement (INSERT ... ON CONFLICT DO NOTHING), committed before the provider hears
+    200 (invariant 6); then a drain is queued unless one is already waiting.
     """
-    from config.celery import delay_on_commit
-    from inbox.tasks import process_event
-
-    event, created = InboundEvent.objects.get_or_create(
-        channel=channel, provider_event_id=provider_event_id,
-        defaults={"event_type": event_type, "payload": payload},
-    )
+    table = connection.ops.quote_name(InboundEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (channel_id, provider_event_id, event_type, payload, status,"
+            " error, attempts, received_at) VALUES (%s, %s, %s, %s, %s, '', 0, %s)"
+            " ON CONFLICT (channel_id, provider_event_id) DO NOTHING RETURNING id",
+            [channel.pk, provider_event_id, event_type, payload,
+             InboundEvent.Status.RECEIVED, timezone.now()],
+        )
+        created = cursor.fetchone() is not None
     if created:
-        delay_on_commit(process_event, event.pk)
-    return event, created
+        events_drain_soon()
+    return created
+
+
+# One drain task waits in the queue at a time: a webhook that finds one waiting leaves its
+# event to it. The drain clears the mark before it reads, so an event stored after that queues
+# the next drain; a mark left by a lost task expires, and the sweeper finds what it left.
+DRAIN_QUEUED_KEY = "inbox:drain-queued"
+DRAIN_QUEUED_SECONDS = 10
+# Events processed per transaction, and for how long one drain keeps going before it hands
+# over to a fresh task (so a long backlog does not hold one worker process forever).
+DRAIN_BATCH = 50
+DRAIN_SECONDS = 5
+
+
+def events_drain_soon() -> None:
+    from inbox.tasks import drain_events
+
+    if not cache.add(DRAIN_QUEUED_KEY, 1, timeout=DRAIN_QUEUED_SECONDS):
+        return
+
+    def queue():
+        try:
+            drain_events.delay()
+        except Exception:
+            cache.delete(DRAIN_QUEUED_KEY)  # the broker is down: the next webhook tries again
+            raise
+
+    transaction.on_commit(queue)
+
+
+def events_drain(*, batch: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS) -> int:
+    """Process the received events, oldest first, `batch` per transaction, until none is left
+    (or `seconds` have passed: then another drain is queued). Drains run side by side on
+    several worker processes: each takes the events no other one holds. Returns how many it
+    processed."""
+    cache.delete(DRAIN_QUEUED_KEY)
+    deadline = time.monotonic() + seconds
+    done = 0
+    while True:
+        count = _events_process_batch(batch)
+        done += count
+        if count < batch:
+            return done
+        if time.monotonic() > deadline:
+            events_drain_soon()
+            return done
+
+
+def _events_process_batch(limit: int) -> int:
+    """Up to `limit` received events in one transaction. When anything fails (a bad event, a
+    deadlock with another drain), the batch is rolled back and each event is processed on its
+    own, so the bad one is recorded as failed and the others go through."""
+    ids: list[int] = []
+    try:
+        with transaction.atomic():
+            events = list(
+                InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("channel").filter(status=InboundEvent.Status.RECEIVED)
+                .order_by("id")[:limit]
+            )
+            ids = [event.pk for event in events]
+            parsed = [(event, provider_for(event.channel).parse(json.loads(event.payload)))
+                      for event in events]
+            # One order of row locks for every drain (by chat, then arrival), so two drains
+            # running side by side do not deadlock on the conversations and deals they share.
+            parsed.sort(key=lambda pair: (pair[0].channel_id, _sender(pair[1]), pair[0].pk))
+            _events_apply(parsed)
+            now = timezone.now()
+            for status, pks in (
+                (InboundEvent.Status.PROCESSED, [e.pk for e, n in parsed if n]),
+                (InboundEvent.Status.IGNORED, [e.pk for e, n in parsed if not n]),
+            ):
+                if pks:
+                    InboundEvent.objects.filter(pk__in=pks).update(
+                        status=status, error="", attempts=F("attempts") + 1, processed_at=now)
+    except Exception:
+        if not ids:
+            raise
+        logger.warning("a batch of %s events failed; processing them one by one", len(ids),
+                       exc_info=True)
+        for pk in ids:
+            deliveries.process(InboundEvent, pk, event_process)
+    return len(ids)
+
+
+def _sender(normalized: list) -> str:
+    return next((item.sender_id for item in normalized), "")
+
+
+def _events_apply(events: list[tuple[InboundEvent, list]]) -> None:
+    """Apply the normalized contents of stored events, in order: the messages of each channel
+    together (a few statements for the lot), then the unreachable marks."""
+    by_channel: dict[int, tuple[Channel, list[InboundMessage]]] = {}
+    unreachable: list[tuple[Channel, ClientUnreachable]] = []
+    for event, normalized in events:
+        for item in normalized:
+            if isinstance(item, InboundMessage):
+                by_channel.setdefault(event.channel_id, (event.channel, []))[1].append(item)
+            elif isinstance(item, ClientUnreachable):
+                unreachable.append((event.channel, item))
+    for channel, inbounds in by_channel.values():
+        _messages_receive(channel=channel, inbounds=inbounds)
+    for channel, item in unreachable:
+        _identity_unreachable(channel=channel, sender_id=item.sender_id, reason=item.reason)
 
 
 def event_process(*, event: InboundEvent) -> InboundEvent:
-    """Turn a stored delivery into messages (or an unreachable mark). Safe to run twice and
-    concurrently: the event row is locked, and a processed event is left alone."""
+    """Turn one stored delivery into messages (or an unreachable mark): the sweeper's and the
+    admin's retry path. Safe to run twice and concurrently: the event row is locked, and a
+    processed event is left alone."""
     with transaction.atomic():
         # Lock the event only: a lock on the joined channel row would hold up every webhook
         # of the channel (their inserts take a key-share lock on it) while this runs.
@@ -80,14 +188,8 @@ def event_process(*, event: InboundEvent) -> InboundEvent:
                  .get(pk=event.pk))
         if event.status in (InboundEvent.Status.PROCESSED, InboundEvent.Status.IGNORED):
             return event
-        provider = provider_for(event.channel)
-        normalized = provider.parse(json.loads(event.payload))
-        for item in normalized:
-            if isinstance(item, InboundMessage):
-                _message_receive(channel=event.channel, inbound=item)
-            elif isinstance(item, ClientUnreachable):
-                _identity_unreachable(channel=event.channel, sender_id=item.sender_id,
-                                      reason=item.reason)
+        normalized = provider_for(event.channel).parse(json.loads(event.payload))
+        _events_apply([(event, normalized)])
         event.status = (InboundEvent.Status.PROCESSED if normalized
                         else InboundEvent.Status.IGNORED)
         event.error = ""
@@ -128,10 +230,15 @@ def channel_connect_webhook(*, channel: Channel, webhook_url: str) -> None:
 
 
 def _identity_find(channel: Channel, sender_id: str) -> ChannelIdentity | None:
-    return (ChannelIdentity.objects.select_related("contact")
-            .filter(channel=channel,
-                    external_id_index=ChannelIdentity.index_of(channel, sender_id))
-            .first())
+    return _identities_find(channel, [sender_id]).get(sender_id)
+
+
+def _identities_find(channel: Channel, sender_ids) -> dict[str, ChannelIdentity]:
+    """The known identities among `sender_ids`, by sender id (one query)."""
+    index = {ChannelIdentity.index_of(channel, sender_id): sender_id for sender_id in sender_ids}
+    return {index[identity.external_id_index]: identity
+            for identity in ChannelIdentity.objects.select_related("contact")
+            .filter(channel=channel, external_id_index__in=list(index))}
 
 
 def _manager_for(channel: Channel):
@@ -183,88 +290,190 @@ def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
     )
 
 
-def _open_deal_for(contact: Contact, channel: Channel) -> Deal:
-    deal = (Deal.objects.filter(contact=contact, status=Deal.Status.OPEN)
-            .select_related("owner").order_by("-created_at", "-id").first())
-    if deal is not None:
-        return deal
+def _open_deals_of(contacts) -> dict[int, Deal]:
+    """The newest open deal of each contact that has one (one query)."""
+    deals: dict[int, Deal] = {}
+    for deal in (Deal.objects.filter(contact__in=contacts, status=Deal.Status.OPEN)
+                 .select_related("owner").order_by("-created_at", "-id")):
+        deals.setdefault(deal.contact_id, deal)
+    return deals
+
+
+def _lead_create(contact: Contact, channel: Channel) -> Deal:
+    """A new lead deal for a client who has no open one (a first message, or their deals are
+    all closed)."""
     owner = _owner_for(contact, channel)
     return crm_services.deal_create(by=owner, owner=owner, contact=contact,
                                     title=f"{channel.name}: {contact.name}"[:200])
 
 
-def _conversation_for(identity: ChannelIdentity, deal: Deal, *, at) -> Conversation:
-    conversation = (identity.conversations.select_for_update()
-                    .filter(status=Conversation.Status.OPEN)
-                    .order_by("-created_at", "-id").first())
+def _open_conversations_of(identities) -> dict[int, Conversation]:
+    """The newest open conversation of each identity that has one, locked (one query; rows
+    locked in id order, the same in every transaction, so concurrent drains do not
+    deadlock)."""
+    conversations: dict[int, Conversation] = {}
+    for conversation in (Conversation.objects.select_for_update()
+                         .filter(identity__in=identities, status=Conversation.Status.OPEN)
+                         .order_by("id")):
+        newest = conversations.get(conversation.identity_id)
+        if newest is None or (conversation.created_at, conversation.pk) > (newest.created_at,
+                                                                          newest.pk):
+            conversations[conversation.identity_id] = conversation
+    return conversations
+
+
+def _conversation_for(conversation: Conversation | None, identity: ChannelIdentity, deal: Deal,
+                      *, at) -> Conversation:
+    """The identity's open conversation (or a new one), attached to `deal`."""
     if conversation is None:
         return Conversation.objects.create(
-            channel=identity.channel, identity=identity, contact=identity.contact, deal=deal,
+            channel_id=identity.channel_id, identity=identity, contact=identity.contact, deal=deal,
             assignee=deal.owner, last_activity_at=at,
         )
     if conversation.deal_id != deal.pk:
         # The deal it was attached to was closed: the client's new messages go to the open one.
         conversation.deal, conversation.assignee = deal, deal.owner
         conversation.save(update_fields=["deal", "assignee"])
+    conversation.deal, conversation.identity = deal, identity  # known: no query to read them
     return conversation
 
 
-def _message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | None:
-    existing = Message.objects.filter(channel=channel, external_id=inbound.external_id).first()
-    if existing is not None:
-        if inbound.edited:
-            return _message_edit(message=existing, inbound=inbound)
-        return None  # a duplicate: already stored
-    identity = _identity_for(channel, inbound)
-    if inbound.sender_name and identity.display_name != inbound.sender_name[:200]:
-        identity.display_name = inbound.sender_name[:200]
-        identity.save(update_fields=["display_name", "external_id_index"])
-    deal = _open_deal_for(identity.contact, channel)
-    conversation = _conversation_for(identity, deal, at=inbound.sent_at)
-    reply_to = (Message.objects.filter(channel=channel,
-                                       external_id=inbound.reply_to_external_id).first()
-                if inbound.reply_to_external_id else None)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation, channel=channel,
-                direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED,
-                external_id=inbound.external_id, text=inbound.text[:20_000],
-                reply_to=reply_to, created_at=inbound.sent_at,
-                # An edit of a message we never saw: keep it, marked as edited.
-                edited_at=inbound.sent_at if inbound.edited else None,
-            )
-    except IntegrityError:
-        return None  # the same message stored by a concurrent delivery
+def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> list[Message]:
+    """Store inbound messages of one channel (edits and repeats included), in arrival order.
+
+    However many there are, the routing (identities, deals, conversations), the inserts and
+    the timeline take a few statements for the lot: a drain processes events in batches, and
+    a statement per message was most of what an update cost. A first message of a new client
+    makes their contact, lead deal and conversation one at a time.
+    """
+    known = {m.external_id: m for m in Message.objects.filter(
+        channel=channel, external_id__in={inbound.external_id for inbound in inbounds})}
+    fresh: list[InboundMessage] = []
+    edits_of_fresh: list[InboundMessage] = []
+    for inbound in inbounds:
+        existing = known.get(inbound.external_id)
+        if existing is not None:
+            if inbound.edited:
+                _message_edit(message=existing, inbound=inbound)
+        elif any(f.external_id == inbound.external_id for f in fresh):
+            if inbound.edited:
+                edits_of_fresh.append(inbound)  # edited before we stored it: apply after
+        else:
+            fresh.append(inbound)
+    if not fresh:
+        return []
+
+    # Routing: identity -> contact -> deal -> conversation, for every sender at once.
+    identities = _identities_find(channel, {inbound.sender_id for inbound in fresh})
+    for inbound in fresh:
+        identity = identities.get(inbound.sender_id)
+        if identity is None:
+            identity = identities[inbound.sender_id] = _identity_for(channel, inbound)
+        name = inbound.sender_name[:200]
+        if name and identity.display_name != name:
+            identity.display_name = name
+            identity.save(update_fields=["display_name", "external_id_index"])
+    deals = _open_deals_of([identity.contact for identity in identities.values()])
+    for identity in identities.values():
+        if identity.contact_id not in deals:
+            deals[identity.contact_id] = _lead_create(identity.contact, channel)
+    open_conversations = _open_conversations_of(list(identities.values()))
+    conversations: dict[str, Conversation] = {}
+    for inbound in fresh:
+        if inbound.sender_id not in conversations:
+            identity = identities[inbound.sender_id]
+            conversations[inbound.sender_id] = _conversation_for(
+                open_conversations.get(identity.pk), identity, deals[identity.contact_id],
+                at=inbound.sent_at)
+    replied = {inbound.reply_to_external_id for inbound in fresh if inbound.reply_to_external_id}
+    reply_to = ({m.external_id: m for m in Message.objects.filter(
+        channel=channel, external_id__in=replied)} if replied else {})
+
+    messages = _messages_insert(channel, [
+        Message(
+            conversation=conversations[inbound.sender_id], channel=channel,
+            direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED,
+            external_id=inbound.external_id, text=inbound.text[:20_000],
+            reply_to=reply_to.get(inbound.reply_to_external_id), created_at=inbound.sent_at,
+            # An edit of a message we never saw: keep it, marked as edited.
+            edited_at=inbound.sent_at if inbound.edited else None,
+        )
+        for inbound in fresh
+    ])
+    stored = {message.external_id: message for message in messages}
+    by_id = {inbound.external_id: inbound for inbound in fresh}
     Attachment.objects.bulk_create([
         Attachment(message=message, kind=a.kind, provider_file_id=a.file_id[:300],
                    name=a.name[:255], mime_type=a.mime_type[:100], size=a.size)
-        for a in inbound.attachments
+        for message in messages for a in by_id[message.external_id].attachments
     ])
-    if inbound.attachments:
-        from inbox import tasks
+    for message in messages:
+        if by_id[message.external_id].attachments:
+            from inbox import tasks
 
-        delay_on_commit(tasks.fetch_attachments, message.pk)  # the files, after commit
+            delay_on_commit(tasks.fetch_attachments, message.pk)  # the files, after commit
+
+    for conversation in sorted({c.pk: c for c in conversations.values()}.values(),
+                               key=lambda c: c.pk):
+        arrived = [m for m in messages if m.conversation_id == conversation.pk]
+        if arrived:
+            _conversation_received(conversation, channel, [m.created_at for m in arrived])
+    crm_services.timeline_add_many(kind="message", items=[
+        (message.conversation.deal, message.conversation.identity.contact, message,
+         message.created_at)
+        for message in messages
+    ])
+    for conversation in {c.pk: c for c in conversations.values()}.values():
+        arrived = [m for m in messages if m.conversation_id == conversation.pk]
+        if not arrived:
+            continue
+        if not conversation.identity.is_unreachable:
+            _out_of_office_reply(conversation=conversation, channel=channel,
+                                 at=arrived[-1].created_at)
+        crm_events.send_after_commit(crm_events.user_group(conversation.deal.owner_id), {
+            "type": "conversation.updated", "conversation": conversation.pk,
+            "deal": conversation.deal_id,
+        })
+    for inbound in edits_of_fresh:
+        if inbound.external_id in stored:
+            _message_edit(message=stored[inbound.external_id], inbound=inbound)
+    return messages
+
+
+def _messages_insert(channel: Channel, messages: list[Message]) -> list[Message]:
+    """Insert them in one statement; when one was stored meanwhile by a concurrent delivery,
+    one by one, leaving out the ones already there."""
+    try:
+        with transaction.atomic():
+            return Message.objects.bulk_create(messages)
+    except IntegrityError:
+        pass
+    inserted = []
+    for message in messages:
+        try:
+            with transaction.atomic():
+                message.save(force_insert=True)
+        except IntegrityError:
+            continue
+        inserted.append(message)
+    return inserted
+
+
+def _conversation_received(conversation: Conversation, channel: Channel, times: list) -> None:
+    """Count messages that arrived in a conversation: unread, awaiting a reply, and the first
+    response clock started at the first unanswered one (working time only)."""
+    first, last = min(times), max(times)
     updates = {
-        "unread_count": F("unread_count") + 1,
-        "last_inbound_at": Greatest(F("last_inbound_at"), inbound.sent_at)
-        if conversation.last_inbound_at else inbound.sent_at,
-        "last_activity_at": Greatest(F("last_activity_at"), inbound.sent_at),
+        "unread_count": F("unread_count") + len(times),
+        "last_inbound_at": Greatest(F("last_inbound_at"), last)
+        if conversation.last_inbound_at else last,
+        "last_activity_at": Greatest(F("last_activity_at"), last),
         "awaiting_reply": True,
     }
     if conversation.first_response_due_at is None:
-        # The clock starts at the first unanswered message and runs in working time only.
         updates["first_response_due_at"] = _hours(channel).add_working_minutes(
-            inbound.sent_at, channel.first_response_minutes)
+            first, channel.first_response_minutes)
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
-    crm_services.timeline_add(kind="message", deal=deal, contact=identity.contact,
-                              source=message, occurred_at=inbound.sent_at)
-    if not identity.is_unreachable:
-        _out_of_office_reply(conversation=conversation, channel=channel, at=inbound.sent_at)
-    crm_events.send_after_commit(crm_events.user_group(deal.owner_id), {
-        "type": "conversation.updated", "conversation": conversation.pk, "deal": deal.pk,
-    })
-    return message
 
 
 def _hours(channel: Channel) -> BusinessHours:

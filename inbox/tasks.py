@@ -17,6 +17,12 @@ def process_event(event_id: int) -> str:
     return deliveries.process(InboundEvent, event_id, services.event_process)
 
 
+@shared_task(name="inbox.drain_events")
+def drain_events() -> int:
+    """Process what the webhooks stored (queued by them, one waiting at a time)."""
+    return services.events_drain()
+
+
 @shared_task(name="inbox.sweep_events")
 def sweep_events() -> int:
     """Queue the events nobody processed (invariant 6: a stored event is never lost)."""

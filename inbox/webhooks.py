@@ -1,6 +1,6 @@
 """Provider webhooks: check the secret, store the raw delivery, answer 200 at once.
 
-The work happens in a Celery task (inbox.tasks.process_event), queued after the event row
+The work happens in a Celery task (inbox.tasks.drain_events), queued after the event row
 commits: the provider is acknowledged only for what is stored (DESIGN.md, invariant 6), and
 answers 200 to update types we do not handle so it does not retry them forever.
 """

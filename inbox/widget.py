@@ -3,7 +3,7 @@
 - `GET /widget/<public key>.js`: the widget's script with the channel's settings.
 - `POST /widget/<public key>/messages/` `{"id": "<uuid>", "token"?, "name"?, "text"}`: a
   visitor's message, stored as an InboundEvent before the answer and processed by the same
-  pipeline as a Telegram update (inbox.services.event_receive -> inbox.tasks.process_event).
+  pipeline as a Telegram update (inbox.services.event_receive -> inbox.tasks.drain_events).
   Answers `{"token", "id", "duplicate"}`; the first message gets the visitor's token.
 - `GET /widget/<public key>/messages/` with `Authorization: Bearer <token>`: the visitor's
   own history (a header, not the query string: URLs end up in access logs).
@@ -233,7 +233,7 @@ def _message_post(request, channel: Channel, origin: str):
         token=token, message_id=message_id, text=data["text"].strip(),
         name=(data.get("name") or "").strip()[:website.NAME_LIMIT], origin=origin,
     )
-    _event, created = services.event_receive(
+    created = services.event_receive(
         channel=channel, provider_event_id=provider.event_id(payload),
         event_type=provider.event_type(payload), payload=payload_text(payload),
     )

@@ -17,12 +17,11 @@ import logging
 import uuid
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crm import events as crm_events
 from inbox import website
 from inbox.models import ChannelIdentity
 from inbox.providers.base import (
@@ -97,14 +96,12 @@ class WebsiteProvider(Provider):
         message_id = str(uuid.uuid4())
         event = {"id": message_id, "direction": "out", "text": text,
                  "at": timezone.now().isoformat()}
-        layer = get_channel_layer()
-        if layer is not None:
-            try:
-                async_to_sync(layer.group_send)(
-                    website.visitor_group(to), {"type": "widget.message", "message": event})
-            except Exception:  # the widget reads it from its history when it reconnects
-                logger.warning("website chat %s: live push failed", self.channel.pk,
-                               exc_info=True)
+        try:
+            crm_events.layer_send([(website.visitor_group(to),
+                                    {"type": "widget.message", "message": event})])
+        except Exception:  # the widget reads it from its history when it reconnects
+            logger.warning("website chat %s: live push failed", self.channel.pk,
+                           exc_info=True)
         return SendResult(external_id=f"w:out:{message_id}")
 
     def send_file(self, *, to: str, name: str, content: bytes, mime_type: str,

@@ -149,7 +149,7 @@ class TestWebhook:
         assert not Message.objects.exists() and not ChannelIdentity.objects.exists()
 
     def test_a_failure_is_recorded_on_the_event_and_can_be_retried(self, channel):
-        with mock.patch.object(services, "_message_receive", side_effect=RuntimeError("boom")):
+        with mock.patch.object(services, "_messages_receive", side_effect=RuntimeError("boom")):
             assert post(channel, fixture("message_text")).status_code == 200
         event = InboundEvent.objects.get()
         assert event.status == InboundEvent.Status.FAILED
@@ -166,7 +166,7 @@ class TestWebhook:
         assert Message.objects.count() == 1
 
     def test_the_sweeper_queues_events_left_waiting(self, channel):
-        with mock.patch("inbox.tasks.process_event.delay"):  # the broker is down
+        with mock.patch("inbox.tasks.drain_events.delay"):  # the broker is down
             post(channel, fixture("message_text"))
         event = InboundEvent.objects.get()
         assert event.status == InboundEvent.Status.RECEIVED
@@ -186,6 +186,96 @@ class TestWebhook:
         event.refresh_from_db()
         assert event.attempts == 1
         assert Message.objects.count() == 1
+
+
+# --- The drain: stored events processed in batches -------------------------------------------
+
+
+def store(channel, payloads):
+    """Webhook deliveries stored while no drain runs (queued drains are dropped)."""
+    with mock.patch("inbox.tasks.drain_events.delay"):
+        for payload in payloads:
+            assert post(channel, payload).status_code == 200
+    assert InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).count() == len(
+        payloads)
+
+
+def drain():
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return services.events_drain()
+
+
+@pytest.mark.django_db
+class TestDrain:
+    def test_webhooks_queue_one_drain_while_one_is_waiting(self, channel):
+        with mock.patch("inbox.tasks.drain_events.delay") as delay:
+            for n in range(5):
+                post(channel, text_update(9000 + n, f"сообщение {n}"))
+            assert delay.call_count == 1
+            drain()  # it clears the mark before it reads: the next delivery queues another
+            post(channel, text_update(9100, "ещё одно"))
+            assert delay.call_count == 2
+        assert Message.objects.count() == 5
+
+    def test_a_batch_routes_every_chat_and_counts_each_conversation(self, channel, anna, ivan):
+        payloads = [text_update(100 + n, f"первое {n}", chat_id=800 + n, first_name=f"Клиент{n}",
+                                 last_name="")
+                    for n in range(3)]
+        payloads += [text_update(200 + n, f"второе {n}", chat_id=800 + n % 3,
+                                 message_id=500 + n, first_name=f"Клиент{n % 3}",
+                                 last_name="")
+                     for n in range(6)]
+        store(channel, payloads)
+        assert drain() == 9
+        assert not InboundEvent.objects.exclude(status=InboundEvent.Status.PROCESSED).exists()
+        for n in range(3):
+            conversation = Conversation.objects.get(identity__external_id_index=(
+                ChannelIdentity.index_of(channel, str(800 + n))))
+            texts = list(conversation.messages.order_by("id").values_list("text", flat=True))
+            assert texts == [f"первое {n}", f"второе {n}", f"второе {n + 3}"]
+            assert conversation.unread_count == 3 and conversation.awaiting_reply
+            deal = conversation.deal
+            assert deal.timeline.filter(kind="message").count() == 3
+            assert deal.contact.name == f"Клиент{n}"
+        assert Deal.objects.count() == 3
+
+    def test_a_batch_costs_a_few_statements_whatever_its_size(self, channel, anna, ivan,
+                                                             django_assert_max_num_queries):
+        # Known clients (their first messages made them), then 30 messages from 10 chats.
+        store(channel, [text_update(100 + n, "привет", chat_id=800 + n) for n in range(10)])
+        drain()
+        store(channel, [text_update(300 + n, f"текст {n}", chat_id=800 + n % 10,
+                                    message_id=600 + n) for n in range(30)])
+        # Per batch: the events, messages, identities, deals, conversations, the inserts, the
+        # statuses; per conversation one update; per deal one update.
+        with django_assert_max_num_queries(15 + 2 * 10):
+            assert drain() == 30
+        assert Message.objects.count() == 40
+
+    def test_a_bad_event_fails_alone_and_the_rest_of_the_batch_goes_through(self, channel):
+        store(channel, [text_update(100, "раз", chat_id=801), text_update(101, "два", chat_id=802),
+                        text_update(102, "три", chat_id=803)])
+        bad = InboundEvent.objects.get(provider_event_id="101")
+        InboundEvent.objects.filter(pk=bad.pk).update(payload="{not json")
+        assert drain() == 3
+        bad.refresh_from_db()
+        assert bad.status == InboundEvent.Status.FAILED and "JSONDecodeError" in bad.error
+        assert sorted(Message.objects.values_list("text", flat=True)) == ["раз", "три"]
+
+    def test_an_edit_in_the_same_batch_as_its_message_applies_after_it(self, channel):
+        store(channel, [fixture("message_text"), fixture("edited_message")])
+        drain()
+        message = Message.objects.get()
+        assert message.text == "Здравствуйте! Сколько стоит поставка 12 серверов?"
+        assert message.edited_at.timestamp() == 1763900500
+
+    def test_the_same_message_twice_in_a_batch_is_stored_once(self, channel):
+        again = fixture("message_text")
+        again["update_id"] += 1
+        store(channel, [fixture("message_text"), again])
+        drain()
+        assert Message.objects.count() == 1
+        assert Conversation.objects.get().unread_count == 1
 
 
 # --- The parser: one fixture per update type -------------------------------------------------
@@ -511,7 +601,7 @@ def test_a_failed_event_is_retried_from_the_admin(channel, director):
     # The admin role's permissions do not cover the inbox yet: a superuser here.
     director.is_superuser = True
     director.save()
-    with mock.patch.object(services, "_message_receive", side_effect=RuntimeError("boom")):
+    with mock.patch.object(services, "_messages_receive", side_effect=RuntimeError("boom")):
         post(channel, fixture("message_text"))
     event = InboundEvent.objects.get(status=InboundEvent.Status.FAILED)
     client = Client()
