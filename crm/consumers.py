@@ -55,6 +55,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"error": "bad_request"})
 
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every handler: a hop to the
+        # database thread for each message. Live events are forwarded without the database
+        # (the rechecks that need it go through database_sync_to_async, which closes them
+        # itself), and they are most of the traffic, a few per inbound message.
+        if message.get("type") == "crm.event":
+            await self.crm_event(message)
+            return
+        await super().dispatch(message)
+
     async def crm_event(self, message):
         event = message["event"]
         if event.get("type") == "session.ended":

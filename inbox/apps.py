@@ -65,6 +65,16 @@ class InboxConfig(AppConfig):
         auditlog.register(Channel, exclude_fields=["credentials", "webhook_secret"])
         auditlog.register(CannedReply)
 
+        from django.db.models.signals import post_delete, post_save
+
+        from inbox.selectors import forget_webhook_channels
+
+        # The webhooks' copies of a channel go when it changes (inbox.selectors).
+        post_save.connect(forget_webhook_channels, sender=Channel,
+                          dispatch_uid="inbox.forget_webhook_channels.save")
+        post_delete.connect(forget_webhook_channels, sender=Channel,
+                            dispatch_uid="inbox.forget_webhook_channels.delete")
+
         containment.register(containment.Switchable(
             kind="channel", title=_("Messenger channel"), active=_active_channels,
             disable=_disable_channel))

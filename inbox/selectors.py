@@ -6,6 +6,8 @@ A conversation without a deal is visible to nobody but the admin... and in pract
 exists, because routing always attaches one.
 """
 
+import time
+
 from django.core.paginator import Page, Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -111,13 +113,33 @@ def deal_message_get(*, deal, pk) -> Message:
     )
 
 
+# Every webhook request reads its channel, so each process keeps the channels it has seen for
+# a second: a change saved in this process drops them at once (inbox.apps connects
+# `forget_webhook_channels` to Channel's saves), other processes see it within
+# WEBHOOK_CHANNEL_SECONDS. Unknown ids are not kept (they would let anyone fill the memory).
+WEBHOOK_CHANNEL_SECONDS = 1.0
+_WEBHOOK_CHANNELS_MAX = 1000
+_webhook_channels: dict[tuple[str, str], tuple[float, Channel]] = {}
+
+
 def channel_for_webhook(*, kind: str, uuid) -> Channel:
     """The active channel a webhook URL names, or Http404 (the URL itself is no secret).
-    Only what taking a delivery needs: every webhook request reads it (the rest loads on
-    access)."""
-    return get_object_or_404(
+    Only what taking a delivery needs (the rest loads on access)."""
+    key, now = (kind, str(uuid)), time.monotonic()
+    kept = _webhook_channels.get(key)
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    channel = get_object_or_404(
         Channel.objects.only("id", "uuid", "kind", "webhook_secret", "is_active"),
         kind=kind, uuid=uuid, is_active=True)
+    if len(_webhook_channels) >= _WEBHOOK_CHANNELS_MAX:
+        _webhook_channels.clear()
+    _webhook_channels[key] = (now + WEBHOOK_CHANNEL_SECONDS, channel)
+    return channel
+
+
+def forget_webhook_channels(**_signal) -> None:
+    _webhook_channels.clear()
 
 
 def deal_attachment_get(*, deal, pk) -> Attachment:

@@ -20,7 +20,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config import deliveries
+from config import deliveries, marks
 from config.celery import delay_on_commit
 from consents import selectors as consent_selectors
 from crm import events as crm_events
@@ -74,49 +74,68 @@ def event_receive(*, channel: Channel, provider_event_id: str, event_type: str,
     return created
 
 
-# One drain task waits in the queue at a time: a webhook that finds one waiting leaves its
-# event to it. The drain clears the mark before it reads, so an event stored after that queues
-# the next drain; a mark left by a lost task expires, and the sweeper finds what it left.
-DRAIN_QUEUED_KEY = "inbox:drain-queued"
-DRAIN_QUEUED_SECONDS = 10
-# Events processed per transaction, and for how long one drain keeps going before it hands
-# over to a fresh task (so a long backlog does not hold one worker process forever).
+# A drain at work holds a mark, so webhooks leave their events to it instead of queueing more
+# drains; it lets go once it has found nothing for DRAIN_LINGER seconds, then looks once more
+# (an event stored just before it let go was left to it). A mark whose drain died expires.
+DRAIN_MARK = "inbox:drain"
+DRAIN_MARK_SECONDS = 10
+# Events per transaction; the pause between batches smaller than that lets events gather
+# (fewer, larger transactions under load, at most this much added delay); after DRAIN_SECONDS
+# a drain hands over to a fresh task, so a backlog does not hold one worker process forever.
 DRAIN_BATCH = 50
-DRAIN_SECONDS = 5
+DRAIN_PAUSE = 0.05
+DRAIN_LINGER = 0.5
+DRAIN_SECONDS = 30
 
 
 def events_drain_soon() -> None:
+    """Queue a drain after commit, unless one is at work or queued."""
     from inbox.tasks import drain_events
 
-    if not cache.add(DRAIN_QUEUED_KEY, 1, timeout=DRAIN_QUEUED_SECONDS):
+    if not marks.add(DRAIN_MARK, DRAIN_MARK_SECONDS):
         return
 
     def queue():
         try:
             drain_events.delay()
         except Exception:
-            cache.delete(DRAIN_QUEUED_KEY)  # the broker is down: the next webhook tries again
+            marks.drop(DRAIN_MARK)  # the broker is down: the next webhook tries again
             raise
 
     transaction.on_commit(queue)
 
 
-def events_drain(*, batch: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS) -> int:
-    """Process the received events, oldest first, `batch` per transaction, until none is left
-    (or `seconds` have passed: then another drain is queued). Drains run side by side on
-    several worker processes: each takes the events no other one holds. Returns how many it
-    processed."""
-    cache.delete(DRAIN_QUEUED_KEY)
-    deadline = time.monotonic() + seconds
+def events_drain(*, batch: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS,
+                 linger: float = DRAIN_LINGER, pause: float = DRAIN_PAUSE) -> int:
+    """Process the received events, oldest first, `batch` per transaction, until none has
+    come for `linger` seconds (or `seconds` have passed: then another drain is queued). Drains
+    may run side by side on several worker processes: each takes the events no other one
+    holds. Returns how many it processed. Without a worker (linger 0, pause 0) it runs inside
+    the webhook's request and returns as soon as nothing is left."""
+    started = time.monotonic()
+    idle_since = None
     done = 0
     while True:
+        marks.hold(DRAIN_MARK, DRAIN_MARK_SECONDS)
         count = _events_process_batch(batch)
         done += count
-        if count < batch:
-            return done
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if count:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        if now - started > seconds:
+            marks.drop(DRAIN_MARK)
             events_drain_soon()
             return done
+        if idle_since is not None and now - idle_since >= linger:
+            marks.drop(DRAIN_MARK)
+            if not InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).exists():
+                return done
+            idle_since = None
+            continue
+        if count < batch and pause:
+            time.sleep(pause)
 
 
 def _events_process_batch(limit: int) -> int:

@@ -8,18 +8,12 @@ member added twice counts once, so "distinct clients viewed" is a window of clie
 
 import threading
 import time
-from functools import cache
 
 from django.conf import settings
 
+from config.marks import client as _redis
+
 _PREFIX = "rules:window:"
-
-
-@cache
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 class _Memory:

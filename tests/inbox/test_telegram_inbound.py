@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Contact, Deal
-from inbox import services
+from inbox import selectors, services
 from inbox.models import (
     Attachment,
     Channel,
@@ -98,6 +98,23 @@ class TestWebhook:
         channel.save()
         assert post(channel, fixture("message_text")).status_code == 404
         assert not InboundEvent.objects.exists()
+
+    def test_a_channel_switched_off_stops_taking_deliveries(self, channel):
+        assert post(channel, text_update(1, "до")).status_code == 200
+        # Here: at once (the process's copy goes with the save).
+        channel.is_active = False
+        channel.save()
+        assert post(channel, text_update(2, "после")).status_code == 404
+        # In another process (no signal here): once its copy is a second old.
+        channel.is_active = True
+        channel.save()
+        assert post(channel, text_update(3, "снова")).status_code == 200
+        Channel.objects.filter(pk=channel.pk).update(is_active=False)
+        later = time.monotonic() + selectors.WEBHOOK_CHANNEL_SECONDS + 0.01
+        with mock.patch("inbox.selectors.time.monotonic", return_value=later):
+            assert post(channel, text_update(4, "через секунду")).status_code == 404
+        assert sorted(InboundEvent.objects.values_list("provider_event_id", flat=True)) == [
+            "1", "3"]
 
     def test_it_accepts_post_only(self, channel):
         response = Client().get(url(channel), HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET)
@@ -200,9 +217,10 @@ def store(channel, payloads):
         payloads)
 
 
-def drain():
+def drain(**kwargs):
+    """A drain as a worker runs it, without its wait for more events."""
     with TestCase.captureOnCommitCallbacks(execute=True):
-        return services.events_drain()
+        return services.events_drain(linger=0, pause=0, **kwargs)
 
 
 @pytest.mark.django_db
@@ -216,6 +234,25 @@ class TestDrain:
             post(channel, text_update(9100, "ещё одно"))
             assert delay.call_count == 2
         assert Message.objects.count() == 5
+
+    def test_a_drain_at_work_takes_the_new_events_and_queues_none(self, channel):
+        from config import marks
+
+        marks.hold(services.DRAIN_MARK, 5)  # a drain in a worker, between two batches
+        with mock.patch("inbox.tasks.drain_events.delay") as delay:
+            post(channel, text_update(9000, "пока дренаж работает"))
+            assert delay.call_count == 0
+            assert drain() == 1
+        assert Message.objects.get().text == "пока дренаж работает"
+        assert marks.add(services.DRAIN_MARK, 5)  # it let go when nothing was left
+
+    def test_a_long_drain_hands_over_to_a_fresh_task(self, channel):
+        store(channel, [text_update(100 + n, f"текст {n}", chat_id=800 + n % 4)
+                        for n in range(7)])
+        with mock.patch("inbox.tasks.drain_events.delay") as delay:
+            assert drain(batch=3, seconds=0) == 3
+            assert delay.call_count == 1
+        assert InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).count() == 4
 
     def test_a_batch_routes_every_chat_and_counts_each_conversation(self, channel, anna, ivan):
         payloads = [text_update(100 + n, f"первое {n}", chat_id=800 + n, first_name=f"Клиент{n}",
@@ -247,8 +284,9 @@ class TestDrain:
         store(channel, [text_update(300 + n, f"текст {n}", chat_id=800 + n % 10,
                                     message_id=600 + n) for n in range(30)])
         # Per batch: the events, messages, identities, deals, conversations, the inserts, the
-        # statuses; per conversation one update; per deal one update.
-        with django_assert_max_num_queries(15 + 2 * 10):
+        # statuses; per conversation one update; per deal one update; and the drain's last
+        # look for more. A statement per message would be 30 more.
+        with django_assert_max_num_queries(20 + 2 * 10):
             assert drain() == 30
         assert Message.objects.count() == 40
 
