@@ -432,26 +432,29 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
 
             delay_on_commit(tasks.fetch_attachments, message.pk)  # the files, after commit
 
-    for conversation in sorted({c.pk: c for c in conversations.values()}.values(),
-                               key=lambda c: c.pk):
-        arrived = [m for m in messages if m.conversation_id == conversation.pk]
-        if arrived:
-            _conversation_received(conversation, channel, [m.created_at for m in arrived])
+    touched = [(conversation, [m for m in messages if m.conversation_id == conversation.pk])
+               for conversation in sorted({c.pk: c for c in conversations.values()}.values(),
+                                          key=lambda c: c.pk)]
+    touched = [(conversation, arrived) for conversation, arrived in touched if arrived]
+    for conversation, arrived in touched:
+        _conversation_received(conversation, channel, [m.created_at for m in arrived])
     crm_services.timeline_add_many(kind="message", items=[
         (message.conversation.deal, message.conversation.identity.contact, message,
          message.created_at)
         for message in messages
     ])
-    for conversation in {c.pk: c for c in conversations.values()}.values():
-        arrived = [m for m in messages if m.conversation_id == conversation.pk]
-        if not arrived:
-            continue
+    by_owner: dict[int, list[Conversation]] = {}
+    for conversation, arrived in touched:
         if not conversation.identity.is_unreachable:
             _out_of_office_reply(conversation=conversation, channel=channel,
                                  at=arrived[-1].created_at)
-        crm_events.send_after_commit(crm_events.user_group(conversation.deal.owner_id), {
-            "type": "conversation.updated", "conversation": conversation.pk,
-            "deal": conversation.deal_id,
+        by_owner.setdefault(conversation.deal.owner_id, []).append(conversation)
+    # One event per owner, whatever the number of their conversations in the batch: the
+    # conversation lists refetch themselves on it.
+    for owner_id, owned in by_owner.items():
+        crm_events.send_after_commit(crm_events.user_group(owner_id), {
+            "type": "conversation.updated", "conversations": [c.pk for c in owned],
+            "deals": [c.deal_id for c in owned],
         })
     for inbound in edits_of_fresh:
         if inbound.external_id in stored:

@@ -218,9 +218,16 @@ def store(channel, payloads):
 
 
 def drain(**kwargs):
-    """A drain as a worker runs it, without its wait for more events."""
+    """A drain as a worker runs it, without its wait for more events. Its transactions'
+    callbacks run and are gone, as after a commit (the next drain's events must not join
+    them)."""
+    from django.db import connection
+
+    start = len(connection.run_on_commit)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        return services.events_drain(linger=0, pause=0, **kwargs)
+        done = services.events_drain(linger=0, pause=0, **kwargs)
+    del connection.run_on_commit[start:]
+    return done
 
 
 @pytest.mark.django_db
@@ -289,6 +296,28 @@ class TestDrain:
         with django_assert_max_num_queries(20 + 2 * 10):
             assert drain() == 30
         assert Message.objects.count() == 40
+
+    def test_a_batch_tells_each_owner_once_and_each_deal_card_every_message(self, channel,
+                                                                           anna, ivan):
+        from crm import events
+
+        store(channel, [text_update(100 + n, "привет", chat_id=800 + n) for n in range(4)])
+        drain()
+        store(channel, [text_update(300 + n, f"текст {n}", chat_id=800 + n % 4,
+                                    message_id=600 + n) for n in range(8)])
+        with mock.patch.object(events, "layer_send") as layer_send:
+            drain()
+        sent = [(group, message["event"]) for call in layer_send.call_args_list
+                for group, message in call.args[0]]
+        updated = [(group, event) for group, event in sent
+                   if event["type"] == "conversation.updated"]
+        owners = set(Deal.objects.values_list("owner_id", flat=True))
+        assert sorted(group for group, _event in updated) == sorted(
+            events.user_group(owner) for owner in owners)
+        assert sorted(c for _group, event in updated for c in event["conversations"]) == sorted(
+            Conversation.objects.values_list("pk", flat=True))
+        entries = [event for _group, event in sent if event["type"] == "timeline.entry"]
+        assert len(entries) == 8
 
     def test_a_bad_event_fails_alone_and_the_rest_of_the_batch_goes_through(self, channel):
         store(channel, [text_update(100, "раз", chat_id=801), text_update(101, "два", chat_id=802),
