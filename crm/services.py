@@ -12,7 +12,9 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -338,10 +340,13 @@ def timeline_add_many(*, kind: str, items, actor=None,
         if entry.deal_id is not None:
             latest[entry.deal_id] = max(latest.get(entry.deal_id, entry.occurred_at),
                                         entry.occurred_at)
-    for deal_id in sorted(latest):
-        Deal.objects.filter(pk=deal_id, last_activity_at__lt=latest[deal_id]).update(
-            last_activity_at=latest[deal_id]
-        )
+    if latest:
+        # One statement for all the deals: each one's latest entry, unless it had later ones.
+        Deal.objects.filter(pk__in=latest).update(last_activity_at=Greatest(
+            F("last_activity_at"),
+            Case(*(When(pk=pk, then=Value(at)) for pk, at in latest.items()),
+                 output_field=models.DateTimeField()),
+        ))
     for entry in entries:
         if entry.deal_id is not None:
             events.timeline_entry_added(deal_id=entry.deal_id, entry_id=entry.pk, kind=kind)
