@@ -662,6 +662,11 @@ def snapshot(channel_pk: int) -> dict:
         return {
             "events": dict(InboundEvent.objects.filter(channel_id=channel_pk)
                            .values_list("provider_event_id", "status")),
+            # How long each stored update waited for its processing to commit (ms).
+            "processing": {event_id: (done - received).total_seconds() * 1000
+                           for event_id, received, done in InboundEvent.objects.filter(
+                               channel_id=channel_pk, processed_at__isnull=False)
+                           .values_list("provider_event_id", "received_at", "processed_at")},
             "messages": dict(Message.objects.filter(channel_id=channel_pk)
                              .values_list("external_id", "pk")),
             "entries": dict(TimelineEntry.objects.filter(
@@ -677,6 +682,8 @@ def correlate(db: dict, accepted: dict[str, tuple[float, int]],
     """update -> message -> entry -> websocket: end-to-end latencies, losses, and updates
     still waiting in the queue when the wait ended (late, not lost)."""
     e2e, no_message, no_event, late = [], 0, 0, 0
+    processing = sorted(db["processing"][str(update_id)] for _due, update_id in accepted.values()
+                        if str(update_id) in db["processing"])
     for external_id, (due, update_id) in accepted.items():
         message = db["messages"].get(external_id)
         if message is None:
@@ -694,7 +701,7 @@ def correlate(db: dict, accepted: dict[str, tuple[float, int]],
     for status in db["events"].values():
         statuses[status] = statuses.get(status, 0) + 1
     return {"e2e": sorted(e2e), "no_message": no_message, "no_event": no_event, "late": late,
-            "event_statuses": statuses}
+            "event_statuses": statuses, "processing": processing}
 
 
 # --- Report ----------------------------------------------------------------------------------
@@ -750,6 +757,9 @@ def report(args, info: dict, runs: dict, stack: Stack, bot_api: FakeBotApi) -> b
         ("webhook->ws p50 ms", "", ms(pct(e2e, 0.5)), ""),
         ("webhook->ws p99 ms", f"<= {TARGET_E2E_P99:g}", ms(pct(e2e, 0.99)),
          f"max {ms(pct(e2e, 1))}"),
+        ("  stored->processed p50", "", ms(pct(result["processing"], 0.5)),
+         f"p99 {ms(pct(result['processing'], 0.99))}: the drain's share of it (database "
+         f"clock)"),
         ("losses", "0", f"{losses}",
          f"non-200 {non_200}{' ' + str(errors) if errors else ''}, acked but processed "
          f"without a message {result['no_message']}, message without ws event "

@@ -12,9 +12,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import models, transaction
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Greatest
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -341,16 +339,30 @@ def timeline_add_many(*, kind: str, items, actor=None,
             latest[entry.deal_id] = max(latest.get(entry.deal_id, entry.occurred_at),
                                         entry.occurred_at)
     if latest:
-        # One statement for all the deals: each one's latest entry, unless it had later ones.
-        Deal.objects.filter(pk__in=latest).update(last_activity_at=Greatest(
-            F("last_activity_at"),
-            Case(*(When(pk=pk, then=Value(at)) for pk, at in latest.items()),
-                 output_field=models.DateTimeField()),
-        ))
+        _deals_active_at(latest)
     for entry in entries:
         if entry.deal_id is not None:
             events.timeline_entry_added(deal_id=entry.deal_id, entry_id=entry.pk, kind=kind)
     return entries
+
+
+def _deals_active_at(latest: dict) -> None:
+    """Move each deal's last activity to its time in `latest` (deal id -> time), unless it
+    is later already."""
+    if connection.vendor == "postgresql" and len(latest) > 1:
+        # A batch of inbound messages: one statement for all its deals.
+        table = connection.ops.quote_name(Deal._meta.db_table)
+        values = ", ".join(["(%s, %s::timestamptz)"] * len(latest))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS d SET last_activity_at = v.at"
+                f" FROM (VALUES {values}) AS v(id, at)"
+                " WHERE d.id = v.id AND d.last_activity_at < v.at",
+                [value for item in sorted(latest.items()) for value in item],
+            )
+        return
+    for deal_id, at in sorted(latest.items()):
+        Deal.objects.filter(pk=deal_id, last_activity_at__lt=at).update(last_activity_at=at)
 
 
 # --- Deals -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -282,6 +282,35 @@ class TestDrain:
             assert deal.timeline.filter(kind="message").count() == 3
             assert deal.contact.name == f"Клиент{n}"
         assert Deal.objects.count() == 3
+
+    @pytest.mark.parametrize("vendor", ["postgresql", "other"])
+    def test_a_batch_moves_each_conversation_and_deal_to_its_last_message(self, channel, vendor):
+        """One statement per batch on PostgreSQL, a statement per row elsewhere (the embedded
+        SQLite): the same result."""
+        from django.db import connection
+
+        def at(update_id: int, chat_id: int, minute: int) -> dict:
+            update = text_update(update_id, f"в {minute}", chat_id=chat_id)
+            update["message"]["date"] = 1763900000 + minute * 60
+            return update
+
+        store(channel, [at(1, 801, 0), at(2, 802, 1)])
+        drain()
+        due = {c.identity_id: c.first_response_due_at for c in Conversation.objects.all()}
+        assert all(due.values())
+        # The leads were made now, after these messages were written: move them back.
+        Deal.objects.update(last_activity_at=datetime.fromtimestamp(1763900000, tz=UTC))
+        store(channel, [at(3, 801, 5), at(4, 802, 9), at(5, 801, 7), at(6, 802, 2)])
+        with mock.patch.object(connection, "vendor", vendor):
+            assert drain() == 4
+        latest = {801: 7, 802: 9}
+        for conversation in Conversation.objects.select_related("deal"):
+            chat = 801 if conversation.messages.filter(text="в 0").exists() else 802
+            last = datetime.fromtimestamp(1763900000 + latest[chat] * 60, tz=UTC)
+            assert conversation.unread_count == 3
+            assert conversation.last_inbound_at == conversation.last_activity_at == last
+            assert conversation.deal.last_activity_at == last
+            assert conversation.first_response_due_at == due[conversation.identity_id]
 
     def test_a_batch_costs_a_few_statements_whatever_its_size(self, channel, anna, ivan,
                                                              django_assert_max_num_queries):
