@@ -641,10 +641,15 @@ async def test_the_deal_card_receives_the_message_live(north, anna):
     response = await database_sync_to_async(post)(channel, fixture("message_text"),
                                                  on_commit=False)
     assert response.status_code == 200
-    event = await communicator.receive_json_from(timeout=5)
-    assert event["type"] == "timeline.entry" and event["kind"] == "message"
-    assert event["deal"] == deal.pk
-    assert "Здравствуйте" not in str(event)  # ids only; the text comes through the view
+    # Two events, for the deal card and for anna's conversation list (the groups are sent to
+    # side by side: in either order).
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+    by_type = {e["type"]: e for e in received}
+    assert set(by_type) == {"timeline.entry", "conversation.updated"}
+    event = by_type["timeline.entry"]
+    assert event["kind"] == "message" and event["deal"] == deal.pk
+    assert by_type["conversation.updated"]["deals"] == [deal.pk]
+    assert "Здравствуйте" not in str(received)  # ids only; the text comes through the view
     message = await database_sync_to_async(Message.objects.get)()
     entry_id = await database_sync_to_async(
         lambda: deal.timeline.get(kind="message", source_id=message.pk).pk)()
