@@ -146,7 +146,7 @@ class Stack:
             "--port", str(self.ws_port), "--workers", WS_WORKERS,
             "--lifespan", "off", "--proxy-headers", "--forwarded-allow-ips", "*",
         ])
-        self._start("worker", [str(BIN / "celery"), "-A", "config", "worker",
+        self._start("worker", ["nice", "-n", "10", str(BIN / "celery"), "-A", "config", "worker",
                                "--loglevel", "INFO", "--concurrency", WORKER_CONCURRENCY])
         self._start("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
                              "--schedule", str(self.tmp / "celerybeat-schedule")])
