@@ -138,7 +138,7 @@ class Stack:
         self._start("web", [
             str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
             "--workers", WEB_WORKERS, "--timeout", "60", "--preload",
-            "--max-requests", "10000", "--max-requests-jitter", "1000",
+            "--max-requests", "100000", "--max-requests-jitter", "50000",
             "--forwarded-allow-ips", "*", "--access-logfile", "-",
         ], DJANGO_SETTINGS_MODULE="bench.stack_settings")  # + /bench/ack/, see the docstring
         self._start("ws", [

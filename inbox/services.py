@@ -421,6 +421,12 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
     ])
     stored = {message.external_id: message for message in messages}
     by_id = {inbound.external_id: inbound for inbound in fresh}
+    for message in messages:
+        # A reply to a message of this same batch: its target has an id only now.
+        target = stored.get(by_id[message.external_id].reply_to_external_id)
+        if message.reply_to_id is None and target is not None:
+            message.reply_to = target
+            Message.objects.filter(pk=message.pk).update(reply_to=target)
     Attachment.objects.bulk_create([
         Attachment(message=message, kind=a.kind, provider_file_id=a.file_id[:300],
                    name=a.name[:255], mime_type=a.mime_type[:100], size=a.size)

@@ -365,6 +365,15 @@ class TestDrain:
         assert message.text == "Здравствуйте! Сколько стоит поставка 12 серверов?"
         assert message.edited_at.timestamp() == 1763900500
 
+    def test_a_reply_to_a_message_of_the_same_batch_points_at_it(self, channel):
+        reply = text_update(2, "Да, именно эти", message_id=102)
+        reply["message"]["reply_to_message"] = {"message_id": 101, "chat": reply["message"]["chat"],
+                                                "date": reply["message"]["date"], "text": "…"}
+        store(channel, [text_update(1, "Нужны серверы", message_id=101), reply])
+        drain()
+        assert Message.objects.get(text="Да, именно эти").reply_to == Message.objects.get(
+            text="Нужны серверы")
+
     def test_the_same_message_twice_in_a_batch_is_stored_once(self, channel):
         again = fixture("message_text")
         again["update_id"] += 1
