@@ -367,24 +367,24 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
     """
     known = {m.external_id: m for m in Message.objects.filter(
         channel=channel, external_id__in={inbound.external_id for inbound in inbounds})}
-    fresh: list[InboundMessage] = []
+    fresh: dict[str, InboundMessage] = {}  # by external id, in arrival order
     edits_of_fresh: list[InboundMessage] = []
     for inbound in inbounds:
         existing = known.get(inbound.external_id)
         if existing is not None:
             if inbound.edited:
                 _message_edit(message=existing, inbound=inbound)
-        elif any(f.external_id == inbound.external_id for f in fresh):
+        elif inbound.external_id in fresh:
             if inbound.edited:
                 edits_of_fresh.append(inbound)  # edited before we stored it: apply after
         else:
-            fresh.append(inbound)
+            fresh[inbound.external_id] = inbound
     if not fresh:
         return []
 
     # Routing: identity -> contact -> deal -> conversation, for every sender at once.
-    identities = _identities_find(channel, {inbound.sender_id for inbound in fresh})
-    for inbound in fresh:
+    identities = _identities_find(channel, {inbound.sender_id for inbound in fresh.values()})
+    for inbound in fresh.values():
         identity = identities.get(inbound.sender_id)
         if identity is None:
             identity = identities[inbound.sender_id] = _identity_for(channel, inbound)
@@ -398,17 +398,18 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
             deals[identity.contact_id] = _lead_create(identity.contact, channel)
     open_conversations = _open_conversations_of(list(identities.values()))
     conversations: dict[str, Conversation] = {}
-    for inbound in fresh:
+    for inbound in fresh.values():
         if inbound.sender_id not in conversations:
             identity = identities[inbound.sender_id]
             conversations[inbound.sender_id] = _conversation_for(
                 open_conversations.get(identity.pk), identity, deals[identity.contact_id],
                 at=inbound.sent_at)
-    replied = {inbound.reply_to_external_id for inbound in fresh if inbound.reply_to_external_id}
+    replied = {inbound.reply_to_external_id for inbound in fresh.values()
+               if inbound.reply_to_external_id}
     reply_to = ({m.external_id: m for m in Message.objects.filter(
         channel=channel, external_id__in=replied)} if replied else {})
 
-    messages = _messages_insert(channel, [
+    messages = _messages_insert([
         Message(
             conversation=conversations[inbound.sender_id], channel=channel,
             direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED,
@@ -417,31 +418,31 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
             # An edit of a message we never saw: keep it, marked as edited.
             edited_at=inbound.sent_at if inbound.edited else None,
         )
-        for inbound in fresh
+        for inbound in fresh.values()
     ])
     stored = {message.external_id: message for message in messages}
-    by_id = {inbound.external_id: inbound for inbound in fresh}
     for message in messages:
         # A reply to a message of this same batch: its target has an id only now.
-        target = stored.get(by_id[message.external_id].reply_to_external_id)
+        target = stored.get(fresh[message.external_id].reply_to_external_id)
         if message.reply_to_id is None and target is not None:
             message.reply_to = target
             Message.objects.filter(pk=message.pk).update(reply_to=target)
     Attachment.objects.bulk_create([
         Attachment(message=message, kind=a.kind, provider_file_id=a.file_id[:300],
                    name=a.name[:255], mime_type=a.mime_type[:100], size=a.size)
-        for message in messages for a in by_id[message.external_id].attachments
+        for message in messages for a in fresh[message.external_id].attachments
     ])
     for message in messages:
-        if by_id[message.external_id].attachments:
+        if fresh[message.external_id].attachments:
             from inbox import tasks
 
             delay_on_commit(tasks.fetch_attachments, message.pk)  # the files, after commit
 
-    touched = [(conversation, [m for m in messages if m.conversation_id == conversation.pk])
-               for conversation in sorted({c.pk: c for c in conversations.values()}.values(),
-                                          key=lambda c: c.pk)]
-    touched = [(conversation, arrived) for conversation, arrived in touched if arrived]
+    arrived_in: dict[int, list[Message]] = {}
+    for message in messages:
+        arrived_in.setdefault(message.conversation_id, []).append(message)
+    # Conversations in id order: the order their rows are locked in everywhere.
+    touched = [(arrived[0].conversation, arrived) for _pk, arrived in sorted(arrived_in.items())]
     if touched:
         _conversations_received(channel, touched)
     crm_services.timeline_add_many(kind="message", items=[
@@ -468,7 +469,7 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
     return messages
 
 
-def _messages_insert(channel: Channel, messages: list[Message]) -> list[Message]:
+def _messages_insert(messages: list[Message]) -> list[Message]:
     """Insert them in one statement; when one was stored meanwhile by a concurrent delivery,
     one by one, leaving out the ones already there."""
     try:
