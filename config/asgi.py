@@ -24,3 +24,7 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+from config.memory import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()
