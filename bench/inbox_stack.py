@@ -139,7 +139,7 @@ class Stack:
             str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
             "--workers", WEB_WORKERS, "--timeout", "60", "--preload",
             "--max-requests", "100000", "--max-requests-jitter", "50000",
-            "--forwarded-allow-ips", "*", "--access-logfile", "-",
+            "--forwarded-allow-ips", "*",
         ], DJANGO_SETTINGS_MODULE="bench.stack_settings")  # + /bench/ack/, see the docstring
         self._start("ws", [
             str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
@@ -682,6 +682,7 @@ def correlate(db: dict, accepted: dict[str, tuple[float, int]],
     """update -> message -> entry -> websocket: end-to-end latencies, losses, and updates
     still waiting in the queue when the wait ended (late, not lost)."""
     e2e, no_message, no_event, late = [], 0, 0, 0
+    e2e_by_due = {}
     processing = sorted(db["processing"][str(update_id)] for _due, update_id in accepted.values()
                         if str(update_id) in db["processing"])
     for external_id, (due, update_id) in accepted.items():
@@ -697,11 +698,24 @@ def correlate(db: dict, accepted: dict[str, tuple[float, int]],
             no_event += 1
             continue
         e2e.append((at - due) * 1000)
+        e2e_by_due[due] = e2e[-1]
     statuses: dict[str, int] = {}
     for status in db["events"].values():
         statuses[status] = statuses.get(status, 0) + 1
     return {"e2e": sorted(e2e), "no_message": no_message, "no_event": no_event, "late": late,
-            "event_statuses": statuses, "processing": processing}
+            "event_statuses": statuses, "processing": processing, "e2e_by_due": e2e_by_due}
+
+
+def write_trace(path: str, main: "Phase", e2e_by_due: dict[float, float]) -> None:
+    """One CSV row per webhook request, in the order they were due: when (s from the start),
+    ack and webhook-to-websocket latency (ms; empty when it has none), status. For finding
+    when the tail happens (stalls, periodic jobs) rather than only how long it is."""
+    with open(path, "w") as out:
+        out.write("due_s,ack_ms,ws_ms,status\n")
+        for due, _sent, answered, status in sorted(main.rows):
+            ws = e2e_by_due.get(due)
+            out.write(f"{due - main.started:.4f},{(answered - due) * 1000:.2f},"
+                      f"{'' if ws is None else f'{ws:.2f}'},{status}\n")
 
 
 # --- Report ----------------------------------------------------------------------------------
@@ -893,6 +907,8 @@ def main() -> int:
     parser.add_argument("--drain-limit", type=float, default=120,
                         help="wait at most this many s after the load for the deal cards")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--trace", metavar="CSV",
+                        help="write each webhook request's times to this file")
     args = parser.parse_args()
     if args.bare_duration is None:
         args.bare_duration = min(args.duration, 60)
@@ -925,6 +941,8 @@ def main() -> int:
         runs = runner(run_load(args, info, stack, deals, updates, cpu_meter))
         stack.check_alive()
         met = report(args, info, runs, stack, bot_api)
+        if args.trace:
+            write_trace(args.trace, runs["main"], runs["result"]["e2e_by_due"])
     finally:
         stack.stop()
         bot_api.server.shutdown()
