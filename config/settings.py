@@ -226,7 +226,14 @@ if not EMBEDDED and not REDIS_URL:
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+    # Redis pub/sub pushes each event to the processes whose sockets subscribed. The other
+    # channels-redis layer polls: four Redis round trips per message received, one after
+    # another in each websocket process, which fell behind when the CPUs were busy (the inbox
+    # bench: uvicorn 0.8 -> 0.24 ms of CPU per message, Redis 0.28 -> 0.10). Its trade-off:
+    # an event published while a websocket process is reconnecting to Redis is lost (the
+    # other layer kept events a minute, yet dropped them silently past 100 queued for one
+    # socket). Events carry ids only; a page reloaded shows everything.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
                                   "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
