@@ -34,11 +34,9 @@ from django.utils import timezone
 from consents import subject_keys
 from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectRequest
 from crm.models import Contact, ContactPoint, Deal, Note, Task, TimelineEntry
-from inbox import attachments as inbox_files
 from inbox.models import Attachment, ChannelIdentity, InboundEvent, Message
 from security import change_log, exports
 from security.models import AccessRecord, ExportRequest, FieldReveal
-from telephony import recordings as telephony_files
 from telephony.models import Call, CallbackCommand, CallEvent, Recording
 
 ERASED = "[удалено]"
@@ -155,13 +153,6 @@ class _Report:
         return bool(self.tables) or bool(self.files_deleted)
 
 
-def _delete_after_commit(store, paths: list[str]) -> None:
-    """Files go once the erasure is committed: a rolled-back erasure keeps them."""
-    paths = [path for path in paths if path]
-    if paths:
-        transaction.on_commit(lambda: [store.delete(path) for path in paths])
-
-
 def erase_contact(*, contact: Contact, by, reason: str, request: SubjectRequest | None = None
                   ) -> ErasureRecord:
     with transaction.atomic():
@@ -251,8 +242,8 @@ def _erase_inbox(contact: Contact, identities, report: _Report) -> set[str]:
         Q(conversation__contact=contact) | Q(conversation__identity__contact=contact))
     needles |= {external_id for external_id in
                 messages.exclude(external_id="").values_list("external_id", flat=True)}
+    # Their files go with the rows once the erasure commits (security.files).
     files = Attachment.objects.filter(message__in=messages)
-    _delete_after_commit(inbox_files.storage, list(files.values_list("file_path", flat=True)))
     report.files_deleted += files.exclude(file_path="").count()
     report.add("inbox.attachment", "deleted", files.delete()[0])
     # A reply still waiting must not go out as "[удалено]".
@@ -268,8 +259,6 @@ def _erase_telephony(contact: Contact, deal_ids, phone_indexes, report: _Report)
     calls = Call.objects.filter(Q(contact=contact) | Q(client_number_index__in=phone_indexes))
     needles = set(calls.values_list("entry_id", flat=True))
     recordings = Recording.objects.filter(call__in=calls)
-    _delete_after_commit(telephony_files.storage,
-                         list(recordings.values_list("file_path", flat=True)))
     report.files_deleted += recordings.exclude(file_path="").count()
     report.add("telephony.recording", "deleted", recordings.delete()[0])
     report.add("telephony.call", "anonymized", calls.exclude(client_number_index="").update(

@@ -20,9 +20,7 @@ from django.utils import timezone
 from consents import erasure
 from consents.models import Purpose, RetentionRule
 from crm.models import Contact, Deal, TimelineEntry
-from inbox import attachments as inbox_files
 from inbox.models import Attachment, Message
-from telephony import recordings as telephony_files
 from telephony.models import Call, Recording
 
 DataType, Action = RetentionRule.DataType, RetentionRule.Action
@@ -154,18 +152,10 @@ def plan(*, now=None) -> Plan:
     return Plan(steps)
 
 
-def _files_after_commit(store, paths) -> None:
-    paths = [path for path in paths if path]
-    if paths:
-        transaction.on_commit(lambda: [store.delete(path) for path in paths])
-
-
 @transaction.atomic
 def _apply_messages(step: Step) -> None:
     messages = Message.objects.filter(pk__in=step.ids)
-    files = Attachment.objects.filter(message__in=messages)
-    _files_after_commit(inbox_files.storage, list(files.values_list("file_path", flat=True)))
-    files.delete()
+    Attachment.objects.filter(message__in=messages).delete()  # their files too (security.files)
     if step.action == Action.DELETE:
         TimelineEntry.objects.filter(source_type__model="message", source_type__app_label="inbox",
                                      source_id__in=step.ids).delete()
@@ -177,10 +167,7 @@ def _apply_messages(step: Step) -> None:
 
 @transaction.atomic
 def _apply_recordings(step: Step) -> None:
-    recordings = Recording.objects.filter(pk__in=step.ids)
-    _files_after_commit(telephony_files.storage,
-                        list(recordings.values_list("file_path", flat=True)))
-    recordings.delete()
+    Recording.objects.filter(pk__in=step.ids).delete()  # their files too (security.files)
 
 
 @transaction.atomic

@@ -75,6 +75,11 @@ class InboxConfig(AppConfig):
         post_delete.connect(forget_webhook_channels, sender=Channel,
                             dispatch_uid="inbox.forget_webhook_channels.delete")
 
+        from inbox import attachments
+        from inbox.models import Attachment
+
+        attachments.storage.delete_with_rows_of(Attachment)
+
         containment.register(containment.Switchable(
             kind="channel", title=_("Messenger channel"), active=_active_channels,
             disable=_disable_channel))

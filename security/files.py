@@ -12,6 +12,8 @@ import secrets
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from security import crypto
@@ -74,6 +76,20 @@ class EncryptedFiles:
                 self.path_of(relative).unlink(missing_ok=True)
             except FileUnavailable:
                 pass
+
+    def delete_with_rows_of(self, model) -> None:
+        """A row of `model` (its file's path in `file_path`) takes its file along when it is
+        deleted, once the deletion commits (a rollback keeps both), however it goes: erasure,
+        retention, or a cascade from a contact deleted in the admin. Client data must not
+        outlive its record on disk."""
+
+        def delete_file(sender, instance, **kwargs):
+            path = instance.file_path
+            if path:
+                transaction.on_commit(lambda: self.delete(path))
+
+        post_delete.connect(delete_file, sender=model, weak=False,
+                            dispatch_uid=f"security.files.{model._meta.label}")
 
 
 def byte_range(request, size: int, etag: str) -> tuple[int, int] | None | bool:

@@ -76,7 +76,10 @@ class TelephonyConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from security import containment
-        from telephony.models import Extension, PbxAccount, PbxLine
+        from telephony import recordings
+        from telephony.models import Extension, PbxAccount, PbxLine, Recording
+
+        recordings.storage.delete_with_rows_of(Recording)
 
         # Who changed the PBX settings and the extension routing (the keys never logged).
         auditlog.register(PbxAccount, exclude_fields=["api_key", "api_salt"])

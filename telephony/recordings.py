@@ -139,7 +139,3 @@ def fetch_gave_up(*, recording_id: int, reason: str) -> None:
     recording = Recording.objects.select_related("call").filter(pk=recording_id).first()
     if recording is not None:
         _failed(recording, reason)
-
-
-def delete_file(recording: Recording) -> None:
-    storage.delete(recording.file_path)

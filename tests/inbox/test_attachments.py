@@ -429,3 +429,30 @@ class TestFileReply:
 ])
 def test_safe_name(given, safe):
     assert attachments.safe_name(given) == safe
+
+
+# --- A file goes with its row ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestDeletedWithItsRow:
+    def test_a_conversation_deleted_in_the_admin_takes_its_files_along(
+            self, deliver_to, fake_bot_api, django_capture_on_commit_callbacks):
+        attachment = deliver_to(photo_update(fake_bot_api.add_file(PHOTO), len(PHOTO)))
+        path = attachments.storage.path_of(attachment.file_path)
+        assert path.exists()
+        with django_capture_on_commit_callbacks(execute=True):
+            attachment.message.conversation.delete()  # cascades to messages, attachments
+        assert not Attachment.objects.filter(pk=attachment.pk).exists()
+        assert not path.exists()
+
+    def test_the_file_waits_for_the_deletion_to_commit(
+            self, deliver_to, fake_bot_api, django_capture_on_commit_callbacks):
+        attachment = deliver_to(photo_update(fake_bot_api.add_file(PHOTO), len(PHOTO)))
+        path = attachments.storage.path_of(attachment.file_path)
+        with django_capture_on_commit_callbacks(execute=False) as after_commit:
+            attachment.message.delete()
+        assert path.exists()  # a rollback now would keep the row and its file
+        for callback in after_commit:
+            callback()
+        assert not path.exists()

@@ -231,6 +231,16 @@ def stored(mango_account, anna_call, fake_mango_api, django_capture_on_commit_ca
                  django_capture_on_commit_callbacks)
 
 
+@pytest.mark.django_db
+def test_a_call_deleted_takes_its_recordings_file_along(anna_call, stored,
+                                                        django_capture_on_commit_callbacks):
+    path = recordings.storage.path_of(stored.file_path)
+    assert path.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        anna_call.delete()  # cascades to its recordings
+    assert not Recording.objects.filter(pk=stored.pk).exists()
+    assert not path.exists()
+
 def url(call):
     return reverse("call_recording", args=[call.deal_id, call.pk])
 
