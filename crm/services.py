@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config.sql import update_from_values
 from crm import events
 from crm.models import (
     Company,
@@ -351,15 +352,9 @@ def _deals_active_at(latest: dict) -> None:
     is later already."""
     if connection.vendor == "postgresql" and len(latest) > 1:
         # A batch of inbound messages: one statement for all its deals.
-        table = connection.ops.quote_name(Deal._meta.db_table)
-        values = ", ".join(["(%s, %s::timestamptz)"] * len(latest))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS d SET last_activity_at = v.at"
-                f" FROM (VALUES {values}) AS v(id, at)"
-                " WHERE d.id = v.id AND d.last_activity_at < v.at",
-                [value for item in sorted(latest.items()) for value in item],
-            )
+        update_from_values(Deal, alias="d", columns=[("id", ""), ("at", "timestamptz")],
+                           rows=sorted(latest.items()), set_sql="last_activity_at = v.at",
+                           where="d.last_activity_at < v.at")
         return
     for deal_id, at in sorted(latest.items()):
         Deal.objects.filter(pk=deal_id, last_activity_at__lt=at).update(last_activity_at=at)

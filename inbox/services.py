@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from config import deliveries, marks
 from config.celery import delay_on_commit
+from config.sql import update_from_values
 from consents import selectors as consent_selectors
 from crm import events as crm_events
 from crm import selectors as crm_selectors
@@ -520,21 +521,17 @@ def _conversations_received(channel: Channel,
 
 
 def _conversations_received_at_once(rows: list[tuple]) -> None:
-    """PostgreSQL: the same for every row in one statement. The ORM's way (a CASE per column
-    with a WHEN per row) cost more to build than the rest of a batch's processing."""
-    table = connection.ops.quote_name(Conversation._meta.db_table)
-    values = ", ".join(["(%s, %s, %s::timestamptz, %s::timestamptz)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS c SET unread_count = c.unread_count + v.n,"
-            # GREATEST skips NULLs in PostgreSQL: a first message sets last_inbound_at.
-            " last_inbound_at = GREATEST(c.last_inbound_at, v.last),"
-            " last_activity_at = GREATEST(c.last_activity_at, v.last),"
-            " awaiting_reply = true,"
-            " first_response_due_at = COALESCE(c.first_response_due_at, v.due)"
-            f" FROM (VALUES {values}) AS v(id, n, last, due) WHERE c.id = v.id",
-            [value for row in rows for value in row],
-        )
+    """PostgreSQL: the same for every row in one statement."""
+    update_from_values(
+        Conversation, alias="c", rows=rows,
+        columns=[("id", ""), ("n", ""), ("last", "timestamptz"), ("due", "timestamptz")],
+        set_sql="unread_count = c.unread_count + v.n,"
+        # GREATEST skips NULLs in PostgreSQL: a first message sets last_inbound_at.
+        " last_inbound_at = GREATEST(c.last_inbound_at, v.last),"
+        " last_activity_at = GREATEST(c.last_activity_at, v.last),"
+        " awaiting_reply = true,"
+        " first_response_due_at = COALESCE(c.first_response_due_at, v.due)",
+    )
 
 
 def _hours(channel: Channel) -> BusinessHours:
