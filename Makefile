@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt messages bench bench-visibility bench-inbox clean
+.PHONY: run test lint fmt messages bench bench-visibility bench-inbox smoke-production clean
 
 # A venv that a failed `python3 -m venv` left without pip is made again.
 $(VENV)/.runtime: pyproject.toml
@@ -53,3 +53,10 @@ bench-inbox: $(VENV)/.test
 
 clean:
 	rm -rf $(VENV) var
+
+# The production install proven: a virtualenv with `pip install .` only (no test extras) runs
+# the compose file's processes, and a Telegram update and a reply go through them (CI runs it).
+smoke-production: $(VENV)/.test
+	rm -rf var/runtime-venv && $(PYTHON) -m venv var/runtime-venv
+	var/runtime-venv/bin/pip install -q --disable-pip-version-check .
+	scripts/test-services.sh $(PY) scripts/production_smoke.py --runtime-venv var/runtime-venv

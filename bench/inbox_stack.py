@@ -37,14 +37,10 @@ database that holds anything but an earlier run's data. Not run in CI.
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import random
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,12 +50,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
 
-# docker-compose.yml's defaults for the service sizes, read from the same variables.
-WEB_WORKERS = os.environ.get("WEB_WORKERS", "3")
-WS_WORKERS = os.environ.get("WS_WORKERS", "2")
-WORKER_CONCURRENCY = os.environ.get("WORKER_CONCURRENCY", "4")
+from bench.stack import (  # noqa: E402 (after the path is set)
+    WEB_WORKERS,
+    WORKER_CONCURRENCY,
+    WS_WORKERS,
+    Stack,
+    stack_env,
+)
 
 TARGET_RATE, TARGET_ACK_P99, TARGET_E2E_P99 = 300, 25.0, 150.0
 PREFIX = "bench_"
@@ -82,107 +80,7 @@ NAMES = [("Мария", "Иванова"), ("Пётр", "Смирнов"), ("А�
          ("Ольга", "Попова"), ("Дмитрий", "Соколов"), ("Елена", "Лебедева"), ("Сергей", "")]
 
 
-# --- The stack -------------------------------------------------------------------------------
-
-
-def _key() -> str:
-    return base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def stack_env(tmp: Path) -> dict:
-    """What the compose file's `.env` and `environment:` give every app service."""
-    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-        raise SystemExit("DATABASE_URL and REDIS_URL must be set; run through "
-                         "scripts/test-services.sh (make bench-inbox does)")
-    env = dict(os.environ)
-    env.update(
-        CRM_MODE="production",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        FIELD_ENCRYPTION_KEYS=f"k1:{_key()}",
-        BLIND_INDEX_KEY=_key(),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        CRM_VAR_DIR=str(tmp / "var"),
-        MEDIA_ROOT=str(tmp / "media"),
-    )
-    env.pop("DEBUG", None)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Stack:
-    """The compose services as local processes, each in its own process group."""
-
-    def __init__(self, env: dict, tmp: Path):
-        self.env, self.tmp = env, tmp
-        self.web_port, self.ws_port = free_port(), free_port()
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def _start(self, name: str, argv: list[str], **env) -> None:
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
-        self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def migrate(self) -> None:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                       cwd=ROOT, env=self.env, check=True)
-
-    def start(self) -> None:
-        self._start("web", [
-            str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-            "--workers", WEB_WORKERS, "--timeout", "60", "--preload",
-            "--max-requests", "100000", "--max-requests-jitter", "50000",
-            "--forwarded-allow-ips", "*",
-        ], DJANGO_SETTINGS_MODULE="bench.stack_settings")  # + /bench/ack/, see the docstring
-        self._start("ws", [
-            str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
-            "--port", str(self.ws_port), "--workers", WS_WORKERS,
-            "--lifespan", "off", "--proxy-headers", "--forwarded-allow-ips", "*",
-        ])
-        self._start("worker", ["nice", "-n", "10", str(BIN / "celery"), "-A", "config", "worker",
-                               "--loglevel", "INFO", "--concurrency", WORKER_CONCURRENCY])
-        self._start("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-                             "--schedule", str(self.tmp / "celerybeat-schedule")])
-        self._wait_port("web", self.web_port)
-        self._wait_port("ws", self.ws_port)
-
-    def _wait_port(self, name: str, port: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit(f"{name} did not listen on {port}; see {self.tmp}/{name}.log")
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited with {proc.returncode}; "
-                                 f"see {self.tmp}/{name}.log")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+# --- The fake Bot API ------------------------------------------------------------------------
 
 
 class FakeBotApi:
@@ -919,7 +817,7 @@ def main() -> int:
     env = stack_env(tmp)
     os.environ.update(env)
     bot_api = FakeBotApi()
-    stack = Stack(env, tmp)
+    stack = Stack(env, tmp, web_settings="bench.stack_settings")  # + /bench/ack/
     try:
         print(f"migrate, seed; logs in {tmp}")
         stack.migrate()
