@@ -25,8 +25,11 @@ run: $(VENV)/.runtime
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Parallel workers, one per CPU (PYTEST_WORKERS=0: none); the 25 slowest tests reported.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.test
-	scripts/test-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+	scripts/test-services.sh $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist worksteal \
+		--durations=25 $(PYTEST_ARGS)
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .

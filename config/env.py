@@ -120,3 +120,15 @@ def check_redis_url(name: str, url: str | None) -> str | None:
     if urlparse(url).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(f"{name}={url!r} is not a redis:// or rediss:// URL")
     return url
+
+
+def redis_pubsub_prefix(url: str) -> str:
+    """The channel layer's prefix for a Redis URL. Pub/sub channels ignore the database
+    number: two installations (or test workers) on one Redis server with different databases
+    would hear each other's events without a prefix of their own."""
+    parsed = urlparse(url)
+    database = parse_qs(parsed.query).get("db", [""])[0]
+    if not database and parsed.scheme != "unix":
+        database = parsed.path.strip("/")
+    return f"crm.db{database or '0'}"
+

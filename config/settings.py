@@ -23,6 +23,7 @@ from config.env import (
     envlist,
     envrate,
     envstr,
+    redis_pubsub_prefix,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -234,7 +235,8 @@ if REDIS_URL:
     # other layer kept events a minute, yet dropped them silently past 100 queued for one
     # socket). Events carry ids only; a page reloaded shows everything.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                  "CONFIG": {"hosts": [REDIS_URL]}}}
+                                  "CONFIG": {"hosts": [REDIS_URL],
+                                             "prefix": redis_pubsub_prefix(REDIS_URL)}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

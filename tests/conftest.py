@@ -4,12 +4,37 @@ As in healthchecks' tests, most tests need an owner (`anna`), a teammate (`ivan`
 team's head (`head_north`) and an outsider from the other team (`olga`).
 """
 
+import os
+from urllib.parse import urlparse
+
 import pytest
 from django.conf import settings
 
+from config.env import redis_pubsub_prefix
 from security import roles
 from security.models import Team
 from tests.factories import make_contact, make_deal, make_user
+
+
+def _redis_database_per_worker() -> None:
+    """Parallel workers (pytest-xdist: gw0, gw1...) each get a Redis database of their own:
+    every test starts by emptying the cache, which must not empty another worker's. The
+    database of REDIS_URL is left to a run without workers. Settings are read before any
+    conftest runs, so the URL is rewritten wherever it was copied; the cache and the channel
+    layer connect on first use, after this."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not (worker.startswith("gw") and settings.REDIS_URL):
+        return
+    parsed = urlparse(settings.REDIS_URL)
+    database = int(parsed.path.strip("/") or 0) + 1 + int(worker[2:])
+    url = parsed._replace(path=f"/{database}").geturl()
+    settings.REDIS_URL = url
+    settings.CACHES["default"]["LOCATION"] = url
+    settings.CHANNEL_LAYERS["default"]["CONFIG"].update(hosts=[url],
+                                                        prefix=redis_pubsub_prefix(url))
+
+
+_redis_database_per_worker()
 
 # Websocket tests reach the database from Channels' worker threads; persistent connections
 # there would outlive the test and keep the test database from being dropped.
