@@ -65,7 +65,7 @@ SECRET_KEY = _secret_key()
 
 # --- Encryption keys -------------------------------------------------------------------------
 # Contact identifiers (and later provider tokens, messenger ids, files) are encrypted at rest
-# (DESIGN.md, invariant 7; security/crypto.py).
+# (DESIGN.md, invariant 7; core/crypto.py).
 # - FIELD_ENCRYPTION_KEYS: `id:base64-key,id:base64-key` (32-byte keys). The first encrypts,
 #   all decrypt: put a new key first, then `manage.py rotate_keys` re-encrypts old values.
 # - BLIND_INDEX_KEY: base64 of 32 bytes, keys the HMAC that lets phones and e-mails be found
@@ -79,7 +79,7 @@ def _embedded_keys() -> dict:
     import json
     import os
 
-    from security.crypto import generate_key
+    from core.crypto import generate_key
 
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     path = VAR_DIR / "keys.json"
@@ -104,7 +104,7 @@ def _embedded_keys() -> dict:
 
 
 def _encryption_keys() -> tuple[str, str]:
-    from security.crypto import check_keys
+    from core.crypto import check_keys
 
     keyring = (envstr("FIELD_ENCRYPTION_KEYS") or "").strip()
     blind = (envstr("BLIND_INDEX_KEY") or "").strip()
@@ -250,6 +250,9 @@ CELERY_RESULT_BACKEND = None
 # Embedded mode has no worker: tasks run in the process that queued them (after commit).
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Without a worker a provider call's retry waits in the process that queued it: at most this
+# many seconds (core/providers.py).
+PROVIDER_EAGER_WAIT_MAX = envint("PROVIDER_EAGER_WAIT_MAX", 5, minimum=0)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connection around every task unless told to
@@ -346,11 +349,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.CappedPagination",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.UntrustedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CappedPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttles.ListThrottle"],
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttles.ListThrottle"],
     # Per-address limits must not trust a client's own X-Forwarded-For: behind the
     # production proxy (deploy/nginx.conf) the last address in it is the client's.
     "NUM_PROXIES": envint("NUM_PROXIES", 0 if EMBEDDED else 1, minimum=0),

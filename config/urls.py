@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.views import healthz
+from core.webhooks import webhook
 
 urlpatterns = [
     path("", include("crm.urls")),
@@ -15,7 +16,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
-    path("hooks/", include("inbox.urls")),
-    path("hooks/", include("telephony.urls")),
+    # Every provider's webhooks, one view (core/webhooks.py): /hooks/telegram/<uuid>/, and
+    # with the path Mango appends, /hooks/mango/<uuid>/events/call.
+    path("hooks/<slug:kind>/<uuid:channel_uuid>/", webhook, name="webhook"),
+    path("hooks/<slug:kind>/<uuid:channel_uuid>/<path:path>", webhook, name="webhook"),
     path("", include("inbox.urls_widget")),
 ]

@@ -14,7 +14,6 @@ nothing), a budget per address and site (429), and a body limit (413). Every ref
 JSON `{"error": <code>, "detail": <words>}` a form can show.
 """
 
-import json
 import logging
 
 from django.conf import settings
@@ -28,6 +27,7 @@ from django.views.decorators.http import require_http_methods
 
 from consents import services
 from consents.models import ConsentSite, Purpose
+from core.untrusted import BodyTooLarge, UntrustedJSON, request_json
 from security import ratelimit
 from security.requests import client_ip, origin_in
 
@@ -82,14 +82,10 @@ def _capture(request, site_key):
         response["Retry-After"] = str(wait)
         return response
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+        data = request_json(request, max_bytes=MAX_BODY_BYTES)
+    except BodyTooLarge:
         return _error(413, "too_large", _("The request is too large."), origin)
-    try:
-        data = json.loads(request.body.decode())
-    except (ValueError, UnicodeDecodeError):
+    except UntrustedJSON:
         return _error(400, "malformed_json", _("The request body is not valid JSON."), origin)
     try:
         fields = _cleaned(data)

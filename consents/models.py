@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from security.fields import EncryptedTextField
+from core.fields import EncryptedTextField
 from security.models import ChainedRecord
 
 

@@ -11,12 +11,15 @@ socket is in its session's group: logging out (`session.ended`) closes it with c
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from crm import events
+from core import events
+from core.untrusted import UntrustedJSON, parse_json
 from crm.selectors import deals_visible_to
 from security import access_log
 from security.access_log import Action, Surface
 
 MAX_SUBSCRIPTIONS = 50
+# A browser's frames are subscriptions: `{"subscribe": "deal", "id": 7}`.
+MAX_FRAME_BYTES = 4096
 # The close code for "not logged in (any more)": the page's script does not reconnect.
 SESSION_ENDED = 4401
 
@@ -38,6 +41,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", set()):
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # A binary, malformed or oversized frame is answered, not a crash of the socket.
+        try:
+            content = parse_json(text_data or "", max_bytes=MAX_FRAME_BYTES)
+        except UntrustedJSON:
+            await self.send_json({"error": "bad_request"})
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):

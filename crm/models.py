@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from security.crypto import blind_index
-from security.fields import EncryptedTextField
+from core.crypto import blind_index
+from core.fields import EncryptedTextField
 
 
 class TimeStamped(models.Model):
@@ -110,7 +110,7 @@ class ContactPoint(models.Model):
     """One phone number or e-mail address of a contact, each its own row.
 
     Phones are stored in E.164 (`+79161234567`), e-mails with the domain lower-cased; the
-    services normalize. `value` is encrypted in the database (security.fields) and cannot be
+    services normalize. `value` is encrypted in the database (core.fields) and cannot be
     filtered on; `value_index` is its blind index, kept by `save()`, and every lookup, dedupe
     and constraint goes through it.
     """

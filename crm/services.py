@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from config.sql import update_from_values
-from crm import events
+from core import events
+from core.sql import update_from_values
 from crm.models import (
     Company,
     Contact,

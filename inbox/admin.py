@@ -4,11 +4,11 @@ received (inspect what a provider sent, retry a failure)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core import webhooks
 from inbox import services, website
 from inbox.models import CannedReply, Channel, InboundEvent
 from inbox.providers.base import ProviderError
@@ -78,8 +78,7 @@ class ChannelAdmin(admin.ModelAdmin):
     actions = ["connect_webhook"]
 
     def _webhook_url(self, request, channel) -> str:
-        return request.build_absolute_uri(reverse("inbox:telegram_webhook",
-                                                  args=[channel.uuid]))
+        return request.build_absolute_uri(webhooks.url_path(channel.kind, channel.uuid))
 
     @admin.display(description=_("webhook URL"))
     def webhook_url(self, obj):

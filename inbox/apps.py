@@ -49,12 +49,21 @@ class InboxConfig(AppConfig):
 
     def ready(self):
         from crm.timeline import register_kind
-        from inbox.services import conversations_hand_over
         from security.offboarding import register_handover
 
         register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
                       serialize=_message, prefetch=_prefetch_messages,
                       own_panel=True)
+
+        from core import webhooks
+        from inbox import selectors, services
+        from inbox.providers.base import WEBHOOK_KINDS, provider_for
+
+        for kind in WEBHOOK_KINDS:
+            webhooks.register(kind, webhooks.Receiver(
+                channel=lambda uuid, kind=kind: selectors.channel_for_webhook(kind=kind,
+                                                                              uuid=uuid),
+                provider=provider_for, store=services.delivery_store))
 
         from auditlog.registry import auditlog
 
@@ -83,7 +92,7 @@ class InboxConfig(AppConfig):
         containment.register(containment.Switchable(
             kind="channel", title=_("Messenger channel"), active=_active_channels,
             disable=_disable_channel))
-        register_handover("inbox", conversations_hand_over,
+        register_handover("inbox", services.conversations_hand_over,
                           kinds={"conversations": _("Conversations")})
 
         from consents.services import consent_withdrawn

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
-from crm import events as crm_events
+from core import events as crm_events
 from inbox.models import Attachment, Message
 from inbox.providers.base import ProviderError, SendResult, provider_for
 from security import files

@@ -145,7 +145,7 @@ def campaign_send(*, campaign: Campaign, by) -> Campaign:
     campaign.status, campaign.sent_by, campaign.sent_at = (
         Campaign.Status.QUEUED, by, timezone.now())
     campaign.save(update_fields=["status", "sent_by", "sent_at"])
-    from config.celery import delay_on_commit
+    from core.tasks import delay_on_commit
     from inbox import tasks
 
     delay_on_commit(tasks.campaign_dispatch, campaign.pk)

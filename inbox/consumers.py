@@ -15,11 +15,14 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from core.untrusted import UntrustedJSON, parse_json
 from inbox import website
 
 logger = logging.getLogger("inbox.widget")
 
 TOKEN_WAIT_SECONDS = 10
+# The widget's one frame carries its token: a few hundred bytes.
+MAX_FRAME_BYTES = 4096
 CLOSE_UNKNOWN_TOKEN = 4403
 
 
@@ -61,8 +64,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if self.group is not None:
             return  # the widget only listens once it has joined
         try:
-            token = json.loads(text_data or "").get("token")
-        except (ValueError, AttributeError):
+            token = parse_json(text_data or "", max_bytes=MAX_FRAME_BYTES).get("token")
+        except (UntrustedJSON, AttributeError):
             token = None
         if not website.token_valid(self.channel_row, token):
             await self.close(code=CLOSE_UNKNOWN_TOKEN)

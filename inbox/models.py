@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from security import crypto
-from security.fields import EncryptedTextField
+from core import crypto
+from core.fields import EncryptedTextField
 
 
 class Channel(models.Model):
@@ -203,7 +203,7 @@ class Message(models.Model):
 
 class Attachment(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
-    # Relative to MEDIA_ROOT; the bytes are encrypted (security.crypto.encrypt_bytes).
+    # Relative to MEDIA_ROOT; the bytes are encrypted (core.crypto.encrypt_bytes).
     file_path = models.CharField(max_length=300, blank=True)
     name = models.CharField(max_length=255, blank=True)
     mime_type = models.CharField(max_length=100, blank=True)

@@ -2,7 +2,7 @@
 
 Two sections: Inbound (a webhook delivery stored, then processed into messages on a deal's
 timeline) and Outbound (replies from the deal card). Keyword-only, atomic; realtime events
-go out after commit (crm.services.timeline_add and crm.events do that).
+go out after commit (crm.services.timeline_add and core.events do that).
 """
 
 import json
@@ -20,11 +20,11 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config import deliveries, marks
-from config.celery import delay_on_commit
-from config.sql import update_from_values
 from consents import selectors as consent_selectors
-from crm import events as crm_events
+from core import deliveries, marks
+from core import events as crm_events
+from core.sql import update_from_values
+from core.tasks import delay_on_commit
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.hours import BusinessHours
@@ -73,6 +73,12 @@ def event_receive(*, channel: Channel, provider_event_id: str, event_type: str,
     if created:
         events_drain_soon()
     return created
+
+
+def delivery_store(channel: Channel, received) -> bool:
+    """core.webhooks' store for the inbox's channels."""
+    return event_receive(channel=channel, provider_event_id=received.event_id,
+                         event_type=received.event_type, payload=received.payload)
 
 
 # A drain at work holds a mark, so webhooks leave their events to it instead of queueing more

@@ -4,8 +4,7 @@ import logging
 
 from celery import shared_task
 
-from config import celery as celery_config
-from config import deliveries
+from core import deliveries, providers
 from inbox import services
 from inbox.models import InboundEvent
 
@@ -41,7 +40,6 @@ def _send_step(message_id: int, attempt: int | None, retries: int, max_retries: 
     """One try. None when done (sent, failed, or nothing to do); else (countdown, counts):
     try again in `countdown` s, `counts` telling whether that try uses up a retry."""
     from inbox.models import Message
-    from inbox.providers.base import ProviderError
 
     message = Message.objects.filter(pk=message_id).first()
     if message is None:
@@ -51,12 +49,12 @@ def _send_step(message_id: int, attempt: int | None, retries: int, max_retries: 
     except services.ChatBusy as exc:
         # Waiting for the chat's turn is not a failure: it does not use up the retries.
         return exc.wait, False
-    except ProviderError as exc:
+    except providers.ProviderError as exc:
         if retries >= max_retries:
             logger.warning("giving up on message %s: %s", message_id, exc.message)
             services.message_send_gave_up(message=message, reason=exc.message)
             return None
-        return celery_config.backoff(retries, exc.retry_after), True
+        return providers.backoff(retries, exc.retry_after), True
     return None
 
 
@@ -70,8 +68,6 @@ def _attempts(message_id: int) -> int | None:
              acks_late=True)
 def send_message(self, message_id: int, attempt: int | None = None, busy: int = 0):
     """`busy`: how many of the retries so far were only waits for the chat's turn."""
-    import time
-
     retries = self.request.retries - busy
     while True:
         step = _send_step(message_id, attempt, retries, self.max_retries)
@@ -85,7 +81,7 @@ def send_message(self, message_id: int, attempt: int | None = None, busy: int = 
             raise self.retry(args=(message_id, attempt, busy), countdown=countdown,
                              max_retries=self.request.retries + 1)
         # No worker (embedded mode, tests): wait here rather than retrying at once.
-        time.sleep(min(countdown, celery_config.EAGER_WAIT_MAX))
+        providers.eager_wait(countdown)
 
 
 @shared_task(name="inbox.campaign_dispatch", acks_late=True)
@@ -115,7 +111,7 @@ def fetch_attachments(self, message_id: int) -> None:
 
     from inbox import attachments
 
-    celery_config.run_with_retries(
+    providers.run_with_retries(
         self, lambda: attachments.fetch_message(message_id=message_id),
         gave_up=lambda reason: attachments.fetch_gave_up(message_id=message_id, reason=reason),
         eager_max_retries=FETCH_EAGER_MAX_RETRIES, what=f"the files of message {message_id}",

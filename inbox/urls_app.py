@@ -1,4 +1,4 @@
-"""The inbox's pages and actions in the app (the provider webhooks are in inbox/urls.py)."""
+"""The inbox's pages and actions in the app (the provider webhooks are core/webhooks.py's)."""
 
 from django.urls import path
 

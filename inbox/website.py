@@ -17,8 +17,9 @@ import secrets
 from django.core import signing
 from django.utils.crypto import salted_hmac
 
+from core import crypto
 from inbox.models import Channel, ChannelIdentity, Message
-from security import crypto, requests
+from security import requests
 from security.requests import origin_of  # noqa: F401 (the widget's import)
 
 HISTORY_LIMIT = 100

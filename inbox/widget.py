@@ -31,6 +31,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.untrusted import BodyTooLarge, UntrustedJSON, request_json
 from inbox import services, website
 from inbox.models import Channel
 from inbox.providers.base import provider_for
@@ -203,22 +204,14 @@ def widget_messages(request, channel: Channel, origin: str):
                         json_dumps_params={"ensure_ascii": False})
 
 
-def _content_length(request) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
-
-
 def _message_post(request, channel: Channel, origin: str):
     provider = provider_for(channel)
-    if _content_length(request) > provider.max_body_bytes or \
-            len(request.body) > provider.max_body_bytes:
+    try:
+        data = request_json(request, max_bytes=provider.max_body_bytes)
+    except BodyTooLarge:
         return JsonResponse({"error": "too_large", "detail": _("The message is too long.")},
                             status=413)
-    try:
-        data = json.loads(request.body.decode())
-    except (ValueError, UnicodeDecodeError):
+    except UntrustedJSON:
         return JsonResponse({"error": "malformed_json",
                              "detail": _("The request body is not valid JSON.")}, status=400)
     problem = _invalid(data)

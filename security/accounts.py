@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
-from crm import events
+from core import events
 from security import roles
 from security.models import RevokedCredential, Suspension, User, UserSession
 

@@ -28,7 +28,7 @@ def recipients(alert: Alert) -> list[User]:
 
 def raised(alert: Alert) -> None:
     """A rule just created `alert`: tell people after commit; suspend if the rule says so."""
-    from crm import events
+    from core import events
     from security import tasks
 
     for user in recipients(alert):

@@ -58,7 +58,7 @@ class SecurityConfig(AppConfig):
 def _close_session_sockets(sender, request, user, **kwargs):
     """Logging out closes the websockets opened with that session (the page stops getting
     events at once, not when the socket next reconnects)."""
-    from crm import events
+    from core import events
 
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if session_key:

@@ -29,9 +29,10 @@ from django.utils.translation import pgettext
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from core import crypto
 from crm import selectors
 from crm.models import Deal
-from security import access_log, crypto, masking
+from security import access_log, masking
 from security.models import ExportRequest
 
 EXPORT_PERMISSION = "crm.export_deals"

@@ -2,7 +2,7 @@
 
 Shared by the inbox's attachments and telephony's call recordings. On disk a file is
 `<folder>/<yyyy>/<mm>/<random>.bin`: the path says nothing of the client or the record, and
-the bytes are `security.crypto.encrypt_bytes` of the plaintext under a purpose naming the
+the bytes are `core.crypto.encrypt_bytes` of the plaintext under a purpose naming the
 path (`<purpose>:<path>`), so a file copied over another's does not decrypt there.
 """
 
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
-from security import crypto
+from core import crypto
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 

@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm import events, timeline
+from core import events
+from crm import timeline
 from crm.models import Deal
 from crm.selectors import live_deal_shares
 from crm.services import timeline_add

@@ -11,7 +11,7 @@ import time
 
 from django.conf import settings
 
-from config.marks import client as _redis
+from core.marks import client as _redis
 
 _PREFIX = "rules:window:"
 

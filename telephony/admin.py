@@ -7,10 +7,10 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core import webhooks
 from security.admin_forms import KeepSecretsForm, secret_field
 from telephony import services
 from telephony.models import Call, CallEvent, Extension, PbxAccount, PbxLine
-from telephony.webhooks import webhook_base_path
 
 
 class PbxAccountForm(KeepSecretsForm):
@@ -54,7 +54,8 @@ class PbxAccountAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is not None:
-            obj._webhook_base = request.build_absolute_uri(webhook_base_path(obj))
+            obj._webhook_base = request.build_absolute_uri(
+                webhooks.url_path(obj.provider, obj.uuid))
         return super().get_form(request, obj, **kwargs)
 
     @admin.display(description=_("webhook base URL"))

@@ -73,6 +73,15 @@ class TelephonyConfig(AppConfig):
         register_kind("call", label=_("Call"), template="telephony/timeline/call.html",
                       serialize=_call, prefetch=_prefetch_calls)
 
+        from core import webhooks
+        from telephony import selectors, services
+        from telephony.providers.base import PROVIDERS, provider_for
+
+        for kind in PROVIDERS:
+            webhooks.register(kind, webhooks.Receiver(
+                channel=lambda uuid: selectors.account_for_webhook(uuid=uuid),
+                provider=provider_for, store=services.delivery_store))
+
         from auditlog.registry import auditlog
 
         from security import containment

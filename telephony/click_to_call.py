@@ -19,8 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.celery import delay_on_commit
-from crm import events as crm_events
+from core import events as crm_events
+from core.tasks import delay_on_commit
 from crm import selectors as crm_selectors
 from crm.models import ContactPoint
 from telephony import selectors

@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from security.fields import EncryptedTextField
+from core.fields import EncryptedTextField
 
 
 class PbxAccount(models.Model):
@@ -170,7 +170,7 @@ class Call(models.Model):
 class Recording(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="recordings")
     recording_id = models.CharField(max_length=200)
-    # Relative to MEDIA_ROOT; the bytes are encrypted (security.crypto.encrypt_bytes). The
+    # Relative to MEDIA_ROOT; the bytes are encrypted (core.crypto.encrypt_bytes). The
     # provider's one-time download link is never stored.
     file_path = models.CharField(max_length=300, blank=True)
     mime_type = models.CharField(max_length=100, blank=True)

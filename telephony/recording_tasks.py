@@ -9,7 +9,7 @@ its retry there, briefly.
 
 from celery import shared_task
 
-from config.celery import run_with_retries
+from core.providers import run_with_retries
 
 FETCH_MAX_RETRIES = 8
 FETCH_EAGER_MAX_RETRIES = 1

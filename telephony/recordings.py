@@ -21,8 +21,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.celery import delay_on_commit
-from crm import events as crm_events
+from core import events as crm_events
+from core.tasks import delay_on_commit
 from security import files
 from telephony.models import Call, Recording
 from telephony.providers.base import ProviderError, RecordingReady, provider_for

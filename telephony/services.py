@@ -5,7 +5,7 @@ in a Celery task (`event_process`): leg events move a call through ringing -> ta
 ended in `seq` order per leg, the summary is the PBX's final word, and the call is matched
 to the client's contact by the phone's blind index, to their open deal, and to the manager
 by extension. A number nobody knows becomes a new contact with a lead deal for the line's
-team. Realtime events go out after commit and carry ids only (crm.events).
+team. Realtime events go out after commit and carry ids only (core.events).
 """
 
 import json
@@ -20,9 +20,9 @@ from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from config import deliveries
-from config.celery import delay_on_commit
-from crm import events as crm_events
+from core import deliveries
+from core import events as crm_events
+from core.tasks import delay_on_commit
 from crm import services as crm_services
 from crm.hours import BusinessHours
 from crm.models import Contact, ContactPoint, Deal, TimelineEntry
@@ -69,6 +69,12 @@ def event_receive(*, account: PbxAccount, kind: str, dedupe_key: str,
     if created:
         delay_on_commit(process_event, event.pk)
     return event, created
+
+
+def delivery_store(account: PbxAccount, received) -> tuple[CallEvent, bool]:
+    """core.webhooks' store for the PBX accounts."""
+    return event_receive(account=account, kind=received.event_type,
+                         dedupe_key=received.event_id, payload=received.payload)
 
 
 def event_process(*, event: CallEvent) -> CallEvent:

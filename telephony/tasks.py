@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from config import deliveries
+from core import deliveries
 from telephony import services
 from telephony.models import CallEvent
 

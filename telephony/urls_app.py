@@ -1,4 +1,4 @@
-"""Telephony's pages in the app (the PBX webhooks are in telephony/urls.py)."""
+"""Telephony's pages in the app (the PBX webhooks are core/webhooks.py's, under /hooks/)."""
 
 from django.urls import path
 

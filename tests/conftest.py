@@ -44,6 +44,8 @@ settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run at any hour: the off-hours rule is tested on its own (tests/security/test_rules.py)
 # and kept quiet elsewhere.
 settings.STAFF_WORKING_HOURS = {}
+# A provider call retried without a worker waits in process; tests count the tries instead.
+settings.PROVIDER_EAGER_WAIT_MAX = 0
 
 
 @pytest.fixture
@@ -114,6 +116,16 @@ def anna_deal(anna, anna_contact):
 @pytest.fixture
 def olga_deal(olga):
     return make_deal(olga, title="Южный склад", contact=make_contact(olga, name="Ирина Котова"))
+
+
+@pytest.fixture
+def provider_waits(monkeypatch):
+    """The waits that retries of provider calls asked for, in seconds (not waited out)."""
+    from core import providers
+
+    waits: list[float] = []
+    monkeypatch.setattr(providers, "eager_wait", waits.append)
+    return waits
 
 
 @pytest.fixture(autouse=True)

@@ -184,12 +184,10 @@ ROUTES: dict[str, Route] = {
 # Routes with a parameter that names no client object.
 NOT_OBJECT_ROUTES = {
     "api:docs-asset",
-    # Takes a channel's uuid, not a client object; the caller is Telegram, authenticated by the
-    # channel's secret token (tests/inbox/test_telegram_inbound.py).
-    "inbox:telegram_webhook",
-    # Takes a PBX account's uuid; the caller is the PBX, authenticated by the sign of each
-    # request (tests/telephony/test_mango_inbound.py).
-    "telephony:mango_webhook",
+    # Takes a channel's (or PBX account's) uuid, not a client object; the caller is the
+    # provider, authenticated by the channel's secret or each request's signature
+    # (tests/inbox/test_telegram_inbound.py, tests/telephony/test_mango_inbound.py).
+    "webhook",
     # Take a website chat channel's public key; the callers are visitors of the company's site,
     # allowed by the channel's site origins and their own token (tests/inbox/test_website_chat.py).
     "widget:script",

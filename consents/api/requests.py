@@ -18,8 +18,9 @@ from rest_framework.response import Response
 
 from consents import selectors, services
 from consents.models import SubjectRequest
+from core.api.throttles import ListThrottle
+from core.api.views import validated
 from crm.api.serializers import UserRefSerializer
-from crm.api.throttles import ListThrottle
 from security import access_log
 from security.models import AccessRecord
 
@@ -86,10 +87,6 @@ class CloseSerializer(serializers.Serializer):
         "erased at once, irreversibly.")
 
 
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 @extend_schema(tags=TAGS)
@@ -123,7 +120,7 @@ class SubjectRequestViewSet(viewsets.GenericViewSet):
     def list(self, request):
         if not selectors.can_use_subject_requests(request.user):
             raise PermissionDenied
-        filters = _validated(SubjectRequestFilterSerializer, request.query_params.dict())
+        filters = validated(SubjectRequestFilterSerializer, request.query_params.dict())
         found = selectors.subject_request_list(user=request.user,
                                                status=filters.get("status", ""),
                                                overdue=filters.get("overdue"))
@@ -141,7 +138,7 @@ class SubjectRequestViewSet(viewsets.GenericViewSet):
     def create(self, request):
         if not selectors.can_use_subject_requests(request.user):
             raise PermissionDenied
-        data = _validated(SubjectRequestCreateSerializer, request.data)
+        data = validated(SubjectRequestCreateSerializer, request.data)
         contact = selectors.subject_request_contact(user=request.user, pk=data["contact"])
         created = services.subject_request_register(
             contact=contact, kind=data["kind"], source=SubjectRequest.Source.STAFF,
@@ -162,7 +159,7 @@ class SubjectRequestViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def extend(self, request, pk):
         found = self._get(pk)
-        data = _validated(ExtendSerializer, request.data)
+        data = validated(ExtendSerializer, request.data)
         return self._render(services.subject_request_extend(request=found, by=request.user,
                                                             reason=data["reason"]))
 
@@ -178,7 +175,7 @@ class SubjectRequestViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def close(self, request, pk):
         found = self._get(pk)
-        data = _validated(CloseSerializer, request.data)
+        data = validated(CloseSerializer, request.data)
         if not selectors.may_answer(user=request.user, request=found):
             raise PermissionDenied
         if (found.kind == SubjectRequest.Kind.ERASURE and not data["refused"]

@@ -11,12 +11,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consents import selectors, services
 from consents.models import ConsentEvent
+from core.api.parsers import UntrustedJSONParser
+from core.api.views import validated
 from crm import selectors as crm_selectors
 from security import access_log
 from security.access_log import Action
@@ -86,7 +87,7 @@ def _consents(contact) -> dict:
 
 
 class ConsentsView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
 
     @extend_schema(
         operation_id="consents_list",
@@ -126,9 +127,7 @@ class ConsentsView(APIView):
         contact = crm_selectors.contact_get(user=request.user, pk=contact_id)
         if not crm_selectors.contact_can_edit(user=request.user, contact=contact):
             raise PermissionDenied(_("You may look at this contact but not change it."))
-        body = ConsentWriteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = validated(ConsentWriteSerializer, request.data)
         services.consent_record(
             contact=contact, purpose=data["purpose"], kind=data["kind"],
             source=ConsentEvent.Source.MANAGER, by=request.user,

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import security.fields
+import core.fields
 from django.conf import settings
 from django.db import migrations, models
 
@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('contact_id', models.BigIntegerField(unique=True)),
-                ('key', security.fields.EncryptedTextField(purpose='subject_key')),
+                ('key', core.fields.EncryptedTextField(purpose='subject_key')),
             ],
         ),
         migrations.CreateModel(

@@ -4,7 +4,7 @@ crm.services, render with a serializer.
 Objects are always fetched with the selectors' `*_get(user=..., pk=...)`, which answer 404 to
 anyone outside the visibility rule, before any input is looked at; so an outsider learns
 nothing, whatever the route or the body. Role-level refusals come from the services as
-PermissionDenied and leave as 403 (crm/api/errors.py).
+PermissionDenied and leave as 403 (core/api/errors.py).
 """
 
 from django.conf import settings
@@ -16,15 +16,16 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from core.api.parsers import UntrustedJSONParser
+from core.api.throttles import TokenThrottle
+from core.api.views import ValidatingMixin
 from crm import selectors, services
 from crm.api import serializers as s
-from crm.api.throttles import TokenThrottle
 from security import access_log, login_protection, rules
 from security.access_log import Action
 from security.requests import client_ip
@@ -39,7 +40,7 @@ class TokenObtainView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [TokenThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
 
     @extend_schema(
         request=s.TokenRequestSerializer,
@@ -79,14 +80,14 @@ class TokenObtainView(APIView):
         return Response({"token": token.key})
 
 
-class ServiceViewSet(viewsets.GenericViewSet):
+class ServiceViewSet(ValidatingMixin, viewsets.GenericViewSet):
     # list, retrieve, create and partial update (PATCH), each through a selector or a service.
     # A subclass names its serializers, its selectors (`visible`, `fetch`, `list_for`) and its
     # services (`create_object`, `update_object`). (A comment, not a docstring: the schema
     # would show a docstring to API users as every operation's description.)
 
     lookup_value_regex = r"\d+"
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
     filter_backends: list = []
     output_serializer: type[s.serializers.Serializer]
     input_serializer: type[s.serializers.Serializer]
@@ -102,11 +103,6 @@ class ServiceViewSet(viewsets.GenericViewSet):
 
     def get_object(self):
         return self.fetch(user=self.request.user, pk=self.kwargs["pk"])
-
-    def validated(self, serializer_class, data, **kwargs) -> dict:
-        serializer = serializer_class(data=data, context=self.get_serializer_context(), **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
     def filters(self) -> dict:
         if self.filter_serializer is None:

@@ -16,8 +16,8 @@ import json
 
 from django.db import migrations, models
 
-import security.fields
-from security import crypto
+import core.fields
+from core import crypto
 
 PURPOSE = "contact_point"
 BATCH = 2000
@@ -146,7 +146,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="contactpoint",
             name="value",
-            field=security.fields.EncryptedTextField(
+            field=core.fields.EncryptedTextField(
                 max_length=254, purpose="contact_point", verbose_name="value"
             ),
         ),

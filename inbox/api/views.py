@@ -5,7 +5,7 @@
 As in crm/api/views.py, the conversation is fetched through `inbox.selectors.conversation_get`
 (404 to anyone who may not see its deal) before any input is read; writes go through
 inbox.services, whose refusals (a deal shared for reading only) leave as 403 and whose
-validation errors as 400 with field errors (crm/api/errors.py).
+validation errors as 400 with field errors (core/api/errors.py).
 """
 
 from django.conf import settings
@@ -14,12 +14,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.utils.urls import replace_query_param
 
-from crm.api.throttles import ListThrottle
+from core.api.parsers import UntrustedJSONParser
+from core.api.throttles import ListThrottle
+from core.api.views import ValidatingMixin
 from inbox import selectors, services
 from inbox.api import serializers as s
 from inbox.models import Conversation
@@ -37,7 +38,7 @@ _READ_ONLY = OpenApiResponse(description="The deal is shared with you for readin
 
 class InboxListThrottle(ListThrottle):
     """A conversation's history is paged like a deal's timeline: its GETs spend the same
-    per-user list budget (crm.api.throttles) as every other list."""
+    per-user list budget (core.api.throttles) as every other list."""
 
     def allow_request(self, request, view):
         if getattr(view, "action", None) == "messages":
@@ -46,24 +47,19 @@ class InboxListThrottle(ListThrottle):
 
 
 @extend_schema(tags=TAGS)
-class ConversationViewSet(viewsets.GenericViewSet):
+class ConversationViewSet(ValidatingMixin, viewsets.GenericViewSet):
     """Conversations with clients, visible exactly when their deal is: your deals' (a sales
     head: the team's; admins: all) and those of deals shared with you."""
 
     queryset = Conversation.objects.none()  # the model, for the schema; reads use selectors
     serializer_class = s.ConversationSerializer
     lookup_value_regex = r"\d+"
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
     filter_backends: list = []
     throttle_classes = [InboxListThrottle]
 
     def get_object(self) -> Conversation:
         return selectors.conversation_get(user=self.request.user, pk=self.kwargs["pk"])
-
-    def validated(self, serializer_class, data, **kwargs) -> dict:
-        serializer = serializer_class(data=data, context=self.get_serializer_context(), **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
     @extend_schema(
         summary="List conversations",

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import security.fields
+import core.fields
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -40,8 +40,8 @@ class Migration(migrations.Migration):
                 ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('kind', models.CharField(choices=[('telegram', 'Telegram'), ('website', 'Website chat')], max_length=20, verbose_name='kind')),
                 ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('credentials', security.fields.EncryptedTextField(blank=True, purpose='channel_credentials', verbose_name='credentials')),
-                ('webhook_secret', security.fields.EncryptedTextField(blank=True, purpose='channel_webhook_secret', verbose_name='webhook secret')),
+                ('credentials', core.fields.EncryptedTextField(blank=True, purpose='channel_credentials', verbose_name='credentials')),
+                ('webhook_secret', core.fields.EncryptedTextField(blank=True, purpose='channel_webhook_secret', verbose_name='webhook secret')),
                 ('api_base_url', models.URLField(blank=True, help_text="Empty for the provider's public API.", verbose_name='API base URL')),
                 ('business_hours', models.JSONField(blank=True, default=dict, verbose_name='business hours')),
                 ('time_zone', models.CharField(default='Europe/Moscow', max_length=64, verbose_name='time zone')),
@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
             name='ChannelIdentity',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', security.fields.EncryptedTextField(purpose='channel_identity')),
+                ('external_id', core.fields.EncryptedTextField(purpose='channel_identity')),
                 ('external_id_index', models.CharField(max_length=64)),
                 ('display_name', models.CharField(blank=True, max_length=200)),
                 ('is_unreachable', models.BooleanField(default=False)),

@@ -9,13 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
 
-
-class ProviderError(Exception):
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.retry_after = retry_after
+from core.providers import ProviderError  # noqa: F401 (the providers' error, named here too)
+from core.webhooks import WebhookProvider
 
 
 @dataclass(frozen=True)
@@ -57,11 +52,14 @@ class SendResult:
     external_id: str
 
 
-class Provider:
-    """One channel's adapter. Built per channel: `provider_for(channel)`."""
+class Provider(WebhookProvider):
+    """One channel's adapter. Built per channel: `provider_for(channel)`. Inbound, it checks
+    and reads webhook deliveries (core.webhooks: `verify`, `read`) and turns a stored one
+    into normalized events (`parse`); outbound, it sends and fetches media. It touches no
+    model and sends no realtime event: routing and storing are the inbox's
+    (inbox.services)."""
 
     kind: str = ""
-    max_body_bytes: int = 1_000_000
     # Whether the manager can send the client a file here (the composer offers it only then).
     sends_files: bool = True
 
@@ -69,17 +67,6 @@ class Provider:
         self.channel = channel
 
     # --- Inbound ---------------------------------------------------------------------------
-
-    def verify(self, headers, body: bytes) -> bool:
-        """Is this request from the provider? Must be False when no secret is configured."""
-        raise NotImplementedError
-
-    def event_id(self, payload: dict) -> str:
-        """The provider's id of this delivery, used to drop repeated deliveries."""
-        raise NotImplementedError
-
-    def event_type(self, payload: dict) -> str:
-        raise NotImplementedError
 
     def parse(self, payload: dict) -> list[NormalizedEvent]:
         """Normalized events; an empty list for update types we do not handle."""
@@ -105,6 +92,9 @@ PROVIDERS = {
     "telegram": "inbox.providers.telegram.TelegramProvider",
     "website": "inbox.providers.website.WebsiteProvider",
 }
+# The kinds whose provider posts to `/hooks/<kind>/<channel uuid>/` (core.webhooks); the
+# website chat's widget has endpoints of its own (inbox.widget).
+WEBHOOK_KINDS = ("telegram",)
 
 
 def provider_for(channel) -> Provider:

@@ -8,6 +8,8 @@ a bot added to a group or a channel sees messages that are not a client's conver
 import hmac
 from datetime import UTC, datetime
 
+from core.untrusted import parse_json
+from core.webhooks import Delivery, Received
 from inbox.providers.base import (
     ClientUnreachable,
     InboundAttachment,
@@ -72,12 +74,17 @@ class TelegramProvider(Provider):
 
     # --- Inbound ---------------------------------------------------------------------------
 
-    def verify(self, headers, body: bytes) -> bool:
+    def verify(self, delivery: Delivery) -> bool:
         expected = self.channel.webhook_secret or ""
-        given = headers.get(SECRET_HEADER) or ""
+        given = delivery.headers.get(SECRET_HEADER) or ""
         if not expected or not given:
             return False
         return hmac.compare_digest(given.encode(), expected.encode())
+
+    def read(self, delivery: Delivery) -> Received:
+        payload = parse_json(delivery.body, max_bytes=self.max_body_bytes)
+        return Received(event_id=self.event_id(payload), event_type=self.event_type(payload),
+                        payload=delivery.body.decode())
 
     def event_id(self, payload: dict) -> str:
         update_id = payload.get("update_id") if isinstance(payload, dict) else None

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm import events as crm_events
+from core import events as crm_events
 from inbox import website
 from inbox.models import ChannelIdentity
 from inbox.providers.base import (
@@ -41,10 +41,6 @@ class WebsiteProvider(Provider):
     sends_files = False
 
     # --- Inbound ---------------------------------------------------------------------------
-
-    def verify(self, headers, body: bytes) -> bool:
-        """A browser on one of the channel's sites (no sites configured: nobody)."""
-        return website.origin_allowed(self.channel, headers.get("Origin"))
 
     def event_id(self, payload: dict) -> str:
         return f"w:{payload['visitor'][:16]}:{payload['id']}"

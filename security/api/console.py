@@ -15,8 +15,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from core.api.throttles import ListThrottle
+from core.api.views import validated
 from crm.api.serializers import UserRefSerializer
-from crm.api.throttles import ListThrottle
 from security import alerts, rules, selectors
 from security.models import AccessRecord, Alert
 
@@ -105,10 +106,6 @@ class AccessFilterSerializer(serializers.Serializer):
         return data
 
 
-def _validated(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params.dict())
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 @extend_schema(tags=TAGS)
@@ -131,7 +128,7 @@ class AlertViewSet(viewsets.GenericViewSet):
     def list(self, request):
         if not selectors.can_use_console(request.user):
             raise PermissionDenied
-        filters = _validated(AlertFilterSerializer, request)
+        filters = validated(AlertFilterSerializer, request.query_params.dict())
         found = selectors.alert_list(user=request.user, filters=selectors.AlertFilters(
             status=filters.get("status", ""), rule=filters.get("rule", ""),
             user=filters.get("user")))
@@ -183,7 +180,7 @@ class AccessLogView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        filters = _validated(AccessFilterSerializer, self.request)
+        filters = validated(AccessFilterSerializer, self.request.query_params.dict())
         user = filters.get("user")
         return selectors.access_records_search(user=self.request.user, filters=(
             selectors.AccessFilters(

@@ -7,11 +7,11 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from core.api.parsers import UntrustedJSONParser
 from security import exports
 from security.models import ExportRequest
 from security.requests import client_ip
@@ -46,7 +46,7 @@ class ExportSerializer(serializers.ModelSerializer):
 
 
 class ExportCreateView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
 
     @extend_schema(
         operation_id="exports_create",

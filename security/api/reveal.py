@@ -2,10 +2,11 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import Throttled
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.parsers import UntrustedJSONParser
+from core.api.views import validated
 from crm import selectors
 from security.requests import client_ip
 from security.reveal import RevealLimitReached, point_reveal
@@ -17,7 +18,7 @@ class RevealRequestSerializer(serializers.Serializer):
 
 
 class ContactRevealView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
 
     @extend_schema(
         operation_id="contacts_reveal",
@@ -33,12 +34,11 @@ class ContactRevealView(APIView):
     )
     def post(self, request, pk):
         contact = selectors.contact_get(user=request.user, pk=pk)
-        body = RevealRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        body = validated(RevealRequestSerializer, request.data)
         try:
             value = point_reveal(
-                user=request.user, contact=contact, point_id=body.validated_data["point"],
-                reason=body.validated_data["reason"], ip=client_ip(request),
+                user=request.user, contact=contact, point_id=body["point"],
+                reason=body["reason"], ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
             )
         except ValidationError as e:

@@ -2,7 +2,7 @@
 
 As everywhere in the API the deal is fetched through `crm.selectors.deal_get` before the
 body is read, so an outsider gets 404 on every route; a user who sees the deal but may not
-share it gets 403 from the service (crm/api/errors.py turns PermissionDenied into 403).
+share it gets 403 from the service (core/api/errors.py turns PermissionDenied into 403).
 """
 
 from django.contrib.auth import get_user_model
@@ -11,10 +11,11 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.parsers import UntrustedJSONParser
+from core.api.views import validated
 from crm import selectors
 from security import sharing
 
@@ -56,7 +57,7 @@ _NOT_SHARER = OpenApiResponse(
 
 
 class DealSharesView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
 
     @extend_schema(
         operation_id="deals_shares_list",
@@ -86,9 +87,8 @@ class DealSharesView(APIView):
     )
     def post(self, request, pk):
         deal = selectors.deal_get(user=request.user, pk=pk)
-        body = DealShareWriteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        share = sharing.deal_share(deal=deal, by=request.user, **body.validated_data)
+        body = validated(DealShareWriteSerializer, request.data)
+        share = sharing.deal_share(deal=deal, by=request.user, **body)
         return Response(DealShareSerializer(share).data, status=status.HTTP_201_CREATED)
 
 

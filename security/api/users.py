@@ -9,11 +9,12 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.parsers import UntrustedJSONParser
+from core.api.views import validated
 from security import accounts, offboarding
 from security.models import Offboarding, User
 
@@ -103,7 +104,7 @@ def _leaver(request, pk) -> User:
 
 
 class UserOffboardView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
 
     @extend_schema(
         operation_id="users_offboard",
@@ -125,13 +126,12 @@ class UserOffboardView(APIView):
     )
     def post(self, request, pk):
         leaver = _leaver(request, pk)
-        body = OffboardRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        successor = User.objects.filter(pk=body.validated_data["successor"]).first()
+        body = validated(OffboardRequestSerializer, request.data)
+        successor = User.objects.filter(pk=body["successor"]).first()
         if successor is None:
             raise serializers.ValidationError({"successor": ["No such user."]})
         done = offboarding.offboard_user(leaver, successor, by=request.user,
-                                         at=body.validated_data["at"])
+                                         at=body["at"])
         code = status.HTTP_200_OK if done.status == Offboarding.Status.DONE else (
             status.HTTP_202_ACCEPTED)
         return Response(OffboardingSerializer(done).data, status=code)

@@ -3,7 +3,7 @@
 Calls are visible exactly when their deal is (telephony.selectors.calls_visible_to); one
 outside that answers 404. Click-to-call fetches the deal through crm.selectors.deal_get (404
 to whoever may not see it) before anything else; telephony.click_to_call's refusals leave as
-403 (a read-only share) and 400 (no extension, no client phone), crm/api/errors.py.
+403 (a read-only share) and 400 (no extension, no client phone), core/api/errors.py.
 """
 
 from django.conf import settings
@@ -11,11 +11,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from core.api.parsers import UntrustedJSONParser
+from core.api.throttles import ListThrottle
+from core.api.views import ValidatingMixin
 from crm import selectors as crm_selectors
-from crm.api.throttles import ListThrottle
 from security import access_log
 from security.access_log import Action
 from telephony import click_to_call, selectors
@@ -28,21 +29,16 @@ ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
 
 
 @extend_schema(tags=TAGS)
-class CallViewSet(viewsets.GenericViewSet):
+class CallViewSet(ValidatingMixin, viewsets.GenericViewSet):
     """Calls through the company's PBX, visible exactly when their deal is: your deals' (a
     sales head: the team's; admins: all) and those of deals shared with you."""
 
     queryset = Call.objects.none()  # the model, for the schema; reads use selectors
     serializer_class = s.CallSerializer
     lookup_value_regex = r"\d+"
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
     filter_backends: list = []
     throttle_classes = [ListThrottle]
-
-    def validated(self, serializer_class, data) -> dict:
-        serializer = serializer_class(data=data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
     @extend_schema(
         summary="List calls",

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import security.fields
+import core.fields
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -26,8 +26,8 @@ class Migration(migrations.Migration):
                 ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('provider', models.CharField(choices=[('mango', 'Mango Office')], default='mango', max_length=20, verbose_name='provider')),
                 ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('api_key', security.fields.EncryptedTextField(blank=True, purpose='pbx_api_key', verbose_name='API key')),
-                ('api_salt', security.fields.EncryptedTextField(blank=True, purpose='pbx_api_salt', verbose_name='API salt')),
+                ('api_key', core.fields.EncryptedTextField(blank=True, purpose='pbx_api_key', verbose_name='API key')),
+                ('api_salt', core.fields.EncryptedTextField(blank=True, purpose='pbx_api_salt', verbose_name='API salt')),
                 ('api_base_url', models.URLField(blank=True, help_text="Empty for the provider's public API.", verbose_name='API base URL')),
                 ('business_hours', models.JSONField(blank=True, default=dict, verbose_name='business hours')),
                 ('time_zone', models.CharField(default='Europe/Moscow', max_length=64, verbose_name='time zone')),
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('command_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('to_number', security.fields.EncryptedTextField(purpose='callback_to_number')),
+                ('to_number', core.fields.EncryptedTextField(purpose='callback_to_number')),
                 ('extension', models.CharField(max_length=20)),
                 ('line_number', models.CharField(blank=True, max_length=20)),
                 ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Calling'), ('ok', 'Connected'), ('failed', 'Failed')], default='queued', max_length=10)),
@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
                 ('entry_id', models.CharField(max_length=100)),
                 ('direction', models.CharField(choices=[('in', 'Incoming'), ('out', 'Outgoing'), ('internal', 'Internal')], max_length=10)),
                 ('state', models.CharField(choices=[('ringing', 'Ringing'), ('talking', 'Talking'), ('ended', 'Ended')], default='ringing', max_length=10)),
-                ('client_number', security.fields.EncryptedTextField(blank=True, purpose='call_client_number')),
+                ('client_number', core.fields.EncryptedTextField(blank=True, purpose='call_client_number')),
                 ('client_number_index', models.CharField(blank=True, db_index=True, max_length=64)),
                 ('line_number', models.CharField(blank=True, max_length=20)),
                 ('extension', models.CharField(blank=True, max_length=20)),

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
 
-from inbox.providers.base import ProviderError  # one error type for every provider
+from core.providers import ProviderError  # noqa: F401 (one error type for every provider)
+from core.webhooks import WebhookProvider
 
 __all__ = ["CallLegEvent", "CallSummary", "RecordingReady", "CallbackResult", "PbxProvider",
            "ProviderError", "provider_for"]
@@ -73,21 +74,16 @@ class CallbackResult:
 NormalizedCallEvent = CallLegEvent | CallSummary | RecordingReady | CallbackResult
 
 
-class PbxProvider:
-    """One PBX account's adapter. Built per account: `provider_for(account)`."""
+class PbxProvider(WebhookProvider):
+    """One PBX account's adapter. Built per account: `provider_for(account)`. Inbound, it
+    checks and reads webhook deliveries (core.webhooks: `verify`, `read`, the event's kind
+    as its type) and turns a stored one into normalized events (`parse`)."""
 
     kind: str = ""
     max_body_bytes: int = 200_000
 
     def __init__(self, account):
         self.account = account
-
-    def verify(self, form) -> bool:
-        """Is this request from the PBX (Mango: the `sign` of the form)?"""
-        raise NotImplementedError
-
-    def dedupe_key(self, kind: str, payload: dict) -> str:
-        raise NotImplementedError
 
     def parse(self, kind: str, payload: dict) -> list[NormalizedCallEvent]:
         """Normalized events; an empty list for what we do not handle."""

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import phonenumbers
 
+from core.untrusted import parse_json
+from core.webhooks import Delivery, Received
 from telephony.providers.base import (
     CallbackResult,
     CallLegEvent,
@@ -97,9 +99,14 @@ class MangoProvider(PbxProvider):
 
     # --- Inbound ---------------------------------------------------------------------------
 
-    def verify(self, form) -> bool:
+    webhook_paths = tuple(PATH_KINDS)
+
+    def verify(self, delivery: Delivery) -> bool:
         """Both the key and the sign must match; an account without its key and salt
         accepts nothing."""
+        return self.form_signed(delivery.form)
+
+    def form_signed(self, form) -> bool:
         key = self.account.api_key or ""
         salt = self.account.api_salt or ""
         given_key = form.get("vpbx_api_key") or ""
@@ -112,6 +119,12 @@ class MangoProvider(PbxProvider):
         key_ok = hmac.compare_digest(given_key.encode(), key.encode())
         sign_ok = hmac.compare_digest(given_sign.encode(), expected.encode())
         return key_ok and sign_ok
+
+    def read(self, delivery: Delivery) -> Received:
+        kind = PATH_KINDS[delivery.path]
+        text = delivery.form.get("json") or ""
+        payload = parse_json(text, max_bytes=self.max_body_bytes)
+        return Received(event_id=self.dedupe_key(kind, payload), event_type=kind, payload=text)
 
     def dedupe_key(self, kind: str, payload: dict) -> str:
         """What makes two deliveries the same one; ValueError for a payload without it."""

@@ -13,11 +13,12 @@ from django.db import models
 
 from consents import erasure, selectors, services, subject_keys
 from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectKey
+from core import crypto
 from crm import services as crm
 from crm.models import Contact, Deal
 from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, InboundEvent, Message
-from security import crypto, exports, reveal
+from security import exports, reveal
 from security.models import FieldReveal
 from telephony import recordings
 from telephony.models import Call, CallbackCommand, CallEvent, PbxAccount, Recording

@@ -11,8 +11,8 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.api.errors import exception_handler
 from crm import services
-from crm.api.errors import exception_handler
 from crm.models import Contact, Deal, Note, Pipeline, Stage, Task, TimelineEntry
 from security import roles
 from tests.factories import make_contact, make_deal, make_user, stage

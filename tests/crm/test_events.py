@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from django.db import transaction
 
-from crm import events
+from core import events
 
 
 @pytest.mark.django_db

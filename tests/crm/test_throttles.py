@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from crm.api.throttles import ListThrottle, TokenThrottle
+from core.api.throttles import ListThrottle, TokenThrottle
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from crm import events
+from core import events
 from security import alerts, rules
 from security.models import AccessRecord, Alert
 from tests.e2e.conftest import ARTIFACTS

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from crm.api.throttles import ListThrottle
+from core.api.throttles import ListThrottle
 from inbox.models import Attachment, Conversation, Message
 from security import sharing
 from tests.factories import make_contact, make_deal

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from config import celery as celery_config
 from inbox import services, tasks
 from inbox.models import ChannelIdentity, Message
 from inbox.providers.base import ProviderError
@@ -136,7 +135,6 @@ class TestReply:
         django_capture_on_commit_callbacks,
     ):
         monkeypatch.setattr(tasks.send_message, "max_retries", 2)
-        monkeypatch.setattr(celery_config, "EAGER_WAIT_MAX", 0)
         monkeypatch.setattr(services, "CHAT_SEND_INTERVAL", 0)
         fake_bot_api.fail_next("500", times=10)
         reply(anna, anna_conversation, "Ау", django_capture_on_commit_callbacks)

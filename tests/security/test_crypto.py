@@ -1,4 +1,4 @@
-"""Encryption at rest (security.crypto), its settings, and `manage.py rotate_keys`."""
+"""Encryption at rest (core.crypto), its settings, and `manage.py rotate_keys`."""
 
 import base64
 import io
@@ -14,8 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from core import crypto
 from crm import selectors
-from security import crypto
 from tests.factories import make_contact
 
 ROOT = Path(__file__).resolve().parent.parent.parent

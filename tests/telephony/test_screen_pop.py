@@ -94,7 +94,7 @@ class TestEvents:
         return pbx_account
 
     def sent(self, account, requests):
-        with mock.patch("crm.events.send_after_commit") as send:
+        with mock.patch("core.events.send_after_commit") as send:
             play(account, requests)
         return [call.args for call in send.call_args_list]
 

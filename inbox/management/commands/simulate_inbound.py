@@ -15,8 +15,8 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
-from django.urls import reverse
 
+from core import webhooks
 from inbox.models import Channel, InboundEvent, Message
 from inbox.providers.telegram import SECRET_HEADER
 
@@ -74,7 +74,7 @@ class Command(BaseCommand):
             raise CommandError(f"Channel {channel!r} has no webhook secret: set one first.")
         update = text_update(sender=sender, text=text)
         body = json.dumps(update, ensure_ascii=False).encode()
-        path = reverse("inbox:telegram_webhook", args=[found.uuid])
+        path = webhooks.url_path(found.kind, found.uuid)
         if url:
             status = self._post_http(url.rstrip("/") + path, body, found.webhook_secret)
         else:

@@ -8,7 +8,7 @@ Rotating a field key:
 3. `rotate_keys --check` exits non-zero while any value still uses an old key id; once it
    passes, the old keys can be removed from FIELD_ENCRYPTION_KEYS.
 
-Files encrypted with `security.crypto.encrypt_bytes` (exports, later attachments and
+Files encrypted with `core.crypto.encrypt_bytes` (exports, later attachments and
 recordings) are not rewritten here: keep an old key until the files under it are gone.
 
 The blind index key (BLIND_INDEX_KEY) does not rotate with the field keys: an index is a
@@ -21,8 +21,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from security import crypto
-from security.fields import EncryptedTextField
+from core import crypto
+from core.fields import EncryptedTextField
 
 
 def encrypted_fields() -> list[tuple[type, EncryptedTextField]]:

@@ -20,11 +20,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 
+from core import webhooks
 from crm.models import ContactPoint, Deal
 from security import masking
 from telephony.models import Call, CallEvent, Extension, PbxAccount
 from telephony.providers.mango import is_phone_number, normalize_number, sign
-from telephony.webhooks import webhook_base_path
 
 
 def _host() -> str:
@@ -117,7 +117,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{'Missed' if missed else 'Answered'} call from "
             f"{masking.mask_phone(number, masking.LAST4)} to line {line}, extension {extension}")
-        base = webhook_base_path(found)
+        base = webhooks.url_path(found.provider, found.uuid)
         for position, (path, payload) in enumerate(events):
             if position and pause:
                 time.sleep(pause)

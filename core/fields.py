@@ -4,18 +4,18 @@ from django import forms
 from django.core.exceptions import FieldError
 from django.db import models
 
-from security import crypto
+from core import crypto
 
 
 class EncryptedTextField(models.TextField):
-    """Text stored as `v1:<key id>:<ciphertext>` (security.crypto), read back as plain text.
+    """Text stored as `v1:<key id>:<ciphertext>` (core.crypto), read back as plain text.
 
     `purpose` is bound into every ciphertext, so a value copied from another kind of field
     does not decrypt here. The empty string and NULL are stored as they are.
 
     Every encryption uses a fresh nonce, so the database cannot compare values: filtering on
     the field raises FieldError instead of silently matching nothing. Give the model a blind
-    index (security.crypto.blind_index) for exact lookups.
+    index (core.crypto.blind_index) for exact lookups.
     """
 
     description = "Text encrypted at rest"

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.celery import delay_on_commit
+from core.tasks import delay_on_commit
 
 logger = logging.getLogger("deliveries")
 
