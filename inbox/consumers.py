@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.untrusted import UntrustedJSON, parse_json
 from inbox import website
+from inbox.providers.website import visitor_group
 
 logger = logging.getLogger("inbox.widget")
 
@@ -71,7 +72,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN_TOKEN)
             return
         self._deadline.cancel()
-        self.group = website.visitor_group(website.visitor_id(self.channel_row, token))
+        self.group = visitor_group(website.visitor_id(self.channel_row, token))
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send(text_data=json.dumps({"type": "ready"}))
 

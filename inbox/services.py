@@ -308,14 +308,15 @@ def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
     if identity is not None:
         return identity
     owner = _manager_for(channel)
+    name = inbound.sender_name[:200] or provider_for(channel).anonymous_name()
     contact = crm_services.contact_create(
-        by=owner, owner=owner, name=inbound.sender_name[:200],
+        by=owner, owner=owner, name=name,
         source=Contact.Source.TELEGRAM if channel.kind == Channel.Kind.TELEGRAM
         else Contact.Source.WEBSITE,
     )
     return ChannelIdentity.objects.create(
         channel=channel, external_id=inbound.sender_id, contact=contact,
-        display_name=inbound.sender_name[:200],
+        display_name=name,
     )
 
 

@@ -94,11 +94,6 @@ def visitor_id(channel: Channel, token: str) -> str:
     return crypto.blind_index("website_visitor", f"{channel.uuid}:{token}")
 
 
-def visitor_group(visitor: str) -> str:
-    """The channel-layer group of one visitor's widget sockets."""
-    return f"widget.{visitor}"
-
-
 def visitor_identity(channel: Channel, token: str) -> ChannelIdentity | None:
     return ChannelIdentity.objects.filter(
         channel=channel,

@@ -223,7 +223,8 @@ def _message_post(request, channel: Channel, origin: str):
         return JsonResponse({"error": "unknown_token", "detail": _("Unknown visitor.")},
                             status=403)
     payload = provider.inbound_payload(
-        token=token, message_id=message_id, text=data["text"].strip(),
+        visitor=website.visitor_id(channel, token), message_id=message_id,
+        text=data["text"].strip(),
         name=(data.get("name") or "").strip()[:website.NAME_LIMIT], origin=origin,
     )
     created = services.event_receive(

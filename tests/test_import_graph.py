@@ -65,10 +65,6 @@ DEBT = {
     ("crm.management.commands.seed_demo", "consents.services"),
     # The embedded server starts the periodic jobs' scheduler, which is wiring.
     ("crm.management.commands.serve", "config.scheduler"),
-    # The website chat's provider stores and pushes replies itself instead of only sending:
-    # the one webhook path and the provider interface take that out (issue 13).
-    ("inbox.providers.website", "inbox.models"),
-    ("inbox.providers.website", "inbox.website"),
 }
 
 

@@ -72,6 +72,10 @@ class Provider(WebhookProvider):
         """Normalized events; an empty list for update types we do not handle."""
         raise NotImplementedError
 
+    def anonymous_name(self) -> str:
+        """The name of a new client whose messages bring none."""
+        return ""
+
     # --- Outbound --------------------------------------------------------------------------
 
     def send_text(self, *, to: str, text: str, reply_to_external_id: str = "") -> SendResult:

@@ -22,8 +22,6 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core import events as crm_events
-from inbox import website
-from inbox.models import ChannelIdentity
 from inbox.providers.base import (
     InboundMessage,
     NormalizedEvent,
@@ -33,6 +31,11 @@ from inbox.providers.base import (
 )
 
 logger = logging.getLogger("inbox.website")
+
+
+def visitor_group(visitor: str) -> str:
+    """The channel-layer group of one visitor's widget sockets."""
+    return f"widget.{visitor}"
 
 
 class WebsiteProvider(Provider):
@@ -48,12 +51,13 @@ class WebsiteProvider(Provider):
     def event_type(self, payload: dict) -> str:
         return "message"
 
-    def inbound_payload(self, *, token: str, message_id: str, text: str, name: str,
+    def inbound_payload(self, *, visitor: str, message_id: str, text: str, name: str,
                         origin: str) -> dict:
-        """What the widget endpoint stores for one visitor message."""
+        """What the widget endpoint stores for one visitor message (`visitor`: the keyed
+        hash of their token, inbox.website.visitor_id)."""
         return {
             "id": message_id,
-            "visitor": website.visitor_id(self.channel, token),
+            "visitor": visitor,
             "name": name,
             "text": text,
             "sent_at": timezone.now().isoformat(),
@@ -72,17 +76,11 @@ class WebsiteProvider(Provider):
         )]
 
     def _name(self, payload: dict) -> str:
-        """The name the visitor gave; else the one they gave before (a message without a name
-        must not rename them); else a neutral name in the product's language."""
-        name = str(payload.get("name") or "").strip()
-        if name:
-            return name
-        known = (ChannelIdentity.objects.filter(
-            channel=self.channel,
-            external_id_index=ChannelIdentity.index_of(self.channel, payload["visitor"]),
-        ).values_list("display_name", flat=True).first())
-        if known:
-            return known
+        """The name the visitor gave, if any: a message without one must not rename them
+        (the inbox keeps a known name when a message brings none)."""
+        return str(payload.get("name") or "").strip()
+
+    def anonymous_name(self) -> str:
         with translation.override(settings.LANGUAGE_CODE):
             return _("Website visitor")
 
@@ -93,7 +91,7 @@ class WebsiteProvider(Provider):
         event = {"id": message_id, "direction": "out", "text": text,
                  "at": timezone.now().isoformat()}
         try:
-            crm_events.layer_send([(website.visitor_group(to),
+            crm_events.layer_send([(visitor_group(to),
                                     {"type": "widget.message", "message": event})])
         except Exception:  # the widget reads it from its history when it reconnects
             logger.warning("website chat %s: live push failed", self.channel.pk,
