@@ -12,7 +12,7 @@ urlpatterns = [
     path("", include("consents.urls")),
     # The privacy center: public, reached through a signed link (consents/privacy.py).
     path("privacy/", include("consents.urls_public")),
-    path("api/", include("crm.api.urls")),
+    path("api/", include("config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),

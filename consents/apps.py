@@ -11,7 +11,10 @@ class ConsentsConfig(AppConfig):
     verbose_name = _("Consents and data subjects")
 
     def ready(self):
+        from core import holdings
         from crm.timeline import register_kind
+
+        holdings.declare(holdings.Holdings(app="consents", api_urls="consents.api.urls"))
 
         # The privacy center's links on the contact's timeline: who sent one, over what, until
         # when; and revocations (which also void the links: consents.privacy).

@@ -21,7 +21,6 @@ What is kept, with the legal reason written into the report:
 Running it again is harmless: it finds nothing left to change and returns the last record.
 """
 
-import json
 import re
 
 from auditlog.models import LogEntry
@@ -33,14 +32,11 @@ from django.utils import timezone
 
 from consents import subject_keys
 from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectRequest
+from core.holdings import ERASED, Erasure, ErasureReport, declared
 from crm.models import Contact, ContactPoint, Deal, Note, Task, TimelineEntry
-from inbox.models import Attachment, ChannelIdentity, InboundEvent, Message
 from security import change_log, exports
 from security.models import AccessRecord, ExportRequest, FieldReveal
-from telephony.models import Call, CallbackCommand, CallEvent, Recording
 
-ERASED = "[удалено]"
-ERASED_PAYLOAD = json.dumps({"erased": True})
 REASON_REQUEST = "subject_request"
 REASON_RETENTION = "retention"
 
@@ -59,10 +55,7 @@ KEPT_BECAUSE = {
                                "ст. 14, 20); данные клиента в текстах заменены.",
     "security.accessrecord": "Журнал доступа хранит только идентификаторы, без значений; "
                              "он неизменяем (цепочка хэшей).",
-    "inbox.message": "Сообщения сохранены без текста и файлов (даты и направления — для "
-                     "отчётов о скорости ответа).",
-    "telephony.call": "Звонки сохранены без номера и записей (даты и длительность).",
-}
+}  # and what each app keeps (core.holdings: kept)
 
 # The change-log fields that hold a client's values, per model; other fields (amounts,
 # stages, owners, ids) are the company's facts and stay readable.
@@ -84,10 +77,10 @@ def _phone_forms(e164: str) -> set[str]:
     return {form for form in forms if len(form) >= 6}
 
 
-def _client_values(contact, points, identities) -> set[str]:
+def _client_values(contact, points, identifiers: set[str]) -> set[str]:
     """What identifies the client wherever it may have been copied: their full name, phones
-    in every usual form, e-mails, messenger ids. Not a first name alone or a position: those
-    would match other people's records too."""
+    in every usual form, e-mails, and what the apps know them by (messenger ids). Not a first
+    name alone or a position: those would match other people's records too."""
     values = set()
     if not _is_erased_name(contact):
         values.add(contact.name)
@@ -96,9 +89,7 @@ def _client_values(contact, points, identities) -> set[str]:
             values |= _phone_forms(point.value)
         else:
             values |= {point.value, point.value.lower()}
-    for identity in identities:
-        if not identity.external_id.startswith("erased-"):
-            values.add(str(identity.external_id))
+    values |= identifiers
     return {value for value in values if value and len(value) >= 5}
 
 
@@ -138,30 +129,15 @@ def _token_regex(needles: set[str]) -> str | None:
     return f"(^|[^0-9A-Za-z])({escaped})($|[^0-9A-Za-z])"
 
 
-class _Report:
-    def __init__(self):
-        self.tables: dict[str, dict[str, int]] = {}
-        self.files_deleted = 0
-
-    def add(self, table: str, what: str, count: int) -> None:
-        if count:
-            row = self.tables.setdefault(table, {})
-            row[what] = row.get(what, 0) + count
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.tables) or bool(self.files_deleted)
-
-
 def erase_contact(*, contact: Contact, by, reason: str, request: SubjectRequest | None = None
                   ) -> ErasureRecord:
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
-        report = _Report()
+        report = ErasureReport()
         points = list(ContactPoint.objects.filter(contact=contact))
-        identities = list(ChannelIdentity.objects.filter(contact=contact)
-                          .select_related("channel"))
-        values = _client_values(contact, points, identities)
+        holdings = declared()
+        values = _client_values(contact, points, set().union(
+            *(h.identifiers(contact) for h in holdings if h.identifiers)))
         deal_ids = list(Deal.objects.filter(contact=contact).values_list("pk", flat=True))
         point_ids = [point.pk for point in points]
         phone_indexes = [point.value_index for point in points
@@ -173,9 +149,14 @@ def erase_contact(*, contact: Contact, by, reason: str, request: SubjectRequest 
         ContactPoint.objects.filter(pk__in=point_ids).delete()
         # Not the full name: as a token it could match another person's delivery.
         needles = {value for value in values if " " not in value}
-        needles |= _erase_inbox(contact, identities, report)
-        needles |= _erase_telephony(contact, deal_ids, phone_indexes, report)
-        _scrub_raw_events(needles, report)
+        # Every app's content about the client (messages, calls...), then the raw provider
+        # deliveries that name them.
+        erasure = Erasure(contact=contact, deal_ids=deal_ids, phone_indexes=phone_indexes,
+                          report=report)
+        for h in holdings:
+            if h.erase:
+                needles |= h.erase(erasure)
+        _scrub_raw_deliveries(holdings, needles, report)
         _erase_consents(contact, values, report)
         _erase_exports(values, report)
         # Recorded first, so the redaction below rewrites these entries' names as well.
@@ -192,7 +173,7 @@ def erase_contact(*, contact: Contact, by, reason: str, request: SubjectRequest 
         )
 
 
-def _erase_crm(contact: Contact, deal_ids: list[int], report: _Report) -> None:
+def _erase_crm(contact: Contact, deal_ids: list[int], report: ErasureReport) -> None:
     if not _is_erased_name(contact) or contact.position:
         Contact.objects.filter(pk=contact.pk).update(
             name=erased_name(contact.pk), position="", updated_at=timezone.now())
@@ -219,72 +200,24 @@ def _erase_crm(contact: Contact, deal_ids: list[int], report: _Report) -> None:
             report.add("crm.timelineentry", "anonymized", 1)
 
 
-def _erase_reveals(contact: Contact, point_ids: list[int], report: _Report) -> None:
+def _erase_reveals(contact: Contact, point_ids: list[int], report: ErasureReport) -> None:
     reveals = FieldReveal.objects.filter(Q(contact=contact) | Q(point_id__in=point_ids))
     report.add("security.fieldreveal", "anonymized",
                reveals.exclude(reason=ERASED).update(reason=ERASED))
 
 
-def _erase_inbox(contact: Contact, identities, report: _Report) -> set[str]:
-    """Returns what identifies the client in the providers' raw deliveries."""
-    needles = set()
-    for identity in identities:
-        if not identity.external_id.startswith("erased-"):
-            needles.add(str(identity.external_id))
-            # The blind index moves with the new id (save()), so the client writing again is
-            # a new, unknown person.
-            identity.external_id = f"erased-{identity.pk}"
-            identity.display_name = ""
-            identity.unreachable_reason = ""
-            identity.save()
-            report.add("inbox.channelidentity", "anonymized", 1)
-    messages = Message.objects.filter(
-        Q(conversation__contact=contact) | Q(conversation__identity__contact=contact))
-    needles |= {external_id for external_id in
-                messages.exclude(external_id="").values_list("external_id", flat=True)}
-    # Their files go with the rows once the erasure commits (security.files).
-    files = Attachment.objects.filter(message__in=messages)
-    report.files_deleted += files.exclude(file_path="").count()
-    report.add("inbox.attachment", "deleted", files.delete()[0])
-    # A reply still waiting must not go out as "[удалено]".
-    messages.filter(status=Message.Status.QUEUED).update(status=Message.Status.FAILED)
-    report.add("inbox.message", "anonymized", messages.filter(
-        ~Q(text__in=("", ERASED)) | ~Q(external_id="") | ~Q(error="")).count())
-    messages.exclude(text__in=("", ERASED)).update(text=ERASED)
-    messages.exclude(external_id="", error="").update(external_id="", error="")
-    return needles
-
-
-def _erase_telephony(contact: Contact, deal_ids, phone_indexes, report: _Report) -> set[str]:
-    calls = Call.objects.filter(Q(contact=contact) | Q(client_number_index__in=phone_indexes))
-    needles = set(calls.values_list("entry_id", flat=True))
-    recordings = Recording.objects.filter(call__in=calls)
-    report.files_deleted += recordings.exclude(file_path="").count()
-    report.add("telephony.recording", "deleted", recordings.delete()[0])
-    report.add("telephony.call", "anonymized", calls.exclude(client_number_index="").update(
-        client_number="", client_number_index=""))
-    commands = CallbackCommand.objects.filter(Q(contact=contact) | Q(deal_id__in=deal_ids))
-    needles |= {str(command_id) for command_id in commands.values_list("command_id", flat=True)}
-    for command in commands:
-        if command.to_number or command.error:
-            CallbackCommand.objects.filter(pk=command.pk).update(to_number="", error="")
-            report.add("telephony.callbackcommand", "anonymized", 1)
-    return needles
-
-
-def _scrub_raw_events(needles: set[str], report: _Report) -> None:
+def _scrub_raw_deliveries(holdings, needles: set[str], report: ErasureReport) -> None:
     """The webhook deliveries as received hold the client's chat id, name, phone: replaced
     by a marker (their ids and statuses stay, so a retry is still a duplicate)."""
     pattern = _token_regex(needles)
     if pattern is None:
         return
-    for model, table in ((InboundEvent, "inbox.inboundevent"),
-                         (CallEvent, "telephony.callevent")):
-        found = model.objects.filter(Q(payload__regex=pattern) | Q(error__regex=pattern))
-        report.add(table, "anonymized", found.update(payload=ERASED_PAYLOAD, error=""))
+    for h in holdings:
+        if h.scrub_deliveries:
+            h.scrub_deliveries(pattern, report)
 
 
-def _erase_consents(contact: Contact, values: set[str], report: _Report) -> None:
+def _erase_consents(contact: Contact, values: set[str], report: ErasureReport) -> None:
     report.add("consents.consentstate", "deleted",
                ConsentState.objects.filter(contact=contact).delete()[0])
     if subject_keys.shred(contact.pk):
@@ -297,7 +230,7 @@ def _erase_consents(contact: Contact, values: set[str], report: _Report) -> None
             report.add("consents.subjectrequest", "anonymized", 1)
 
 
-def _erase_exports(values: set[str], report: _Report) -> None:
+def _erase_exports(values: set[str], report: ErasureReport) -> None:
     """An export file still waiting for its download that lists the client is withdrawn;
     a search that named them is rewritten in the export's record."""
     if not values:
@@ -386,7 +319,7 @@ def _redact_change_log(contact, point_ids, deal_ids, values, reason, report) -> 
         report.add("auditlog.logentry", "redacted", len(rewritten))
 
 
-def _record_changes(contact, deal_ids, by, reason, report: _Report) -> None:
+def _record_changes(contact, deal_ids, by, reason, report: ErasureReport) -> None:
     """The erasure's own writes are queryset updates, which auditlog does not see: recorded
     here, without the values they removed."""
     why = f"erasure ({reason})"
@@ -405,19 +338,22 @@ def _record_changes(contact, deal_ids, by, reason, report: _Report) -> None:
                                     changes={field: [None, ERASED]})
 
 
-def _report_json(contact, deal_ids, report: _Report) -> dict:
+def _report_json(contact, deal_ids, report: ErasureReport) -> dict:
     kept = {
         "crm.contact": 1,
         "crm.deal": len(deal_ids),
         "consents.consentevent": ConsentEvent.objects.filter(contact_id=contact.pk).count(),
         "consents.subjectrequest": SubjectRequest.objects.filter(contact=contact).count(),
         "security.accessrecord": AccessRecord.objects.filter(contact_id=contact.pk).count(),
-        "inbox.message": Message.objects.filter(conversation__contact=contact).count(),
-        "telephony.call": Call.objects.filter(contact=contact).count(),
     }
+    why = dict(KEPT_BECAUSE)
+    for h in declared():
+        if h.kept:
+            for table, (rows, reason) in h.kept(contact).items():
+                kept[table], why[table] = rows, reason
     return {
         "changed": report.tables,
         "files_deleted": report.files_deleted,
-        "kept": {table: {"rows": rows, "why": KEPT_BECAUSE[table]}
+        "kept": {table: {"rows": rows, "why": why[table]}
                  for table, rows in kept.items() if rows},
     }

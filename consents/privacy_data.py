@@ -1,7 +1,8 @@
 """What the privacy center shows a data subject about themselves, and their download.
 
 One reader, `subject_data(contact)`, builds everything from rows that name this contact
-(their contact points, deals, conversations' messages, calls, consent ledger, requests):
+(their contact points, deals, consent ledger, requests, and what each app declares it holds
+of theirs, core.holdings: conversations' messages, calls):
 nothing is read through another client, so the page and the archive hold only theirs. The
 same dict is the page's context, the archive's data.json and its index.html.
 
@@ -17,11 +18,11 @@ import zipfile
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from consents.models import ConsentEvent, ConsentState, Purpose, PurposeText, SubjectRequest
+from core.holdings import declared
 from crm.models import Contact
 
 
@@ -62,42 +63,6 @@ def _consent_history(contact: Contact) -> list[dict]:
     return history
 
 
-def _messages(contact: Contact) -> list[dict]:
-    from inbox.models import Message
-
-    messages = (Message.objects.filter(conversation__contact=contact)
-                .exclude(direction=Message.Direction.NOTE)
-                .select_related("channel").prefetch_related("attachments")
-                .order_by("created_at", "pk"))
-    return [{
-        "channel": m.channel.name, "direction": m.direction,
-        "direction_display": m.get_direction_display(), "at": m.created_at, "text": m.text,
-        "attachments": [a.name or a.kind or "file" for a in m.attachments.all()],
-    } for m in messages]
-
-
-def _message_counts(contact: Contact) -> list[dict]:
-    from inbox.models import Message
-
-    rows = (Message.objects.filter(conversation__contact=contact)
-            .exclude(direction=Message.Direction.NOTE)
-            .values("channel__name").annotate(count=Count("pk")).order_by("channel__name"))
-    return [{"channel": r["channel__name"], "messages": r["count"]} for r in rows]
-
-
-def _calls(contact: Contact) -> list[dict]:
-    from telephony.models import Call
-
-    calls = (Call.objects.filter(contact=contact).annotate(recordings_count=Count("recordings"))
-             .order_by("started_at", "pk"))
-    return [{
-        "direction": c.direction, "direction_display": c.get_direction_display(),
-        "started_at": c.started_at, "ended_at": c.ended_at, "answered": c.answered,
-        "talk_seconds": c.talk_seconds, "number": c.client_number,
-        "recorded": c.recordings_count > 0,
-    } for c in calls]
-
-
 def subject_data(contact: Contact, *, with_messages: bool = True) -> dict:
     deals = contact.deals.select_related("stage").order_by("created_at", "pk")
     points = sorted(contact.points.all(), key=lambda p: (p.kind != "phone", p.pk))
@@ -115,8 +80,6 @@ def subject_data(contact: Contact, *, with_messages: bool = True) -> dict:
         "deals": [{"title": d.title, "status": d.status,
                    "status_display": d.get_status_display(), "stage": d.stage.name,
                    "created_at": d.created_at, "closed_at": d.closed_at} for d in deals],
-        "message_counts": _message_counts(contact),
-        "calls": _calls(contact),
         "purposes": _purposes(contact),
         "consent_history": _consent_history(contact),
         "requests": [{"id": r.pk, "kind": r.kind, "kind_display": r.get_kind_display(),
@@ -125,8 +88,10 @@ def subject_data(contact: Contact, *, with_messages: bool = True) -> dict:
                      for r in SubjectRequest.objects.filter(contact=contact)
                      .order_by("-received_at")],
     }
-    if with_messages:
-        data["messages"] = _messages(contact)
+    # What each app holds of theirs: message counts (every message in the archive), calls.
+    for holdings in declared():
+        if holdings.subject_data:
+            data.update(holdings.subject_data(contact, full=with_messages))
     return data
 
 

@@ -13,25 +13,28 @@ prints the plan, and the real run is the plan it would have printed at that mome
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from consents import erasure
 from consents.models import Purpose, RetentionRule
-from crm.models import Contact, Deal, TimelineEntry
-from inbox.models import Attachment, Message
-from telephony.models import Call, Recording
+from core.holdings import declared, retention_kinds
+from crm.models import Contact, Deal
 
 DataType, Action = RetentionRule.DataType, RetentionRule.Action
 
-# (days, action) for a data type without a rule of its own.
-DEFAULTS = {
-    DataType.MESSAGES: (3 * 365, Action.ANONYMIZE),
-    DataType.RECORDINGS: (365, Action.DELETE),
-    DataType.CALLS: (3 * 365, Action.ANONYMIZE),
+# (days, action) for a data type without a rule of its own: the apps' data types declare
+# theirs (core.holdings: messages, recordings, calls).
+CONTACT_DEFAULTS = {
     DataType.INACTIVE_CONTACTS: (3 * 365, Action.ANONYMIZE),
 }
+
+
+def defaults() -> dict[str, tuple[int, str]]:
+    found = {key: (kind.default_days, kind.default_action)
+             for key, kind in retention_kinds().items()}
+    return {**found, **CONTACT_DEFAULTS}
+
 # The access log is an append-only hash chain holding ids only: never trimmed here.
 NOT_APPLIED = {DataType.ACCESS_LOG}
 
@@ -61,6 +64,7 @@ class Plan:
 def rules() -> list[tuple[str, int, str]]:
     """(data type, days, action) in force: the active rows, the defaults for the rest."""
     rows = {rule.data_type: rule for rule in RetentionRule.objects.all()}
+    fallback = defaults()
     found = []
     for data_type in DataType.values:
         if data_type in NOT_APPLIED:
@@ -69,8 +73,8 @@ def rules() -> list[tuple[str, int, str]]:
         if rule is not None:
             if rule.is_active:
                 found.append((data_type, rule.days, rule.action))
-        elif data_type in DEFAULTS:
-            found.append((data_type, *DEFAULTS[data_type]))
+        elif data_type in fallback:
+            found.append((data_type, *fallback[data_type]))
     return found
 
 
@@ -78,41 +82,21 @@ def _not_erased():
     return Contact.objects.exclude(name__startswith="Удалённый клиент #")
 
 
-def _messages(before) -> list[int]:
-    # Messages of the client and notes alike; outbound ones too (they quote the client).
-    return list(Message.objects.filter(created_at__lt=before).filter(
-        ~Q(text__in=("", erasure.ERASED)) | Q(attachments__isnull=False) | ~Q(external_id="")
-    ).distinct().values_list("pk", flat=True))
-
-
-def _recordings(before) -> list[int]:
-    return list(Recording.objects.filter(call__started_at__lt=before)
-                .values_list("pk", flat=True))
-
-
-def _calls(before, action) -> list[int]:
-    calls = Call.objects.filter(started_at__lt=before)
-    if action == Action.ANONYMIZE:
-        calls = calls.exclude(client_number_index="")
-    return list(calls.values_list("pk", flat=True))
-
-
 def _inactive_contacts(before) -> list[int]:
-    """No open deal, no current consent, nothing happened since `before`."""
-    return list(
-        _not_erased()
-        .filter(updated_at__lt=before)
-        .exclude(deals__status=Deal.Status.OPEN)
-        .exclude(consent_states__granted=True)
-        .annotate(last_deal=Max("deals__last_activity_at"),
-                  last_message=Max("conversations__last_activity_at"),
-                  last_call=Max("calls__started_at"))
-        # Spelled out: NOT (MAX(...) >= x) is NULL, not true, for a contact with no rows.
-        .filter(Q(last_deal__isnull=True) | Q(last_deal__lt=before),
-                Q(last_message__isnull=True) | Q(last_message__lt=before),
-                Q(last_call__isnull=True) | Q(last_call__lt=before))
-        .values_list("pk", flat=True)
-    )
+    """No open deal, no current consent, nothing happened since `before`: in its deals or in
+    any app (its messages, its calls: core.holdings' contact_activity)."""
+    paths = ["deals__last_activity_at"] + [h.contact_activity for h in declared()
+                                           if h.contact_activity]
+    latest = {f"last_{n}": Max(path) for n, path in enumerate(paths)}
+    contacts = (_not_erased()
+                .filter(updated_at__lt=before)
+                .exclude(deals__status=Deal.Status.OPEN)
+                .exclude(consent_states__granted=True)
+                .annotate(**latest))
+    # Spelled out: NOT (MAX(...) >= x) is NULL, not true, for a contact with no rows.
+    for name in latest:
+        contacts = contacts.filter(Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__lt": before}))
+    return list(contacts.values_list("pk", flat=True))
 
 
 def _withdrawn(purpose: Purpose, now) -> list[int]:
@@ -130,16 +114,15 @@ def _withdrawn(purpose: Purpose, now) -> list[int]:
 def plan(*, now=None) -> Plan:
     now = now or timezone.now()
     steps = []
+    kinds = retention_kinds()
     for data_type, days, action in rules():
         before = now - timedelta(days=days)
-        if data_type == DataType.MESSAGES:
-            ids = _messages(before)
-        elif data_type == DataType.RECORDINGS:
-            ids = _recordings(before)
-        elif data_type == DataType.CALLS:
-            ids = _calls(before, action)
-        else:
+        if data_type in kinds:
+            ids = kinds[data_type].find(before, action)
+        elif data_type == DataType.INACTIVE_CONTACTS:
             ids = _inactive_contacts(before)
+        else:  # an app that declared it is not installed
+            continue
         steps.append(Step(data_type, days, action, sorted(ids)))
     already = {pk for step in steps if step.key == DataType.INACTIVE_CONTACTS
                for pk in step.ids}
@@ -152,53 +135,18 @@ def plan(*, now=None) -> Plan:
     return Plan(steps)
 
 
-@transaction.atomic
-def _apply_messages(step: Step) -> None:
-    messages = Message.objects.filter(pk__in=step.ids)
-    Attachment.objects.filter(message__in=messages).delete()  # their files too (security.files)
-    if step.action == Action.DELETE:
-        TimelineEntry.objects.filter(source_type__model="message", source_type__app_label="inbox",
-                                     source_id__in=step.ids).delete()
-        messages.delete()
-    else:
-        messages.exclude(text="").update(text=erasure.ERASED)
-        messages.update(external_id="", error="")
-
-
-@transaction.atomic
-def _apply_recordings(step: Step) -> None:
-    Recording.objects.filter(pk__in=step.ids).delete()  # their files too (security.files)
-
-
-@transaction.atomic
-def _apply_calls(step: Step) -> None:
-    calls = Call.objects.filter(pk__in=step.ids)
-    if step.action == Action.DELETE:
-        _apply_recordings(Step("", 0, "", list(Recording.objects.filter(call__in=calls)
-                                              .values_list("pk", flat=True))))
-        TimelineEntry.objects.filter(source_type__model="call",
-                                     source_type__app_label="telephony",
-                                     source_id__in=step.ids).delete()
-        calls.delete()
-    else:
-        calls.update(client_number="", client_number_index="")
-
-
 def _apply_erasures(step: Step) -> None:
     for contact in Contact.objects.filter(pk__in=step.ids):
         erasure.erase_contact(contact=contact, by=None, reason=erasure.REASON_RETENTION)
 
 
 def execute(the_plan: Plan) -> Plan:
+    kinds = retention_kinds()
     for step in the_plan.steps:
         if not step.ids:
             continue
-        if step.key == DataType.MESSAGES:
-            _apply_messages(step)
-        elif step.key == DataType.RECORDINGS:
-            _apply_recordings(step)
-        elif step.key == DataType.CALLS:
-            _apply_calls(step)
+        if step.key in kinds:
+            kinds[step.key].apply(step.ids, step.action)
         else:  # inactive contacts, a purpose's withdrawn consents
             _apply_erasures(step)
     the_plan.done = True

@@ -48,8 +48,8 @@ class InboxConfig(AppConfig):
     verbose_name = _("Inbox")
 
     def ready(self):
+        from core import holdings
         from crm.timeline import register_kind
-        from security.offboarding import register_handover
 
         register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
                       serialize=_message, prefetch=_prefetch_messages,
@@ -92,8 +92,9 @@ class InboxConfig(AppConfig):
         containment.register(containment.Switchable(
             kind="channel", title=_("Messenger channel"), active=_active_channels,
             disable=_disable_channel))
-        register_handover("inbox", services.conversations_hand_over,
-                          kinds={"conversations": _("Conversations")})
+        from inbox import holdings as inbox_holdings
+
+        holdings.declare(inbox_holdings.holdings())
 
         from consents.services import consent_withdrawn
         from inbox import campaigns

@@ -13,16 +13,19 @@ class SecurityConfig(AppConfig):
         from auditlog.registry import auditlog
         from django.db.models.signals import post_save
 
-        from security import accounts, offboarding
+        from core import holdings
+        from security import accounts
         from security.change_log import seal
         from security.models import Alert, DealUserObjectPermission, RuleSetting
         from security.roles import sync_role_groups
         from security.sharing import register_timeline_kinds, shares_hand_over
 
         register_timeline_kinds()
-        # The leaver's shares go last: after crm/ moved the deals they shared.
-        offboarding.register_handover("security", shares_hand_over,
-                                      kinds={"shares": _("Deal shares revoked")})
+        # The leaver's shares go last (security is the last app): after crm/ moved the deals
+        # they shared.
+        holdings.declare(holdings.Holdings(
+            app="security", handover=shares_hand_over,
+            handover_kinds={"shares": _("Deal shares revoked")}, api_urls="security.api.urls"))
         # Who shared what with whom, and every change of a share, in the change log too.
         auditlog.register(DealUserObjectPermission)
         # Accounts, roles and teams and the field policy: who changed the access. And the

@@ -1,9 +1,9 @@
 """Offboarding: on an employee's last day, everything they own goes to a successor and their
 access ends, in one transaction, now or at a time set in advance.
 
-Each app hands over its own records through a small registry, so security/ never imports
-inbox/ or telephony/: in its AppConfig.ready() an app calls
-`register_handover(name, fn, kinds={"deals": _("Deals"), ...})`, and `fn(handover)` moves
+Each app hands over its own records through the registry of what apps hold
+(core.holdings), so security/ never imports inbox/ or telephony/: an app declares
+`Holdings(handover=fn, handover_kinds={"deals": _("Deals"), ...})`, and `fn(handover)` moves
 what the leaver owns of those kinds to `handover.successor` (or, with `handover.dry_run`,
 only lists it) and returns `{kind: [ids]}`. Apps run in the order of INSTALLED_APPS (crm
 first: the deals move before security/ revokes the leaver's shares).
@@ -21,8 +21,7 @@ Who: admins only (`by`), or the operator at the command line (`by=None`). The su
 be an active manager, sales head or admin, not the leaver, and not leaving themselves.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,6 +30,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.holdings import declared
 from security import accounts, roles
 from security.models import Offboarding, User
 
@@ -59,35 +59,23 @@ class Handover:
             {"offboarding": self.offboarding.pk} if self.offboarding else None))
 
 
-@dataclass(frozen=True)
-class _Registered:
-    name: str
-    fn: Callable[[Handover], dict[str, list[int]]]
-    kinds: dict = field(default_factory=dict)
-
-
-_HANDOVERS: dict[str, _Registered] = {}
-
-
-def register_handover(name: str, fn: Callable[[Handover], dict[str, list[int]]], *,
-                      kinds: dict) -> None:
-    """`kinds` maps each kind `fn` reports to its label (shown in the preview and report)."""
-    _HANDOVERS[name] = _Registered(name, fn, dict(kinds))
+def _handovers():
+    return [h for h in declared() if h.handover]
 
 
 def kind_labels() -> dict[str, str]:
     """Every kind any app hands over, in the order they run, with its label."""
     labels: dict[str, str] = {}
-    for registered in _HANDOVERS.values():
-        labels.update({kind: str(label) for kind, label in registered.kinds.items()})
+    for holdings in _handovers():
+        labels.update({kind: str(label) for kind, label in holdings.handover_kinds.items()})
     return labels
 
 
 def _run_handovers(handover: Handover) -> dict[str, dict]:
     moved: dict[str, dict] = {}
-    for registered in _HANDOVERS.values():
-        result = registered.fn(handover)
-        for kind in registered.kinds:
+    for holdings in _handovers():
+        result = holdings.handover(handover)
+        for kind in holdings.handover_kinds:
             ids = sorted(result.get(kind, []))
             moved[kind] = {"count": len(ids), "ids": ids}
     return moved

@@ -66,9 +66,8 @@ class TelephonyConfig(AppConfig):
     verbose_name = _("Telephony")
 
     def ready(self):
+        from core import holdings
         from crm.timeline import register_kind
-        from security.offboarding import register_handover
-        from telephony.services import extensions_hand_over
 
         register_kind("call", label=_("Call"), template="telephony/timeline/call.html",
                       serialize=_call, prefetch=_prefetch_calls)
@@ -98,5 +97,6 @@ class TelephonyConfig(AppConfig):
         containment.register(containment.Switchable(
             kind="pbx", title=_("PBX integration"), active=_active_accounts,
             disable=_disable_account))
-        register_handover("telephony", extensions_hand_over,
-                          kinds={"extensions": _("PBX extensions")})
+        from telephony import holdings as telephony_holdings
+
+        holdings.declare(telephony_holdings.holdings())

@@ -51,14 +51,9 @@ DEBT = {
     ("security.api.console", "crm.api.serializers"),
     ("security.api.reveal", "crm.selectors"),
     ("security.management.commands.verify_audit", "consents.models"),
-    # consents/ reaches into the channel apps' models for erasure, retention and the
-    # subject's download, and into inbox for the privacy link: the registry replaces these.
-    ("consents.erasure", "inbox.models"),
-    ("consents.erasure", "telephony.models"),
-    ("consents.retention", "inbox.models"),
-    ("consents.retention", "telephony.models"),
-    ("consents.privacy_data", "inbox.models"),
-    ("consents.privacy_data", "telephony.models"),
+    # The privacy link is sent into a conversation through inbox's services: a "reach the
+    # client" hook in core.holdings replaces it, with the hardening issue's rule that a link
+    # goes only where the client wrote from.
     ("consents.privacy", "inbox.selectors"),
     ("consents.privacy", "inbox.services"),
     # crm's demo seed writes every app's demo data: the registry's demo hook replaces it.

@@ -1,12 +1,9 @@
-"""Mounted at /api/: the v1 resources, the OpenAPI schema and the interactive docs."""
+"""API v1 routes of the CRM (mounted under /api/v1/ by config/api_urls.py)."""
 
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import docs, views
-
-app_name = "api"
+from crm.api import views
 
 router = SimpleRouter()
 router.register("contacts", views.ContactViewSet, basename="contact")
@@ -14,18 +11,7 @@ router.register("companies", views.CompanyViewSet, basename="company")
 router.register("deals", views.DealViewSet, basename="deal")
 router.register("tasks", views.TaskViewSet, basename="task")
 
-v1 = [
+urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token"),
     *router.urls,
-    path("", include("security.api.urls")),
-    path("", include("inbox.api.urls")),
-    path("", include("telephony.api.urls")),
-    path("", include("consents.api.urls")),
-]
-
-urlpatterns = [
-    path("v1/", include(v1)),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", docs.SwaggerView.as_view(), name="docs"),
-    path("docs/assets/<str:name>", docs.swagger_asset, name="docs-asset"),
 ]

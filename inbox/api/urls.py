@@ -1,4 +1,4 @@
-"""API v1 routes of the inbox, included under /api/v1/ by crm/api/urls.py."""
+"""API v1 routes of the inbox (mounted under /api/v1/ by config/api_urls.py)."""
 
 from rest_framework.routers import SimpleRouter
 

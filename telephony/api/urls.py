@@ -1,4 +1,4 @@
-"""API v1 routes of telephony, included under /api/v1/ by crm/api/urls.py."""
+"""API v1 routes of telephony (mounted under /api/v1/ by config/api_urls.py)."""
 
 from rest_framework.routers import SimpleRouter
 

@@ -2,6 +2,7 @@
 its history, their access ends on every surface, the report says what moved; validation,
 scheduling, cancelling and the command."""
 
+import dataclasses
 import io
 import logging
 
@@ -17,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config.asgi import application
+from core import holdings
 from crm import selectors, services
 from crm.consumers import SESSION_ENDED
 from crm.models import Deal, Note, Task
@@ -197,8 +199,9 @@ def test_a_failure_in_any_handover_changes_nothing(world, anna, ivan, director, 
             raise RuntimeError("PBX table locked")
         return {"extensions": []}
 
-    monkeypatch.setitem(offboarding._HANDOVERS, "telephony", offboarding._Registered(
-        "telephony", broken, {"extensions": "PBX extensions"}))
+    telephony = holdings._DECLARED["telephony"]
+    monkeypatch.setitem(holdings._DECLARED, "telephony",
+                        dataclasses.replace(telephony, handover=broken))
     with pytest.raises(RuntimeError):
         offboarding.offboard_user(anna, ivan, by=director)
     anna.refresh_from_db()

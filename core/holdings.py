@@ -1,0 +1,108 @@
+"""What each app holds about a client (a contact) or an employee (a user), declared once.
+
+An app declares its `Holdings` in its AppConfig.ready(); the code that acts on every app's data
+asks here instead of importing the apps, so a new app plugs in by declaring:
+
+- offboarding (security/offboarding.py): `handover`, what a leaver owns going to the successor;
+- erasure of a client (consents/erasure.py): `identifiers`, `erase`, `scrub_deliveries`, `kept`;
+- retention (consents/retention.py): `retention`, the data types past their keeping period,
+  and `contact_activity`, when a client last did something here;
+- the client's own download (consents/privacy_data.py): `subject_data`;
+- the REST API (config/urls.py): `api_urls`, the app's routes under /api/v1/.
+
+tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
+no download.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.apps import apps
+
+# What an erased text becomes (in Russian: the reports and the cards show it as it is), and
+# a raw provider delivery that named the client.
+ERASED = "[удалено]"
+ERASED_PAYLOAD = '{"erased": true}'
+
+
+class ErasureReport:
+    """What an erasure changed, per table: {"inbox.message": {"anonymized": 3}}."""
+
+    def __init__(self):
+        self.tables: dict[str, dict[str, int]] = {}
+        self.files_deleted = 0
+
+    def add(self, table: str, what: str, count: int) -> None:
+        if count:
+            row = self.tables.setdefault(table, {})
+            row[what] = row.get(what, 0) + count
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.tables) or bool(self.files_deleted)
+
+
+@dataclass
+class Erasure:
+    """One client's erasure, as every app's `erase` sees it."""
+
+    contact: object  # crm.Contact
+    deal_ids: list[int]
+    phone_indexes: list[str]  # the blind indexes of their phones
+    report: ErasureReport
+
+
+@dataclass(frozen=True)
+class RetentionKind:
+    """A data type an app keeps for a limited time (consents.RetentionRule.DataType)."""
+
+    key: str
+    default_days: int
+    default_action: str  # "anonymize" or "delete"
+    find: Callable[[datetime, str], list[int]]  # (before, action) -> the ids past it
+    apply: Callable[[list[int], str], None]  # (ids, action), in one transaction
+
+
+@dataclass(frozen=True)
+class Holdings:
+    app: str  # the app's label
+    # Offboarding: fn(handover) moves what the leaver owns of `handover_kinds` (kind ->
+    # label) to the successor and returns {kind: [ids]} (security.offboarding.Handover).
+    handover: Callable | None = None
+    handover_kinds: dict = field(default_factory=dict)
+    # Erasure: the values that identify the client here (messenger ids...), read before
+    # anything is erased; erase(erasure) clears the app's content about them and returns
+    # the ids that name them in raw provider deliveries; scrub_deliveries(pattern, report)
+    # rewrites the deliveries matching that regex; kept(contact) says which rows stay and
+    # why ({"inbox.message": (rows, "why, in Russian")}).
+    identifiers: Callable[[object], set[str]] | None = None
+    erase: Callable[[Erasure], set[str]] | None = None
+    scrub_deliveries: Callable[[str, ErasureReport], None] | None = None
+    kept: Callable[[object], dict[str, tuple[int, str]]] | None = None
+    # Retention.
+    retention: tuple[RetentionKind, ...] = ()
+    contact_activity: str = ""  # an ORM path from a contact to a datetime: "calls__started_at"
+    # The client's download: fn(contact, full=...) -> sections of data.json ({"calls": [...]});
+    # `full` is the archive (every message), else the page (counts).
+    subject_data: Callable[..., dict] | None = None
+    # The module of the app's API routes, mounted under /api/v1/.
+    api_urls: str = ""
+
+
+_DECLARED: dict[str, Holdings] = {}
+
+
+def declare(holdings: Holdings) -> None:
+    _DECLARED[holdings.app] = holdings
+
+
+def declared() -> list[Holdings]:
+    """Every app's holdings, in the order of INSTALLED_APPS (crm's deals move before
+    security revokes the leaver's shares)."""
+    order = {config.label: position for position, config in enumerate(apps.get_app_configs())}
+    return sorted(_DECLARED.values(), key=lambda h: order.get(h.app, len(order)))
+
+
+def retention_kinds() -> dict[str, RetentionKind]:
+    return {kind.key: kind for holdings in declared() for kind in holdings.retention}

@@ -1,0 +1,126 @@
+"""What the inbox holds about a client and an employee (core.holdings): conversations handed
+over on offboarding, and a client's messenger identities, messages, files and raw deliveries
+for erasure, retention and their download."""
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
+
+from core.holdings import ERASED, ERASED_PAYLOAD, Erasure, ErasureReport, Holdings, RetentionKind
+from crm.models import TimelineEntry
+from inbox.models import Attachment, ChannelIdentity, InboundEvent, Message
+
+
+def _client_messages(contact):
+    return Message.objects.filter(
+        Q(conversation__contact=contact) | Q(conversation__identity__contact=contact))
+
+
+def identifiers(contact) -> set[str]:
+    return {str(external_id) for external_id in
+            ChannelIdentity.objects.filter(contact=contact).values_list("external_id", flat=True)
+            if not str(external_id).startswith("erased-")}
+
+
+def erase(erasure: Erasure) -> set[str]:
+    """Returns what identifies the client in the providers' raw deliveries."""
+    report = erasure.report
+    needles = set()
+    for identity in ChannelIdentity.objects.filter(contact=erasure.contact):
+        if not identity.external_id.startswith("erased-"):
+            needles.add(str(identity.external_id))
+            # The blind index moves with the new id (save()), so the client writing again is
+            # a new, unknown person.
+            identity.external_id = f"erased-{identity.pk}"
+            identity.display_name = ""
+            identity.unreachable_reason = ""
+            identity.save()
+            report.add("inbox.channelidentity", "anonymized", 1)
+    messages = _client_messages(erasure.contact)
+    needles |= {external_id for external_id in
+                messages.exclude(external_id="").values_list("external_id", flat=True)}
+    # Their files go with the rows once the erasure commits (security.files).
+    files = Attachment.objects.filter(message__in=messages)
+    report.files_deleted += files.exclude(file_path="").count()
+    report.add("inbox.attachment", "deleted", files.delete()[0])
+    # A reply still waiting must not go out as "[удалено]".
+    messages.filter(status=Message.Status.QUEUED).update(status=Message.Status.FAILED)
+    report.add("inbox.message", "anonymized", messages.filter(
+        ~Q(text__in=("", ERASED)) | ~Q(external_id="") | ~Q(error="")).count())
+    messages.exclude(text__in=("", ERASED)).update(text=ERASED)
+    messages.exclude(external_id="", error="").update(external_id="", error="")
+    return needles
+
+
+def scrub_deliveries(pattern: str, report: ErasureReport) -> None:
+    found = InboundEvent.objects.filter(Q(payload__regex=pattern) | Q(error__regex=pattern))
+    report.add("inbox.inboundevent", "anonymized",
+               found.update(payload=ERASED_PAYLOAD, error=""))
+
+
+def kept(contact) -> dict[str, tuple[int, str]]:
+    return {"inbox.message": (
+        Message.objects.filter(conversation__contact=contact).count(),
+        "Сообщения сохранены без текста и файлов (даты и направления — для отчётов о "
+        "скорости ответа).")}
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+
+def _messages_past(before, action) -> list[int]:
+    # Messages of the client and notes alike; outbound ones too (they quote the client).
+    return list(Message.objects.filter(created_at__lt=before).filter(
+        ~Q(text__in=("", ERASED)) | Q(attachments__isnull=False) | ~Q(external_id="")
+    ).distinct().values_list("pk", flat=True))
+
+
+@transaction.atomic
+def _messages_apply(ids: list[int], action: str) -> None:
+    messages = Message.objects.filter(pk__in=ids)
+    Attachment.objects.filter(message__in=messages).delete()  # their files too (security.files)
+    if action == "delete":
+        TimelineEntry.objects.filter(source_type__model="message", source_type__app_label="inbox",
+                                     source_id__in=ids).delete()
+        messages.delete()
+    else:
+        messages.exclude(text="").update(text=ERASED)
+        messages.update(external_id="", error="")
+
+
+# --- The client's download ------------------------------------------------------------------
+
+
+def subject_data(contact, *, full: bool) -> dict:
+    """Their correspondence with the company: counts per channel on the page, every message in
+    the archive. Never the team's private notes (internal working notes)."""
+    theirs = (Message.objects.filter(conversation__contact=contact)
+              .exclude(direction=Message.Direction.NOTE))
+    data = {"message_counts": [
+        {"channel": row["channel__name"], "messages": row["count"]}
+        for row in theirs.values("channel__name").annotate(count=Count("pk"))
+        .order_by("channel__name")]}
+    if full:
+        data["messages"] = [{
+            "channel": m.channel.name, "direction": m.direction,
+            "direction_display": m.get_direction_display(), "at": m.created_at, "text": m.text,
+            "attachments": [a.name or a.kind or "file" for a in m.attachments.all()],
+        } for m in theirs.select_related("channel").prefetch_related("attachments")
+            .order_by("created_at", "pk")]
+    return data
+
+
+def holdings() -> Holdings:
+    from inbox import services
+
+    return Holdings(
+        app="inbox",
+        handover=services.conversations_hand_over,
+        handover_kinds={"conversations": _("Conversations")},
+        identifiers=identifiers, erase=erase, scrub_deliveries=scrub_deliveries, kept=kept,
+        retention=(RetentionKind("messages", 3 * 365, "anonymize", _messages_past,
+                                 _messages_apply),),
+        contact_activity="conversations__last_activity_at",
+        subject_data=subject_data,
+        api_urls="inbox.api.urls",
+    )

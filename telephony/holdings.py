@@ -1,0 +1,111 @@
+"""What telephony holds about a client and an employee (core.holdings): extensions handed over
+on offboarding, and a client's calls, numbers, recordings, click-to-call commands and raw PBX
+events for erasure, retention and their download."""
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
+
+from core.holdings import ERASED_PAYLOAD, Erasure, ErasureReport, Holdings, RetentionKind
+from crm.models import TimelineEntry
+from telephony.models import Call, CallbackCommand, CallEvent, Recording
+
+
+def erase(erasure: Erasure) -> set[str]:
+    """Returns what identifies the client in the PBX's raw events."""
+    report = erasure.report
+    calls = Call.objects.filter(Q(contact=erasure.contact)
+                                | Q(client_number_index__in=erasure.phone_indexes))
+    needles = set(calls.values_list("entry_id", flat=True))
+    recordings = Recording.objects.filter(call__in=calls)
+    report.files_deleted += recordings.exclude(file_path="").count()
+    report.add("telephony.recording", "deleted", recordings.delete()[0])
+    report.add("telephony.call", "anonymized", calls.exclude(client_number_index="").update(
+        client_number="", client_number_index=""))
+    commands = CallbackCommand.objects.filter(Q(contact=erasure.contact)
+                                              | Q(deal_id__in=erasure.deal_ids))
+    needles |= {str(command_id) for command_id in commands.values_list("command_id", flat=True)}
+    for command in commands:
+        if command.to_number or command.error:
+            CallbackCommand.objects.filter(pk=command.pk).update(to_number="", error="")
+            report.add("telephony.callbackcommand", "anonymized", 1)
+    return needles
+
+
+def scrub_deliveries(pattern: str, report: ErasureReport) -> None:
+    found = CallEvent.objects.filter(Q(payload__regex=pattern) | Q(error__regex=pattern))
+    report.add("telephony.callevent", "anonymized",
+               found.update(payload=ERASED_PAYLOAD, error=""))
+
+
+def kept(contact) -> dict[str, tuple[int, str]]:
+    return {"telephony.call": (Call.objects.filter(contact=contact).count(),
+                               "Звонки сохранены без номера и записей (даты и длительность).")}
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+
+def _recordings_past(before, action) -> list[int]:
+    return list(Recording.objects.filter(call__started_at__lt=before)
+                .values_list("pk", flat=True))
+
+
+@transaction.atomic
+def _recordings_apply(ids: list[int], action: str) -> None:
+    Recording.objects.filter(pk__in=ids).delete()  # their files too (security.files)
+
+
+def _calls_past(before, action) -> list[int]:
+    calls = Call.objects.filter(started_at__lt=before)
+    if action == "anonymize":
+        calls = calls.exclude(client_number_index="")
+    return list(calls.values_list("pk", flat=True))
+
+
+@transaction.atomic
+def _calls_apply(ids: list[int], action: str) -> None:
+    calls = Call.objects.filter(pk__in=ids)
+    if action == "delete":
+        _recordings_apply(list(Recording.objects.filter(call__in=calls)
+                               .values_list("pk", flat=True)), action)
+        TimelineEntry.objects.filter(source_type__model="call",
+                                     source_type__app_label="telephony",
+                                     source_id__in=ids).delete()
+        calls.delete()
+    else:
+        calls.update(client_number="", client_number_index="")
+
+
+# --- The client's download ------------------------------------------------------------------
+
+
+def subject_data(contact, *, full: bool) -> dict:
+    """Their calls with the number they called from; recordings are listed, not included
+    (sent on request: a subject request of kind "access")."""
+    calls = (Call.objects.filter(contact=contact).annotate(recordings_count=Count("recordings"))
+             .order_by("started_at", "pk"))
+    return {"calls": [{
+        "direction": c.direction, "direction_display": c.get_direction_display(),
+        "started_at": c.started_at, "ended_at": c.ended_at, "answered": c.answered,
+        "talk_seconds": c.talk_seconds, "number": c.client_number,
+        "recorded": c.recordings_count > 0,
+    } for c in calls]}
+
+
+def holdings() -> Holdings:
+    from telephony import services
+
+    return Holdings(
+        app="telephony",
+        handover=services.extensions_hand_over,
+        handover_kinds={"extensions": _("PBX extensions")},
+        erase=erase, scrub_deliveries=scrub_deliveries, kept=kept,
+        retention=(
+            RetentionKind("recordings", 365, "delete", _recordings_past, _recordings_apply),
+            RetentionKind("calls", 3 * 365, "anonymize", _calls_past, _calls_apply),
+        ),
+        contact_activity="calls__started_at",
+        subject_data=subject_data,
+        api_urls="telephony.api.urls",
+    )

@@ -1,0 +1,85 @@
+"""Every app that holds client data tells core.holdings how to erase it and how to hand it to
+the client: erasure, retention and the download ask the registry, so an app that forgot would
+keep a client's data after their erasure without anyone noticing.
+
+An app holds client data when one of its models leads to a contact through its foreign keys
+(a message through its conversation, a recording through its call). consents/ reads what
+stands on its floor or below (crm, security) itself; every app above it must declare.
+"""
+
+import dataclasses
+
+import pytest
+from django.apps import apps
+from django.db import models
+
+from core import holdings
+from crm.models import Contact
+from tests.test_import_graph import FLOOR
+
+
+def models_about_clients(all_models) -> set[type]:
+    """Contact, and every model whose foreign keys lead to it."""
+    found = {Contact}
+    while True:
+        more = {model for model in all_models if model not in found and any(
+            isinstance(f, models.ForeignKey | models.OneToOneField)
+            and f.related_model in found for f in model._meta.get_fields()
+            if f.concrete)}
+        if not more:
+            return found
+        found |= more
+
+
+def apps_that_must_declare() -> set[str]:
+    local = [m for m in apps.get_models() if m._meta.app_label in FLOOR]
+    return {m._meta.app_label for m in models_about_clients(local)
+            if FLOOR[m._meta.app_label] > FLOOR["consents"]}
+
+
+def undeclared(declared: list[holdings.Holdings], required: set[str]) -> list[str]:
+    by_app = {h.app: h for h in declared}
+    missing = []
+    for app in sorted(required):
+        h = by_app.get(app)
+        for hook in ("erase", "subject_data"):
+            if h is None or getattr(h, hook) is None:
+                missing.append(f"{app}: {hook}")
+    return missing
+
+
+def test_the_channel_apps_hold_client_data():
+    # The check below would pass vacuously if it found nobody.
+    assert apps_that_must_declare() >= {"inbox", "telephony"}
+
+
+def test_every_app_holding_client_data_declares_its_erasure_and_download():
+    assert undeclared(holdings.declared(), apps_that_must_declare()) == []
+
+
+@pytest.mark.parametrize("hook", ["erase", "subject_data"])
+def test_an_app_that_forgets_is_named(hook):
+    declared = [dataclasses.replace(h, **{hook: None}) if h.app == "inbox" else h
+                for h in holdings.declared()]
+    assert undeclared(declared, apps_that_must_declare()) == [f"inbox: {hook}"]
+
+
+def test_an_app_that_declares_nothing_is_named():
+    declared = [h for h in holdings.declared() if h.app != "telephony"]
+    assert undeclared(declared, apps_that_must_declare()) == [
+        "telephony: erase", "telephony: subject_data"]
+
+
+def test_the_registry_runs_in_the_order_of_installed_apps():
+    order = [config.label for config in apps.get_app_configs()]
+    labels = [h.app for h in holdings.declared()]
+    assert labels == sorted(labels, key=order.index)
+    # Offboarding relies on it: crm's deals move first, security revokes shares last.
+    handovers = [h.app for h in holdings.declared() if h.handover]
+    assert handovers[0] == "crm" and handovers[-1] == "security"
+
+
+def test_every_retention_kind_is_a_data_type_of_the_rules():
+    from consents.models import RetentionRule
+
+    assert set(holdings.retention_kinds()) <= set(RetentionRule.DataType.values)
