@@ -11,11 +11,10 @@ import secrets
 import time
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,7 +27,7 @@ from core.tasks import delay_on_commit
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.hours import BusinessHours
-from crm.models import Contact, Deal
+from inbox import routing
 from inbox import selectors as inbox_selectors
 from inbox.models import (
     Attachment,
@@ -39,17 +38,13 @@ from inbox.models import (
     Message,
 )
 from inbox.providers.base import ClientUnreachable, InboundMessage, ProviderError, provider_for
-from security import containment, roles
+from security import containment
 
 logger = logging.getLogger("inbox")
 
 # =============================================================================================
 # Inbound
 # =============================================================================================
-
-
-class NoManagerError(Exception):
-    """The channel's team has nobody who could take a new client."""
 
 
 def event_receive(*, channel: Channel, provider_event_id: str, event_type: str,
@@ -255,119 +250,6 @@ def channel_connect_webhook(*, channel: Channel, webhook_url: str) -> None:
     logger.info("channel %s: webhook set to %s", channel.pk, webhook_url)
 
 
-# --- Routing: identity -> contact -> deal -> conversation ------------------------------------
-
-
-def _identity_find(channel: Channel, sender_id: str) -> ChannelIdentity | None:
-    return _identities_find(channel, [sender_id]).get(sender_id)
-
-
-def _identities_find(channel: Channel, sender_ids) -> dict[str, ChannelIdentity]:
-    """The known identities among `sender_ids`, by sender id (one query)."""
-    index = {ChannelIdentity.index_of(channel, sender_id): sender_id for sender_id in sender_ids}
-    return {index[identity.external_id_index]: identity
-            for identity in ChannelIdentity.objects.select_related("contact")
-            .filter(channel=channel, external_id_index__in=list(index))}
-
-
-def _manager_for(channel: Channel):
-    """Round-robin: the team's active manager with the fewest deals that came from this
-    channel (ties: the longest-standing account). Deterministic, and fair after restarts."""
-    managers = (
-        get_user_model().objects.filter(team=channel.team, is_active=True,
-                                        groups__name=roles.MANAGER)
-        .annotate(from_channel=Count("deals", distinct=True,
-                                     filter=Q(deals__conversations__channel=channel)))
-        .order_by("from_channel", "id")
-    )
-    manager = managers.first()
-    if manager is None:
-        head = channel.team.head
-        if head is not None and head.is_active:
-            return head
-        raise NoManagerError(f"team {channel.team} has no active manager for new clients")
-    return manager
-
-
-def _owner_for(contact: Contact, channel: Channel):
-    owner = contact.owner
-    if owner is not None and owner.is_active and owner.has_perm("crm.add_deal"):
-        return owner
-    return _manager_for(channel)
-
-
-def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
-    identity = _identity_find(channel, inbound.sender_id)
-    if identity is not None:
-        return identity
-    # A new client. Lock the channel so two first messages of one client processed at once
-    # make one contact, and round-robin counts every earlier choice.
-    # NO KEY UPDATE: serializes new clients without blocking the webhooks' event inserts.
-    Channel.objects.select_for_update(no_key=True).filter(pk=channel.pk).first()
-    identity = _identity_find(channel, inbound.sender_id)
-    if identity is not None:
-        return identity
-    owner = _manager_for(channel)
-    name = inbound.sender_name[:200] or provider_for(channel).anonymous_name()
-    contact = crm_services.contact_create(
-        by=owner, owner=owner, name=name,
-        source=Contact.Source.TELEGRAM if channel.kind == Channel.Kind.TELEGRAM
-        else Contact.Source.WEBSITE,
-    )
-    return ChannelIdentity.objects.create(
-        channel=channel, external_id=inbound.sender_id, contact=contact,
-        display_name=name,
-    )
-
-
-def _open_deals_of(contacts) -> dict[int, Deal]:
-    """The newest open deal of each contact that has one (one query)."""
-    deals: dict[int, Deal] = {}
-    for deal in (Deal.objects.filter(contact__in=contacts, status=Deal.Status.OPEN)
-                 .select_related("owner").order_by("-created_at", "-id")):
-        deals.setdefault(deal.contact_id, deal)
-    return deals
-
-
-def _lead_create(contact: Contact, channel: Channel) -> Deal:
-    """A new lead deal for a client who has no open one (a first message, or their deals are
-    all closed)."""
-    owner = _owner_for(contact, channel)
-    return crm_services.deal_create(by=owner, owner=owner, contact=contact,
-                                    title=f"{channel.name}: {contact.name}"[:200])
-
-
-def _open_conversations_of(identities) -> dict[int, Conversation]:
-    """The newest open conversation of each identity that has one, locked (one query; rows
-    locked in id order, the same in every transaction, so concurrent drains do not
-    deadlock)."""
-    conversations: dict[int, Conversation] = {}
-    for conversation in (Conversation.objects.select_for_update()
-                         .filter(identity__in=identities, status=Conversation.Status.OPEN)
-                         .order_by("id")):
-        newest = conversations.get(conversation.identity_id)
-        if newest is None or (conversation.created_at, conversation.pk) > (newest.created_at,
-                                                                          newest.pk):
-            conversations[conversation.identity_id] = conversation
-    return conversations
-
-
-def _conversation_for(conversation: Conversation | None, identity: ChannelIdentity, deal: Deal,
-                      *, at) -> Conversation:
-    """The identity's open conversation (or a new one), attached to `deal`."""
-    if conversation is None:
-        return Conversation.objects.create(
-            channel_id=identity.channel_id, identity=identity, contact=identity.contact, deal=deal,
-            assignee=deal.owner, last_activity_at=at,
-        )
-    if conversation.deal_id != deal.pk:
-        # The deal it was attached to was closed: the client's new messages go to the open one.
-        conversation.deal, conversation.assignee = deal, deal.owner
-        conversation.save(update_fields=["deal", "assignee"])
-    conversation.deal, conversation.identity = deal, identity  # known: no query to read them
-    return conversation
-
-
 def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> list[Message]:
     """Store inbound messages of one channel (edits and repeats included), in arrival order.
 
@@ -376,10 +258,37 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
     a statement per message was most of what an update cost. A first message of a new client
     makes their contact, lead deal and conversation one at a time.
     """
+    fresh, late_edits = _fresh_and_edits(channel, inbounds)
+    if not fresh:
+        return []
+    conversations = routing.conversations_for(channel, list(fresh.values()))
+    messages = _messages_store(channel, fresh, conversations)
+    _attachments_store(messages, fresh)
+    touched = _touched(messages)
+    if touched:
+        _conversations_received(channel, touched)
+    crm_services.timeline_add_many(kind="message", items=[
+        (message.conversation.deal, message.conversation.identity.contact, message,
+         message.created_at)
+        for message in messages
+    ])
+    _after_arrival(channel, touched)
+    stored = {message.external_id: message for message in messages}
+    for inbound in late_edits:
+        if inbound.external_id in stored:
+            _message_edit(message=stored[inbound.external_id], inbound=inbound)
+    return messages
+
+
+def _fresh_and_edits(channel: Channel, inbounds: list[InboundMessage]
+                     ) -> tuple[dict[str, InboundMessage], list[InboundMessage]]:
+    """The messages not stored yet, by external id in arrival order, and the edits of those
+    (applied once they are stored). Edits of messages stored earlier are applied here;
+    repeats are dropped."""
     known = {m.external_id: m for m in Message.objects.filter(
         channel=channel, external_id__in={inbound.external_id for inbound in inbounds})}
-    fresh: dict[str, InboundMessage] = {}  # by external id, in arrival order
-    edits_of_fresh: list[InboundMessage] = []
+    fresh: dict[str, InboundMessage] = {}
+    late_edits: list[InboundMessage] = []
     for inbound in inbounds:
         existing = known.get(inbound.external_id)
         if existing is not None:
@@ -387,39 +296,19 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
                 _message_edit(message=existing, inbound=inbound)
         elif inbound.external_id in fresh:
             if inbound.edited:
-                edits_of_fresh.append(inbound)  # edited before we stored it: apply after
+                late_edits.append(inbound)  # edited before we stored it: apply after
         else:
             fresh[inbound.external_id] = inbound
-    if not fresh:
-        return []
+    return fresh, late_edits
 
-    # Routing: identity -> contact -> deal -> conversation, for every sender at once.
-    identities = _identities_find(channel, {inbound.sender_id for inbound in fresh.values()})
-    for inbound in fresh.values():
-        identity = identities.get(inbound.sender_id)
-        if identity is None:
-            identity = identities[inbound.sender_id] = _identity_for(channel, inbound)
-        name = inbound.sender_name[:200]
-        if name and identity.display_name != name:
-            identity.display_name = name
-            identity.save(update_fields=["display_name", "external_id_index"])
-    deals = _open_deals_of([identity.contact for identity in identities.values()])
-    for identity in identities.values():
-        if identity.contact_id not in deals:
-            deals[identity.contact_id] = _lead_create(identity.contact, channel)
-    open_conversations = _open_conversations_of(list(identities.values()))
-    conversations: dict[str, Conversation] = {}
-    for inbound in fresh.values():
-        if inbound.sender_id not in conversations:
-            identity = identities[inbound.sender_id]
-            conversations[inbound.sender_id] = _conversation_for(
-                open_conversations.get(identity.pk), identity, deals[identity.contact_id],
-                at=inbound.sent_at)
+
+def _messages_store(channel: Channel, fresh: dict[str, InboundMessage],
+                    conversations: dict[str, Conversation]) -> list[Message]:
+    """Insert the messages in one statement, each pointing at the message it replies to."""
     replied = {inbound.reply_to_external_id for inbound in fresh.values()
                if inbound.reply_to_external_id}
     reply_to = ({m.external_id: m for m in Message.objects.filter(
         channel=channel, external_id__in=replied)} if replied else {})
-
     messages = _messages_insert([
         Message(
             conversation=conversations[inbound.sender_id], channel=channel,
@@ -438,6 +327,13 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
         if message.reply_to_id is None and target is not None:
             message.reply_to = target
             Message.objects.filter(pk=message.pk).update(reply_to=target)
+    return messages
+
+
+def _attachments_store(messages: list[Message], fresh: dict[str, InboundMessage]) -> None:
+    """The files' rows now; their content is fetched by a worker after commit."""
+    from inbox import tasks
+
     Attachment.objects.bulk_create([
         Attachment(message=message, kind=a.kind, provider_file_id=a.file_id[:300],
                    name=a.name[:255], mime_type=a.mime_type[:100], size=a.size)
@@ -445,39 +341,33 @@ def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> li
     ])
     for message in messages:
         if fresh[message.external_id].attachments:
-            from inbox import tasks
+            delay_on_commit(tasks.fetch_attachments, message.pk)
 
-            delay_on_commit(tasks.fetch_attachments, message.pk)  # the files, after commit
 
+def _touched(messages: list[Message]) -> list[tuple[Conversation, list[Message]]]:
+    """Each conversation with the messages that arrived in it, in conversation id order: the
+    order their rows are locked in everywhere."""
     arrived_in: dict[int, list[Message]] = {}
     for message in messages:
         arrived_in.setdefault(message.conversation_id, []).append(message)
-    # Conversations in id order: the order their rows are locked in everywhere.
-    touched = [(arrived[0].conversation, arrived) for _pk, arrived in sorted(arrived_in.items())]
-    if touched:
-        _conversations_received(channel, touched)
-    crm_services.timeline_add_many(kind="message", items=[
-        (message.conversation.deal, message.conversation.identity.contact, message,
-         message.created_at)
-        for message in messages
-    ])
+    return [(arrived[0].conversation, arrived) for _pk, arrived in sorted(arrived_in.items())]
+
+
+def _after_arrival(channel: Channel, touched) -> None:
+    """The out-of-office reply where the channel is closed, and one live event per owner,
+    whatever the number of their conversations in the batch (the conversation lists refetch
+    themselves on it)."""
     by_owner: dict[int, list[Conversation]] = {}
     for conversation, arrived in touched:
         if not conversation.identity.is_unreachable:
             _out_of_office_reply(conversation=conversation, channel=channel,
                                  at=arrived[-1].created_at)
         by_owner.setdefault(conversation.deal.owner_id, []).append(conversation)
-    # One event per owner, whatever the number of their conversations in the batch: the
-    # conversation lists refetch themselves on it.
     for owner_id, owned in by_owner.items():
         crm_events.send_after_commit(crm_events.user_group(owner_id), {
             "type": "conversation.updated", "conversations": [c.pk for c in owned],
             "deals": [c.deal_id for c in owned],
         })
-    for inbound in edits_of_fresh:
-        if inbound.external_id in stored:
-            _message_edit(message=stored[inbound.external_id], inbound=inbound)
-    return messages
 
 
 def _messages_insert(messages: list[Message]) -> list[Message]:
@@ -598,7 +488,7 @@ def _message_edit(*, message: Message, inbound: InboundMessage) -> Message:
 
 
 def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> None:
-    identity = _identity_find(channel, sender_id)
+    identity = routing.identity_find(channel, sender_id)
     if identity is None:
         return  # someone who never wrote to us blocked the bot: nothing to mark
     identity.is_unreachable = True
