@@ -7,8 +7,8 @@ from core.webhooks import webhook
 urlpatterns = [
     path("", include("crm.urls")),
     path("", include("security.urls")),
-    path("", include("inbox.urls_app")),
-    path("", include("telephony.urls_app")),
+    path("", include("inbox.urls")),
+    path("", include("telephony.urls")),
     path("", include("consents.urls")),
     # The privacy center: public, reached through a signed link (consents/privacy.py).
     path("privacy/", include("consents.urls_public")),
@@ -20,5 +20,5 @@ urlpatterns = [
     # with the path Mango appends, /hooks/mango/<uuid>/events/call.
     path("hooks/<slug:kind>/<uuid:channel_uuid>/", webhook, name="webhook"),
     path("hooks/<slug:kind>/<uuid:channel_uuid>/<path:path>", webhook, name="webhook"),
-    path("", include("inbox.urls_widget")),
+    path("", include("inbox.urls_public")),
 ]

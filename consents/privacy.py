@@ -13,7 +13,7 @@ other signed value of the site is ever accepted as a link) over:
 - `t`: the link's lifetime in seconds (PRIVACY_LINK_HOURS by default), checked against the
   signature's timestamp.
 No table is needed. The token is a bearer credential: whoever holds it sees the client's data
-until it expires, so it is never written to the access log (views_public records the path
+until it expires, so it is never written to the access log (consents.views.public records the path
 without it) and each page says "do not forward this link".
 
 Errors: a token that does not verify answers 400, an expired one 410, a revoked one (or one

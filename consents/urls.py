@@ -5,21 +5,22 @@ itself is in urls_public.py."""
 
 from django.urls import path
 
-from consents import capture, views, views_requests, views_staff
+from consents import capture
+from consents.views import contact, requests, staff
 
 urlpatterns = [
     path("consents/capture/<slug:site_key>/", capture.capture, name="consent_capture"),
-    path("contacts/<int:pk>/consents/", views.contact_consents, name="contact_consents"),
-    path("contacts/<int:pk>/privacy-link/", views_staff.privacy_link_send,
+    path("contacts/<int:pk>/consents/", contact.contact_consents, name="contact_consents"),
+    path("contacts/<int:pk>/privacy-link/", staff.privacy_link_send,
          name="privacy_link_send"),
-    path("contacts/<int:pk>/privacy-link/revoke/", views_staff.privacy_links_revoke,
+    path("contacts/<int:pk>/privacy-link/revoke/", staff.privacy_links_revoke,
          name="privacy_links_revoke"),
-    path("consents/requests/", views_requests.subject_request_list,
+    path("consents/requests/", requests.subject_request_list,
          name="subject_request_list"),
-    path("consents/requests/<int:pk>/extend/", views_requests.subject_request_extend,
+    path("consents/requests/<int:pk>/extend/", requests.subject_request_extend,
          name="subject_request_extend"),
-    path("consents/requests/<int:pk>/close/", views_requests.subject_request_close,
+    path("consents/requests/<int:pk>/close/", requests.subject_request_close,
          name="subject_request_close"),
-    path("contacts/<int:pk>/subject-requests/", views_requests.contact_subject_request_add,
+    path("contacts/<int:pk>/subject-requests/", requests.contact_subject_request_add,
          name="contact_subject_request_add"),
 ]

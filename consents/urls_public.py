@@ -2,13 +2,13 @@
 
 from django.urls import path
 
-from consents import views_public
+from consents.views import public
 
 app_name = "privacy"
 
 urlpatterns = [
-    path("<str:token>/", views_public.privacy_home, name="home"),
-    path("<str:token>/withdraw/", views_public.privacy_withdraw, name="withdraw"),
-    path("<str:token>/download/", views_public.privacy_download, name="download"),
-    path("<str:token>/request/", views_public.privacy_request, name="request"),
+    path("<str:token>/", public.privacy_home, name="home"),
+    path("<str:token>/withdraw/", public.privacy_withdraw, name="withdraw"),
+    path("<str:token>/download/", public.privacy_download, name="download"),
+    path("<str:token>/request/", public.privacy_request, name="request"),
 ]

@@ -22,6 +22,11 @@ def conversations_visible_to(user) -> QuerySet[Conversation]:
     return Conversation.objects.filter(deal__in=deals_visible_to(user).values("pk"))
 
 
+def messages_visible_to(user) -> QuerySet[Message]:
+    """The messages of the conversations `user` may see."""
+    return Message.objects.filter(conversation__in=conversations_visible_to(user))
+
+
 def conversation_get(*, user, pk) -> Conversation:
     """The conversation, or Http404 when `user` may not see it."""
     return get_object_or_404(

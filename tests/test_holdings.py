@@ -18,9 +18,9 @@ from crm.models import Contact
 from tests.test_import_graph import FLOOR
 
 
-def models_about_clients(all_models) -> set[type]:
-    """Contact, and every model whose foreign keys lead to it."""
-    found = {Contact}
+def models_about_clients(all_models, seeds=frozenset({Contact})) -> set[type]:
+    """The seeds (a contact), and every model whose foreign keys lead to one."""
+    found = set(seeds)
     while True:
         more = {model for model in all_models if model not in found and any(
             isinstance(f, models.ForeignKey | models.OneToOneField)

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from crm.api.serializers import UserRefSerializer, VisibleRelatedField
 from inbox.models import Channel, Conversation, Message
-from inbox.selectors import conversations_visible_to
+from inbox.selectors import messages_visible_to
 
 
 class ChannelRefSerializer(serializers.Serializer):
@@ -148,7 +148,7 @@ class MessageWriteSerializer(serializers.Serializer):
         help_text="A reply holds at most 4096 characters (Telegram's limit), a note 20,000.",
     )
     reply_to = VisibleRelatedField(
-        lambda user: Message.objects.filter(conversation__in=conversations_visible_to(user)),
+        messages_visible_to,
         required=False, allow_null=True,
         help_text="The id of a message of this conversation that the reply answers; "
         "ignored for a private note.",

@@ -97,7 +97,7 @@ PROVIDERS = {
     "website": "inbox.providers.website.WebsiteProvider",
 }
 # The kinds whose provider posts to `/hooks/<kind>/<channel uuid>/` (core.webhooks); the
-# website chat's widget has endpoints of its own (inbox.widget).
+# website chat's widget has endpoints of its own (inbox.views.widget).
 WEBHOOK_KINDS = ("telegram",)
 
 

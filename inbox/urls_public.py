@@ -3,7 +3,7 @@ them) and the demo site; the visitor's websocket is in config/routing.py."""
 
 from django.urls import path
 
-from inbox import widget
+from inbox.views import widget
 
 app_name = "widget"
 
