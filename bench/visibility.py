@@ -51,9 +51,15 @@ from guardian.models import UserObjectPermission  # noqa: E402
 from guardian.shortcuts import get_objects_for_user  # noqa: E402
 
 from crm import selectors  # noqa: E402
-from crm.models import Company, Contact, Deal, Pipeline  # noqa: E402
+from crm.models import (  # noqa: E402
+    Company,
+    Contact,
+    Deal,
+    DealUserObjectPermission,  # noqa: E402
+    Pipeline,
+)
 from security import roles  # noqa: E402
-from security.models import DealUserObjectPermission, Team, User  # noqa: E402
+from security.models import Team, User  # noqa: E402
 
 DEALS = int(os.environ.get("BENCH_DEALS", 1_000_000))
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", DEALS))

@@ -269,7 +269,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Expired deal shares grant nothing already (the visibility rule checks the expiry); this
     # clears them away and drops the colleague's live subscription to the deal.
     "delete-expired-deal-shares": {
-        "task": "security.delete_expired_deal_shares",
+        "task": "crm.delete_expired_deal_shares",
         "schedule": 300,
     },
 }

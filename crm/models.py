@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
 
 from core.crypto import blind_index
 from core.fields import EncryptedTextField
@@ -392,3 +393,32 @@ class TimelineEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- Explicit sharing ------------------------------------------------------------------------
+
+
+class DealUserObjectPermission(UserObjectPermissionBase):
+    """A deal shared with one colleague: django-guardian's direct foreign-key model (the
+    generic one joins through content types and does not scale).
+
+    A read share is the `crm.view_deal` permission; an edit share adds `crm.change_deal`.
+    Both rows of one share carry the same expiry; an expired row grants nothing.
+    """
+
+    content_object = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="user_shares")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = _("deal share")
+        verbose_name_plural = _("deal shares")
+        indexes = [
+            # "deals shared with me": the visibility rule's second branch.
+            models.Index(fields=["user", "permission", "content_object"], name="deal_share_user"),
+            models.Index(fields=["expires_at"], name="deal_share_expiry"),
+        ]

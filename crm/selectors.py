@@ -19,9 +19,18 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from crm import timeline
-from crm.models import Company, Contact, ContactPoint, Deal, Pipeline, Stage, Task, TimelineEntry
+from crm.models import (
+    Company,
+    Contact,
+    ContactPoint,
+    Deal,
+    DealUserObjectPermission,
+    Pipeline,
+    Stage,
+    Task,
+    TimelineEntry,
+)
 from security import roles
-from security.models import DealUserObjectPermission
 
 
 def active_role(user) -> str | None:
@@ -46,7 +55,7 @@ def _union(parts: list[QuerySet]) -> QuerySet:
 
 
 def live_deal_shares(*, user=None, codename: str | None = "view_deal"):
-    """Unexpired rows of `security.DealUserObjectPermission` (an explicit share) granting
+    """Unexpired rows of `crm.DealUserObjectPermission` (an explicit share) granting
     `crm.<codename>` (None: any); an expired row grants nothing even before the cleanup job
     deletes it."""
     shares = DealUserObjectPermission.objects.filter(

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm.views import companies, contacts, deals, tasks
+from crm.views import companies, contacts, deals, sharing, tasks
 
 urlpatterns = [
     path("", deals.home, name="home"),
@@ -28,6 +28,9 @@ urlpatterns = [
         deals.deal_timeline_entry,
         name="deal_timeline_entry",
     ),
+    path("deals/<int:pk>/shares/", sharing.deal_shares, name="deal_shares"),
+    path("deals/<int:pk>/shares/<int:user_id>/revoke/", sharing.deal_share_revoke,
+         name="deal_share_revoke"),
     path("tasks/", tasks.task_list, name="task_list"),
     path("tasks/<int:pk>/complete/", tasks.task_complete, name="task_complete"),
     path("contacts/", contacts.contact_list, name="contact_list"),

@@ -16,18 +16,10 @@ class SecurityConfig(AppConfig):
         from core import holdings
         from security import accounts
         from security.change_log import seal
-        from security.models import Alert, DealUserObjectPermission, RuleSetting
+        from security.models import Alert, RuleSetting
         from security.roles import sync_role_groups
-        from security.sharing import register_timeline_kinds, shares_hand_over
 
-        register_timeline_kinds()
-        # The leaver's shares go last (security is the last app): after crm/ moved the deals
-        # they shared.
-        holdings.declare(holdings.Holdings(
-            app="security", handover=shares_hand_over,
-            handover_kinds={"shares": _("Deal shares revoked")}, api_urls="security.api.urls"))
-        # Who shared what with whom, and every change of a share, in the change log too.
-        auditlog.register(DealUserObjectPermission)
+        holdings.declare(holdings.Holdings(app="security", api_urls="security.api.urls"))
         # Accounts, roles and teams and the field policy: who changed the access. And the
         # security officer's own work: a rule's threshold or response changed, an alert
         # assigned or closed (who, when, from what to what).

@@ -6,7 +6,6 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-from guardian.models import UserObjectPermissionBase
 
 from security import roles
 
@@ -69,36 +68,6 @@ class User(AbstractUser):
     @cached_property
     def headed_team_ids(self) -> list[int]:
         return list(self.headed_teams.values_list("id", flat=True))
-
-
-# --- Explicit sharing ------------------------------------------------------------------------
-
-
-class DealUserObjectPermission(UserObjectPermissionBase):
-    """A deal shared with one colleague: django-guardian's direct foreign-key model (the
-    generic one joins through content types and does not scale).
-
-    A read share is the `crm.view_deal` permission; an edit share adds `crm.change_deal`.
-    Both rows of one share carry the same expiry; an expired row grants nothing.
-    """
-
-    content_object = models.ForeignKey(
-        "crm.Deal", on_delete=models.CASCADE, related_name="user_shares"
-    )
-    granted_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    granted_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
-
-    class Meta(UserObjectPermissionBase.Meta):
-        verbose_name = _("deal share")
-        verbose_name_plural = _("deal shares")
-        indexes = [
-            # "deals shared with me": the visibility rule's second branch.
-            models.Index(fields=["user", "permission", "content_object"], name="deal_share_user"),
-            models.Index(fields=["expires_at"], name="deal_share_expiry"),
-        ]
 
 
 # --- Field policy ----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from django.core.management import call_command
 from security.accounts import revoked_credentials_delete_stale
 from security.exports import export_cleanup
 from security.offboarding import offboardings_run_due
-from security.sharing import shares_delete_expired
 
 
 @shared_task(name="security.clear_expired_sessions")
@@ -19,12 +18,6 @@ def clear_expired_sessions() -> None:
 def expire_exports() -> int:
     """Delete the files of exports nobody downloaded within their 15 minutes."""
     return export_cleanup()
-
-
-@shared_task(name="security.delete_expired_deal_shares")
-def delete_expired_deal_shares() -> int:
-    """Expired shares already grant nothing; delete them and tell the colleagues' sockets."""
-    return shares_delete_expired()
 
 
 @shared_task(name="security.mail_alert", autoretry_for=(OSError,), retry_backoff=30,

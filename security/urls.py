@@ -1,9 +1,9 @@
-"""HTML routes of the security features (sharing, reveal, exports). Each feature adds its
+"""HTML routes of the security features (reveal, exports, the console). Each feature adds its
 own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import console, exports, incidents, reveal, sharing, two_factor, users
+from security.views import console, exports, incidents, reveal, two_factor, users
 
 urlpatterns: list = [
     path("security/incidents/", incidents.incident_list, name="incident_list"),
@@ -24,7 +24,6 @@ urlpatterns: list = [
     path(
         "exports/<uuid:export_id>/download/", exports.export_download, name="export_download"
     ),
-    path("deals/<int:pk>/shares/", sharing.deal_shares, name="deal_shares"),
     # The security console (security/views/console.py).
     path("security/", console.console_home, name="security_home"),
     path("security/alerts/", console.alert_list, name="security_alert_list"),
@@ -40,11 +39,6 @@ urlpatterns: list = [
          name="security_access_log_export"),
     path("security/rules/", console.rule_list, name="security_rule_list"),
     path("security/rules/<slug:code>/", console.rule_edit, name="security_rule_edit"),
-    path(
-        "deals/<int:pk>/shares/<int:user_id>/revoke/",
-        sharing.deal_share_revoke,
-        name="deal_share_revoke",
-    ),
     # The admin's user list and offboarding (the security officer: the list and reinstating).
     path("security/users/", users.user_list, name="user_list"),
     path("security/users/<int:pk>/offboard/", users.user_offboard, name="user_offboard"),

@@ -16,10 +16,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from consents.services import subject_request_register
-from crm import services
+from crm import services, sharing
 from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import exports, incidents, offboarding, sharing
+from security import exports, incidents, offboarding
 from security.models import Alert, ExportRequest
 from tests.factories import make_user
 

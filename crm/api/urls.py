@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import views
+from crm.api import sharing, views
 
 router = SimpleRouter()
 router.register("contacts", views.ContactViewSet, basename="contact")
@@ -14,4 +14,7 @@ router.register("tasks", views.TaskViewSet, basename="task")
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token"),
     *router.urls,
+    path("deals/<int:pk>/shares/", sharing.DealSharesView.as_view(), name="deal-shares"),
+    path("deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),
+         name="deal-share-detail"),
 ]

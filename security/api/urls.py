@@ -4,7 +4,7 @@ own paths here; views live in security/api/<feature>.py."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from security.api import console, exports, reveal, sharing, users
+from security.api import console, exports, reveal, users
 
 router = SimpleRouter()
 router.register("alerts", console.AlertViewSet, basename="alert")
@@ -15,11 +15,6 @@ urlpatterns: list = [
     path(
         "exports/<uuid:export_id>/download/", exports.ExportDownloadView.as_view(),
         name="export-download",
-    ),
-    path("deals/<int:pk>/shares/", sharing.DealSharesView.as_view(), name="deal-shares"),
-    path(
-        "deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),
-        name="deal-share-detail",
     ),
     path("users/", users.UserListView.as_view(), name="user-list"),
     path("users/<int:pk>/offboard/", users.UserOffboardView.as_view(), name="user-offboard"),

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from consents import selectors, services
 from consents.models import ConsentEvent, Purpose
-from security import sharing
+from crm import sharing
 from security.models import AccessRecord
 from tests.factories import make_user
 

@@ -11,8 +11,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.api.throttles import ListThrottle
+from crm import sharing
 from inbox.models import Attachment, Conversation, Message
-from security import sharing
 from tests.factories import make_contact, make_deal
 from tests.inbox.conftest import CLIENT_CHAT_ID, make_conversation
 

@@ -240,7 +240,7 @@ class TestReply:
         assert "&lt;img src=x onerror=alert(1)&gt;" in card
 
     def test_a_read_only_share_cannot_reply(self, anna, ivan, anna_conversation, fake_bot_api):
-        from security import sharing
+        from crm import sharing
 
         sharing.deal_share(deal=anna_conversation.deal, user=ivan, access="read", by=anna)
         response = client_for(ivan).post(reply_url(anna_conversation), {"text": "x"})

@@ -19,12 +19,12 @@ from rest_framework.test import APIClient
 
 from config.asgi import application
 from core import holdings
-from crm import selectors, services
+from crm import selectors, services, sharing
 from crm.consumers import SESSION_ENDED
-from crm.models import Deal, Note, Task
+from crm.models import Deal, DealUserObjectPermission, Note, Task
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import change_log, offboarding, roles, sharing
-from security.models import DealUserObjectPermission, Offboarding
+from security import change_log, offboarding, roles
+from security.models import Offboarding
 from telephony.models import Call, Extension, PbxAccount
 from tests.factories import make_contact, make_deal, make_user
 

@@ -22,11 +22,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config.asgi import application
-from crm import selectors, services
-from crm.models import Deal, TimelineEntry
-from security import roles, sharing
-from security.models import DealUserObjectPermission
-from security.tasks import delete_expired_deal_shares
+from crm import selectors, services, sharing
+from crm.models import Deal, DealUserObjectPermission, TimelineEntry
+from crm.tasks import delete_expired_deal_shares
+from security import roles
 from tests.factories import make_contact, make_deal, make_user, stage
 
 API = "/api/v1"
@@ -165,7 +164,7 @@ def test_the_periodic_job_deletes_expired_shares_only(anna, olga, ivan, anna_dea
     assert delete_expired_deal_shares() == 1
     assert set(DealUserObjectPermission.objects.values_list("user_id", flat=True)) == {ivan.pk}
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "security.delete_expired_deal_shares" in scheduled
+    assert "crm.delete_expired_deal_shares" in scheduled
 
 
 def test_revoking_a_share_takes_the_deal_away_and_both_are_on_the_timeline(anna, olga, anna_deal):

@@ -4,7 +4,7 @@ the role sees phones, click-to-call, the page size cap, the OpenAPI schema."""
 import pytest
 from rest_framework.test import APIClient
 
-from security import sharing
+from crm import sharing
 from telephony.models import CallbackCommand, Recording
 from tests.telephony.fixtures_outbound import *  # noqa: F403
 

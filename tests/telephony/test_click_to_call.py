@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from config.asgi import application
+from crm import sharing
 from crm.models import ContactPoint
-from security import sharing
 from telephony import click_to_call
 from telephony.models import CallbackCommand
 from tests.factories import make_contact, make_deal

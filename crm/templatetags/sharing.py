@@ -2,13 +2,13 @@ from datetime import datetime
 
 from django import template
 
-from security import sharing
-from security.views.sharing import DealShareForm
+from crm import sharing
+from crm.views.sharing import DealShareForm
 
 register = template.Library()
 
 
-@register.inclusion_tag("security/_deal_shares.html", takes_context=True)
+@register.inclusion_tag("crm/_deal_shares.html", takes_context=True)
 def deal_shares_panel(context, deal):
     """The deal card's "Shared with" panel: the live shares, and for those who may share,
     the form and the revoke buttons. Nothing at all for a viewer with nothing to see."""

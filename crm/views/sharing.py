@@ -14,9 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import selectors
+from crm import selectors, sharing
 from crm.forms import MAX_PICKER_OPTIONS, apply_service_errors
-from security import sharing
 
 
 def _colleague_label(user) -> str:
@@ -73,7 +72,7 @@ def deal_shares(request, pk):
         else:
             messages.success(request, _("The deal is shared with %(name)s.") % {"name": share.user})
             return redirect(f"{deal.get_absolute_url()}#shares")
-    return render(request, "security/deal_shares.html", {
+    return render(request, "crm/deal_shares.html", {
         "nav": "deals",
         "deal": deal,
         "form": form,

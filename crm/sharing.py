@@ -28,11 +28,10 @@ from django.utils.translation import gettext_lazy
 
 from core import events
 from crm import timeline
-from crm.models import Deal
+from crm.models import Deal, DealUserObjectPermission
 from crm.selectors import live_deal_shares
 from crm.services import timeline_add
 from security import roles
-from security.models import DealUserObjectPermission
 
 READ, EDIT = "read", "edit"
 ACCESS_LABELS = {READ: gettext_lazy("Read"), EDIT: gettext_lazy("Read and edit")}
@@ -228,10 +227,10 @@ def shares_delete_expired(*, now: datetime | None = None) -> int:
 
 def register_timeline_kinds() -> None:
     timeline.register_kind("deal_shared", label=gettext_lazy("Deal shared"),
-                           template="security/timeline/deal_shared.html",
+                           template="crm/timeline/deal_shared.html",
                            serialize=timeline.payload_data)
     timeline.register_kind("deal_unshared", label=gettext_lazy("Share revoked"),
-                           template="security/timeline/deal_unshared.html",
+                           template="crm/timeline/deal_unshared.html",
                            serialize=timeline.payload_data)
 
 
@@ -240,9 +239,9 @@ def register_timeline_kinds() -> None:
 
 @transaction.atomic
 def shares_hand_over(handover) -> dict[str, list[int]]:
-    """Offboarding (security.offboarding): every share the leaver holds is revoked (nothing
-    passes to the successor: a share was given to a person). Each deal's timeline says so;
-    django-auditlog records each deleted row."""
+    """Offboarding (security.offboarding, after crm moved the deals): every share the leaver
+    holds is revoked (nothing passes to the successor: a share was given to a person). Each
+    deal's timeline says so; django-auditlog records each deleted row."""
     user = handover.user
     deal_ids = sorted(set(
         DealUserObjectPermission.objects.filter(user=user).values_list("content_object_id",

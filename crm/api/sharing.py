@@ -16,8 +16,7 @@ from rest_framework.views import APIView
 
 from core.api.parsers import UntrustedJSONParser
 from core.api.views import validated
-from crm import selectors
-from security import sharing
+from crm import selectors, sharing
 
 DEAL_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
                            description="The deal's id.")
