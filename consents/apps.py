@@ -11,10 +11,12 @@ class ConsentsConfig(AppConfig):
     verbose_name = _("Consents and data subjects")
 
     def ready(self):
+        from consents import demo
         from core import holdings
         from crm.timeline import register_kind
 
-        holdings.declare(holdings.Holdings(app="consents", api_urls="consents.api.urls"))
+        holdings.declare(holdings.Holdings(app="consents", api_urls="consents.api.urls",
+                                           demo=demo.seed))
 
         # The privacy center's links on the contact's timeline: who sent one, over what, until
         # when; and revocations (which also void the links: consents.privacy).

@@ -8,7 +8,8 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - retention (consents/retention.py): `retention`, the data types past their keeping period,
   and `contact_activity`, when a client last did something here;
 - the client's own download (consents/privacy_data.py): `subject_data`;
-- the REST API (config/urls.py): `api_urls`, the app's routes under /api/v1/.
+- the REST API (config/api_urls.py): `api_urls`, the app's routes under /api/v1/;
+- the demo (crm/demo.py): `demo`, `demo_describe`.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
 no download.
@@ -88,6 +89,11 @@ class Holdings:
     subject_data: Callable[..., dict] | None = None
     # The module of the app's API routes, mounted under /api/v1/.
     api_urls: str = ""
+    # The demo (crm/demo.py, `manage.py seed_demo`): demo(builder) writes the app's part once
+    # crm's records are there and returns counts ({"consent events": 40}); demo_describe()
+    # adds to `seed_demo --json` ({"channels": [...]}).
+    demo: Callable | None = None
+    demo_describe: Callable[[], dict] | None = None
 
 
 _DECLARED: dict[str, Holdings] = {}

@@ -111,7 +111,7 @@ def subject_data(contact, *, full: bool) -> dict:
 
 
 def holdings() -> Holdings:
-    from inbox import services
+    from inbox import demo, services
 
     return Holdings(
         app="inbox",
@@ -123,4 +123,5 @@ def holdings() -> Holdings:
         contact_activity="conversations__last_activity_at",
         subject_data=subject_data,
         api_urls="inbox.api.urls",
+        demo=demo.seed, demo_describe=demo.describe,
     )

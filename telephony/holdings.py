@@ -94,7 +94,7 @@ def subject_data(contact, *, full: bool) -> dict:
 
 
 def holdings() -> Holdings:
-    from telephony import services
+    from telephony import demo, services
 
     return Holdings(
         app="telephony",
@@ -108,4 +108,5 @@ def holdings() -> Holdings:
         contact_activity="calls__started_at",
         subject_data=subject_data,
         api_urls="telephony.api.urls",
+        demo=demo.seed, demo_describe=demo.describe,
     )

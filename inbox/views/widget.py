@@ -260,7 +260,7 @@ def _invalid(data) -> str:
 
 def demo_site(request):
     """A made-up company's page with the demo website channel's widget (embedded mode)."""
-    from crm.management.commands.seed_demo import DEMO_WEBSITE
+    from inbox.demo import DEMO_WEBSITE
 
     if not settings.EMBEDDED:
         raise Http404

@@ -82,10 +82,10 @@ def assert_documented_data():
 
 
 def assert_documented_pbx():
-    from crm.management.commands.seed_demo import describe_pbx
+    from telephony.demo import describe
     from telephony.models import Extension, PbxAccount
 
-    described = describe_pbx()
+    described = describe()["pbx"]
     account = PbxAccount.objects.get()
     assert account.team.name == "north" and account.api_key == described["vpbx_api_key"]
     assert account.api_salt == described["vpbx_api_salt"]

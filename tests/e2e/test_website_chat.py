@@ -5,8 +5,8 @@ conversation panel, and the visitor's widget shows the answer without a reload."
 import pytest
 from playwright.sync_api import expect
 
-from crm.management.commands.seed_demo import DEMO_WEBSITE
 from crm.models import Deal
+from inbox.demo import DEMO_WEBSITE
 from inbox.models import Channel, Conversation
 from tests.e2e.test_deal_card import log_in, wait_until
 

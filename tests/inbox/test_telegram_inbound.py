@@ -677,10 +677,11 @@ def test_simulate_inbound_plays_telegram_against_the_demo_channel(north, anna, i
 
     from django.core.management import CommandError, call_command
 
-    from crm.management.commands.seed_demo import DemoBuilder, describe_channels
+    from crm.demo import DemoBuilder
+    from inbox import demo
 
-    DemoBuilder(random.Random(1), timezone.now())._channels()
-    [described] = [c for c in describe_channels() if c["kind"] == "telegram"]
+    demo.seed(DemoBuilder(random.Random(1), timezone.now()))
+    [described] = [c for c in demo.describe()["channels"] if c["kind"] == "telegram"]
     channel = Channel.objects.get(name=described["name"])
     assert urlparse(described["webhook_url"]).path == url(channel)
     assert channel.webhook_secret == described["secret"] and channel.team == north

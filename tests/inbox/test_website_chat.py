@@ -546,11 +546,12 @@ def test_the_demo_site_shows_the_demo_channel_widget_in_embedded_mode_only(
 
     from django.utils import timezone
 
-    from crm.management.commands.seed_demo import DemoBuilder, describe_channels
+    from crm.demo import DemoBuilder
+    from inbox import demo
 
     assert Client().get("/demo/site/").status_code == 404  # no demo channel
-    DemoBuilder(random.Random(1), timezone.now())._channels()
-    [described] = [c for c in describe_channels() if c["kind"] == "website"]
+    demo.seed(DemoBuilder(random.Random(1), timezone.now()))
+    [described] = [c for c in demo.describe()["channels"] if c["kind"] == "website"]
     channel = Channel.objects.get(kind=Channel.Kind.WEBSITE)
     assert channel.public_key == described["public_key"] and channel.team == north
     assert {"http://127.0.0.1:8000", "http://localhost:8000"} <= website.allowed_origins(

@@ -44,7 +44,7 @@ class Command(BaseCommand):
     def _print_demo_logins(self):
         from io import StringIO
 
-        from crm.management.commands.seed_demo import demo_present
+        from crm.demo import demo_present
 
         if not demo_present():
             return
