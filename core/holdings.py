@@ -9,7 +9,8 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
   and `contact_activity`, when a client last did something here;
 - the client's own download (consents/privacy_data.py): `subject_data`;
 - the REST API (config/api_urls.py): `api_urls`, the app's routes under /api/v1/;
-- the demo (crm/demo.py): `demo`, `demo_describe`.
+- the demo (crm/demo.py): `demo`, `demo_describe`;
+- the deal timeline (crm/timeline.py): `timeline_kinds`.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
 no download.
@@ -94,6 +95,9 @@ class Holdings:
     # adds to `seed_demo --json` ({"channels": [...]}).
     demo: Callable | None = None
     demo_describe: Callable[[], dict] | None = None
+    # The kinds of deal timeline entries the app writes (crm.timeline.TimelineKind: how the
+    # deal card shows one and the API serializes it).
+    timeline_kinds: tuple = ()
 
 
 _DECLARED: dict[str, Holdings] = {}

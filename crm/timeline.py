@@ -1,14 +1,17 @@
-"""The registry of timeline entry kinds.
+"""The kinds of timeline entries.
 
-crm/ registers its own kinds (notes, tasks, stage changes...). Later apps register theirs in
-their AppConfig.ready() (`register_kind("message", ...)`), and the deal card, the contact card
-and the API show them without any change to crm/.
+crm/ registers its own kinds (notes, tasks, stage changes, shares...). Other apps declare
+theirs with what they hold (core.holdings: `timeline_kinds`, a message, a call), and the deal
+card, the contact card and the API show them without any change to crm/.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.utils.translation import gettext_lazy as _
+
+from core.holdings import declared
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,31 @@ _KINDS: dict[str, TimelineKind] = {}
 def register_kind(kind: str, *, label, template: str, serialize: Callable,
                   prefetch: Callable[[list], None] | None = None,
                   own_panel: bool = False) -> None:
+    global _every
     if kind in _KINDS and _KINDS[kind].template != template:
         raise ValueError(f"timeline kind {kind!r} is already registered")
     _KINDS[kind] = TimelineKind(kind, label, template, serialize, prefetch, own_panel)
+    _every = None
+
+
+_every: dict[str, TimelineKind] | None = None
+
+
+def _all() -> dict[str, TimelineKind]:
+    """crm's kinds and the apps' (read once every app has declared its holdings)."""
+    global _every
+    if _every is not None:
+        return _every
+    kinds = dict(_KINDS)
+    for holdings in declared():
+        kinds.update({info.kind: info for info in holdings.timeline_kinds})
+    if apps.ready:
+        _every = kinds
+    return kinds
 
 
 def kinds_with_own_panel() -> list[str]:
-    return sorted(kind for kind, info in _KINDS.items() if info.own_panel)
+    return sorted(kind for kind, info in _all().items() if info.own_panel)
 
 
 def prefetch_sources(entries) -> None:
@@ -48,22 +69,27 @@ def prefetch_sources(entries) -> None:
     for entry in entries:
         if entry.source is not None:
             by_kind.setdefault(entry.kind, []).append(entry.source)
+    kinds = _all()
     for kind, sources in by_kind.items():
-        prefetch = kind_for(kind).prefetch
+        prefetch = kinds.get(kind, _unknown(kind)).prefetch
         if prefetch is not None:
             prefetch(sources)
 
 
+def _unknown(kind: str) -> TimelineKind:
+    # An entry left by an app that is no longer installed still shows, plainly.
+    return TimelineKind(kind, kind, "crm/timeline/unknown.html", lambda entry: {})
+
+
 def kind_for(kind: str) -> TimelineKind:
-    try:
-        return _KINDS[kind]
-    except KeyError:
-        # An entry left by an app that is no longer installed still shows, plainly.
-        return TimelineKind(kind, kind, "crm/timeline/unknown.html", lambda entry: {})
+    found = _KINDS.get(kind)
+    if found is not None:
+        return found
+    return _all().get(kind) or _unknown(kind)
 
 
 def registered_kinds() -> list[str]:
-    return sorted(_KINDS)
+    return sorted(_all())
 
 
 def _note(entry) -> dict:

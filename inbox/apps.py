@@ -2,27 +2,6 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-def _message(entry) -> dict:
-    message = entry.source
-    if message is None:
-        return {}
-    return {
-        "message_id": message.pk,
-        "direction": message.direction,
-        "channel": message.channel.name,
-        "text": message.text,
-        "status": message.status,
-    }
-
-
-def _prefetch_messages(messages: list) -> None:
-    """What message.html and `_message` read: a page of messages in five queries."""
-    from django.db.models import prefetch_related_objects
-
-    prefetch_related_objects(messages, "channel", "author", "conversation__identity",
-                             "reply_to", "attachments")
-
-
 def _active_channels() -> list[tuple[int, str]]:
     from inbox.models import Channel
 
@@ -48,14 +27,7 @@ class InboxConfig(AppConfig):
     verbose_name = _("Inbox")
 
     def ready(self):
-        from core import holdings
-        from crm.timeline import register_kind
-
-        register_kind("message", label=_("Message"), template="inbox/timeline/message.html",
-                      serialize=_message, prefetch=_prefetch_messages,
-                      own_panel=True)
-
-        from core import webhooks
+        from core import holdings, webhooks
         from inbox import selectors, services
         from inbox.providers.base import WEBHOOK_KINDS, provider_for
 

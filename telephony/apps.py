@@ -2,45 +2,6 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-def _call(entry) -> dict:
-    """The API's `data` of a call entry: the facts, never the client's number."""
-    call = entry.source
-    if call is None:
-        return {}
-    return {
-        "call_id": call.pk,
-        "direction": call.direction,
-        "state": call.state,
-        "answered": call.answered,
-        "missed": call.state == call.State.ENDED and not call.answered,
-        "talk_seconds": call.talk_seconds,
-        "started_at": call.started_at.isoformat() if call.started_at else None,
-        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
-        "manager": call.manager_id,
-        "manager_name": str(call.manager) if call.manager else "",
-        "line": call.line_number,
-        "recordings": len(call.recordings.all()),
-    }
-
-
-def _prefetch_calls(calls: list) -> None:
-    """What call.html and `_call` read: a page of calls in a few queries, the line's name
-    included."""
-    from django.db.models import prefetch_related_objects
-
-    from telephony.models import PbxLine
-
-    prefetch_related_objects(calls, "manager", "recordings", "contact")
-    wanted = {(call.account_id, call.line_number) for call in calls if call.line_number}
-    if not wanted:
-        return
-    lines = {(line.account_id, line.number): line for line in PbxLine.objects.filter(
-        account_id__in={account for account, _number in wanted},
-        number__in={number for _account, number in wanted})}
-    for call in calls:
-        call.line = lines.get((call.account_id, call.line_number))
-
-
 def _active_accounts() -> list[tuple[int, str]]:
     from telephony.models import PbxAccount
 
@@ -66,13 +27,7 @@ class TelephonyConfig(AppConfig):
     verbose_name = _("Telephony")
 
     def ready(self):
-        from core import holdings
-        from crm.timeline import register_kind
-
-        register_kind("call", label=_("Call"), template="telephony/timeline/call.html",
-                      serialize=_call, prefetch=_prefetch_calls)
-
-        from core import webhooks
+        from core import holdings, webhooks
         from telephony import selectors, services
         from telephony.providers.base import PROVIDERS, provider_for
 
