@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import weakref
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -93,25 +94,33 @@ class _Batch:
 
     def __init__(self):
         self.items: list[tuple[str, dict]] = []
+        self.sent = False
 
     def __call__(self):
+        self.sent = True
         _send_all(self.items)
 
 
+# The batch of the transaction under way in this thread, by weak reference: Django's list of
+# commit callbacks holds the batch until the transaction commits (then calls it) or rolls
+# back (then drops it, and the batch is gone with it), so a live, unsent batch is always the
+# current transaction's.
+_current = threading.local()
+
+
 def send_after_commit(group: str, event: dict) -> None:
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
+    if not transaction.get_connection().in_atomic_block:
         _send_all([(group, event)])
         return
-    # Join the batch this transaction already has (an event of a savepoint rolled back later
-    # may still go out: harmless, events carry ids and the page fetches through the views).
-    for _savepoints, callback, _robust in connection.run_on_commit:
-        if isinstance(callback, _Batch):
-            callback.items.append((group, event))
-            return
-    batch = _Batch()
+    ref = getattr(_current, "batch", None)
+    batch = ref() if ref is not None else None
+    if batch is None or batch.sent:
+        batch = _Batch()
+        transaction.on_commit(batch)
+        _current.batch = weakref.ref(batch)
+    # An event of a savepoint rolled back later may still go out: harmless, events carry ids
+    # and the page fetches through the access-checked views.
     batch.items.append((group, event))
-    transaction.on_commit(batch)
 
 
 def timeline_entry_added(*, deal_id: int, entry_id: int, kind: str) -> None:

@@ -17,11 +17,18 @@ BACKOFF_MAX = 600  # seconds
 
 
 class ProviderError(Exception):
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
+    """`permanent`: retrying cannot help; `retry_after`: the wait the provider asked for;
+    `client_unreachable`: the client blocked us or left (nothing sent to them will arrive);
+    `code`: the provider's own error code, for the logs."""
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None,
+                 client_unreachable: bool = False, code: int | str | None = None):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.retry_after = retry_after
+        self.client_unreachable = client_unreachable
+        self.code = code
 
 
 def backoff(retries: int, retry_after: float | None) -> float:

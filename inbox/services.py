@@ -469,7 +469,7 @@ def _out_of_office_reply(*, conversation: Conversation, channel: Channel, at) ->
     )
     crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
                               occurred_at=now)
-    _queue_send(message)
+    queue_send(message)
 
 
 def _message_edit(*, message: Message, inbound: InboundMessage) -> Message:
@@ -542,8 +542,6 @@ def queue_send(message: Message) -> None:
     delay_on_commit(tasks.send_message, message.pk, message.attempts)
 
 
-_queue_send = queue_send
-
 
 def _clean_text(text: str, *, limit: int, empty: str) -> str:
     text = (text or "").strip()
@@ -583,7 +581,7 @@ def _reply_queued(*, conversation: Conversation, message: Message, by, at) -> No
     )
     crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
                               actor=by, occurred_at=at)
-    _queue_send(message)
+    queue_send(message)
 
 
 NOTE_TEXT_LIMIT = 20_000
@@ -627,7 +625,7 @@ def message_retry(*, message: Message, by) -> Message:
     message.save(update_fields=["status", "error"])
     message.conversation = conversation
     _message_status_changed(message)
-    _queue_send(message)
+    queue_send(message)
     return message
 
 
@@ -645,8 +643,6 @@ def message_fail(message: Message, reason: str, *, recipient_status: str = "fail
         campaigns.recipient_settled(message=message, status=recipient_status,
                                     reason=recipient_reason)
 
-
-_message_fail = message_fail
 
 
 def _chat_wait(message: Message) -> float:
@@ -668,13 +664,13 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         if message.status != Message.Status.QUEUED:
             return message
         if attempt is not None and message.attempts != attempt:
-            _message_fail(message, _(
+            message_fail(message, _(
                 "The send was interrupted: the client may or may not have received this "
                 "message. Check the chat before retrying."))
             return message
         if message.is_automatic and containment.automation_paused():
             # Paused during an incident: a queued automatic message does not go either.
-            _message_fail(message, _("Not sent: automated messages are paused by the "
+            message_fail(message, _("Not sent: automated messages are paused by the "
                                      "security officer."), recipient_reason="paused")
             return message
         if message.consent_purpose_id is not None and not consent_selectors.may_contact(
@@ -683,12 +679,12 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
             # while the message waited in the queue stops it.
             from inbox import campaigns
 
-            _message_fail(message, campaigns.consent_withdrawn_error(message.consent_purpose),
+            message_fail(message, campaigns.consent_withdrawn_error(message.consent_purpose),
                           recipient_status="cancelled", recipient_reason="withdrawn")
             return message
         identity = message.conversation.identity
         if identity.is_unreachable:
-            _message_fail(message, _("Not sent: the client cannot be reached here "
+            message_fail(message, _("Not sent: the client cannot be reached here "
                                      "(%(reason)s).") % {
                 "reason": identity.unreachable_reason or _("blocked the bot")})
             return message
@@ -717,8 +713,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
             Message.objects.filter(pk=message.pk).update(error=exc.message[:500])
             raise
         with transaction.atomic():
-            _message_fail(message, exc.message)
-            if getattr(exc, "client_unreachable", False):
+            message_fail(message, exc.message)
+            if exc.client_unreachable:
                 ChannelIdentity.objects.filter(pk=identity.pk).update(
                     is_unreachable=True, unreachable_reason=exc.message[:300])
         return message
@@ -743,7 +739,7 @@ def message_send_gave_up(*, message: Message, reason: str = "") -> Message:
         message = (Message.objects.select_for_update(of=("self",))
                    .select_related("conversation").get(pk=message.pk))
         if message.status == Message.Status.QUEUED:
-            _message_fail(message, reason or message.error or _(
+            message_fail(message, reason or message.error or _(
                 "The provider kept refusing the message."))
     return message
 

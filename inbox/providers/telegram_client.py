@@ -125,13 +125,10 @@ class TelegramBotClient:
         parameters = payload.get("parameters") or {}
         if code == 429:
             retry_after = parameters.get("retry_after")
-            error = ProviderError(description, permanent=False,
-                                  retry_after=float(retry_after) if retry_after else None)
-        elif code >= 500 or code < 400:
-            error = ProviderError(description, permanent=False)
-        else:
-            error = ProviderError(description, permanent=True)
+            return ProviderError(description, permanent=False, code=code,
+                                 retry_after=float(retry_after) if retry_after else None)
+        if code >= 500 or code < 400:
+            return ProviderError(description, permanent=False, code=code)
         # 403 means the client blocked the bot (or deleted their account): unreachable.
-        error.code = code
-        error.client_unreachable = code == 403
-        return error
+        return ProviderError(description, permanent=True, code=code,
+                             client_unreachable=code == 403)

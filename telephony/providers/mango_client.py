@@ -175,31 +175,26 @@ class MangoClient:
             code = None
         if code is None or 1000 <= code < 2000:
             return
-        error = ProviderError(f"Mango refused the command (result {code}).",
-                              permanent=not 5000 <= code < 6000)
-        error.code = code
-        raise error
+        raise ProviderError(f"Mango refused the command (result {code}).",
+                            permanent=not 5000 <= code < 6000, code=code)
 
     @staticmethod
     def _error(response: httpx.Response) -> ProviderError:
         status = response.status_code
         if status == 429:
-            error = ProviderError("Mango: too many requests (HTTP 429).", permanent=False,
-                                  retry_after=_retry_after(response))
-        elif status >= 500 or status < 400:
-            error = ProviderError(f"Mango answered HTTP {status}.", permanent=False)
-        else:
-            detail = ""
-            try:
-                payload = response.json()
-                if isinstance(payload, dict) and payload.get("result") is not None:
-                    detail = f", result {str(payload['result'])[:20]}"
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                pass
-            error = ProviderError(f"Mango refused the request (HTTP {status}{detail}).",
-                                  permanent=True)
-        error.code = status
-        return error
+            return ProviderError("Mango: too many requests (HTTP 429).", permanent=False,
+                                 retry_after=_retry_after(response), code=status)
+        if status >= 500 or status < 400:
+            return ProviderError(f"Mango answered HTTP {status}.", permanent=False, code=status)
+        detail = ""
+        try:
+            payload = response.json()
+            if isinstance(payload, dict) and payload.get("result") is not None:
+                detail = f", result {str(payload['result'])[:20]}"
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        return ProviderError(f"Mango refused the request (HTTP {status}{detail}).",
+                             permanent=True, code=status)
 
 
 def _is_audio(response: httpx.Response) -> bool:
