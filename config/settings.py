@@ -224,9 +224,16 @@ REDIS_URL = check_redis_url("REDIS_URL", envstr("REDIS_URL"))
 if not EMBEDDED and not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set in production")
 
+# Every Redis call in a request waits at most this long (connect, then each answer): a Redis
+# that is down or frozen must not hold a webhook or a page (what it stored waits for the
+# sweepers; the caches and counters degrade).
+REDIS_SOCKET_TIMEOUT = envint("REDIS_SOCKET_TIMEOUT_MS", 1500, minimum=50) / 1000
+
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+                          "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT,
+                                      "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}}}
     # Redis pub/sub pushes each event to the processes whose sockets subscribed. The other
     # channels-redis layer polls: four Redis round trips per message received, one after
     # another in each websocket process, which fell behind when the CPUs were busy (the inbox
@@ -250,6 +257,13 @@ CELERY_RESULT_BACKEND = None
 # Embedded mode has no worker: tasks run in the process that queued them (after commit).
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Queueing a task from a request gives up quickly when the broker is away: the rows it would
+# process wait in the database for the sweepers (core.tasks.delay_on_commit).
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": REDIS_SOCKET_TIMEOUT,
+                                   "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0,
+                                    "interval_step": 0.2, "interval_max": 0.2}
 # Without a worker a provider call's retry waits in the process that queued it: at most this
 # many seconds (core/providers.py).
 PROVIDER_EAGER_WAIT_MAX = envint("PROVIDER_EAGER_WAIT_MAX", 5, minimum=0)
@@ -438,6 +452,8 @@ CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "sc
 # Webhook deliveries stored while the broker or the workers were down, and failed ones.
 CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
 CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 60}
+# Replies whose send task the broker never took, or that a dead worker cut off mid-send.
+CELERY_BEAT_SCHEDULE["sweep-outbound-messages"] = {"task": "inbox.sweep_sends", "schedule": 30}
 # Offboardings scheduled for an employee's last day run within a minute of their time.
 # Subject requests near their due date (hourly; each is mailed at most once a day), and the
 # retention rules (daily).

@@ -8,6 +8,7 @@ fetches the rendered fragment through the ordinary, access-checked view.
 
 import asyncio
 import hashlib
+import logging
 import os
 import threading
 import weakref
@@ -15,6 +16,8 @@ import weakref
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+
+logger = logging.getLogger("events")
 
 
 def deal_group(deal_id: int) -> str:
@@ -42,7 +45,7 @@ class _LayerLoop:
         self._loop = None
         self._pid = None
 
-    def run(self, coroutine, timeout: float = 10):
+    def run(self, coroutine, timeout: float = 2):
         return asyncio.run_coroutine_threadsafe(coroutine, self._running()).result(timeout)
 
     def _running(self) -> asyncio.AbstractEventLoop:
@@ -86,7 +89,12 @@ def layer_send(messages: list[tuple[str, dict]]) -> None:
 
 
 def _send_all(items: list[tuple[str, dict]]) -> None:
-    layer_send([(group, {"type": "crm.event", "event": event}) for group, event in items])
+    """Live events are best effort: a channel layer that is down or slow never fails the
+    write that made them (the pages fetch what changed through the views)."""
+    try:
+        layer_send([(group, {"type": "crm.event", "event": event}) for group, event in items])
+    except Exception as e:  # Redis down or frozen; logged, the write stands
+        logger.warning("live events not sent (%d): %r", len(items), e)
 
 
 class _Batch:

@@ -16,7 +16,9 @@ def client():
     """The process's Redis client (REDIS_URL), for counters and marks kept outside the cache."""
     import redis
 
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(settings.REDIS_URL,
+                                socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                                socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT)
 
 
 def add(key: str, seconds: float) -> bool:

@@ -185,6 +185,12 @@ class Message(models.Model):
                                         on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # A queued reply's send: when its task is due to run (queued, or a retry's countdown), and
+    # since when an attempt has been at the provider (cleared when the provider answered). The
+    # outbound sweeper (inbox.services.sends_sweep) re-queues a send whose task was lost and
+    # marks one cut off mid-attempt as interrupted.
+    send_due_at = models.DateTimeField(null=True, blank=True)
+    sending_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -195,7 +201,11 @@ class Message(models.Model):
                                     condition=~Q(external_id=""),
                                     name="message_external_id_unique_per_channel"),
         ]
-        indexes = [models.Index(fields=["conversation", "-created_at", "-id"])]
+        indexes = [
+            models.Index(fields=["conversation", "-created_at", "-id"]),
+            models.Index(fields=["send_due_at"], condition=Q(status="queued"),
+                         name="message_queued_send_due"),
+        ]
 
     def __str__(self):
         return f"{self.get_direction_display()} #{self.pk}"

@@ -97,15 +97,23 @@ def events_drain_soon() -> None:
     """Queue a drain after commit, unless one is at work or queued."""
     from inbox.tasks import drain_events
 
-    if not marks.add(DRAIN_MARK, DRAIN_MARK_SECONDS):
+    try:
+        if not marks.add(DRAIN_MARK, DRAIN_MARK_SECONDS):
+            return
+    except Exception as e:  # Redis down: the event is stored, the sweeper queues it
+        logger.warning("drain not queued: %r", e)
         return
 
     def queue():
         try:
             drain_events.delay()
-        except Exception:
-            marks.drop(DRAIN_MARK)  # the broker is down: the next webhook tries again
-            raise
+        except Exception as e:
+            # The broker is down: the next webhook tries again, the sweeper in any case.
+            logger.warning("drain not queued: %r", e)
+            try:
+                marks.drop(DRAIN_MARK)
+            except Exception:
+                pass
 
     transaction.on_commit(queue)
 
@@ -536,11 +544,46 @@ def _conversation_for_reply(*, conversation: Conversation, by) -> Conversation:
 
 
 def queue_send(message: Message) -> None:
-    """Send a queued message once the transaction commits (the `inbox.send_message` task)."""
+    """Send a queued message once the transaction commits (the `inbox.send_message` task).
+    Due now: if the broker cannot take the task, the outbound sweeper queues it again."""
     from inbox import tasks
 
+    Message.objects.filter(pk=message.pk).update(send_due_at=timezone.now())
     delay_on_commit(tasks.send_message, message.pk, message.attempts)
 
+
+# A queued send whose task is this late and has no attempt under way was lost (the broker was
+# down when it was queued, or lost it): queued again. An attempt at the provider for longer
+# than the slowest provider call (a file upload's 60 s) was cut off (a worker killed): the
+# message says so instead of waiting an hour for the broker to hand the task out again.
+SEND_LOST_AFTER = timedelta(minutes=2)
+SEND_CUT_OFF_AFTER = timedelta(seconds=90)
+
+
+def _interrupted_reason() -> str:
+    return _("The send was interrupted: the client may or may not have received this "
+             "message. Check the chat before retrying.")
+
+
+def sends_sweep(*, now=None) -> dict[str, int]:
+    """Re-queue lost sends and fail the interrupted ones (periodic, inbox.sweep_sends)."""
+    now = now or timezone.now()
+    queued = Message.objects.filter(status=Message.Status.QUEUED)
+    cut_off = list(queued.filter(sending_since__lt=now - SEND_CUT_OFF_AFTER)
+                   .values_list("pk", flat=True)[:1000])
+    for pk in cut_off:
+        with transaction.atomic():
+            message = (Message.objects.select_for_update(of=("self",))
+                       .select_related("conversation").filter(pk=pk).first())
+            if (message is not None and message.status == Message.Status.QUEUED
+                    and message.sending_since and message.sending_since < now - SEND_CUT_OFF_AFTER):
+                message_fail(message, _interrupted_reason())
+    lost = list(queued.filter(sending_since__isnull=True,
+                              send_due_at__lt=now - SEND_LOST_AFTER)[:1000])
+    with transaction.atomic():
+        for message in lost:
+            queue_send(message)
+    return {"interrupted": len(cut_off), "requeued": len(lost)}
 
 
 def _clean_text(text: str, *, limit: int, empty: str) -> str:
@@ -635,14 +678,14 @@ def message_fail(message: Message, reason: str, *, recipient_status: str = "fail
     `recipient_status` and `recipient_reason` (inbox.campaigns)."""
     message.status = Message.Status.FAILED
     message.error = reason[:500]
-    message.save(update_fields=["status", "error"])
+    message.sending_since = None
+    message.save(update_fields=["status", "error", "sending_since"])
     _message_status_changed(message)
     if message.consent_purpose_id is not None:
         from inbox import campaigns
 
         campaigns.recipient_settled(message=message, status=recipient_status,
                                     reason=recipient_reason)
-
 
 
 def _chat_wait(message: Message) -> float:
@@ -664,9 +707,7 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         if message.status != Message.Status.QUEUED:
             return message
         if attempt is not None and message.attempts != attempt:
-            message_fail(message, _(
-                "The send was interrupted: the client may or may not have received this "
-                "message. Check the chat before retrying."))
+            message_fail(message, _interrupted_reason())
             return message
         if message.is_automatic and containment.automation_paused():
             # Paused during an incident: a queued automatic message does not go either.
@@ -692,7 +733,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         if wait:
             raise ChatBusy(wait)
         message.attempts += 1
-        message.save(update_fields=["attempts"])
+        message.sending_since = timezone.now()
+        message.save(update_fields=["attempts", "sending_since"])
 
     reply_to = message.reply_to.external_id if message.reply_to else ""
     attachment = message.attachments.first()
@@ -710,7 +752,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
     except ProviderError as exc:
         if not exc.permanent:
             # Kept for the task: when the retries run out this is the reason shown.
-            Message.objects.filter(pk=message.pk).update(error=exc.message[:500])
+            Message.objects.filter(pk=message.pk).update(error=exc.message[:500],
+                                                         sending_since=None)
             raise
         with transaction.atomic():
             message_fail(message, exc.message)
@@ -724,7 +767,9 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.external_id = result.external_id
         message.sent_at = timezone.now()
         message.error = ""
-        message.save(update_fields=["status", "external_id", "sent_at", "error"])
+        message.sending_since = None
+        message.save(update_fields=["status", "external_id", "sent_at", "error",
+                                    "sending_since"])
         _message_status_changed(message)
         if message.consent_purpose_id is not None:
             from inbox import campaigns

@@ -31,6 +31,12 @@ def sweep_events() -> int:
     return services.events_sweep()
 
 
+@shared_task(name="inbox.sweep_sends")
+def sweep_sends() -> dict[str, int]:
+    """Queue again the replies whose send task was lost, fail those cut off mid-send."""
+    return services.sends_sweep()
+
+
 # --- Outbound ---------------------------------------------------------------------------------
 
 SEND_MAX_RETRIES = 8
@@ -58,6 +64,18 @@ def _send_step(message_id: int, attempt: int | None, retries: int, max_retries: 
     return None
 
 
+def _due_in(message_id: int, seconds: float) -> None:
+    """The retry's task is due then: until a while after it, the sweeper leaves it be."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox.models import Message
+
+    Message.objects.filter(pk=message_id).update(
+        send_due_at=timezone.now() + timedelta(seconds=seconds))
+
+
 def _attempts(message_id: int) -> int | None:
     from inbox.models import Message
 
@@ -78,6 +96,7 @@ def send_message(self, message_id: int, attempt: int | None = None, busy: int = 
         busy += not counts
         attempt = _attempts(message_id)
         if not self.request.is_eager:
+            _due_in(message_id, countdown)
             raise self.retry(args=(message_id, attempt, busy), countdown=countdown,
                              max_retries=self.request.retries + 1)
         # No worker (embedded mode, tests): wait here rather than retrying at once.
