@@ -91,6 +91,7 @@ class Stack:
         self._start("worker", [
             "nice", "-n", "10", str(self.bin / "celery"), "-A", "config", "worker",
             "--loglevel", "INFO", "--concurrency", WORKER_CONCURRENCY,
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
         ])
         self._start("beat", [str(self.bin / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
                              "--schedule", str(self.tmp / "celerybeat-schedule")])

@@ -264,6 +264,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": REDIS_SOCKET_TIMEOUT,
                                    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0,
                                     "interval_step": 0.2, "interval_max": 0.2}
+# A worker or beat started while Redis is away, or losing it, waits for it and reconnects
+# (with backoff) for as long as it takes, instead of exiting.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Without a worker a provider call's retry waits in the process that queued it: at most this
 # many seconds (core/providers.py).
 PROVIDER_EAGER_WAIT_MAX = envint("PROVIDER_EAGER_WAIT_MAX", 5, minimum=0)
