@@ -191,6 +191,9 @@ class Message(models.Model):
     # marks one cut off mid-attempt as interrupted.
     send_due_at = models.DateTimeField(null=True, blank=True)
     sending_since = models.DateTimeField(null=True, blank=True)
+    # Failed after its send was cut off at the provider: the client may have received it, so
+    # sending it again needs the manager's word that they checked.
+    delivery_unknown = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -577,7 +577,7 @@ def sends_sweep(*, now=None) -> dict[str, int]:
                        .select_related("conversation").filter(pk=pk).first())
             if (message is not None and message.status == Message.Status.QUEUED
                     and message.sending_since and message.sending_since < now - SEND_CUT_OFF_AFTER):
-                message_fail(message, _interrupted_reason())
+                message_fail(message, _interrupted_reason(), delivery_unknown=True)
     lost = list(queued.filter(sending_since__isnull=True,
                               send_due_at__lt=now - SEND_LOST_AFTER)[:1000])
     with transaction.atomic():
@@ -657,15 +657,22 @@ def conversation_mark_read(*, conversation: Conversation, by) -> bool:
 
 
 @transaction.atomic
-def message_retry(*, message: Message, by) -> Message:
+def message_retry(*, message: Message, by, confirmed: bool = False) -> Message:
+    """Send a failed reply again. One whose send was cut off may have reached the client:
+    only with `confirmed` (the manager checked the chat)."""
     conversation = _conversation_for_reply(conversation=message.conversation, by=by)
     message = Message.objects.select_for_update().get(pk=message.pk, conversation=conversation)
     if message.direction != Message.Direction.OUTBOUND or \
             message.status != Message.Status.FAILED:
         raise ValidationError(_("Only a message that failed to send can be retried."))
+    if message.delivery_unknown and not confirmed:
+        raise ValidationError({"confirm": _(
+            "This message may have reached the client already. Check the chat, then confirm "
+            "that it should be sent again.")})
     message.status = Message.Status.QUEUED
     message.error = ""
-    message.save(update_fields=["status", "error"])
+    message.delivery_unknown = False
+    message.save(update_fields=["status", "error", "delivery_unknown"])
     message.conversation = conversation
     _message_status_changed(message)
     queue_send(message)
@@ -673,13 +680,15 @@ def message_retry(*, message: Message, by) -> Message:
 
 
 def message_fail(message: Message, reason: str, *, recipient_status: str = "failed",
-                 recipient_reason: str = "send_failed") -> None:
+                 recipient_reason: str = "send_failed", delivery_unknown: bool = False) -> None:
     """The message (locked by the caller) fails with `reason`; a campaign's recipient takes
-    `recipient_status` and `recipient_reason` (inbox.campaigns)."""
+    `recipient_status` and `recipient_reason` (inbox.campaigns). `delivery_unknown`: the send
+    was cut off at the provider, the client may have it."""
     message.status = Message.Status.FAILED
     message.error = reason[:500]
     message.sending_since = None
-    message.save(update_fields=["status", "error", "sending_since"])
+    message.delivery_unknown = delivery_unknown
+    message.save(update_fields=["status", "error", "sending_since", "delivery_unknown"])
     _message_status_changed(message)
     if message.consent_purpose_id is not None:
         from inbox import campaigns
@@ -707,7 +716,7 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         if message.status != Message.Status.QUEUED:
             return message
         if attempt is not None and message.attempts != attempt:
-            message_fail(message, _interrupted_reason())
+            message_fail(message, _interrupted_reason(), delivery_unknown=True)
             return message
         if message.is_automatic and containment.automation_paused():
             # Paused during an incident: a queued automatic message does not go either.

@@ -82,6 +82,14 @@ class AttachmentSerializer(serializers.Serializer):
     )
 
 
+class MessageRetrySerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Needed for a message whose send was cut off (`delivery_unknown`): the "
+        "chat was checked and it should go again.",
+    )
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     direction = serializers.ChoiceField(
@@ -106,6 +114,10 @@ class MessageSerializer(serializers.Serializer):
     )
     error = serializers.CharField(
         read_only=True, help_text="Why sending failed, as the provider put it."
+    )
+    delivery_unknown = serializers.BooleanField(
+        read_only=True, help_text="Failed after its send was cut off at the provider: the "
+        "client may have received it (a retry must be confirmed)."
     )
     created_at = serializers.DateTimeField(read_only=True)
     sent_at = serializers.DateTimeField(read_only=True, allow_null=True)

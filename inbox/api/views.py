@@ -156,10 +156,12 @@ class ConversationViewSet(ValidatingMixin, viewsets.GenericViewSet):
         operation_id="conversations_messages_retry",
         summary="Send a failed reply again",
         parameters=[ID_PARAMETER, MESSAGE_ID_PARAMETER],
-        request=None,
+        request=s.MessageRetrySerializer,
         responses={
             200: s.MessageSerializer,
-            400: OpenApiResponse(description="Only a reply that failed to send is retried."),
+            400: OpenApiResponse(description="Only a reply that failed to send is retried; one "
+                                 "whose send was cut off (`delivery_unknown`) needs "
+                                 "`{\"confirm\": true}`."),
             403: _READ_ONLY,
             404: _NOT_VISIBLE,
         },
@@ -169,6 +171,8 @@ class ConversationViewSet(ValidatingMixin, viewsets.GenericViewSet):
     def retry(self, request, pk, message_id):
         conversation = self.get_object()
         message = get_object_or_404(conversation.messages.all(), pk=message_id)
-        message = services.message_retry(message=message, by=request.user)
+        data = self.validated(s.MessageRetrySerializer, request.data or {})
+        message = services.message_retry(message=message, by=request.user,
+                                         confirmed=data["confirm"])
         message.refresh_from_db()
         return Response(s.MessageSerializer(message).data)

@@ -30,6 +30,11 @@ class Migration(migrations.Migration):
             name='sending_since',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='message',
+            name='delivery_unknown',
+            field=models.BooleanField(default=False),
+        ),
         migrations.AddIndex(
             model_name='message',
             index=models.Index(condition=models.Q(('status', 'queued')), fields=['send_due_at'], name='message_queued_send_due'),

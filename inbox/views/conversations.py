@@ -158,7 +158,8 @@ def message_retry(request, pk, message_id):
     deal = crm_selectors.deal_get(user=request.user, pk=pk)
     message = selectors.deal_message_get(deal=deal, pk=message_id)
     try:
-        message = services.message_retry(message=message, by=request.user)
+        message = services.message_retry(message=message, by=request.user,
+                                         confirmed=request.POST.get("confirm") == "1")
     except ValidationError as error:
         if _wants_json(request):
             return JsonResponse({"errors": _errors(error)}, status=400)

@@ -276,7 +276,7 @@ def test_messages_read_newest_last_with_their_fields(anna, anna_conversation):
     assert [m["id"] for m in body["results"]] == [question.pk, answer.pk, note.pk]
     assert set(first) == {
         "id", "direction", "text", "author", "is_automatic", "reply_to", "edited_at",
-        "status", "error", "created_at", "sent_at", "attachments",
+        "status", "error", "delivery_unknown", "created_at", "sent_at", "attachments",
     }
     assert first["direction"] == "in"
     assert first["author"] is None

@@ -203,3 +203,34 @@ def test_a_send_waiting_for_its_retry_is_left_to_it(anna, anna_conversation, fak
     assert not fake_bot_api.calls("sendMessage")
     message.refresh_from_db()
     assert message.status == Message.Status.QUEUED
+
+
+@pytest.mark.django_db
+def test_a_send_that_may_have_arrived_is_retried_only_when_confirmed(
+    anna, anna_conversation, fake_bot_api
+):
+    message = Message.objects.create(
+        conversation=anna_conversation, channel=anna_conversation.channel, author=anna,
+        direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, text="Скидка 5%",
+        attempts=1, send_due_at=timezone.now(), sending_since=timezone.now())
+    services.sends_sweep(now=_now_plus(2))
+    client = Client()
+    client.force_login(anna)
+    retry = f"/api/v1/conversations/{anna_conversation.pk}/messages/{message.pk}/retry/"
+
+    page = client.get(f"/deals/{anna_conversation.deal_id}/").content.decode()
+    assert 'name="confirm"' in page  # the card asks for the manager's word
+    refused = client.post(retry, {}, content_type="application/json")
+    assert refused.status_code == 400 and "confirm" in refused.json()
+    html = client.post(f"/deals/{anna_conversation.deal_id}/messages/{message.pk}/retry/")
+    assert html.status_code == 302
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED and message.delivery_unknown
+    assert not fake_bot_api.calls("sendMessage")
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        sent = client.post(retry, {"confirm": True}, content_type="application/json")
+    assert sent.status_code == 200, sent.content
+    message.refresh_from_db()
+    assert (message.status, message.delivery_unknown) == (Message.Status.SENT, False)
+    assert [c.body["text"] for c in fake_bot_api.calls("sendMessage")] == ["Скидка 5%"]
