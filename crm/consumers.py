@@ -6,7 +6,16 @@ answers `{"error": "not_found"}` otherwise. Every user is also in their own grou
 personal events (later: screen pops, forced logout); a `deal.access_changed` event there
 makes the consumer check the deal again and leave its group when the user lost it. And each
 socket is in its session's group: logging out (`session.ended`) closes it with code 4401.
+
+Events published while this process's connection to Redis was down never arrive (the pub/sub
+layer keeps nothing). So every HEARTBEAT_SECONDS the socket sends itself a heartbeat through
+the layer; when one does not come back, and later one does, the browser is told
+`{"type": "events.resumed"}` and the page fetches what it may have missed, as after a
+reconnect of its own socket.
 """
+
+import asyncio
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -17,7 +26,10 @@ from crm.selectors import deals_visible_to
 from security import access_log
 from security.access_log import Action, Surface
 
+logger = logging.getLogger("events")
+
 MAX_SUBSCRIPTIONS = 50
+HEARTBEAT_SECONDS = 20
 # A browser's frames are subscriptions: `{"subscribe": "deal", "id": 7}`.
 MAX_FRAME_BYTES = 4096
 # The close code for "not logged in (any more)": the page's script does not reconnect.
@@ -37,10 +49,34 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if session is not None and session.session_key:
             await self._join(events.session_group(session.session_key))
         await self.accept()
+        self._beats_sent = self._beats_back = 0
+        self._beats_lost = False
+        self._heartbeat = asyncio.create_task(self._beat())
 
     async def disconnect(self, code):
+        if getattr(self, "_heartbeat", None) is not None:
+            self._heartbeat.cancel()
         for group in getattr(self, "groups_joined", set()):
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _beat(self):
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if self._beats_back < self._beats_sent:
+                self._beats_lost = True  # the last one never came back through the layer
+            self._beats_sent += 1
+            try:
+                await self.channel_layer.send(self.channel_name,
+                                              {"type": "crm.heartbeat", "n": self._beats_sent})
+            except Exception as e:  # Redis down: events published meanwhile are lost
+                self._beats_lost = True
+                logger.info("websocket heartbeat not sent: %r", e)
+
+    async def crm_heartbeat(self, message):
+        self._beats_back = max(self._beats_back, message.get("n", 0))
+        if self._beats_lost:
+            self._beats_lost = False
+            await self.send_json({"type": "events.resumed"})
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # A binary, malformed or oversized frame is answered, not a crash of the socket.

@@ -129,6 +129,18 @@ def provider_waits(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _product_language():
+    """Every test starts in the product's language: one that switched to English (a request
+    with Accept-Language, translation.activate) must not leave it to the next one in its
+    worker, where strings built in another thread would be Russian again."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """The cache is the real Redis, shared by every test: start each one empty."""
     from django.core.cache import cache

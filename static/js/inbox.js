@@ -245,12 +245,14 @@
 
   document.addEventListener("crm:event", function (event) {
     var message = event.detail || {};
-    if (message.type === "conversation.updated" && document.getElementById("conversation-list")) {
+    if ((message.type === "conversation.updated" || message.type === "events.resumed" ||
+         message.type === "socket.reconnected") && document.getElementById("conversation-list")) {
       refreshList();
       return;
     }
     if (message.type === "message.status" || message.type === "message.edited" ||
-        message.type === "message.attachment" || message.type === "socket.reconnected") {
+        message.type === "message.attachment" || message.type === "socket.reconnected" ||
+        message.type === "events.resumed") {
       refreshChats();
     } else if (message.type === "timeline.entry" && message.kind === "message") {
       refreshChats();

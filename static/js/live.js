@@ -255,6 +255,8 @@
         if (reconnected) catchUp();
       },
       onEvent: function (message) {
+        // The server's own link to the events was down a while: what was missed is fetched.
+        if (message.type === "events.resumed") { catchUp(); refresh(); return; }
         if (message.deal !== dealId) return;
         if (message.type === "timeline.entry") {
           // Kinds with a panel of their own (messages) are not repeated in the feed.
