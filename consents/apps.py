@@ -8,6 +8,7 @@ class ConsentsConfig(AppConfig):
 
     def ready(self):
         from consents import demo
+        from consents.models import ConsentEvent
         from core import holdings
         from crm.timeline import TimelineKind, payload_data
 
@@ -16,6 +17,7 @@ class ConsentsConfig(AppConfig):
         link = "consents/timeline/privacy_link.html"
         holdings.declare(holdings.Holdings(
             app="consents", api_urls="consents.api.urls", demo=demo.seed,
+            audit_chains=((_("Consent ledger"), ConsentEvent),),
             timeline_kinds=(
                 TimelineKind("privacy_link_sent", _("Privacy center link sent"), link,
                              payload_data),

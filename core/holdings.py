@@ -10,7 +10,8 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - the client's own download (consents/privacy_data.py): `subject_data`;
 - the REST API (config/api_urls.py): `api_urls`, the app's routes under /api/v1/;
 - the demo (crm/demo.py): `demo`, `demo_describe`;
-- the deal timeline (crm/timeline.py): `timeline_kinds`.
+- the deal timeline (crm/timeline.py): `timeline_kinds`;
+- `manage.py verify_audit`: `audit_chains`.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
 no download.
@@ -98,6 +99,9 @@ class Holdings:
     # The kinds of deal timeline entries the app writes (crm.timeline.TimelineKind: how the
     # deal card shows one and the API serializes it).
     timeline_kinds: tuple = ()
+    # The app's append-only, hash-chained ledgers, as (title, model): `manage.py verify_audit`
+    # checks each.
+    audit_chains: tuple = ()
 
 
 _DECLARED: dict[str, Holdings] = {}

@@ -25,15 +25,6 @@ SORT_LABELS = {
 }
 
 
-def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Show a service's ValidationError next to the fields it names, else above the form."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
-
-
 def _limit_picker(field: forms.ModelChoiceField, current=None) -> None:
     """Render at most MAX_PICKER_OPTIONS options; validation still uses the whole queryset."""
     objects = list(field.queryset[:MAX_PICKER_OPTIONS])

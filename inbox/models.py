@@ -70,7 +70,7 @@ class Channel(models.Model):
         return provider_for(self).sends_files
 
     def clean(self):
-        from crm.hours import validate_business_hours
+        from core.hours import validate_business_hours
 
         validate_business_hours(self.business_hours, self.time_zone)
 

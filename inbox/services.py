@@ -22,11 +22,11 @@ from django.utils.translation import gettext as _
 from consents import selectors as consent_selectors
 from core import deliveries, marks
 from core import events as crm_events
+from core.hours import BusinessHours
 from core.sql import update_from_values
 from core.tasks import delay_on_commit
 from crm import selectors as crm_selectors
 from crm import services as crm_services
-from crm.hours import BusinessHours
 from inbox import routing
 from inbox import selectors as inbox_selectors
 from inbox.models import (

@@ -231,7 +231,7 @@ def _clients_with_active_deal(user, clients: set[int]) -> set[int]:
 
 
 def working_hours():
-    from crm.hours import BusinessHours
+    from core.hours import BusinessHours
 
     return BusinessHours.parse(settings.STAFF_WORKING_HOURS, settings.TIME_ZONE)
 

@@ -35,7 +35,7 @@ class PbxAccount(models.Model):
     api_salt = EncryptedTextField(_("API salt"), purpose="pbx_api_salt", blank=True)
     api_base_url = models.URLField(_("API base URL"), blank=True,
                                    help_text=_("Empty for the provider's public API."))
-    # Working time for the "call back" task of a missed call (crm.hours format).
+    # Working time for the "call back" task of a missed call (core.hours format).
     business_hours = models.JSONField(_("business hours"), default=dict, blank=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
     is_active = models.BooleanField(_("active"), default=True)
@@ -50,7 +50,7 @@ class PbxAccount(models.Model):
         return self.name
 
     def clean(self):
-        from crm.hours import validate_business_hours
+        from core.hours import validate_business_hours
 
         validate_business_hours(self.business_hours, self.time_zone)
 

@@ -22,9 +22,9 @@ from django.utils.translation import gettext as _
 
 from core import deliveries
 from core import events as crm_events
+from core.hours import BusinessHours
 from core.tasks import delay_on_commit
 from crm import services as crm_services
-from crm.hours import BusinessHours
 from crm.models import Contact, ContactPoint, Deal, TimelineEntry
 from security import masking, roles
 from telephony.models import Call, CallEvent, Extension, PbxAccount, PbxLine

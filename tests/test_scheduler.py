@@ -7,7 +7,7 @@ from celery import shared_task
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from config.scheduler import EmbeddedScheduler
+from core.scheduler import EmbeddedScheduler
 
 ran = threading.Event()
 

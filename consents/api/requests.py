@@ -18,9 +18,9 @@ from rest_framework.response import Response
 
 from consents import selectors, services
 from consents.models import SubjectRequest
+from core.api.serializers import UserRefSerializer
 from core.api.throttles import ListThrottle
 from core.api.views import validated
-from crm.api.serializers import UserRefSerializer
 from security import access_log
 from security.models import AccessRecord
 

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consents import privacy
 from consents.privacy_forms import PrivacyLinkForm
+from core.forms import apply_service_errors
 from crm import selectors as crm_selectors
-from crm.forms import apply_service_errors
 from security import access_log
 from security.access_log import Action
 

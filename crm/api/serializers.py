@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import UserRefSerializer
 from crm import selectors, services
 from crm.models import Company, Contact, ContactPoint, Deal, Note, Stage, Task, TimelineEntry
 from crm.timeline import kind_for
@@ -73,11 +74,6 @@ class TokenSerializer(serializers.Serializer):
 
 
 # --- Shared ----------------------------------------------------------------------------------
-
-
-class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(source="__str__", read_only=True)
 
 
 class ContactPointSerializer(serializers.Serializer):

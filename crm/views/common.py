@@ -11,10 +11,8 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
+from core.forms import apply_service_errors
 from crm import selectors, timeline
-from crm.forms import (
-    apply_service_errors,
-)
 from security import access_log, roles
 from security.access_log import Action
 

@@ -7,11 +7,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.forms import apply_service_errors
 from crm import selectors, services
 from crm.forms import (
     ContactForm,
     NoteForm,
-    apply_service_errors,
 )
 from crm.views.common import (
     RELATED_LIMIT,

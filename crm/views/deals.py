@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.forms import apply_service_errors
 from crm import selectors, services, timeline
 from crm.forms import (
     DealFilterForm,
@@ -21,7 +22,6 @@ from crm.forms import (
     DealStatusForm,
     NoteForm,
     TaskForm,
-    apply_service_errors,
 )
 from crm.models import Deal
 from crm.views.common import (

@@ -14,8 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.forms import apply_service_errors
 from crm import selectors, sharing
-from crm.forms import MAX_PICKER_OPTIONS, apply_service_errors
+from crm.forms import MAX_PICKER_OPTIONS
 
 
 def _colleague_label(user) -> str:

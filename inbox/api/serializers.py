@@ -9,7 +9,8 @@ whoever renders it escapes it.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.serializers import UserRefSerializer, VisibleRelatedField
+from core.api.serializers import UserRefSerializer
+from crm.api.serializers import VisibleRelatedField
 from inbox.models import Channel, Conversation, Message
 from inbox.selectors import messages_visible_to
 

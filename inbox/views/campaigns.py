@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.forms import apply_service_errors
+from core.forms import apply_service_errors
 from crm.models import Tag
 from inbox import campaigns
 from security import access_log

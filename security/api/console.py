@@ -15,9 +15,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from core.api.serializers import UserRefSerializer
 from core.api.throttles import ListThrottle
 from core.api.views import validated
-from crm.api.serializers import UserRefSerializer
 from security import alerts, rules, selectors
 from security.models import AccessRecord, Alert
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.forms import apply_service_errors
+from core.forms import apply_service_errors
 from security import alerts, evidence, rules, selectors
 from security.forms import (
     AccessLogFilterForm,

@@ -8,7 +8,7 @@ that sees phones masked. A click-to-call command never shows the number it dials
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.serializers import UserRefSerializer
+from core.api.serializers import UserRefSerializer
 from security import masking
 from telephony.models import Call, CallbackCommand
 

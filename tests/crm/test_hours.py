@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from crm.hours import NEVER_OPEN_SINCE, BusinessHours
+from core.hours import NEVER_OPEN_SINCE, BusinessHours
 
 WEEKDAYS = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 MOSCOW = "Europe/Moscow"  # UTC+3 all year

@@ -5,7 +5,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
-from config.scheduler import EmbeddedScheduler
+from core.scheduler import EmbeddedScheduler
 
 
 class Command(BaseCommand):

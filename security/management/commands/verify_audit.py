@@ -36,7 +36,9 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def other_chains(self):
-        """The other apps' append-only ledgers (the consent ledger)."""
-        from consents.models import ConsentEvent
+        """The other apps' append-only ledgers (core.holdings: the consent ledger)."""
+        from core.holdings import declared
 
-        yield _("Consent ledger"), audit_chain.verify(ConsentEvent)
+        for holdings in declared():
+            for title, model in holdings.audit_chains:
+                yield title, audit_chain.verify(model)

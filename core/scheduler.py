@@ -22,9 +22,8 @@ class EmbeddedScheduler(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self):
+        from celery import current_app as app  # the project's (config/celery.py)
         from celery.schedules import maybe_schedule
-
-        from config.celery import app
 
         # Celery finds the apps' tasks modules lazily; a worker imports them at start, and
         # so must we, or every job would be "not registered".
