@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm.views import companies, contacts, deals, sharing, tasks
+from crm.views import companies, contacts, deals, reveal, sharing, tasks
 
 urlpatterns = [
     path("", deals.home, name="home"),
@@ -38,6 +38,9 @@ urlpatterns = [
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/notes/", contacts.contact_note_add, name="contact_note_add"),
+    # A masked phone or e-mail shown in full, with a reason (security.reveal: logged, capped).
+    path("contacts/<int:pk>/points/<int:point_id>/reveal/", reveal.contact_point_reveal,
+         name="contact_point_reveal"),
     path("companies/", companies.company_list, name="company_list"),
     path("companies/new/", companies.company_create, name="company_create"),
     path("companies/<int:pk>/", companies.company_detail, name="company_detail"),

@@ -1,9 +1,9 @@
-"""HTML routes of the security features (reveal, exports, the console). Each feature adds its
+"""HTML routes of the security features (exports, the console, users). Each feature adds its
 own paths here; views live in security/views/<feature>.py."""
 
 from django.urls import path
 
-from security.views import console, exports, incidents, reveal, two_factor, users
+from security.views import console, exports, incidents, two_factor, users
 
 urlpatterns: list = [
     path("security/incidents/", incidents.incident_list, name="incident_list"),
@@ -14,11 +14,6 @@ urlpatterns: list = [
     path("security/incidents/<int:pk>/notification.txt", incidents.incident_notification,
          name="incident_notification"),
     path("account/two-factor/", two_factor.two_factor, name="two_factor"),
-    path(
-        "contacts/<int:pk>/points/<int:point_id>/reveal/",
-        reveal.contact_point_reveal,
-        name="contact_point_reveal",
-    ),
     path("exports/", exports.export_create, name="export_create"),
     path("exports/<uuid:export_id>/", exports.export_detail, name="export_detail"),
     path(

@@ -36,10 +36,8 @@ DEBT = {
     ("security.exports", "crm.models"),
     ("security.views.exports", "crm.selectors"),
     ("security.views.exports", "crm.forms"),
-    ("security.views.reveal", "crm.selectors"),
     ("security.rules", "crm.selectors"),
     ("security.rules", "crm.models"),
-    ("security.api.reveal", "crm.selectors"),
     # The privacy link is sent into a conversation through inbox's services: a "reach the
     # client" hook in core.holdings replaces it, with the hardening issue's rule that a link
     # goes only where the client wrote from.

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import sharing, views
+from crm.api import reveal, sharing, views
 
 router = SimpleRouter()
 router.register("contacts", views.ContactViewSet, basename="contact")
@@ -14,6 +14,7 @@ router.register("tasks", views.TaskViewSet, basename="task")
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token"),
     *router.urls,
+    path("contacts/<int:pk>/reveal/", reveal.ContactRevealView.as_view(), name="contact-reveal"),
     path("deals/<int:pk>/shares/", sharing.DealSharesView.as_view(), name="deal-shares"),
     path("deals/<int:pk>/shares/<int:user_id>/", sharing.DealShareDetailView.as_view(),
          name="deal-share-detail"),

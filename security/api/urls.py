@@ -4,13 +4,12 @@ own paths here; views live in security/api/<feature>.py."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from security.api import console, exports, reveal, users
+from security.api import console, exports, users
 
 router = SimpleRouter()
 router.register("alerts", console.AlertViewSet, basename="alert")
 
 urlpatterns: list = [
-    path("contacts/<int:pk>/reveal/", reveal.ContactRevealView.as_view(), name="contact-reveal"),
     path("exports/", exports.ExportCreateView.as_view(), name="export-create"),
     path(
         "exports/<uuid:export_id>/download/", exports.ExportDownloadView.as_view(),
