@@ -11,7 +11,8 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - the REST API (config/api_urls.py): `api_urls`, the app's routes under /api/v1/;
 - the demo (crm/demo.py): `demo`, `demo_describe`;
 - the deal timeline (crm/timeline.py): `timeline_kinds`;
-- `manage.py verify_audit`: `audit_chains`.
+- `manage.py verify_audit`: `audit_chains`;
+- exports (security/exports.py): `exports`, the lists an app lets be exported.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
 no download.
@@ -68,6 +69,16 @@ class RetentionKind:
 
 
 @dataclass(frozen=True)
+class ExportResource:
+    """A list a role may export (security/exports.py controls who, how much, the file)."""
+
+    filters: dict  # name -> parser of one value (ValueError when bad), as the list takes them
+    table: Callable  # (user, filters, limit) -> (header, rows, objects), what `user` sees
+    from_request: Callable  # the list page's filters from the export button's POST
+    list_url: str  # the list page's URL name
+
+
+@dataclass(frozen=True)
 class Holdings:
     app: str  # the app's label
     # Offboarding: fn(handover) moves what the leaver owns of `handover_kinds` (kind ->
@@ -102,6 +113,9 @@ class Holdings:
     # The app's append-only, hash-chained ledgers, as (title, model): `manage.py verify_audit`
     # checks each.
     audit_chains: tuple = ()
+    # What a role with the export permission may export from the app, by resource
+    # (security.models.ExportRequest.Resource): {"deals": ExportResource(...)}.
+    exports: dict = field(default_factory=dict)
 
 
 _DECLARED: dict[str, Holdings] = {}

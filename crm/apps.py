@@ -20,7 +20,7 @@ class CrmConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from core import holdings
-        from crm import audit, sharing, timeline
+        from crm import audit, exports, sharing, timeline
         from crm.models import DealUserObjectPermission
         from crm.setup import ensure_default_pipeline
 
@@ -34,6 +34,6 @@ class CrmConfig(AppConfig):
                 "deals": _("Deals"), "contacts": _("Contacts"), "companies": _("Companies"),
                 "tasks": _("Open tasks"), "shares": _("Deal shares revoked"),
             },
-            api_urls="crm.api.urls",
+            api_urls="crm.api.urls", exports=exports.EXPORTS,
         ))
         post_migrate.connect(ensure_default_pipeline, dispatch_uid="crm.default_pipeline")

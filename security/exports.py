@@ -25,14 +25,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from core import crypto
-from crm import selectors
-from crm.models import Deal
-from security import access_log, masking
+from core.holdings import declared
+from security import access_log
 from security.models import ExportRequest
 
 EXPORT_PERMISSION = "crm.export_deals"
@@ -61,41 +59,10 @@ def can_export(user) -> bool:
 # --- Filters ---------------------------------------------------------------------------------
 
 
-def _text(value) -> str:
-    if not isinstance(value, str):
-        raise ValueError
-    return value.strip()[:100]
-
-
-def _positive_int(value) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    number = int(value)
-    if number < 1:
-        raise ValueError
-    return number
-
-
-def _one_of(choices):
-    def parse(value):
-        if value not in choices:
-            raise ValueError
-        return value
-
-    return parse
-
-
-# The filters each export takes: the same as its list's (crm.selectors).
-FILTERS = {
-    ExportRequest.Resource.DEALS: {
-        "q": _text,
-        "status": _one_of(set(Deal.Status.values)),
-        "stage": _positive_int,
-        "owner": _positive_int,
-        "sort": _one_of(set(selectors.DEAL_SORTS)),
-    },
-    ExportRequest.Resource.CONTACTS: {"q": _text},
-}
+def exports() -> dict:
+    """What can be exported, by resource: the apps' declared exports (core.holdings)."""
+    return {key: resource for holdings in declared()
+            for key, resource in holdings.exports.items()}
 
 
 def clean_filters(*, resource: str, filters) -> dict:
@@ -105,7 +72,7 @@ def clean_filters(*, resource: str, filters) -> dict:
         return {}
     if not isinstance(filters, dict):
         raise ValidationError({"filters": _("Filters must be an object.")})
-    parsers = FILTERS[resource]
+    parsers = exports()[resource].filters
     unknown = sorted(str(name) for name in filters if name not in parsers)
     if unknown:
         raise ValidationError({"filters": _("Unknown filters: %(names)s.") % {
@@ -135,81 +102,6 @@ def _recorded_filters(filters) -> dict:
     if not isinstance(filters, dict):
         return {}
     return {str(k)[:50]: str(v)[:100] for k, v in list(filters.items())[:10]}
-
-
-# --- Rows ------------------------------------------------------------------------------------
-
-
-def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
-def _point(user, contact, kind: str) -> str:
-    """The contact's primary phone or e-mail (the first of its kind) as `user` may see it."""
-    if contact is None:
-        return ""
-    for point in contact.points.all():  # prefetched, primary first
-        if point.kind == kind:
-            return masking.present_value(user=user, contact=contact, kind=kind,
-                                         value=point.value)
-    return ""
-
-
-def _all_points(user, contact, kind: str) -> str:
-    shown = (
-        masking.present_value(user=user, contact=contact, kind=kind, value=point.value)
-        for point in contact.points.all()
-        if point.kind == kind
-    )
-    return "; ".join(value for value in shown if value)
-
-
-def _deal_table(user, filters: dict, limit: int):
-    header = [
-        _("ID"), _("Deal"), _("Status"), _("Stage"), _("Amount"), _("Currency"), _("Owner"),
-        _("Contact"), _("Phone"), _("E-mail"), _("Company"), _("Next step"),
-        _("Expected close"), pgettext("export column", "Created"),
-        pgettext("export column", "Last activity"),
-    ]
-    deals = selectors.deal_list(user=user, filters=selectors.DealFilters(**filters))
-    deals = deals.prefetch_related("contact__points")
-    rows, deals = [], list(deals[:limit])
-    for deal in deals:
-        contact = deal.contact
-        rows.append([
-            deal.pk, deal.title, deal.get_status_display(), str(deal.stage), deal.amount,
-            deal.currency, str(deal.owner), contact.name if contact else "",
-            _point(user, contact, masking.PHONE), _point(user, contact, masking.EMAIL),
-            deal.company.name if deal.company else "", deal.next_step,
-            deal.expected_close.isoformat() if deal.expected_close else "",
-            _local(deal.created_at), _local(deal.last_activity_at),
-        ])
-    return header, rows, deals
-
-
-def _contact_table(user, filters: dict, limit: int):
-    header = [
-        _("ID"), pgettext("person", "Name"), _("Position"), _("Company"), _("Phones"),
-        _("E-mails"), _("Owner"), _("Source"), _("Tags"), pgettext("export column", "Created"),
-    ]
-    contacts = selectors.contact_list(user=user, q=filters.get("q", ""))
-    contacts = contacts.select_related("company", "owner").prefetch_related("points", "tags")
-    rows, contacts = [], list(contacts.order_by("name", "id")[:limit])
-    for contact in contacts:
-        rows.append([
-            contact.pk, contact.name, contact.position,
-            contact.company.name if contact.company else "",
-            _all_points(user, contact, masking.PHONE), _all_points(user, contact, masking.EMAIL),
-            str(contact.owner) if contact.owner else "", contact.get_source_display(),
-            ", ".join(tag.name for tag in contact.tags.all()), _local(contact.created_at),
-        ])
-    return header, rows, contacts
-
-
-TABLES = {
-    ExportRequest.Resource.DEALS: _deal_table,
-    ExportRequest.Resource.CONTACTS: _contact_table,
-}
 
 
 # --- Files -----------------------------------------------------------------------------------
@@ -341,7 +233,7 @@ def export_request(*, user, resource: str, fmt: str, filters, ip: str | None) ->
     )
     cap = settings.EXPORT_MAX_ROWS
     try:
-        header, rows, shown = TABLES[resource](user, export.filters, cap + 1)
+        header, rows, shown = exports()[resource].table(user, export.filters, cap + 1)
         export.capped = len(rows) > cap
         rows, shown = rows[:cap], shown[:cap]
         export.row_count = len(rows)

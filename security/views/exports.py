@@ -2,8 +2,6 @@
 current filters; the export's page shows the one-time download link. The rules are in
 security/exports.py."""
 
-from dataclasses import asdict
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,27 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm import selectors
-from crm.forms import DealFilterForm
 from security import exports
 from security.models import ExportRequest
 from security.requests import client_ip
-
-LISTS = {
-    ExportRequest.Resource.DEALS: "deal_list",
-    ExportRequest.Resource.CONTACTS: "contact_list",
-}
-
-
-def _list_filters(request, resource: str) -> dict:
-    """The filters as the list page read them from its query string (the button copies it),
-    so the file holds what the list showed."""
-    user = request.user
-    if resource == ExportRequest.Resource.DEALS:
-        form = DealFilterForm(request.POST, user=user, pipeline=selectors.pipeline_for(user=user))
-        return {name: value for name, value in asdict(form.filters()).items() if value}
-    q = request.POST.get("q", "").strip()[:100]
-    return {"q": q} if q else {}
 
 
 def export_response(filename: str, content_type: str, data: bytes) -> HttpResponse:
@@ -49,7 +29,10 @@ def export_response(filename: str, content_type: str, data: bytes) -> HttpRespon
 def export_create(request):
     resource = request.POST.get("resource", "")
     fmt = request.POST.get("format", "")
-    filters = _list_filters(request, resource) if resource in LISTS else {}
+    # The filters as the list page read them from its query string (the button copies it),
+    # so the file holds what the list showed.
+    found = exports.exports().get(resource)
+    filters = found.from_request(request) if found else {}
     try:
         export = exports.export_request(
             user=request.user, resource=resource, fmt=fmt, filters=filters,
@@ -57,7 +40,7 @@ def export_create(request):
         )
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
-        return redirect(LISTS.get(resource, "home"))
+        return redirect(found.list_url if found else "home")
     return redirect("export_detail", export.pk)
 
 
@@ -71,7 +54,7 @@ def export_detail(request, export_id):
         # Until the cleanup job runs, an export past its time still says "ready".
         "downloadable": export.status == ExportRequest.Status.READY
         and export.expires_at > timezone.now(),
-        "back_url": reverse(LISTS[export.resource]),
+        "back_url": reverse(exports.exports()[export.resource].list_url),
         "max_rows": settings.EXPORT_MAX_ROWS,
     })
 
