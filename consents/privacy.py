@@ -37,6 +37,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from consents import subject_keys
+from core.holdings import declared
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.models import Contact, ContactPoint, TimelineEntry
@@ -125,24 +126,14 @@ def privacy_contact(token: str) -> Contact:
 
 
 def link_routes(*, user, contact: Contact) -> list[tuple[str, str]]:
-    """Where `user` may send the contact their link: each conversation of theirs that the user
-    may answer (a reply in a chat the client opened), and each of their e-mail addresses (as
-    the user may see it: masked for most roles; the full address is never shown here)."""
-    from inbox import selectors as inbox_selectors
-
+    """Where `user` may send the contact their link: each chat of theirs that the user may
+    answer (a reply in a chat the client opened; core.holdings: client_routes), and each of
+    their e-mail addresses (as the user may see it: masked for most roles; the full address
+    is never shown here)."""
     routes = []
-    conversations = (inbox_selectors.conversations_visible_to(user)
-                     .filter(contact=contact, identity__is_unreachable=False,
-                             channel__is_active=True)
-                     .select_related("channel", "deal").order_by("channel__name", "pk"))
-    for conversation in conversations:
-        if conversation.deal is None or not crm_selectors.deal_can_edit(
-                user=user, deal=conversation.deal):
-            continue
-        routes.append((f"conversation:{conversation.pk}",
-                       _("%(channel)s: the conversation on “%(deal)s”") % {
-                           "channel": conversation.channel.name,
-                           "deal": conversation.deal.title}))
+    for holdings in declared():
+        if holdings.client_routes:
+            routes += holdings.client_routes(user=user, contact=contact)
     for point in contact.points.filter(kind=ContactPoint.Kind.EMAIL).order_by("pk"):
         shown = masking.present_value(user=user, contact=contact, kind=point.kind,
                                       value=point.value)
@@ -175,13 +166,10 @@ def privacy_link_send(*, contact: Contact, by, via: str, base_url: str = "") -> 
     kind, _sep, ident = via.partition(":")
     expires = timezone.now() + lifetime()
     subject, text = _message_text(privacy_link(contact, base_url=base_url), expires)
-    if kind == "conversation":
-        from inbox import selectors as inbox_selectors
-        from inbox import services as inbox_services
-
-        conversation = inbox_selectors.conversation_get(user=by, pk=int(ident))
-        inbox_services.message_reply(conversation=conversation, by=by, text=text)
-        payload = {"via": "conversation", "channel": conversation.channel.name}
+    if kind != "email":
+        [holdings] = [h for h in declared() if h.client_routes and via in dict(
+            h.client_routes(user=by, contact=contact))]
+        payload = holdings.client_send(route=via, by=by, text=text)
     else:
         point = contact.points.get(kind=ContactPoint.Kind.EMAIL, pk=int(ident))
         try:

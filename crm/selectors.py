@@ -103,6 +103,18 @@ def _visible(model, parts: list[QuerySet] | None) -> QuerySet:
     return model.objects.filter(pk__in=_union([part.values("pk") for part in parts]))
 
 
+def clients_worked_with(user, clients: set[int]) -> set[int]:
+    """Which of `clients` (contact ids) `user` works with: an open deal they own or that is
+    shared with them (a sales head: also their team's). An admin's "sees everything" is no
+    reason (the foreign-cards rule, security.rules)."""
+    if user.role == roles.ADMIN:
+        deals = Deal.objects.filter(owner=user)
+    else:
+        deals = deals_visible_to(user)
+    return set(deals.filter(status=Deal.Status.OPEN, contact_id__in=clients)
+               .values_list("contact_id", flat=True))
+
+
 def deals_visible_to(user) -> QuerySet[Deal]:
     """Manager: own deals plus live shares. Sales head: the teams they lead, their own and
     shares. Admin: all. Everyone else: none."""

@@ -4,6 +4,7 @@ for erasure, retention and their download."""
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.holdings import ERASED, ERASED_PAYLOAD, Erasure, ErasureReport, Holdings, RetentionKind
@@ -89,6 +90,38 @@ def _messages_apply(ids: list[int], action: str) -> None:
         messages.update(external_id="", error="")
 
 
+# --- Reaching the client (the privacy link) ------------------------------------------------
+
+
+def client_routes(*, user, contact) -> list[tuple[str, str]]:
+    """The client's chats `user` may answer: a reply in a chat the client opened."""
+    from crm import selectors as crm_selectors
+    from inbox import selectors
+
+    routes = []
+    conversations = (selectors.conversations_visible_to(user)
+                     .filter(contact=contact, identity__is_unreachable=False,
+                             channel__is_active=True)
+                     .select_related("channel", "deal").order_by("channel__name", "pk"))
+    for conversation in conversations:
+        if conversation.deal is None or not crm_selectors.deal_can_edit(
+                user=user, deal=conversation.deal):
+            continue
+        routes.append((f"conversation:{conversation.pk}",
+                       gettext("%(channel)s: the conversation on “%(deal)s”") % {
+                           "channel": conversation.channel.name,
+                           "deal": conversation.deal.title}))
+    return routes
+
+
+def client_send(*, route: str, by, text: str) -> dict:
+    from inbox import selectors, services
+
+    conversation = selectors.conversation_get(user=by, pk=int(route.partition(":")[2]))
+    services.message_reply(conversation=conversation, by=by, text=text)
+    return {"via": "conversation", "channel": conversation.channel.name}
+
+
 # --- The client's download ------------------------------------------------------------------
 
 
@@ -147,6 +180,7 @@ def holdings() -> Holdings:
                                  _messages_apply),),
         contact_activity="conversations__last_activity_at",
         subject_data=subject_data,
+        client_routes=client_routes, client_send=client_send,
         api_urls="inbox.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("message", _("Message"), "inbox/timeline/message.html",

@@ -217,17 +217,15 @@ def _evaluate_reads(user, records: list[AccessRecord]) -> None:
 
 
 def _clients_with_active_deal(user, clients: set[int]) -> set[int]:
-    """Which of `clients` the viewer works with: an open deal they own or that is shared
-    with them (a sales head: also their team's). An admin's "sees everything" is no reason."""
-    from crm import selectors
-    from crm.models import Deal
+    """Which of `clients` the viewer works with, as the apps holding the work say
+    (core.holdings: clients_worked_with; crm: an open deal of theirs)."""
+    from core.holdings import declared
 
-    if user.role == roles.ADMIN:
-        deals = Deal.objects.filter(owner=user)
-    else:
-        deals = selectors.deals_visible_to(user)
-    return set(deals.filter(status=Deal.Status.OPEN, contact_id__in=clients)
-               .values_list("contact_id", flat=True))
+    found: set[int] = set()
+    for holdings in declared():
+        if holdings.clients_worked_with:
+            found |= holdings.clients_worked_with(user, clients)
+    return found
 
 
 def working_hours():

@@ -1,7 +1,7 @@
 """The house's floors, held by a test: every app imports downward only.
 
     core       the ground floor: imports no app of ours
-    security   accounts, roles, teams, the access log, masking  (and, for now, more: see DEBT)
+    security   accounts, roles, teams, the access log and alerts, masking, exports' control
     crm        companies, contacts, deals, the timeline
     consents   purposes, the ledger, subject rights
     inbox, telephony   the channel apps: never each other
@@ -9,8 +9,7 @@
 
 Every import counts, those inside functions included (a lazy import is still a dependency).
 Providers (`<app>/providers/`) only speak to the outside world: they import core and their own
-package, no domain code. What does not hold yet is listed in DEBT, each pair with the reason
-it is still there; a pair that disappears must leave the list, so it only shrinks.
+package, no domain code. What a lower app needs of a higher one comes through core.holdings.
 """
 
 import ast
@@ -26,20 +25,6 @@ FLOOR = {"core": 0, "security": 1, "crm": 2, "consents": 3, "inbox": 4, "telepho
 # config's settings are read by every process before any app: they may use the ground floor
 # only. The rest of config (urls, routing, the Celery app) wires the apps together.
 CONFIG_LOW = {"config.settings", "config.env"}
-
-# (importing module, imported module): forbidden edges still in the tree, and why.
-DEBT = {
-    # security's anomaly rules look at deals (a client with an open deal of the viewer's is
-    # not a foreign card): the rules' facts should come through the registry.
-    ("security.rules", "crm.selectors"),
-    ("security.rules", "crm.models"),
-    # The privacy link is sent into a conversation through inbox's services: a "reach the
-    # client" hook in core.holdings replaces it, with the hardening issue's rule that a link
-    # goes only where the client wrote from.
-    ("consents.privacy", "inbox.selectors"),
-    ("consents.privacy", "inbox.services"),
-}
-
 
 @dataclass(frozen=True)
 class Edge:
@@ -132,14 +117,7 @@ def violations(edges) -> dict[tuple[str, str], str]:
 
 def test_every_app_imports_downward_only():
     found = violations(all_edges())
-    new = [why for pair, why in sorted(found.items()) if pair not in DEBT]
-    assert not new, "imports against the floors:\n" + "\n".join(new)
-
-
-def test_the_debt_list_only_shrinks():
-    found = set(violations(all_edges()))
-    paid = sorted(DEBT - found)
-    assert not paid, f"no longer in the tree, remove from DEBT: {paid}"
+    assert not found, "imports against the floors:\n" + "\n".join(sorted(found.values()))
 
 
 @pytest.mark.parametrize("module, source, reason", [
