@@ -173,7 +173,7 @@ MIDDLEWARE = [
     "security.middleware.IdleSessionMiddleware",
     "security.middleware.TwoFactorRequiredMiddleware",
     # Writes the reads of client data a request made, in one batch, as its response leaves.
-    "security.access_log.AccessLogMiddleware",
+    "security.audit.access_log.AccessLogMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     # Last: it turns a login refused for too many failures into the lockout answer.

@@ -34,7 +34,8 @@ from consents import subject_keys
 from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectRequest
 from core.holdings import ERASED, Erasure, ErasureReport, declared
 from crm.models import Contact, ContactPoint, Deal, Note, Task, TimelineEntry
-from security import change_log, exports
+from security import exports
+from security.audit import change_log
 from security.models import AccessRecord, ExportRequest, FieldReveal
 
 REASON_REQUEST = "subject_request"

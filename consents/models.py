@@ -2,7 +2,7 @@
 
 A purpose of processing has its own versioned consent text: each purpose is a separate
 consent document, never bundled with another. The consent ledger is append-only and
-hash-chained (security.audit_chain), like the access log; the current state per contact and
+hash-chained (security.audit.audit_chain), like the access log; the current state per contact and
 purpose is derived from it (ConsentState is a projection kept in the same transaction, so
 "may we send?" is one indexed lookup). The evidence of each event (address, user agent,
 message id) is encrypted under a key of the contact's own (SubjectKey): erasing the contact

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from consents import calendar, subject_keys
 from consents.models import ConsentEvent, ConsentState, Purpose, PurposeText, SubjectRequest
-from security import audit_chain
+from security.audit import audit_chain
 
 # Sent after commit with `contact_id` and `purpose` when a consent is withdrawn: whatever
 # holds queued sends for the contact (campaigns) cancels them.

@@ -13,7 +13,7 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - the deal timeline (crm/timeline.py): `timeline_kinds`;
 - `manage.py verify_audit`: `audit_chains`;
 - exports (security/exports.py): `exports`, the lists an app lets be exported;
-- the anomaly rules (security/rules.py): `clients_worked_with`;
+- the anomaly rules (security/audit/rules.py): `clients_worked_with`;
 - the privacy link (consents/privacy.py): `client_routes`, `client_send`.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
@@ -118,7 +118,7 @@ class Holdings:
     # What a role with the export permission may export from the app, by resource
     # (security.models.ExportRequest.Resource): {"deals": ExportResource(...)}.
     exports: dict = field(default_factory=dict)
-    # The anomaly rules (security/rules.py): fn(user, contact ids) -> the ones the user works
+    # The anomaly rules (security/audit/rules.py): fn(user, contact ids) -> the ones the user works
     # with, whose cards are no "foreign" reading.
     clients_worked_with: Callable | None = None
     # Reaching a client where they wrote to us (the privacy link, consents/privacy.py):

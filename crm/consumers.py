@@ -23,8 +23,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from core import events
 from core.untrusted import UntrustedJSON, parse_json
 from crm.selectors import deals_visible_to
-from security import access_log
-from security.access_log import Action, Surface
+from security.audit import access_log
+from security.audit.access_log import Action, Surface
 
 logger = logging.getLogger("events")
 

@@ -106,7 +106,7 @@ def _visible(model, parts: list[QuerySet] | None) -> QuerySet:
 def clients_worked_with(user, clients: set[int]) -> set[int]:
     """Which of `clients` (contact ids) `user` works with: an open deal they own or that is
     shared with them (a sales head: also their team's). An admin's "sees everything" is no
-    reason (the foreign-cards rule, security.rules)."""
+    reason (the foreign-cards rule, security.audit.rules)."""
     if user.role == roles.ADMIN:
         deals = Deal.objects.filter(owner=user)
     else:

@@ -42,7 +42,8 @@ from crm.selectors import (
     pipeline_for,
     task_can_edit,
 )
-from security import change_log, roles
+from security import roles
+from security.audit import change_log
 
 # --- Contact points --------------------------------------------------------------------------
 # `value` is encrypted at rest and cannot be filtered on: dedupe and replace go by the blind

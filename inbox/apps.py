@@ -40,7 +40,7 @@ class InboxConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from inbox.models import CannedReply, Channel
-        from security import containment
+        from security.audit import containment
 
         # Who changed a channel's settings, and when (its secrets never go into the log).
         auditlog.register(Channel, exclude_fields=["credentials", "webhook_secret"])

@@ -35,7 +35,8 @@ from inbox.models import (
     Conversation,
     Message,
 )
-from security import containment, roles
+from security import roles
+from security.audit import containment
 
 CAMPAIGN_ROLES = (roles.MANAGER, roles.SALES_HEAD, roles.ADMIN, roles.MARKETER)
 TEXT_LIMIT = 4096  # the smallest channel's (Telegram)

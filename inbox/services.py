@@ -38,7 +38,7 @@ from inbox.models import (
     Message,
 )
 from inbox.providers.base import ClientUnreachable, InboundMessage, ProviderError, provider_for
-from security import containment
+from security.audit import containment
 
 logger = logging.getLogger("inbox")
 

@@ -128,7 +128,7 @@ def log_refused_credential(*, user_id: int, kind: str, surface: str, ip: str | N
     """The one hook for "a revoked session or token was presented": a record in the access
     log (which the security officer searches) and a WARNING on the `security.access` logger
     (which the operator's log collector sees)."""
-    from security import access_log
+    from security.audit import access_log
 
     user = User.objects.filter(pk=user_id).first()
     access_log.event(

@@ -15,7 +15,7 @@ class SecurityConfig(AppConfig):
 
         from core import holdings
         from security import accounts
-        from security.change_log import seal
+        from security.audit.change_log import seal
         from security.models import Alert, RuleSetting
         from security.roles import sync_role_groups
 
@@ -35,8 +35,8 @@ class SecurityConfig(AppConfig):
         post_save.connect(seal, sender=LogEntry, dispatch_uid="security.seal_change")
 
         # The anomaly rules hear every batch of reads, every deletion and every login.
-        from security import rules
-        from security.access_log import access_recorded
+        from security.audit import rules
+        from security.audit.access_log import access_recorded
 
         access_recorded.connect(rules.on_access, dispatch_uid="security.rules.access")
         post_save.connect(rules.on_change, sender=LogEntry, dispatch_uid="security.rules.change")
@@ -61,7 +61,7 @@ def _close_session_sockets(sender, request, user, **kwargs):
 
 
 def _login_seen(sender, request, user, **kwargs):
-    from security import rules
+    from security.audit import rules
     from security.requests import client_ip
 
     rules.on_login(user=user, ip=client_ip(request) if request is not None else None)

@@ -30,7 +30,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from core import crypto
 from core.holdings import declared
-from security import access_log
+from security.audit import access_log
 from security.models import ExportRequest
 
 EXPORT_PERMISSION = "crm.export_deals"

@@ -1,13 +1,14 @@
 """Forms of the security pages: offboarding, and the security console. They parse and check
-input; selectors read, services (security.offboarding, security.alerts, security.rules)
+input; selectors read, services (security.offboarding, security.audit.alerts, security.audit.rules)
 write."""
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from security import rules, selectors
-from security.alerts import rule_title
+from security import selectors
+from security.audit import rules
+from security.audit.alerts import rule_title
 from security.models import AccessRecord, Alert, RuleSetting
 from security.offboarding import successor_candidates
 

@@ -195,7 +195,7 @@ class ChainHead(models.Model):
 
 class ChainedRecord(models.Model):
     """A row of an append-only log. Each carries the hash of the previous one (`prev_hash`)
-    and its own hash over its content and that link (security.audit_chain), so an altered,
+    and its own hash over its content and that link (security.audit.audit_chain), so an altered,
     inserted or deleted row breaks the chain where `manage.py verify_audit` finds it.
 
     The application's database role needs INSERT and SELECT on these tables, never UPDATE or
@@ -215,7 +215,7 @@ class ChainedRecord(models.Model):
 
 class AccessRecord(ChainedRecord):
     """One read of client data by a member of staff: what, by whom, from where, through
-    which surface. Written in one batch per request (security.access_log)."""
+    which surface. Written in one batch per request (security.audit.access_log)."""
 
     class Surface(models.TextChoices):
         HTML = "html", _("Web pages")
@@ -268,7 +268,7 @@ class AccessRecord(ChainedRecord):
 
 class ChangeSeal(ChainedRecord):
     """The fingerprint of one django-auditlog entry, chained: the change log itself has no
-    chain, so its rows are sealed here as they are written (security.audit_chain). A lawful
+    chain, so its rows are sealed here as they are written (security.audit.audit_chain). A lawful
     redaction (a client's erasure) seals the entry again, with the reason; the latest seal of
     an entry is the one it must match."""
 
@@ -291,7 +291,7 @@ class ChangeSeal(ChainedRecord):
 
 class RuleSetting(models.Model):
     """A rule's threshold and response as the security officer set them; a rule without a
-    row uses its defaults (security.rules.RULES)."""
+    row uses its defaults (security.audit.rules.RULES)."""
 
     class Response(models.TextChoices):
         ALERT = "alert", _("Alert only")

@@ -49,11 +49,11 @@ class Handover:
     offboarding: Offboarding | None = None
 
     def audit(self, changes: list[tuple[object, dict[str, list]]]) -> None:
-        """One change-log entry per moved object (security.change_log.record, sealed like
+        """One change-log entry per moved object (security.audit.change_log.record, sealed like
         every entry): `changes` is [(obj, {"field": [old, new]})]."""
         if self.dry_run or not changes:
             return
-        from security import change_log
+        from security.audit import change_log
 
         change_log.record(changes, actor=self.by, additional_data=(
             {"offboarding": self.offboarding.pk} if self.offboarding else None))

@@ -14,7 +14,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from security import access_log, masking
+from security import masking
+from security.audit import access_log
 from security.models import FieldReveal
 
 REASON_MIN_LENGTH = 5

@@ -15,7 +15,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from security import roles, rules
+from security import roles
+from security.audit import rules
 from security.models import (
     AccessRecord,
     Alert,
@@ -129,7 +130,7 @@ def alerted_users(user) -> QuerySet[User]:
 
 def triage_assignees() -> QuerySet[User]:
     """Who an alert may be given to: active security officers and admins
-    (security.alerts.alert_assign checks the same)."""
+    (security.audit.alerts.alert_assign checks the same)."""
     return (User.objects.filter(Q(groups__name__in=[roles.SECURITY_OFFICER, roles.ADMIN])
                                 | Q(is_superuser=True), is_active=True)
             .distinct().order_by("username"))

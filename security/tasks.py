@@ -24,7 +24,7 @@ def expire_exports() -> int:
              max_retries=5)
 def mail_alert(alert_id: int) -> int:
     """E-mail a raised alert to the security officers and the user's sales head."""
-    from security import alerts
+    from security.audit import alerts
     from security.models import Alert
 
     alert = Alert.objects.select_related("user__team").filter(pk=alert_id).first()

@@ -38,7 +38,7 @@ class TelephonyConfig(AppConfig):
 
         from auditlog.registry import auditlog
 
-        from security import containment
+        from security.audit import containment
         from telephony import recordings
         from telephony.models import Extension, PbxAccount, PbxLine, Recording
 

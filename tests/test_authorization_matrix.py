@@ -19,7 +19,8 @@ from consents.services import subject_request_register
 from crm import services, sharing
 from inbox import attachments
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import exports, incidents, offboarding
+from security import exports, offboarding
+from security.audit import incidents
 from security.models import Alert, ExportRequest
 from tests.factories import make_user
 

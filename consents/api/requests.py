@@ -21,7 +21,7 @@ from consents.models import SubjectRequest
 from core.api.serializers import UserRefSerializer
 from core.api.throttles import ListThrottle
 from core.api.views import validated
-from security import access_log
+from security.audit import access_log
 from security.models import AccessRecord
 
 TAGS = ["subject requests"]

@@ -19,8 +19,8 @@ from consents.models import ConsentEvent
 from core.api.parsers import UntrustedJSONParser
 from core.api.views import validated
 from crm import selectors as crm_selectors
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 
 
 class ConsentStateSerializer(serializers.Serializer):

@@ -13,8 +13,8 @@ from consents import selectors, services
 from consents.forms import ConsentRecordForm
 from consents.models import ConsentEvent
 from crm import selectors as crm_selectors
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 
 
 @login_required

@@ -26,8 +26,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consents import privacy, privacy_data, selectors, services
 from consents.models import ConsentEvent, SubjectRequest
 from consents.privacy_forms import SubjectRequestForm, WithdrawForm
-from security import access_log
-from security.access_log import Action, Surface
+from security.audit import access_log
+from security.audit.access_log import Action, Surface
 from security.requests import client_ip
 
 logger = logging.getLogger("consents.privacy")

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from consents import selectors, services
 from consents.models import SubjectRequest
 from crm.selectors import contacts_visible_to
-from security import access_log
+from security.audit import access_log
 from security.models import AccessRecord
 
 

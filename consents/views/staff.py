@@ -11,8 +11,8 @@ from consents import privacy
 from consents.privacy_forms import PrivacyLinkForm
 from core.forms import apply_service_errors
 from crm import selectors as crm_selectors
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 
 
 @login_required

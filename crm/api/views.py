@@ -26,8 +26,9 @@ from core.api.throttles import TokenThrottle
 from core.api.views import ValidatingMixin
 from crm import selectors, services
 from crm.api import serializers as s
-from security import access_log, login_protection, rules
-from security.access_log import Action
+from security import login_protection
+from security.audit import access_log, rules
+from security.audit.access_log import Action
 from security.requests import client_ip
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)

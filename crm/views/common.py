@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 
 from core.forms import apply_service_errors
 from crm import selectors, timeline
-from security import access_log, roles
-from security.access_log import Action
+from security import roles
+from security.audit import access_log
+from security.audit.access_log import Action
 
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
 # Cards show this many related rows; the lists behind them have the rest.

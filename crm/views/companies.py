@@ -11,8 +11,8 @@ from crm.forms import (
     CompanyForm,
 )
 from crm.views.common import RELATED_LIMIT, form_page, listed, page_of
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
 
 

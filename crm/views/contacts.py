@@ -23,8 +23,9 @@ from crm.views.common import (
     page_of,
     with_kinds,
 )
-from security import access_log, masking
-from security.access_log import Action
+from security import masking
+from security.audit import access_log
+from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 

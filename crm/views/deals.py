@@ -36,8 +36,9 @@ from crm.views.common import (
     next_url,
     with_kinds,
 )
-from security import access_log, masking, roles
-from security.access_log import Action
+from security import masking, roles
+from security.audit import access_log
+from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors, services
 from crm.views.common import entry_html, next_url
 from crm.views.deals import open_tasks_html
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 

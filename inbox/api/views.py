@@ -24,8 +24,8 @@ from core.api.views import ValidatingMixin
 from inbox import selectors, services
 from inbox.api import serializers as s
 from inbox.models import Conversation
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 
 TAGS = ["inbox"]
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,

@@ -18,8 +18,9 @@ from django.views.decorators.http import require_safe
 
 from crm import selectors as crm_selectors
 from inbox import attachments, selectors
-from security import access_log, files
-from security.access_log import Action, Surface
+from security import files
+from security.audit import access_log
+from security.audit.access_log import Action, Surface
 
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src 'self'; media-src 'self'; "
                            "style-src 'unsafe-inline'; sandbox")

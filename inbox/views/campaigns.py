@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.forms import apply_service_errors
 from crm.models import Tag
 from inbox import campaigns
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
 
 RECIPIENTS_SHOWN = 500

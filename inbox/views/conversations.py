@@ -19,8 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors as crm_selectors
 from inbox import selectors, services
 from inbox.models import Message
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
 from security.requests import wants_json as _wants_json
 

@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from core.api.serializers import UserRefSerializer
 from core.api.throttles import ListThrottle
 from core.api.views import validated
-from security import alerts, rules, selectors
+from security import selectors
+from security.audit import alerts, rules
 from security.models import AccessRecord, Alert
 
 TAGS = ["security"]

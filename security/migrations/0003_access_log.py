@@ -29,8 +29,8 @@ def append_only(apps, schema_editor):
 
 def seal_existing_changes(apps, schema_editor):
     """Entries written before sealing began get their seals now, in order."""
-    from security import audit_chain
-    from security.change_log import entry_digest
+    from security.audit import audit_chain
+    from security.audit.change_log import entry_digest
 
     entries = apps.get_model("auditlog", "LogEntry").objects.order_by("pk")
     seal = apps.get_model("security", "ChangeSeal")

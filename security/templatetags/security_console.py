@@ -1,6 +1,6 @@
 from django import template
 
-from security.alerts import rule_title as _rule_title
+from security.audit.alerts import rule_title as _rule_title
 
 register = template.Library()
 

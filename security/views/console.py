@@ -6,7 +6,7 @@ may see and triage but neither changes the rules nor exports evidence: those two
 
 The console's own reading of the access log is not recorded in it: the log holds reads of
 client data, and these pages show none (contact ids, object types and ids; paths without
-their query string). Exporting evidence is recorded (security/evidence.py): the file leaves.
+their query string). Exporting evidence is recorded (security/audit/evidence.py): the file leaves.
 """
 
 from django.conf import settings
@@ -22,7 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.forms import apply_service_errors
-from security import alerts, evidence, rules, selectors
+from security import selectors
+from security.audit import alerts, evidence, rules
 from security.forms import (
     AccessLogFilterForm,
     AlertAssignForm,

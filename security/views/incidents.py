@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from security import containment, incidents, selectors
+from security import selectors
+from security.audit import containment, incidents
 from security.views.console import console_required
 
 

@@ -17,8 +17,8 @@ from core.api.parsers import UntrustedJSONParser
 from core.api.throttles import ListThrottle
 from core.api.views import ValidatingMixin
 from crm import selectors as crm_selectors
-from security import access_log
-from security.access_log import Action
+from security.audit import access_log
+from security.audit.access_log import Action
 from telephony import click_to_call, selectors
 from telephony.api import serializers as s
 from telephony.models import Call

@@ -20,8 +20,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from crm import selectors as crm_selectors
-from security import access_log, files
-from security.access_log import Action, Surface
+from security import files
+from security.audit import access_log
+from security.audit.access_log import Action, Surface
 from security.requests import wants_json as _wants_json
 from telephony import click_to_call as calls
 from telephony import recordings, selectors

@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection, transaction
 
 from consents import calendar, selectors, services, subject_keys
 from consents.models import CalendarDay, ConsentEvent, PurposeText, SubjectRequest
-from security import audit_chain
+from security.audit import audit_chain
 
 GRANTED, WITHDRAWN = ConsentEvent.Kind.GRANTED, ConsentEvent.Kind.WITHDRAWN
 FORM, MANAGER = ConsentEvent.Source.WEBSITE_FORM, ConsentEvent.Source.MANAGER

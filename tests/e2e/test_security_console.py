@@ -7,7 +7,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from core import events
-from security import alerts, rules
+from security.audit import alerts, rules
 from security.models import AccessRecord, Alert
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_deal_card import in_another_thread

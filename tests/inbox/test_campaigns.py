@@ -11,7 +11,7 @@ from consents import services as consent_services
 from consents.models import ConsentEvent, Purpose
 from inbox import campaigns
 from inbox.models import Campaign, CampaignRecipient, ChannelIdentity, Message
-from security import containment
+from security.audit import containment
 from tests.factories import make_contact, make_user
 from tests.inbox.conftest import make_conversation
 

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from crm import services
 from crm.models import Contact, Deal
-from security import audit_chain, change_log
+from security.audit import audit_chain, change_log
 from security.models import AccessRecord, ChainHead, ChangeSeal
 from tests.factories import make_contact, make_deal
 

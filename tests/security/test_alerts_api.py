@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from security import rules
+from security.audit import rules
 from security.models import AccessRecord, Alert
 from tests.factories import make_contact, make_deal
 

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.utils import timezone
 
-from security import alerts, rules
+from security.audit import alerts, rules
 from security.models import AccessRecord, Alert, RuleSetting
 from tests.factories import make_contact, make_deal
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.models import Contact
 from inbox.models import Message
-from security import containment, incidents
+from security.audit import containment, incidents
 from security.models import AccessRecord, Alert, Incident
 from tests.factories import make_contact
 from tests.inbox.test_conversations import OUT_OF_OFFICE, moscow, sent_texts, write_at

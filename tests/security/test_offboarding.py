@@ -23,7 +23,8 @@ from crm import selectors, services, sharing
 from crm.consumers import SESSION_ENDED
 from crm.models import Deal, DealUserObjectPermission, Note, Task
 from inbox.models import Channel, ChannelIdentity, Conversation, Message
-from security import change_log, offboarding, roles
+from security import offboarding, roles
+from security.audit import change_log
 from security.models import Offboarding
 from telephony.models import Call, Extension, PbxAccount
 from tests.factories import make_contact, make_deal, make_user

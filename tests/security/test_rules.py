@@ -11,8 +11,8 @@ from django.core import mail
 from django.test import Client
 
 from crm.models import Task
-from security import access_log, rules
-from security.access_log import Action, Surface
+from security.audit import access_log, rules
+from security.audit.access_log import Action, Surface
 from security.models import AccessRecord, Alert, KnownAddress, RuleSetting
 from tests.factories import make_contact, make_deal
 

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from security import audit_chain, change_log
+from security.audit import audit_chain, change_log
 from security.models import AccessRecord
 
 

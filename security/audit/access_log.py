@@ -2,7 +2,7 @@
 
 A view (or anything it calls) says what it showed with `read(objects, action=...)`; the reads
 of one request are kept in the request's context and written in one batch, hash-chained
-(security.audit_chain), when the response leaves (`AccessLogMiddleware`). Outside a request
+(security.audit.audit_chain), when the response leaves (`AccessLogMiddleware`). Outside a request
 (a websocket message, a worker) `read` takes the user and surface and writes at once.
 
 What counts as client data is decided where it is shown: a card, the rows of a list page,
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from django.dispatch import Signal
 from django.utils import timezone
 
-from security import audit_chain
+from security.audit import audit_chain
 from security.models import AccessRecord
 from security.requests import client_ip
 

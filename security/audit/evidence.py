@@ -23,7 +23,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from security import access_log, alerts, selectors
+from security import selectors
+from security.audit import access_log, alerts
 from security.exports import render_csv
 from security.models import AccessRecord, Alert, ChainHead
 

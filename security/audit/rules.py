@@ -2,7 +2,7 @@
 
 The events are the access log's batches (`access_log.access_recorded`), the change log's
 deletions and logins. Each rule counts distinct things per user in a sliding window
-(security.windows: Redis in production) and fires when the count reaches its threshold
+(security.audit.windows: Redis in production) and fires when the count reaches its threshold
 ("more than" for the export volume); a user is alerted once per rule and window, not once
 per further event. The thresholds and the response (alert only, or alert and suspend the
 account until reviewed) are the security officer's to change (RuleSetting); RULES holds the
@@ -21,10 +21,11 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from security import roles, windows
+from security import roles
+from security.audit import windows
 from security.models import AccessRecord, Alert, RuleSetting, User
 
-logger = logging.getLogger("security.rules")
+logger = logging.getLogger("security.audit.rules")
 
 Action = AccessRecord.Action
 EVIDENCE_LIMIT = 500
@@ -148,7 +149,7 @@ def _raise(code: str, user, config: Effective, count: int, evidence: dict) -> Al
             suspended=config.response == RuleSetting.Response.SUSPEND,
         )
     logger.warning("alert %s: rule=%s user=%s count=%s", alert.pk, code, user.pk, count)
-    from security import alerts
+    from security.audit import alerts
 
     alerts.raised(alert)
     return alert

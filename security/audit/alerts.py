@@ -45,7 +45,7 @@ def raised(alert: Alert) -> None:
 
 
 def rule_title(code: str) -> str:
-    from security.rules import RULES
+    from security.audit.rules import RULES
 
     rule = RULES.get(code)
     return str(rule.title) if rule else code

@@ -1,7 +1,7 @@
 """The change log is django-auditlog's; this makes it tamper-evident and complete.
 
 Every LogEntry is sealed as it is written: its fingerprint goes into a hash chain
-(ChangeSeal, security.audit_chain) in the same transaction, so an entry altered, deleted or
+(ChangeSeal, security.audit.audit_chain) in the same transaction, so an entry altered, deleted or
 added behind the application's back no longer matches a seal. And the bulk writes of our
 services, which auditlog does not see (a queryset's `update()`), are recorded here with
 `record` (objects at hand) or `bulk_changed` (ids).
@@ -14,7 +14,7 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils.ipv6 import clean_ipv6_address
 
-from security import audit_chain
+from security.audit import audit_chain
 from security.models import ChangeSeal
 
 _SEALED_FIELDS = ("content_type_id", "object_pk", "object_id", "object_repr", "action",

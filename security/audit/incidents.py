@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from security import audit_chain, containment
+from security.audit import audit_chain, containment
 from security.models import AccessRecord, Alert, ChainHead, Incident, IncidentEvent, User
 
 # 152-FZ art. 21 part 3.1: the regulator hears of a leak within 24 hours of its detection,
@@ -57,7 +57,7 @@ def incident_open(*, alerts: list[Alert], by: User, title: str = "",
 
 
 def _rule_title(code: str) -> str:
-    from security.alerts import rule_title
+    from security.audit.alerts import rule_title
 
     return rule_title(code)
 
