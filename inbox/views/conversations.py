@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.http import int_or_404
 from crm import selectors as crm_selectors
 from inbox import selectors, services
 from inbox.models import Message
@@ -68,7 +69,7 @@ def conversation_messages(request, pk, conversation_id):
     older messages", or the newest page, which the panel's script merges on live events."""
     deal = crm_selectors.deal_get(user=request.user, pk=pk)
     conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
-    before = _int(request.GET["before"]) if request.GET.get("before") else None
+    before = int_or_404(request.GET["before"]) if request.GET.get("before") else None
     chat, has_older = selectors.chat_page(conversation=conversation, before=before)
     access_log.read(conversation, action=Action.TIMELINE)
     older = (f"{reverse('conversation_messages', args=[deal.pk, conversation.pk])}"
@@ -102,7 +103,7 @@ def conversation_reply(request, pk, conversation_id):
     try:
         if not text.strip() and request.POST.get("canned") and not private:
             text = selectors.canned_reply_get(user=request.user,
-                                              pk=_int(request.POST["canned"])).text
+                                              pk=int_or_404(request.POST["canned"])).text
         if request.FILES.get("file"):
             if private:
                 raise ValidationError({"file": _("A private note cannot carry a file.")})
@@ -128,12 +129,6 @@ def conversation_reply(request, pk, conversation_id):
     messages.success(request, _("Note saved.") if private else _("Reply queued for sending."))
     return _back(deal)
 
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404 from None
 
 
 @login_required

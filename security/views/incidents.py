@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from core.http import int_or_404
 from security import selectors
 from security.audit import containment, incidents
 from security.views.console import console_required
@@ -93,11 +94,11 @@ def incident_action(request, pk):
         with transaction.atomic():
             if action == "suspend":
                 user = selectors.incident_subject(incident=incident,
-                                                  pk=_int(request.POST.get("user")))
+                                                  pk=int_or_404(request.POST.get("user")))
                 incidents.contain_suspend(incident=incident, user=user, by=by)
             elif action == "disable":
                 incidents.contain_disable(incident=incident, kind=request.POST.get("kind", ""),
-                                          target_id=_int(request.POST.get("target")), by=by)
+                                          target_id=int_or_404(request.POST.get("target")), by=by)
             elif action == "pause":
                 incidents.contain_pause_automation(incident=incident, by=by)
             elif action == "notified":
@@ -117,10 +118,3 @@ def incident_action(request, pk):
     else:
         messages.success(request, _("Done; it is on the incident's timeline."))
     return redirect("incident_detail", pk=incident.pk)
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404 from None

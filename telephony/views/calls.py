@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from core.http import int_or_404
 from crm import selectors as crm_selectors
 from security import files
 from security.audit import access_log
@@ -30,12 +31,6 @@ from telephony import recordings, selectors
 CONTENT_SECURITY_POLICY = "default-src 'none'; media-src 'self'; sandbox"
 
 
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404 from None
-
 
 @login_required
 @require_safe
@@ -44,7 +39,7 @@ def recording_stream(request, pk, call_id):
     call = get_object_or_404(selectors.deal_calls(deal=deal), pk=call_id)
     stored = call.recordings.exclude(file_path="").order_by("created_at", "pk")
     if "id" in request.GET:  # one of several (a transferred call has one per leg)
-        stored = stored.filter(pk=_int(request.GET["id"]))
+        stored = stored.filter(pk=int_or_404(request.GET["id"]))
     recording = stored.first()
     if recording is None:
         raise Http404

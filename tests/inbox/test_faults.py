@@ -100,6 +100,18 @@ def _new_broker_connections() -> None:
     celery_app.amqp._producer_pool = None
 
 
+def queued_reply(conversation, text: str, **fields) -> Message:
+    return Message.objects.create(
+        conversation=conversation, channel=conversation.channel, author=conversation.assignee,
+        direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, text=text, **fields)
+
+
+def cut_off_reply(conversation, text: str) -> Message:
+    """As a worker killed during the provider call leaves it: the attempt counted and begun."""
+    return queued_reply(conversation, text, attempts=1, send_due_at=timezone.now(),
+                        sending_since=timezone.now())
+
+
 def _now_plus(minutes: float):
     return timezone.now() + timedelta(minutes=minutes)
 
@@ -176,11 +188,7 @@ def test_a_frozen_redis_does_not_hold_the_webhook(telegram_channel, frozen_redis
 def test_a_send_cut_off_mid_attempt_is_marked_interrupted_and_never_sent_twice(
     anna, anna_conversation, fake_bot_api
 ):
-    # As a worker killed during the provider call leaves it: the attempt counted and begun.
-    message = Message.objects.create(
-        conversation=anna_conversation, channel=anna_conversation.channel, author=anna,
-        direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, text="Цена 100",
-        attempts=1, send_due_at=timezone.now(), sending_since=timezone.now())
+    message = cut_off_reply(anna_conversation, "Цена 100")
     assert services.sends_sweep(now=_now_plus(1)) == {"interrupted": 0, "requeued": 0}
     assert services.sends_sweep(now=_now_plus(2)) == {"interrupted": 1, "requeued": 0}
     message.refresh_from_db()
@@ -195,10 +203,8 @@ def test_a_send_cut_off_mid_attempt_is_marked_interrupted_and_never_sent_twice(
 
 @pytest.mark.django_db
 def test_a_send_waiting_for_its_retry_is_left_to_it(anna, anna_conversation, fake_bot_api):
-    message = Message.objects.create(
-        conversation=anna_conversation, channel=anna_conversation.channel, author=anna,
-        direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, text="Ок",
-        attempts=1, send_due_at=_now_plus(10))  # a 429 asked for ten minutes
+    # A 429 asked for ten minutes.
+    message = queued_reply(anna_conversation, "Ок", attempts=1, send_due_at=_now_plus(10))
     assert services.sends_sweep(now=_now_plus(5)) == {"interrupted": 0, "requeued": 0}
     assert not fake_bot_api.calls("sendMessage")
     message.refresh_from_db()
@@ -209,10 +215,7 @@ def test_a_send_waiting_for_its_retry_is_left_to_it(anna, anna_conversation, fak
 def test_a_send_that_may_have_arrived_is_retried_only_when_confirmed(
     anna, anna_conversation, fake_bot_api
 ):
-    message = Message.objects.create(
-        conversation=anna_conversation, channel=anna_conversation.channel, author=anna,
-        direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, text="Скидка 5%",
-        attempts=1, send_due_at=timezone.now(), sending_since=timezone.now())
+    message = cut_off_reply(anna_conversation, "Скидка 5%")
     services.sends_sweep(now=_now_plus(2))
     client = Client()
     client.force_login(anna)
