@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt messages bench bench-visibility bench-inbox smoke-production clean
+.PHONY: run test lint fmt messages bench bench-visibility bench-inbox smoke-production faults clean
 
 # A venv that a failed `python3 -m venv` left without pip is made again.
 $(VENV)/.runtime: pyproject.toml

@@ -64,9 +64,11 @@ class Stack:
         self.web_settings = web_settings
         self.web_port, self.ws_port = free_port(), free_port()
         self.procs: dict[str, subprocess.Popen] = {}
+        self.specs: dict[str, tuple[list[str], dict]] = {}
 
     def _start(self, name: str, argv: list[str], **env) -> None:
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+        self.specs[name] = (argv, env)
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
         self.procs[name] = subprocess.Popen(
             argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -108,6 +110,23 @@ class Stack:
             except OSError:
                 time.sleep(0.2)
         raise SystemExit(f"{name} did not listen on {port}; see {self.tmp}/{name}.log")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill a service's whole process group (gunicorn's or Celery's workers with it)."""
+        try:
+            os.killpg(self.procs[name].pid, sig)
+        except ProcessLookupError:
+            pass
+        self.procs[name].wait()
+
+    def restart_dead(self) -> list[str]:
+        """What a supervisor does (compose's restart policy, the systemd units): start again
+        every service that exited. Returns their names."""
+        dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
+        for name in dead:
+            argv, env = self.specs[name]
+            self._start(name, argv, **env)
+        return dead
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():

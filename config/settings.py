@@ -454,8 +454,8 @@ EXPORT_MAX_ROWS = envint("EXPORT_MAX_ROWS", 5000, minimum=1)
 # An export's file lives 15 minutes unless downloaded; this job deletes the ones left behind.
 CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "schedule": 300}
 # Webhook deliveries stored while the broker or the workers were down, and failed ones.
-CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 60}
-CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 60}
+CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 30}
+CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 30}
 # Replies whose send task the broker never took, or that a dead worker cut off mid-send.
 CELERY_BEAT_SCHEDULE["sweep-outbound-messages"] = {"task": "inbox.sweep_sends", "schedule": 30}
 # Offboardings scheduled for an employee's last day run within a minute of their time.

@@ -17,7 +17,7 @@ from core.tasks import delay_on_commit
 
 logger = logging.getLogger("deliveries")
 
-SWEEP_AFTER_SECONDS = 60
+SWEEP_AFTER_SECONDS = 20
 MAX_AUTOMATIC_ATTEMPTS = 5
 _DONE = ("processed", "ignored")
 

@@ -553,10 +553,11 @@ def queue_send(message: Message) -> None:
 
 
 # A queued send whose task is this late and has no attempt under way was lost (the broker was
-# down when it was queued, or lost it): queued again. An attempt at the provider for longer
-# than the slowest provider call (a file upload's 60 s) was cut off (a worker killed): the
-# message says so instead of waiting an hour for the broker to hand the task out again.
-SEND_LOST_AFTER = timedelta(minutes=2)
+# down when it was queued, or lost it): queued again (a second task of a send that was only
+# slow is harmless: message_send leaves the message to the first). An attempt at the provider
+# for longer than the slowest provider call (a file upload's 60 s) was cut off (a worker
+# killed): the message says so instead of waiting an hour for the broker to hand it out again.
+SEND_LOST_AFTER = timedelta(seconds=20)
 SEND_CUT_OFF_AFTER = timedelta(seconds=90)
 
 
@@ -716,7 +717,14 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         if message.status != Message.Status.QUEUED:
             return message
         if attempt is not None and message.attempts != attempt:
-            message_fail(message, _interrupted_reason(), delivery_unknown=True)
+            # Another task of this message got here first (the sweeper queues a lost send
+            # again, the broker may hand a task out twice). Its attempt is under way, or it
+            # ended and a retry is scheduled: leave the message to it. Only an attempt begun
+            # longer ago than any provider call lasts was cut off.
+            cut_off = (message.sending_since is not None
+                       and message.sending_since < timezone.now() - SEND_CUT_OFF_AFTER)
+            if cut_off:
+                message_fail(message, _interrupted_reason(), delivery_unknown=True)
             return message
         if message.is_automatic and containment.automation_paused():
             # Paused during an incident: a queued automatic message does not go either.

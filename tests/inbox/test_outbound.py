@@ -1,6 +1,7 @@
 """Replies from the deal card to Telegram, through the local fake Bot API."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from celery.exceptions import Retry
@@ -8,6 +9,7 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from inbox import services, tasks
 from inbox.models import ChannelIdentity, Message
@@ -180,13 +182,26 @@ class TestReply:
     ):
         # Queued and not yet run (no on-commit callbacks executed here).
         message = services.message_reply(conversation=anna_conversation, by=anna, text="Ау")
-        # A worker recorded its attempt, called Telegram and died before recording the result.
-        Message.objects.filter(pk=message.pk).update(attempts=1)
+        # A worker recorded its attempt, called Telegram and died before recording the result;
+        # the broker hands its task out again an hour later.
+        Message.objects.filter(pk=message.pk).update(
+            attempts=1, sending_since=timezone.now() - timedelta(hours=1))
         tasks.send_message.apply(args=(message.pk, 0))
         assert fake_bot_api.requests == []
         message.refresh_from_db()
-        assert message.status == Message.Status.FAILED
+        assert message.status == Message.Status.FAILED and message.delivery_unknown
         assert "мог получить или не получить" in message.error
+
+    def test_a_second_task_leaves_the_send_to_the_attempt_under_way(
+        self, anna, anna_conversation, fake_bot_api
+    ):
+        message = services.message_reply(conversation=anna_conversation, by=anna, text="Ау")
+        # Another worker is at Telegram with this message right now.
+        Message.objects.filter(pk=message.pk).update(attempts=1, sending_since=timezone.now())
+        tasks.send_message.apply(args=(message.pk, 0))
+        assert fake_bot_api.requests == []
+        message.refresh_from_db()
+        assert message.status == Message.Status.QUEUED and not message.delivery_unknown
 
     def test_it_keeps_a_second_apart_in_one_chat(
         self, anna, anna_conversation, fake_bot_api, django_capture_on_commit_callbacks

@@ -187,7 +187,7 @@ class TestWebhook:
             post(channel, fixture("message_text"))
         event = InboundEvent.objects.get()
         assert event.status == InboundEvent.Status.RECEIVED
-        assert sweep_events() == 0  # not yet a minute old
+        assert sweep_events() == 0  # not yet 20 seconds old
         InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=2))
         with TestCase.captureOnCommitCallbacks(execute=True):
             assert sweep_events() == 1
