@@ -1,6 +1,6 @@
 """Cutting a user off, in one place: offboarding and suspension both end here.
 
-`cut_off` deactivates the account, deletes every session of the user and their API token,
+`user_cut_off` deactivates the account, deletes every session of the user and their API token,
 and closes their live websockets at once (a `session.ended` event to the user's group: the
 consumer closes with 4401). Sessions are found through `UserSession`, recorded at login, so
 nothing scans the session table. The keys taken away are kept as SHA-256 digests
@@ -12,8 +12,8 @@ Even a session this module never saw (opened before the tracking existed) is ref
 and Channels load no inactive user from a session, and DRF takes no token of one. The
 tracking is what lets us end it at once, close its sockets and log it later.
 
-Suspension (`suspend_user`, for the alert rules and the incident page) is a cut-off with a
-reason and a time, until an admin or a security officer `reinstate_user`s the account.
+Suspension (`user_suspend`, for the alert rules and the incident page) is a cut-off with a
+reason and a time, until an admin or a security officer `user_reinstate`s the account.
 """
 
 import hashlib
@@ -88,7 +88,7 @@ def request_session_track(request) -> None:
 
 
 @transaction.atomic
-def cut_off(user, *, reason: str) -> dict:
+def user_cut_off(user, *, reason: str) -> dict:
     """Deactivate `user`, end every session and revoke the API token; their open sockets
     close when the transaction commits. Returns how many sessions and tokens went."""
     User.objects.filter(pk=user.pk).update(is_active=False)
@@ -167,12 +167,12 @@ def token_refused(token_key: str, *, surface: str = "api", ip=None, path: str = 
 # --- Suspension ------------------------------------------------------------------------------
 
 
-def open_suspension(user) -> Suspension | None:
+def suspension_open(user) -> Suspension | None:
     return Suspension.objects.filter(user=user, lifted_at__isnull=True).first()
 
 
 @transaction.atomic
-def suspend_user(user, *, reason: str, by=None) -> Suspension:
+def user_suspend(user, *, reason: str, by=None) -> Suspension:
     """Suspend `user` until reinstated: inactive, every session and token gone, sockets
     closed. `by` is None when a rule suspends. Suspending a suspended account keeps the first
     suspension (a rule may fire twice)."""
@@ -180,21 +180,21 @@ def suspend_user(user, *, reason: str, by=None) -> Suspension:
     if not reason:
         raise ValidationError({"reason": _("Say why the account is suspended.")})
     user = User.objects.select_for_update().get(pk=user.pk)
-    suspension = open_suspension(user)
+    suspension = suspension_open(user)
     if suspension is None:
         suspension = Suspension.objects.create(user=user, reason=reason[:500], suspended_by=by)
-    cut_off(user, reason="suspended")
+    user_cut_off(user, reason="suspended")
     return suspension
 
 
 @transaction.atomic
-def reinstate_user(user, *, by) -> Suspension:
+def user_reinstate(user, *, by) -> Suspension:
     """Lift `user`'s suspension and make the account active again (they log in anew)."""
     if by is None or not by.is_active or by.role not in REINSTATING_ROLES:
         raise PermissionDenied(_("Only the administrator or a security officer reinstates "
                                  "an account."))
     user = User.objects.select_for_update().get(pk=user.pk)
-    suspension = open_suspension(user)
+    suspension = suspension_open(user)
     if suspension is None:
         raise ValidationError(_("This account is not suspended."))
     if user.offboardings.filter(status="done").exists():

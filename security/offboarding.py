@@ -214,7 +214,7 @@ def _execute(offboarding: Offboarding) -> Offboarding:
                         offboarding=offboarding)
     # Cut off first: the leaver's sockets get `session.ended` before the handover's deal
     # events (all leave together after commit), so their open page fetches nothing more.
-    ended = accounts.cut_off(user, reason="offboarded")
+    ended = accounts.user_cut_off(user, reason="offboarded")
     moved = _run_handovers(handover)
     offboarding.status = Offboarding.Status.DONE
     offboarding.done_at = timezone.now()

@@ -40,7 +40,7 @@ def raised(alert: Alert) -> None:
     if alert.suspended:
         from security import accounts
 
-        accounts.suspend_user(alert.user, reason=_("Alert #%(id)s: %(rule)s") % {
+        accounts.user_suspend(alert.user, reason=_("Alert #%(id)s: %(rule)s") % {
             "id": alert.pk, "rule": rule_title(alert.rule)})
 
 
@@ -115,5 +115,5 @@ def alert_resolve(*, alert: Alert, by: User, comment: str, false_positive: bool 
     if reinstate and alert.suspended:
         from security import accounts
 
-        accounts.reinstate_user(alert.user, by=by)
+        accounts.user_reinstate(alert.user, by=by)
     return alert

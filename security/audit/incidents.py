@@ -109,7 +109,7 @@ def evidence_intact(incident: Incident) -> bool | None:
 def contain_suspend(*, incident: Incident, user: User, by: User) -> None:
     from security import accounts
 
-    accounts.suspend_user(user, reason=_("Incident #%(id)s") % {"id": incident.pk}, by=by)
+    accounts.user_suspend(user, reason=_("Incident #%(id)s") % {"id": incident.pk}, by=by)
     _event(incident, kind="suspended", by=by,
            text=_("Account %(user)s suspended.") % {"user": user}, user=user.pk)
 

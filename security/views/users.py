@@ -73,7 +73,7 @@ def user_offboard(request, pk):
         "leaver": leaver, "form": form, "confirming": confirming, "nav": "users",
         "preview": _report_rows({"moved": offboarding.offboarding_preview(user=leaver)}),
         "scheduled": offboarding.scheduled_offboarding(user=leaver),
-        "suspension": accounts.open_suspension(leaver),
+        "suspension": accounts.suspension_open(leaver),
     })
 
 
@@ -111,7 +111,7 @@ def user_reinstate(request, pk):
         raise Http404("no such user")
     user = get_object_or_404(User, pk=pk)
     try:
-        accounts.reinstate_user(user, by=request.user)
+        accounts.user_reinstate(user, by=request.user)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
     else:

@@ -60,7 +60,7 @@ def test_logging_out_drops_the_record_with_the_session(anna):
 def test_cut_off_ends_every_session_and_the_token_of_that_user_only(anna, ivan):
     first, second, other = logged_in(anna), logged_in(anna), logged_in(ivan)
     Token.objects.create(user=anna)
-    ended = accounts.cut_off(anna, reason="suspended")
+    ended = accounts.user_cut_off(anna, reason="suspended")
     assert ended == {"sessions_ended": 2, "tokens_revoked": 1}
     anna.refresh_from_db()
     assert not anna.is_active
@@ -76,7 +76,7 @@ def test_cut_off_ends_every_session_and_the_token_of_that_user_only(anna, ivan):
 def test_a_revoked_session_gets_the_login_page_and_is_logged(anna, anna_deal, caplog):
     client = logged_in(anna)
     assert client.get(f"/deals/{anna_deal.pk}/").status_code == 200
-    accounts.cut_off(anna, reason="offboarded")
+    accounts.user_cut_off(anna, reason="offboarded")
     with caplog.at_level(logging.WARNING, logger="security.access"):
         response = client.get(f"/deals/{anna_deal.pk}/")
     assert response.status_code == 302
@@ -89,7 +89,7 @@ def test_a_revoked_session_gets_the_login_page_and_is_logged(anna, anna_deal, ca
 def test_a_revoked_session_gets_401_from_the_api_and_is_logged(anna, caplog):
     client = APIClient()
     client.force_login(anna)
-    accounts.cut_off(anna, reason="offboarded")
+    accounts.user_cut_off(anna, reason="offboarded")
     with caplog.at_level(logging.WARNING, logger="security.access"):
         response = client.get("/api/v1/deals/")
     assert response.status_code == 401
@@ -101,7 +101,7 @@ def test_a_revoked_token_gets_401_and_is_logged(anna, caplog):
     token = Token.objects.create(user=anna)
     client = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert client.get("/api/v1/deals/").status_code == 200
-    accounts.cut_off(anna, reason="offboarded")
+    accounts.user_cut_off(anna, reason="offboarded")
     with caplog.at_level(logging.WARNING, logger="security.access"):
         response = client.get("/api/v1/deals/")
     assert response.status_code == 401
@@ -121,25 +121,25 @@ def test_an_unknown_token_or_stale_cookie_is_refused_without_a_log(db, caplog):
 
 def test_a_suspension_needs_a_reason(anna):
     with pytest.raises(ValidationError):
-        accounts.suspend_user(anna, reason=" ")
+        accounts.user_suspend(anna, reason=" ")
 
 
 def test_suspending_twice_keeps_the_first_suspension(anna, security_officer):
-    first = accounts.suspend_user(anna, reason="Выгрузка клиентов ночью", by=security_officer)
-    again = accounts.suspend_user(anna, reason="ещё раз")
+    first = accounts.user_suspend(anna, reason="Выгрузка клиентов ночью", by=security_officer)
+    again = accounts.user_suspend(anna, reason="ещё раз")
     assert again == first
     assert anna.suspensions.count() == 1
 
 
 def test_only_an_admin_or_a_security_officer_reinstates(anna, head_north, security_officer):
-    accounts.suspend_user(anna, reason="Правило: выгрузка")
+    accounts.user_suspend(anna, reason="Правило: выгрузка")
     with pytest.raises(PermissionDenied):
-        accounts.reinstate_user(anna, by=head_north)
-    suspension = accounts.reinstate_user(anna, by=security_officer)
+        accounts.user_reinstate(anna, by=head_north)
+    suspension = accounts.user_reinstate(anna, by=security_officer)
     anna.refresh_from_db()
     assert anna.is_active
     assert suspension.lifted_by == security_officer
-    assert accounts.open_suspension(anna) is None
+    assert accounts.suspension_open(anna) is None
     # She logs in again as before.
     response = Client().post("/login/", {"username": "anna", "password": "pw"})
     assert response.status_code == 302 and response["Location"] == "/deals/"
@@ -147,7 +147,7 @@ def test_only_an_admin_or_a_security_officer_reinstates(anna, head_north, securi
 
 def test_reinstating_an_account_that_is_not_suspended_is_an_error(anna, director):
     with pytest.raises(ValidationError):
-        accounts.reinstate_user(anna, by=director)
+        accounts.user_reinstate(anna, by=director)
 
 
 def test_the_stale_session_digests_are_cleared_but_token_digests_stay(anna, settings):
@@ -155,7 +155,7 @@ def test_the_stale_session_digests_are_cleared_but_token_digests_stay(anna, sett
 
     logged_in(anna)
     Token.objects.create(user=anna)
-    accounts.cut_off(anna, reason="offboarded")
+    accounts.user_cut_off(anna, reason="offboarded")
     later = timezone.now() + timezone.timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)
     assert accounts.revoked_credentials_delete_stale(now=later) == 1
     assert list(RevokedCredential.objects.values_list("kind", flat=True)) == ["token"]
@@ -182,7 +182,7 @@ async def _connect(cookie: str):
 async def test_a_suspension_closes_a_live_websocket_within_a_second(anna, security_officer):
     communicator, connected = await _connect(await _session_cookie(anna))
     assert connected
-    await database_sync_to_async(accounts.suspend_user)(
+    await database_sync_to_async(accounts.user_suspend)(
         anna, reason="Правило: просмотр чужих клиентов", by=security_officer
     )
     output = await communicator.receive_output(timeout=1)
@@ -194,7 +194,7 @@ async def test_a_socket_opened_later_with_the_revoked_session_is_refused_and_log
     anna, caplog
 ):
     cookie = await _session_cookie(anna)
-    await database_sync_to_async(accounts.cut_off)(anna, reason="offboarded")
+    await database_sync_to_async(accounts.user_cut_off)(anna, reason="offboarded")
     with caplog.at_level(logging.WARNING, logger="security.access"):
         communicator, connected = await _connect(cookie)
     assert not connected

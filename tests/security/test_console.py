@@ -253,13 +253,13 @@ class TestTriage:
         assert "status" in entry.changes_dict
 
     @pytest.mark.skipif(importlib.util.find_spec("security.accounts") is None,
-                        reason="security.accounts (suspend_user / reinstate_user) comes with "
+                        reason="security.accounts (user_suspend / user_reinstate) comes with "
                                "the offboarding branch; reinstatement is tested once merged")
     def test_reinstating_reactivates_the_suspended_account(self, officer, anna):
         from security import accounts
 
         alert = make_alert(anna, suspended=True)
-        accounts.suspend_user(anna, reason="test")
+        accounts.user_suspend(anna, reason="test")
         anna.refresh_from_db()
         assert not anna.is_active
         response = client_of(officer).post(f"/security/alerts/{alert.pk}/resolve/", {

@@ -29,7 +29,7 @@ def api(user) -> APIClient:
 def test_the_admin_sees_every_user_with_role_team_and_state(
     anna, ivan, olga, head_north, director, security_officer
 ):
-    accounts.suspend_user(olga, reason="Правило: выгрузка")
+    accounts.user_suspend(olga, reason="Правило: выгрузка")
     offboarding.offboard_user(ivan, head_north, by=director,
                               at=timezone.now() + timezone.timedelta(days=1))
     response = logged_in(director).get("/security/users/")
@@ -59,7 +59,7 @@ def test_the_security_officer_sees_no_offboard_links(anna, security_officer):
 
 
 def test_a_suspended_account_is_reinstated_from_the_list(olga, security_officer):
-    accounts.suspend_user(olga, reason="Правило: выгрузка")
+    accounts.user_suspend(olga, reason="Правило: выгрузка")
     response = logged_in(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
     assert response.status_code == 302
     olga.refresh_from_db()
