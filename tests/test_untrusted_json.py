@@ -121,17 +121,20 @@ def surfaces(north, anna, director):
     }
 
 
+SURFACES = ["telegram webhook", "mango webhook", "website chat", "consent form", "REST API"]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", HOSTILE)
-@pytest.mark.parametrize("surface", ["telegram webhook", "mango webhook", "website chat",
-                                     "consent form", "REST API"])
+@pytest.mark.parametrize("surface, body", [
+    (surface, body) for surface in SURFACES for body in HOSTILE
+    # Mango's JSON is a form field: text, so bytes that are not UTF-8 never reach it as such.
+    if not (surface == "mango webhook" and body == "not UTF-8")
+])
 def test_every_surface_answers_400_and_stores_nothing(surfaces, surface, body):
     from consents.models import ConsentEvent
     from inbox.models import InboundEvent
     from telephony.models import CallEvent
 
-    if surface == "mango webhook" and body == "not UTF-8":
-        pytest.skip("a form field is text: the bytes arrive decoded")
     response = surfaces[surface](HOSTILE[body])
     assert response.status_code == 400, response.content[:200]
     assert not InboundEvent.objects.exists()
