@@ -125,15 +125,20 @@ def privacy_contact(token: str) -> Contact:
 # --- Staff: sending and revoking links -------------------------------------------------------
 
 
+def _chat_routes(*, user, contact: Contact) -> dict[str, tuple[str, object]]:
+    """The client's chats `user` may answer (a reply in a chat the client opened), as the
+    apps holding them declare (core.holdings: client_routes): route -> (label, the holdings
+    that sends there)."""
+    return {route: (label, holdings) for holdings in declared() if holdings.client_routes
+            for route, label in holdings.client_routes(user=user, contact=contact)}
+
+
 def link_routes(*, user, contact: Contact) -> list[tuple[str, str]]:
     """Where `user` may send the contact their link: each chat of theirs that the user may
-    answer (a reply in a chat the client opened; core.holdings: client_routes), and each of
-    their e-mail addresses (as the user may see it: masked for most roles; the full address
-    is never shown here)."""
-    routes = []
-    for holdings in declared():
-        if holdings.client_routes:
-            routes += holdings.client_routes(user=user, contact=contact)
+    answer, and each of their e-mail addresses (as the user may see it: masked for most
+    roles; the full address is never shown here)."""
+    routes = [(route, label)
+              for route, (label, _holdings) in _chat_routes(user=user, contact=contact).items()]
     for point in contact.points.filter(kind=ContactPoint.Kind.EMAIL).order_by("pk"):
         shown = masking.present_value(user=user, contact=contact, kind=point.kind,
                                       value=point.value)
@@ -161,17 +166,20 @@ def privacy_link_send(*, contact: Contact, by, via: str, base_url: str = "") -> 
     timeline. Only someone who may change the contact sends one."""
     if not crm_selectors.contact_can_edit(user=by, contact=contact):
         raise PermissionDenied(_("Your role does not allow this action."))
-    if via not in dict(link_routes(user=by, contact=contact)):
-        raise ValidationError({"via": _("Choose where to send the link.")})
+    chats = _chat_routes(user=by, contact=contact)
     kind, _sep, ident = via.partition(":")
+    point = None
+    if via not in chats:
+        if kind == "email" and ident.isdigit():
+            point = contact.points.filter(kind=ContactPoint.Kind.EMAIL, pk=int(ident)).first()
+        if point is None:
+            raise ValidationError({"via": _("Choose where to send the link.")})
     expires = timezone.now() + lifetime()
     subject, text = _message_text(privacy_link(contact, base_url=base_url), expires)
-    if kind != "email":
-        [holdings] = [h for h in declared() if h.client_routes and via in dict(
-            h.client_routes(user=by, contact=contact))]
+    if point is None:
+        _label, holdings = chats[via]
         payload = holdings.client_send(route=via, by=by, text=text)
     else:
-        point = contact.points.get(kind=ContactPoint.Kind.EMAIL, pk=int(ident))
         try:
             send_mail(subject, text, None, [point.value])
         except Exception:

@@ -303,6 +303,14 @@ class TestSending:
         assert response.status_code == 400
         assert not mail.outbox
 
+    @pytest.mark.parametrize("via", ["conversation:999999", "email:abc", "email:", "junk", ""])
+    def test_a_route_that_is_no_route_is_refused(self, client_world, director, via):
+        client = Client()
+        client.force_login(director)
+        response = client.post(self.send_url(client_world), {"via": via})
+        assert response.status_code == 400
+        assert not mail.outbox
+
 
 # --- Consents --------------------------------------------------------------------------------
 
