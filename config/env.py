@@ -122,13 +122,17 @@ def check_redis_url(name: str, url: str | None) -> str | None:
     return url
 
 
-def redis_pubsub_prefix(url: str) -> str:
-    """The channel layer's prefix for a Redis URL. Pub/sub channels ignore the database
-    number: two installations (or test workers) on one Redis server with different databases
-    would hear each other's events without a prefix of their own."""
+def redis_database(url: str) -> int:
+    """The database number of a Redis URL (`redis://host/3`, `unix:///sock?db=3`), 0 if none."""
     parsed = urlparse(url)
     database = parse_qs(parsed.query).get("db", [""])[0]
     if not database and parsed.scheme != "unix":
         database = parsed.path.strip("/")
-    return f"crm.db{database or '0'}"
+    return int(database or 0)
 
+
+def redis_pubsub_prefix(url: str) -> str:
+    """The channel layer's prefix for a Redis URL. Pub/sub channels ignore the database
+    number: two installations (or test workers) on one Redis server with different databases
+    would hear each other's events without a prefix of their own."""
+    return f"crm.db{redis_database(url)}"

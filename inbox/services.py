@@ -561,6 +561,11 @@ SEND_LOST_AFTER = timedelta(seconds=20)
 SEND_CUT_OFF_AFTER = timedelta(seconds=90)
 
 
+def _cut_off(message: Message, now) -> bool:
+    """Its attempt began longer ago than any provider call lasts: a worker died in it."""
+    return message.sending_since is not None and message.sending_since < now - SEND_CUT_OFF_AFTER
+
+
 def _interrupted_reason() -> str:
     return _("The send was interrupted: the client may or may not have received this "
              "message. Check the chat before retrying.")
@@ -576,8 +581,8 @@ def sends_sweep(*, now=None) -> dict[str, int]:
         with transaction.atomic():
             message = (Message.objects.select_for_update(of=("self",))
                        .select_related("conversation").filter(pk=pk).first())
-            if (message is not None and message.status == Message.Status.QUEUED
-                    and message.sending_since and message.sending_since < now - SEND_CUT_OFF_AFTER):
+            if message is not None and message.status == Message.Status.QUEUED \
+                    and _cut_off(message, now):
                 message_fail(message, _interrupted_reason(), delivery_unknown=True)
     lost = list(queued.filter(sending_since__isnull=True,
                               send_due_at__lt=now - SEND_LOST_AFTER)[:1000])
@@ -721,9 +726,7 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
             # again, the broker may hand a task out twice). Its attempt is under way, or it
             # ended and a retry is scheduled: leave the message to it. Only an attempt begun
             # longer ago than any provider call lasts was cut off.
-            cut_off = (message.sending_since is not None
-                       and message.sending_since < timezone.now() - SEND_CUT_OFF_AFTER)
-            if cut_off:
+            if _cut_off(message, timezone.now()):
                 message_fail(message, _interrupted_reason(), delivery_unknown=True)
             return message
         if message.is_automatic and containment.automation_paused():

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 
-from config.env import redis_pubsub_prefix
+from config.env import redis_database, redis_pubsub_prefix
 from security import roles
 from security.models import Team
 from tests.factories import make_contact, make_deal, make_user
@@ -26,7 +26,7 @@ def _redis_database_per_worker() -> None:
     if not (worker.startswith("gw") and settings.REDIS_URL):
         return
     parsed = urlparse(settings.REDIS_URL)
-    database = int(parsed.path.strip("/") or 0) + 1 + int(worker[2:])
+    database = redis_database(settings.REDIS_URL) + 1 + int(worker[2:])
     url = parsed._replace(path=f"/{database}").geturl()
     settings.REDIS_URL = url
     settings.CACHES["default"]["LOCATION"] = url
