@@ -30,10 +30,7 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,42 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import Stack, free_port, stack_env  # noqa: E402
+from bench.stack import Stack, stack_env  # noqa: E402
 from tests.inbox.fake_bot_api import FakeBotApi  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
 
 SETTLE_AFTER_FAULT = 30 + 30  # the sweepers' period, plus 30 s
 FIRST_CHAT = 920_000_000
-
-
-class Redis:
-    """This script's own redis-server, append-only like production's, on a fixed port."""
-
-    def __init__(self, directory: Path):
-        self.port, self.directory, self.process = free_port(), directory, None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--appendonly", "yes", "--save", "",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("redis-server did not start")
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=15)
 
 
 class Supervisor(threading.Thread):
@@ -306,8 +273,7 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="crm-faults-"))
-    redis = Redis(tmp)
-    redis.start()
+    redis = RedisServer(tmp, appendonly=True).start()
     env = stack_env(tmp)
     env["REDIS_URL"] = redis.url
     os.environ.update(env)

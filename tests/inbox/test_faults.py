@@ -7,11 +7,6 @@ Redis here is a real redis-server: a stopped one (nothing listens on its port) o
 """
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from datetime import timedelta
 
@@ -24,42 +19,25 @@ from core import marks
 from inbox import services, tasks
 from inbox.models import InboundEvent, Message
 from tests.inbox.test_telegram_inbound import SECRET, text_update, url
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.redis_server import RedisServer, free_port
 
 
 @pytest.fixture
 def stopped_redis() -> str:
     """The address of a Redis that is not running: connections are refused."""
-    return f"redis://127.0.0.1:{_free_port()}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 @pytest.fixture
 def frozen_redis(tmp_path):
     """A real redis-server, stopped with SIGSTOP: the kernel accepts connections, nobody
     answers (a Redis stuck on a slow disk, or paused by its host)."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(tmp_path).start()
+    server.freeze()
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        os.kill(server.pid, signal.SIGSTOP)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        os.kill(server.pid, signal.SIGCONT)
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture
