@@ -38,6 +38,7 @@ from security import exports
 from security.audit import change_log
 from security.models import AccessRecord, ExportRequest, FieldReveal
 
+ERASED_PAYLOAD = '{"erased": true}'
 REASON_REQUEST = "subject_request"
 REASON_RETENTION = "retention"
 
@@ -213,9 +214,10 @@ def _scrub_raw_deliveries(holdings, needles: set[str], report: ErasureReport) ->
     pattern = _token_regex(needles)
     if pattern is None:
         return
-    for h in holdings:
-        if h.scrub_deliveries:
-            h.scrub_deliveries(pattern, report)
+    for model in (model for h in holdings for model in h.raw_deliveries):
+        found = model.objects.filter(Q(payload__regex=pattern) | Q(error__regex=pattern))
+        report.add(model._meta.label_lower, "anonymized",
+                   found.update(payload=ERASED_PAYLOAD, error=""))
 
 
 def _erase_consents(contact: Contact, values: set[str], report: ErasureReport) -> None:

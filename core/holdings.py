@@ -4,7 +4,7 @@ An app declares its `Holdings` in its AppConfig.ready(); the code that acts on e
 asks here instead of importing the apps, so a new app plugs in by declaring:
 
 - offboarding (security/offboarding.py): `handover`, what a leaver owns going to the successor;
-- erasure of a client (consents/erasure.py): `identifiers`, `erase`, `scrub_deliveries`, `kept`;
+- erasure of a client (consents/erasure.py): `identifiers`, `erase`, `raw_deliveries`, `kept`;
 - retention (consents/retention.py): `retention`, the data types past their keeping period,
   and `contact_activity`, when a client last did something here;
 - the client's own download (consents/privacy_data.py): `subject_data`;
@@ -26,10 +26,8 @@ from datetime import datetime
 
 from django.apps import apps
 
-# What an erased text becomes (in Russian: the reports and the cards show it as it is), and
-# a raw provider delivery that named the client.
+# What an erased text becomes (in Russian: the reports and the cards show it as it is).
 ERASED = "[удалено]"
-ERASED_PAYLOAD = '{"erased": true}'
 
 
 class ErasureReport:
@@ -88,13 +86,13 @@ class Holdings:
     handover: Callable | None = None
     handover_kinds: dict = field(default_factory=dict)
     # Erasure: the values that identify the client here (messenger ids...), read before
-    # anything is erased; erase(erasure) clears the app's content about them and returns
-    # the ids that name them in raw provider deliveries; scrub_deliveries(pattern, report)
-    # rewrites the deliveries matching that regex; kept(contact) says which rows stay and
-    # why ({"inbox.message": (rows, "why, in Russian")}).
+    # anything is erased; erase(erasure) clears the app's content about them and returns the
+    # ids that name them in raw provider deliveries; raw_deliveries are the models of those
+    # deliveries (a `payload` and an `error` text), rewritten where the ids appear;
+    # kept(contact) says which rows stay and why ({"inbox.message": (rows, "why, in Russian")}).
     identifiers: Callable[[object], set[str]] | None = None
     erase: Callable[[Erasure], set[str]] | None = None
-    scrub_deliveries: Callable[[str, ErasureReport], None] | None = None
+    raw_deliveries: tuple = ()
     kept: Callable[[object], dict[str, tuple[int, str]]] | None = None
     # Retention.
     retention: tuple[RetentionKind, ...] = ()

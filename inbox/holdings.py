@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.holdings import ERASED, ERASED_PAYLOAD, Erasure, ErasureReport, Holdings, RetentionKind
+from core.holdings import ERASED, Erasure, Holdings, RetentionKind
 from crm.models import TimelineEntry
 from crm.timeline import TimelineKind
 from inbox.models import Attachment, ChannelIdentity, InboundEvent, Message
@@ -53,11 +53,6 @@ def erase(erasure: Erasure) -> set[str]:
     messages.exclude(external_id="", error="").update(external_id="", error="")
     return needles
 
-
-def scrub_deliveries(pattern: str, report: ErasureReport) -> None:
-    found = InboundEvent.objects.filter(Q(payload__regex=pattern) | Q(error__regex=pattern))
-    report.add("inbox.inboundevent", "anonymized",
-               found.update(payload=ERASED_PAYLOAD, error=""))
 
 
 def kept(contact) -> dict[str, tuple[int, str]]:
@@ -175,7 +170,7 @@ def holdings() -> Holdings:
         app="inbox",
         handover=services.conversations_hand_over,
         handover_kinds={"conversations": _("Conversations")},
-        identifiers=identifiers, erase=erase, scrub_deliveries=scrub_deliveries, kept=kept,
+        identifiers=identifiers, erase=erase, raw_deliveries=(InboundEvent,), kept=kept,
         retention=(RetentionKind("messages", 3 * 365, "anonymize", _messages_past,
                                  _messages_apply),),
         contact_activity="conversations__last_activity_at",

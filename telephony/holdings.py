@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
-from core.holdings import ERASED_PAYLOAD, Erasure, ErasureReport, Holdings, RetentionKind
+from core.holdings import Erasure, Holdings, RetentionKind
 from crm.models import TimelineEntry
 from crm.timeline import TimelineKind
 from telephony.models import Call, CallbackCommand, CallEvent, Recording
@@ -32,11 +32,6 @@ def erase(erasure: Erasure) -> set[str]:
             report.add("telephony.callbackcommand", "anonymized", 1)
     return needles
 
-
-def scrub_deliveries(pattern: str, report: ErasureReport) -> None:
-    found = CallEvent.objects.filter(Q(payload__regex=pattern) | Q(error__regex=pattern))
-    report.add("telephony.callevent", "anonymized",
-               found.update(payload=ERASED_PAYLOAD, error=""))
 
 
 def kept(contact) -> dict[str, tuple[int, str]]:
@@ -143,7 +138,7 @@ def holdings() -> Holdings:
         app="telephony",
         handover=services.extensions_hand_over,
         handover_kinds={"extensions": _("PBX extensions")},
-        erase=erase, scrub_deliveries=scrub_deliveries, kept=kept,
+        erase=erase, raw_deliveries=(CallEvent,), kept=kept,
         retention=(
             RetentionKind("recordings", 365, "delete", _recordings_past, _recordings_apply),
             RetentionKind("calls", 3 * 365, "anonymize", _calls_past, _calls_apply),
