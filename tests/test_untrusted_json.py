@@ -154,3 +154,28 @@ async def test_the_websocket_answers_bad_request_and_stays_open(anna, body):
     await communicator.send_json_to({"subscribe": "deal", "id": 10**9})
     assert (await communicator.receive_json_from())["error"] == "not_found"
     await communicator.disconnect()
+
+
+def test_every_api_view_reads_json_through_the_door():
+    """A view that set DRF's own JSONParser would take deep JSON to a 500 again."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from core.api.parsers import UntrustedJSONParser
+
+    def views(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from views(pattern.url_patterns)
+            elif isinstance(pattern, URLPattern):
+                view = getattr(pattern.callback, "cls", None)
+                if view is not None and hasattr(view, "parser_classes"):
+                    yield pattern.name, view
+
+    found = dict(views(get_resolver().url_patterns))
+    assert {"token", "deal-shares", "contact-reveal", "export-create", "consents",
+            "conversation-messages", "user-offboard"} <= set(found)
+    wrong = sorted(name for name, view in found.items()
+                   if not all(issubclass(parser, UntrustedJSONParser)
+                              for parser in view.parser_classes
+                              if "json" in parser.media_type))
+    assert not wrong, wrong
