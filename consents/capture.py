@@ -5,7 +5,11 @@
      "text_versions": {"newsletter": 2},                         (the texts shown; default current)
      "page_url": "https://example.ru/form"}
 
--> 201 `{"contact": <id>, "consents": [{"purpose", "text_version", "seq"}]}`.
+-> 201 `{"consents": [{"purpose", "text_version"}]}`.
+
+The answer is the same whether the address belonged to a client already or a new one was
+made: a public endpoint that named the contact (or a ledger position) would tell anyone who
+types an address whether that person is a client. So it names no internal id.
 
 No session, no CSRF token: the caller is a browser on the company's site. The site's key
 (ConsentSite.public_key) is public, so what protects the endpoint is the browser's Origin
@@ -99,10 +103,10 @@ def _capture(request, site_key):
     except ValidationError as exc:
         code, detail = _first_error(exc)
         return _error(400, code, detail, origin)
+    logger.info("consent site %s: %s grant(s) recorded for contact %s", site.pk, len(events),
+                contact.pk)
     return _cors(JsonResponse({
-        "contact": contact.pk,
-        "consents": [{"purpose": purpose.code, "text_version": event.text_version,
-                      "seq": event.seq}
+        "consents": [{"purpose": purpose.code, "text_version": event.text_version}
                      for purpose, event in zip(fields["purposes"], events, strict=True)],
     }, status=201), origin)
 

@@ -45,7 +45,7 @@ def test_it_creates_the_client_and_records_the_grant_with_its_evidence(site, new
     response = post(site, FORM)
     assert response.status_code == 201, response.content
     assert response["Access-Control-Allow-Origin"] == SITE
-    contact = Contact.objects.get(pk=response.json()["contact"])
+    contact = Contact.objects.get()
     assert (contact.name, contact.team, contact.source) == ("Мария Иванова", north, "website")
     assert selectors.may_contact(contact_id=contact.pk, purpose=newsletter)
     [row] = selectors.consent_history(contact_id=contact.pk)
@@ -62,13 +62,29 @@ def test_it_finds_the_existing_client_by_email_or_phone_through_the_blind_index(
     site, newsletter, anna,
 ):
     known = make_contact(anna, name="Пётр", phones=["+79161234567"], emails=["petr@example.ru"])
-    response = post(site, {"phone": "8 (916) 123-45-67", "purposes": ["newsletter"]})
-    assert response.json()["contact"] == known.pk
-    response = post(site, {"email": "PETR@example.ru", "purposes": ["newsletter"]})
-    assert response.json()["contact"] == known.pk
+    assert post(site, {"phone": "8 (916) 123-45-67", "purposes": ["newsletter"]}).status_code == 201
+    assert post(site, {"email": "PETR@example.ru", "purposes": ["newsletter"]}).status_code == 201
     assert Contact.objects.count() == 1
+    assert [row["event"].contact_id for row in selectors.consent_history(contact_id=known.pk)
+            ] == [known.pk, known.pk]
     known.refresh_from_db()
     assert known.name == "Пётр"  # a form never changes a contact that exists
+
+
+def test_the_answer_does_not_tell_whether_the_address_belongs_to_a_client(
+    site, newsletter, anna,
+):
+    """A public form is no oracle: typing a client's address and a stranger's gets the same
+    answer, byte for byte, and it names no internal id (contact, ledger position)."""
+    make_contact(anna, name="Пётр", phones=["+79161234567"], emails=["petr@example.ru"])
+    known = post(site, {"email": "petr@example.ru", "purposes": ["newsletter"]})
+    stranger = post(site, {"email": "nobody@example.ru", "purposes": ["newsletter"]})
+    assert known.status_code == stranger.status_code == 201
+    assert known.content == stranger.content
+    assert known.json() == {"consents": [{"purpose": "newsletter", "text_version": 1}]}
+    by_phone = post(site, {"phone": "+7 916 123-45-67", "purposes": ["newsletter"]})
+    new_phone = post(site, {"phone": "+7 916 000-00-01", "purposes": ["newsletter"]})
+    assert by_phone.content == new_phone.content
 
 
 def test_it_records_the_text_version_shown(site, newsletter):
