@@ -10,8 +10,9 @@ register = template.Library()
 @register.inclusion_tag("consents/_consent_panel.html", takes_context=True)
 def consent_panel(context, contact):
     """The contact's consent per purpose at a glance, on the contact and deal cards (the
-    page fetched the contact through crm.selectors and logged the read)."""
-    if contact is None:
+    page fetched the contact through crm.selectors and logged the read). A deal without a
+    contact passes None, or "" when the page names it through a missing relation."""
+    if not contact:
         return {"contact": None}
     user = context["request"].user
     can_record = crm_selectors.contact_can_edit(user=user, contact=contact)
