@@ -160,6 +160,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A nonce'd Content-Security-Policy on every page that has no stricter one of its own.
+    "security.headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.ChosenLanguageMiddleware",
@@ -192,6 +194,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "security.headers.csp_nonce",
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
@@ -314,7 +317,12 @@ GUARDIAN_MONKEY_PATCH_USER = False
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not EMBEDDED)
+# Lax: a link from another site opens a logged-in page, a form posted from one is not logged in.
+SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
 # A session nobody used for this long is logged out (security.middleware.IdleSessionMiddleware).
 SESSION_IDLE_TIMEOUT = envint("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
@@ -336,9 +344,22 @@ AXES_VERBOSE = False
 TWO_FACTOR_REQUIRED = envbool("TWO_FACTOR_REQUIRED", not EMBEDDED)
 TWO_FACTOR_ROLES = ["admin", "security_officer", "sales_head"]
 OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "CRM")
+
+# --- Security headers (the Content-Security-Policy: security/headers.py) ----------------------
+# Pages may not be framed (clickjacking), leak no URL to other sites (privacy-center tokens,
+# deal ids) and keep no window reference to pages of other sites they open.
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 if not EMBEDDED:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# HSTS: browsers that once reached the CRM over HTTPS refuse plain HTTP for this long. The
+# embedded mode serves plain HTTP on a laptop, where a pinned HTTPS would lock localhost out.
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if EMBEDDED else 365 * 24 * 3600,
+                             minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 
 # --- I18n ------------------------------------------------------------------------------------
 
@@ -370,7 +391,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.UntrustedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CappedPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Declares the error answers of every operation (core/api/docs.py).
+    "DEFAULT_SCHEMA_CLASS": "core.api.docs.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttles.ListThrottle"],
     # Per-address limits must not trust a client's own X-Forwarded-For: behind the
