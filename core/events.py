@@ -145,3 +145,17 @@ def deal_changed(*, deal_id: int) -> None:
 def session_ended(*, session_key: str) -> None:
     """The session logged out: the sockets opened with it close (code 4401)."""
     send_after_commit(session_group(session_key), {"type": "session.ended"})
+
+
+def deal_access_changed(*, deal_id: int, user_id: int | None = None) -> None:
+    """Someone may have lost `deal_id`: the sockets of `user_id` (a share revoked), or every
+    socket subscribed to the deal (its owner or team changed), check it again and leave its
+    group if it is gone."""
+    group = user_group(user_id) if user_id is not None else deal_group(deal_id)
+    send_after_commit(group, {"type": "deal.access_changed", "deal": deal_id})
+
+
+def access_changed(*, user_id: int) -> None:
+    """`user_id`'s role, team, headed teams or account changed: their sockets check the
+    session and every deal they follow again."""
+    send_after_commit(user_group(user_id), {"type": "access.changed"})

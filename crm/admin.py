@@ -3,6 +3,7 @@ role, a read view of the records. Everyday work happens in the CRM's own pages."
 
 from django.contrib import admin
 
+from core import events
 from crm.models import Company, Contact, ContactPoint, Deal, Pipeline, Stage, Tag
 
 
@@ -59,3 +60,9 @@ class DealAdmin(admin.ModelAdmin):
     # Status, owner and stage changes go through the CRM's pages and services, which
     # record them on the timeline; the admin shows them.
     readonly_fields = ["status", "loss_reason", "closed_at", "last_activity_at", "owner", "stage"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "team" in form.changed_data:
+            # The former team's sales head may have lost the deal: its sockets check again.
+            events.deal_access_changed(deal_id=obj.pk)

@@ -503,6 +503,9 @@ def deal_reassign(*, deal: Deal, to_user, by) -> Deal:
         kind="owner_changed", deal=deal, actor=by,
         payload={"from": old_owner_id, "to": to_user.pk, "to_name": str(to_user)},
     )
+    # The former owner and their sales head may have lost it: the sockets following the
+    # deal check it again.
+    events.deal_access_changed(deal_id=deal.pk)
     return deal
 
 
@@ -659,6 +662,7 @@ def user_hand_over(handover) -> dict[str, list[int]]:
         note = Note.objects.create(deal=deal, author=handover.by, text=text)
         timeline_add(kind="note", deal=deal, actor=handover.by, source=note)
         events.deal_changed(deal_id=deal.pk)
+        events.deal_access_changed(deal_id=deal.pk)  # the leaver's sales head may lose it
     for deal_id in {task.deal_id for task in tasks if task.deal_id} - set(moved["deals"]):
         events.deal_changed(deal_id=deal_id)  # the card's open tasks show the new assignee
     return moved

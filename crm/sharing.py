@@ -152,9 +152,7 @@ def _check_share(*, deal: Deal, user, access: str, expires_at, by) -> None:
 
 def _notify_access_changed(*, deal_id: int, user_id: int) -> None:
     # The colleague's open sockets re-check the deal and leave its group if it is gone.
-    events.send_after_commit(
-        events.user_group(user_id), {"type": "deal.access_changed", "deal": deal_id}
-    )
+    events.deal_access_changed(deal_id=deal_id, user_id=user_id)
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
+from core import events
 from security import masking
 from security.models import ExportRequest, FieldPolicy, FieldReveal, Team, User
 
@@ -27,6 +28,14 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [MemberInline]
 
+    # A sales head sees the deals of the teams they head: the former head's open sockets
+    # check their deals again.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "head" in form.changed_data:
+            for user_id in {form.initial.get("head"), obj.head_id} - {None}:
+                events.access_changed(user_id=user_id)
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
@@ -40,6 +49,15 @@ class UserAdmin(DjangoUserAdmin):
     )
 
     actions = ["offboard"]
+
+    # What a user sees follows their role (the group), their account and their team: a
+    # change of any makes their open sockets check the session and their deals again.
+    ACCESS_FIELDS = {"groups", "is_active", "is_superuser", "team", "user_permissions"}
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # the groups are saved here
+        if change and self.ACCESS_FIELDS & set(form.changed_data):
+            events.access_changed(user_id=form.instance.pk)
 
     @admin.display(description=_("role"))
     def role_label(self, obj):

@@ -1,6 +1,7 @@
-"""Session hygiene for the web UI: idle sessions end, and the roles that must use two-factor
-authentication pass it before anything else."""
+"""Session hygiene for the web UI and the websocket: idle sessions end, and the roles that
+must use two-factor authentication pass it before anything else (`session_refusal`)."""
 
+import enum
 import time
 
 from django.conf import settings
@@ -38,47 +39,79 @@ def _user_activity(request) -> bool:
     return mode is None or mode == "navigate"
 
 
-class IdleSessionMiddleware:
+class Refusal(enum.Enum):
+    """Why a session may not reach a page or open a websocket."""
+
+    ANONYMOUS = "anonymous"  # no session, or it loads no active user
+    IDLE = "idle"  # unused for SESSION_IDLE_TIMEOUT: it has just been ended
+    TWO_FACTOR = "two_factor"  # a role that must pass two-factor has not, in this session
+
+
+def session_refusal(request, *, activity: bool, two_factor_exempt: bool = False) -> Refusal | None:
+    """The session rules, the one copy: every page (SessionRulesMiddleware) and the websocket
+    (security.websocket.socket_session) ask here. `request` has `user` (with django-otp's
+    `is_verified`) and `session`; `activity` says whether a person did something, which keeps
+    the session alive. An idle session is ended here, as logging out does (the session's
+    sockets close too); the last activity is stored at most once a minute."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return Refusal.ANONYMOUS
+    now = int(time.time())
+    last = request.session.get("last_activity")
+    if last is not None and now - last > settings.SESSION_IDLE_TIMEOUT:
+        logout(request)
+        return Refusal.IDLE
+    if last is None or (activity and now - last >= _TOUCH_EVERY):
+        request.session["last_activity"] = now
+    if (not two_factor_exempt and login_protection.two_factor_required(user)
+            and not user.is_verified()):
+        return Refusal.TWO_FACTOR
+    return None
+
+
+class SessionRulesMiddleware:
+    """Idle sessions end; a user of a role that must use two-factor, logged in with a
+    password only, reaches nothing but the two-factor page (and logout) until they pass it.
+    An anonymous request goes on: the views decide what it may see."""
+
+    TWO_FACTOR_EXEMPT = ("/account/two-factor/", "/logout/", "/static/", "/healthz/", "/i18n/")
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and hasattr(request, "session"):
-            now = int(time.time())
-            last = request.session.get("last_activity")
-            if last is not None and now - last > settings.SESSION_IDLE_TIMEOUT:
-                logout(request)
-                message = _("You were logged out after a period of inactivity.")
-                if _is_api(request) or wants_json(request):
-                    return JsonResponse({"detail": message}, status=401)
-                messages.info(request, message)
-                return _to(request, "login")
-            if last is None or (_user_activity(request) and now - last >= _TOUCH_EVERY):
-                request.session["last_activity"] = now
-        return self.get_response(request)
-
-
-class TwoFactorRequiredMiddleware:
-    """A user of a role that must use two-factor, logged in with a password only, reaches
-    nothing but the two-factor page (and logout) until they pass it."""
-
-    ALLOWED = ("/account/two-factor/", "/logout/", "/static/", "/healthz/", "/i18n/")
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated
-                and login_protection.two_factor_required(user)
-                and not user.is_verified()
-                and not request.path.startswith(self.ALLOWED)):
+        if not hasattr(request, "session"):
+            return self.get_response(request)
+        refusal = session_refusal(
+            request, activity=_user_activity(request),
+            two_factor_exempt=request.path.startswith(self.TWO_FACTOR_EXEMPT),
+        )
+        if refusal is Refusal.IDLE:
+            message = _("You were logged out after a period of inactivity.")
+            if _is_api(request) or wants_json(request):
+                return JsonResponse({"detail": message}, status=401)
+            messages.info(request, message)
+            return _to(request, "login")
+        if refusal is Refusal.TWO_FACTOR:
             if _is_api(request) or wants_json(request):
                 return JsonResponse({"detail": _("Two-factor authentication is required: "
                                                  "confirm a code on the two-factor page.")},
                                     status=403)
             return _to(request, "two_factor")
+        return self.get_response(request)
+
+
+# settings.MIDDLEWARE lists the rules under their two former names, side by side: the first
+# applies them all, the second lets everything through. To go once settings name
+# SessionRulesMiddleware.
+IdleSessionMiddleware = SessionRulesMiddleware
+
+
+class TwoFactorRequiredMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
         return self.get_response(request)
 
 

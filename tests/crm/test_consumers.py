@@ -27,9 +27,12 @@ async def connect(user=None, origin=b"http://localhost"):
     return communicator, connected
 
 
-async def test_an_anonymous_socket_is_refused():
+async def test_an_anonymous_socket_is_closed_as_logged_out():
+    """Accepted only to be closed with 4401, which the page's script sees (a refused
+    handshake is a bare 1006) and on which it stops reconnecting."""
     communicator, connected = await connect()
-    assert not connected
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close",
+                                                           "code": 4401}
 
 
 async def test_a_foreign_origin_is_refused(anna):
