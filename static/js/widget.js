@@ -15,6 +15,9 @@
   window["crmWidget_" + config.key] = true;
 
   var S = config.strings || {};
+  // The host page's Content-Security-Policy may allow only nonce'd styles: the widget's own
+  // take the nonce of the <script> tag that loaded it (read now: it is gone once this ends).
+  var NONCE = (document.currentScript && document.currentScript.nonce) || "";
   var STORE = "crm-widget:" + config.key;
   var state = load();
   var shown = Object.create(null);
@@ -83,13 +86,28 @@
     ".error { color: #b91c1c; font-size: 12px; }",
   ].join("\n");
 
+  /* A constructed style sheet is not inline markup, so no Content-Security-Policy of the host
+   * page refuses it; browsers without them get a <style> with the script's nonce. */
+  function addStyles(root) {
+    if ("adoptedStyleSheets" in root && window.CSSStyleSheet) {
+      try {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(CSS);
+        root.adoptedStyleSheets = [sheet];
+        return;
+      } catch (e) { /* constructable style sheets unsupported: fall back below */ }
+    }
+    var style = el("style");
+    if (NONCE) style.nonce = NONCE;
+    style.textContent = CSS;
+    root.appendChild(style);
+  }
+
   function build() {
     var host = el("div");
     host.setAttribute("data-crm-widget", config.key);
     var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-    var style = el("style");
-    style.textContent = CSS;
-    root.appendChild(style);
+    addStyles(root);
 
     ui.launcher = el("button", "launcher", S.open || "Chat");
     ui.launcher.type = "button";
