@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from core import crypto
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+# ASCII only: `\d` would also take Arabic-Indic or full-width digits, which HTTP does not.
+_RANGE = re.compile(r"^[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")
+# Past any file we store. int() refuses strings of more than 4,300 digits (a ValueError, so a
+# 500), and a huge number means the same as this one to a range of a file.
+_BEYOND_ANY_FILE = 10**18
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 19 else _BEYOND_ANY_FILE
 
 
 class FileUnavailable(Exception):
@@ -106,12 +115,12 @@ def byte_range(request, size: int, etag: str) -> tuple[int, int] | None | bool:
     if not match or not (match[1] or match[2]):
         return None
     if not match[1]:  # the last N bytes
-        suffix = int(match[2])
-        if suffix == 0:
+        suffix = _position(match[2])
+        if suffix == 0 or size == 0:  # no byte to point at (RFC 9110, 14.1.1)
             return False
         return max(size - suffix, 0), size - 1
-    first = int(match[1])
-    last = int(match[2]) if match[2] else size - 1
+    first = _position(match[1])
+    last = _position(match[2]) if match[2] else size - 1
     if first >= size:
         return False
     if last < first:

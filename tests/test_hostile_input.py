@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from hypothesis import given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from crm import services
 from inbox.models import Channel, ChannelIdentity, Conversation
@@ -135,3 +138,84 @@ def test_no_template_passes_a_filter_an_argument_through_two_relations():
     found = [(str(path), m.group(0)) for root in roots for path in root.rglob("*.*")
              if path.suffix in (".html", ".txt") for m in argument.finditer(path.read_text())]
     assert not found, found
+
+
+# --- Range headers on file downloads ---------------------------------------------------------
+
+# Short numbers, and numbers longer than int() converts (4,300 digits) as often.
+_DIGITS = st.one_of(
+    st.text(alphabet="0123456789", max_size=20),
+    st.builds(lambda digit, n: digit * n, st.sampled_from("0159"), st.integers(4000, 6000)),
+)
+_RANGE_HEADERS = st.one_of(
+    st.text(max_size=200),
+    st.builds(lambda a, b: f"bytes={a}-{b}", _DIGITS, _DIGITS),
+    st.builds(lambda a, sep, b, tail: f"bytes{sep}{a}{sep}-{sep}{b}{tail}",
+              st.text(alphabet="0123456789１٢", max_size=30), st.sampled_from(["", " ", "\t"]),
+              st.text(alphabet="0123456789１٢", max_size=30), st.sampled_from(["", ",0-1", " "])),
+)
+
+
+@fuzz_settings(max_examples=300, deadline=None)
+@given(header=_RANGE_HEADERS,
+       size=st.one_of(st.just(0), st.integers(min_value=0, max_value=10**6)))
+def test_any_range_header_gives_a_range_inside_the_file_or_none(header, size):
+    from django.test import RequestFactory
+
+    from security.files import byte_range
+
+    wanted = byte_range(RequestFactory().get("/", HTTP_RANGE=header), size, "")
+    assert wanted is None or wanted is False or (
+        isinstance(wanted, tuple) and 0 <= wanted[0] <= wanted[1] < size), wanted
+
+
+@pytest.fixture
+def downloads(anna):
+    """(the URL of an attachment, the URL of a call recording) of anna's deal; both hold
+    FILE_BYTES."""
+    from inbox import attachments
+    from inbox.models import Message
+    from telephony import recordings
+    from telephony.models import Call, PbxAccount, Recording
+
+    deal = services.deal_create(by=anna, title="Сделка с файлами",
+                                contact=services.contact_create(by=anna, name="Клиент"))
+    channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram",
+                                     team=anna.team, credentials="1:x",
+                                     api_base_url="http://127.0.0.1:9")
+    identity = ChannelIdentity.objects.create(channel=channel, external_id="2",
+                                              contact=deal.contact)
+    conversation = Conversation.objects.create(channel=channel, identity=identity,
+                                               contact=deal.contact, deal=deal)
+    message = Message.objects.create(conversation=conversation, channel=channel,
+                                     direction=Message.Direction.OUTBOUND, text="Файл")
+    attachment = attachments.attach(message=message, data=FILE_BYTES, name="offer.pdf",
+                                    mime_type="application/pdf")
+    account = PbxAccount.objects.create(name="Mango", team=anna.team,
+                                        api_base_url="http://127.0.0.1:9/vpbx/")
+    call = Call.objects.create(account=account, entry_id="files", direction="in",
+                               client_number="+79161112233", deal=deal, contact=deal.contact,
+                               manager=anna)
+    Recording.objects.create(call=call, recording_id="rec-1", mime_type="audio/mpeg",
+                             file_path=recordings.storage.store(FILE_BYTES),
+                             size=len(FILE_BYTES))
+    return [reverse("attachment_download", args=[deal.pk, attachment.pk]),
+            reverse("call_recording", args=[deal.pk, call.pk])]
+
+
+FILE_BYTES = b"ID3 recorded or attached bytes " * 10
+
+
+@pytest.mark.parametrize("header, status, body", [
+    ("bytes=0-" + "9" * 5000, 206, FILE_BYTES),
+    ("bytes=" + "9" * 5000 + "-", 416, b""),
+    ("bytes=-" + "9" * 5000, 206, FILE_BYTES),
+    ("bytes=" + "0" * 5000 + "4-" + "0" * 5000 + "7", 206, FILE_BYTES[4:8]),
+    ("bytes=１-２", 200, FILE_BYTES),  # full-width digits are no HTTP digits
+])
+def test_a_range_of_thousands_of_digits_is_answered(downloads, anna, header, status, body):
+    client = Client(raise_request_exception=False)
+    client.force_login(anna)
+    for url in downloads:
+        response = client.get(url, HTTP_RANGE=header)
+        assert (response.status_code, response.content) == (status, body), url
