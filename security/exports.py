@@ -17,7 +17,8 @@ import csv
 import io
 import os
 import uuid
-from datetime import timedelta
+from datetime import date, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -44,8 +45,10 @@ CONTENT_TYPES = {
 
 # A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice or
 # Google Sheets: `=HYPERLINK(...)`, `+1+1`, `-2+3`, `@SUM(A1)`; tab and carriage return
-# shift a following `=` into place on import.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# shift a following `=` into place on import, and so does a line feed; Excel also reads the
+# full-width forms (＝ ＋ － ＠) as the ASCII ones.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d",
+                    "\uff20")
 
 
 # --- Who may export --------------------------------------------------------------------------
@@ -109,12 +112,23 @@ def _recorded_filters(filters) -> dict:
 
 def neutralise(value):
     """A text cell that a spreadsheet would take for a formula gets a leading single quote;
-    numbers and empty cells pass unchanged."""
+    numbers and empty cells pass unchanged. Apply it to the final text of the cell (see
+    cell_value): what is removed after it can uncover a trigger."""
     if not isinstance(value, str):
         return value
     if value[:1] in FORMULA_TRIGGERS or value.lstrip()[:1] in FORMULA_TRIGGERS:
         return "'" + value
     return value
+
+
+def cell_value(value):
+    """What a file's cell holds for `value`: numbers, dates and empty cells as they are; any
+    other value as text without the control characters a spreadsheet drops (openpyxl refuses
+    them, Excel skips them in a CSV), then neutralised. In this order: "\x01=HYPERLINK(...)"
+    neutralised first would lose its \x01 afterwards and be a live formula again."""
+    if value is None or isinstance(value, (bool, int, float, Decimal, date, time)):
+        return value
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
 
 
 def _preamble(export: ExportRequest, user, row_count: int, capped: bool) -> list[list]:
@@ -142,7 +156,7 @@ def render_csv(lines: list[list]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for line in lines:
-        writer.writerow(["" if v is None else str(neutralise(v)) for v in line])
+        writer.writerow(["" if v is None else str(v) for v in map(cell_value, line)])
     # The BOM makes Excel read the file as UTF-8 (Cyrillic names) instead of the ANSI page.
     return out.getvalue().encode("utf-8-sig")
 
@@ -151,10 +165,7 @@ def render_xlsx(lines: list[list], title: str) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=title[:31])
     for line in lines:
-        sheet.append([
-            ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
-            for v in map(neutralise, line)
-        ])
+        sheet.append([cell_value(v) for v in line])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -4,10 +4,11 @@ investigation, the regulator, a court), from an alert or from an access-log sear
 The file says what it is, who exported it and when, and carries the chain's hash of its first
 and last record and of each record in between: whoever holds the file runs
 `manage.py verify_audit` (the chain is intact) and compares those hashes with the log's (the
-rows are the chain's own). Cells go through security.exports' formula neutralisation (a user
-agent or a path is whatever a client sent). As on the console's pages, a path leaves without
-its query string (a search box's query is a client's name or phone), so a row's hash is
-checked against the log, not recomputed from the file.
+rows are the chain's own). Cells go through security.exports.cell_value, control characters
+dropped, then formula neutralisation (a user agent or a path is whatever a client sent). As on
+the console's pages, a path leaves without its query string (a search box's query is a
+client's name or phone), so a row's hash is checked against the log, not recomputed from the
+file.
 
 Only the security officer exports (selectors.can_export_evidence); each export is itself
 recorded in the access log (an `export` event naming its source and its range), so the log

@@ -10,6 +10,10 @@ import openpyxl
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -406,3 +410,89 @@ def test_a_file_swapped_for_another_exports_is_refused(head_north, anna_deal, me
     mine.refresh_from_db()
     assert mine.status == ExportRequest.Status.FAILED and "altered" in mine.error
     assert not (media / mine.file_path).exists()
+
+
+# --- The cell as finally written -------------------------------------------------------------
+# Hostile text: control characters (which openpyxl refuses and Excel skips) in front of a
+# trigger, full-width triggers, spaces, and any other text.
+_HOSTILE_CELL = st.one_of(
+    st.text(),
+    st.builds(lambda *parts: "".join(parts),
+              st.text(alphabet="\x00\x01\x08\x0b\x1b\x1f \t\r\n\u3000", max_size=4),
+              st.sampled_from(["=", "+", "-", "@", "＝", "＋", "－", "＠", "'", "a", ""]),
+              st.text(max_size=20)),
+)
+
+
+# What Excel takes for the start of a formula, spelled out here rather than read from the
+# code under test.
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+
+
+def _triggers(text: str) -> bool:
+    return text[:1] in TRIGGERS or text.lstrip()[:1] in TRIGGERS
+
+
+def _assert_written_safely(written, text: str, *, xml: bool) -> None:
+    """`written` is `text` without control characters, behind a quote when it would be a
+    formula; and the quote is there only then."""
+    visible = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if xml:  # an XML parser reads every line break as "\n"
+        visible = visible.replace("\r\n", "\n").replace("\r", "\n")
+        written = (written or "").replace("\r\n", "\n").replace("\r", "\n")
+    if _triggers(visible):
+        assert written == "'" + visible
+    else:
+        assert written == visible
+    assert written[:1] == "'" or not _triggers(written)
+
+
+@pytest.mark.parametrize("text", ["\x01=HYPERLINK(\"http://evil\",\"x\")", "\x1f+1", "＝1+1",
+                                  "\x08\t=1", "\n=1", "＠SUM(A1)", "\x00－2"])
+def test_a_formula_behind_control_characters_is_neutralised_in_every_file(text):
+    sheet = openpyxl.load_workbook(io.BytesIO(exports.render_xlsx([[text]], "t"))).active
+    cell = sheet.cell(1, 1)
+    assert cell.data_type != "f"
+    _assert_written_safely(cell.value, text, xml=True)
+    (row,) = csv.reader(io.StringIO(exports.render_csv([[text]]).decode("utf-8-sig")))
+    _assert_written_safely(row[0], text, xml=False)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(text=_HOSTILE_CELL)
+def test_any_text_is_written_to_an_xlsx_cell_safely(text):
+    sheet = openpyxl.load_workbook(io.BytesIO(exports.render_xlsx([[text, 1]], "t"))).active
+    cell = sheet.cell(1, 1)
+    assert cell.data_type != "f"
+    _assert_written_safely(cell.value, text, xml=True)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(text=_HOSTILE_CELL)
+def test_any_text_is_written_to_a_csv_cell_safely(text):
+    rows = list(csv.reader(io.StringIO(exports.render_csv([[text, 1]]).decode("utf-8-sig"),
+                                       newline="")))
+    assert len(rows) == 1
+    _assert_written_safely(rows[0][0], text, xml=False)
+
+
+def test_the_evidence_csv_neutralises_a_formula_behind_a_control_character(
+        security_officer, anna, anna_deal):
+    from django.test import Client
+
+    from security.audit import evidence
+    from security.models import AccessRecord, Alert
+
+    client = Client()
+    client.force_login(anna)
+    hostile = '\x01=HYPERLINK("http://evil.example","x")'
+    assert client.get(f"/deals/{anna_deal.pk}/", HTTP_USER_AGENT=hostile).status_code == 200
+    records = list(AccessRecord.objects.filter(action="view"))
+    alert = Alert.objects.create(rule="foreign_cards", user=anna, count=30, threshold=30,
+                                 window_minutes=10,
+                                 evidence={"records": [r.seq for r in records]})
+    data = evidence.alert_evidence(alert=alert, by=security_officer).data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    agents = [row[10] for row in rows if len(row) > 10 and "HYPERLINK" in row[10]]
+    assert agents and all(a.startswith("'=HYPERLINK") for a in agents)
+    assert not any(_triggers(v) and not v.startswith("'") for row in rows for v in row)
