@@ -7,11 +7,13 @@ execute. Scripts and stylesheets are otherwise loaded from this origin only.
 
 An HTML response that already has a policy keeps it: the privacy center, attachments and call
 recordings set stricter ones of their own. Other responses (JSON, files, the widget's script)
-are not documents and get none.
+are not documents and get none. Neither do Django's error pages in DEBUG, which style and
+script themselves inline (DEBUG is never on in production).
 """
 
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import DisallowedHost
 
 HEADER = "Content-Security-Policy"
@@ -51,7 +53,8 @@ class ContentSecurityPolicyMiddleware:
         request.csp_nonce = secrets.token_urlsafe(18)
         response = self.get_response(request)
         if (HEADER not in response
-                and response.get("Content-Type", "").startswith("text/html")):
+                and response.get("Content-Type", "").startswith("text/html")
+                and not (settings.DEBUG and response.status_code >= 400)):
             response[HEADER] = content_security_policy(request)
         return response
 

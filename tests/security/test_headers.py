@@ -153,6 +153,13 @@ def test_anonymous_pages_and_errors_have_the_policy_too(db):
         assert_page_keeps_its_policy(response, url)
 
 
+def test_debug_error_pages_keep_their_inline_styles(db, settings):
+    """Django's technical 404 and 500 pages are styled inline; DEBUG is off in production."""
+    settings.DEBUG = True
+    assert CSP not in Client().get("/no-such-page/")
+    assert_page_keeps_its_policy(Client().get("/login/"))
+
+
 def test_each_request_gets_its_own_nonce(db):
     first, second = Client().get("/login/"), Client().get("/login/")
     assert _nonce(_policy(first)) != _nonce(_policy(second))
