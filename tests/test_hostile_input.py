@@ -219,3 +219,24 @@ def test_a_range_of_thousands_of_digits_is_answered(downloads, anna, header, sta
     for url in downloads:
         response = client.get(url, HTTP_RANGE=header)
         assert (response.status_code, response.content) == (status, body), url
+
+
+# --- Websocket frames ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_websocket_frame_that_is_not_json_gets_an_error_frame(anna):
+    """Plain text, an empty frame, a binary frame and an oversized one: each is answered with
+    bad_request and the socket still serves the next frame (tests/test_untrusted_json.py
+    covers deep and truncated JSON)."""
+    from tests.crm.test_consumers import connect
+
+    communicator, connected = await connect(anna)
+    assert connected
+    for frame in [{"text": "hello"}, {"text": ""}, {"text": "１２"}, {"bytes": b"\x00\xff{}"},
+                  {"text": '{"a": "' + "x" * 10000 + '"}'}]:
+        await communicator.send_input({"type": "websocket.receive", **frame})
+        assert await communicator.receive_json_from() == {"error": "bad_request"}, frame
+    await communicator.send_json_to({"subscribe": "deal", "id": 10**9})
+    assert (await communicator.receive_json_from())["error"] == "not_found"
+    await communicator.disconnect()
