@@ -11,7 +11,7 @@ from django.utils import timezone
 from consents import subject_keys
 from consents.models import ConsentEvent, ConsentState, Purpose, SubjectRequest
 from crm.models import Contact
-from crm.selectors import active_role, contacts_visible_to
+from crm.selectors import active_role, contact_can_edit, contacts_visible_to
 from security import roles
 
 
@@ -136,11 +136,21 @@ def subject_request_contact(*, user, pk):
     return contact
 
 
+def may_act_on(*, user, contact) -> bool:
+    """Whether `user` may register, extend or answer the requests of `contact`: the handlers
+    always; a manager or a sales head only for a contact they may change (seeing it through a
+    read share is not enough: the answer speaks for the company)."""
+    role = active_role(user)
+    if role in REQUEST_HANDLER_ROLES:
+        return True
+    return role in REQUEST_ROLES and contact_can_edit(user=user, contact=contact)
+
+
 def may_answer(*, user, request) -> bool:
     """An erasure (refused or done) is answered by an admin or a security officer."""
     if request.kind == SubjectRequest.Kind.ERASURE:
         return active_role(user) in REQUEST_HANDLER_ROLES
-    return can_use_subject_requests(user)
+    return may_act_on(user=user, contact=request.contact)
 
 
 def is_overdue(request) -> bool:

@@ -5,13 +5,13 @@ withdrawal takes effect for it at once (the state is updated in the same transac
 sends already queued ask it again when they go (inbox.services, the campaigns)."""
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from consents import calendar, subject_keys
+from consents import calendar, selectors, subject_keys
 from consents.models import ConsentEvent, ConsentState, Purpose, PurposeText, SubjectRequest
 from security.audit import audit_chain
 
@@ -110,9 +110,16 @@ def due_date_for(received_at, *, extended: bool = False):
     return calendar.add_working_days(timezone.localdate(received_at), days)
 
 
+def _refuse_unless_may_act(user, contact) -> None:
+    if not selectors.may_act_on(user=user, contact=contact):
+        raise PermissionDenied(_("You may look at this client but not act for them."))
+
+
 @transaction.atomic
 def subject_request_register(*, contact, kind: str, source: str, details: str = "",
                              by=None, received_at=None) -> SubjectRequest:
+    if by is not None:
+        _refuse_unless_may_act(by, contact)
     if kind not in SubjectRequest.Kind.values:
         raise ValidationError({"kind": _("Unknown kind of request.")})
     received_at = received_at or timezone.now()
@@ -125,6 +132,7 @@ def subject_request_register(*, contact, kind: str, source: str, details: str = 
 @transaction.atomic
 def subject_request_extend(*, request: SubjectRequest, reason: str, by) -> SubjectRequest:
     """Once, by 5 working days, with the reason the client is told (152-FZ)."""
+    _refuse_unless_may_act(by, request.contact)
     reason = reason.strip()
     if request.extended:
         raise ValidationError({"reason": _("The request was already extended once.")})
@@ -146,6 +154,8 @@ def subject_request_close(*, request: SubjectRequest, by, response: str,
     the same transaction: the answer and the erasure stand or fall together."""
     from consents import erasure
 
+    if not selectors.may_answer(user=by, request=request):
+        raise PermissionDenied(_("Your role does not allow this action."))
     response = response.strip()
     if not response:
         raise ValidationError({"response": _("Write the answer given to the client.")})

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm import timeline
 from crm.models import (
@@ -191,6 +192,16 @@ def deal_get(*, user, pk) -> Deal:
         ),
         pk=pk,
     )
+
+
+def deal_get_to_change(*, user, pk) -> Deal:
+    """The deal for an action that changes it: 404 if `user` does not see it, 403 if they see
+    it but may not change it (a read share, a role without the right). The refusal comes
+    before the form is read, so a bad body never tells a reader more than "not yours"."""
+    deal = deal_get(user=user, pk=pk)
+    if not deal_can_edit(user=user, deal=deal):
+        raise PermissionDenied(_("You may look at this record but not change it."))
+    return deal
 
 
 def contact_get(*, user, pk) -> Contact:

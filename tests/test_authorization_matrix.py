@@ -403,3 +403,70 @@ def test_the_owner_is_not_refused(name, method, world, anna, head_north, request
     url = reverse(name, kwargs=route.kwargs(world))
     response = _request(_client(owner, route.api), method, url, route, world)
     assert response.status_code not in (401, 403, 404, 405), (url, method, response.status_code)
+
+
+# --- Actions: a state change needs the edit right, not only sight -----------------------------
+
+ACTION_METHODS = ("post", "put", "patch", "delete")
+# Object routes whose POST changes nothing of the client's record, so that sight is enough:
+READ_ACTIONS = {
+    # Revealing a masked value is a read, justified and counted (security.reveal).
+    "contact_point_reveal", "api:contact-reveal",
+    # Marks the chat read for the reader alone.
+    "conversation_read",
+}
+ACTION_CASES = [(name, method) for name, method in CASES
+                if method in ACTION_METHODS and name not in READ_ACTIONS
+                and ROUTES[name].actor is None and "export" not in name]
+
+
+def _refused(response) -> bool:
+    """Refused: 403 or 404 (a route that hides the object entirely), or a page redirected
+    back with the refusal as its message rather than the change."""
+    return response.status_code in (403, 404)
+
+
+@pytest.mark.parametrize("name, method", ACTION_CASES, ids=[f"{n} {m}" for n, m in ACTION_CASES])
+def test_a_read_only_share_cannot_act(name, method, world, ivan):
+    """ivan holds a read share of anna's deal: he sees it, its client and their requests, and
+    may change none of them on any surface."""
+    route = ROUTES[name]
+    url = reverse(name, kwargs=route.kwargs(world))
+    response = _request(_client(ivan, route.api), method, url, route, world)
+    assert _refused(response), (url, method, response.status_code)
+
+
+ROLES_WITHOUT_CLIENT_WRITES = ("marketer", "support", "security_officer")
+# The security officer changes no client record but answers data subjects' requests for the
+# whole company, as the admin does (consents.selectors.REQUEST_HANDLER_ROLES).
+SUBJECT_REQUEST_ACTIONS = {"contact_subject_request_add", "subject_request_extend",
+                           "subject_request_close", "api:subject-request-extend",
+                           "api:subject-request-close"}
+ROLE_ACTIONS = {"security_officer": SUBJECT_REQUEST_ACTIONS}
+
+
+@pytest.mark.parametrize("role", ROLES_WITHOUT_CLIENT_WRITES)
+@pytest.mark.parametrize("name, method", ACTION_CASES, ids=[f"{n} {m}" for n, m in ACTION_CASES])
+def test_a_role_without_the_right_to_change_clients_cannot_act(name, method, role, world,
+                                                               request):
+    route = ROUTES[name]
+    user = request.getfixturevalue(role)
+    url = reverse(name, kwargs=route.kwargs(world))
+    response = _request(_client(user, route.api), method, url, route, world)
+    if name in ROLE_ACTIONS.get(role, ()):
+        assert response.status_code not in (401, 403, 404, 405), (role, url, method,
+                                                                  response.status_code)
+    else:
+        assert _refused(response), (role, url, method, response.status_code)
+
+
+@pytest.mark.parametrize("role", ("head_north", "director"))
+@pytest.mark.parametrize("name, method", ACTION_CASES, ids=[f"{n} {m}" for n, m in ACTION_CASES])
+def test_the_roles_that_may_change_the_teams_clients_are_not_refused(name, method, role, world,
+                                                                    request):
+    route = ROUTES[name]
+    user = request.getfixturevalue(role)
+    url = reverse(name, kwargs=route.kwargs(world))
+    response = _request(_client(user, route.api), method, url, route, world)
+    assert response.status_code not in (401, 403, 404, 405), (role, url, method,
+                                                              response.status_code)

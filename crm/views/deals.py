@@ -178,9 +178,7 @@ def deal_create(request):
 @require_http_methods(["GET", "POST"])
 def deal_edit(request, pk):
     user = request.user
-    deal = selectors.deal_get(user=user, pk=pk)
-    if not selectors.deal_can_edit(user=user, deal=deal):
-        raise PermissionDenied(_("Your role does not allow this action."))
+    deal = selectors.deal_get_to_change(user=user, pk=pk)
     form = DealForm(request.POST or None, user=user, pipeline=deal.pipeline, deal=deal)
 
     def save(data):
@@ -194,7 +192,7 @@ def deal_edit(request, pk):
 @login_required
 @require_POST
 def deal_move(request, pk):
-    deal = selectors.deal_get(user=request.user, pk=pk)
+    deal = selectors.deal_get_to_change(user=request.user, pk=pk)
     form = DealMoveForm(request.POST, deal=deal)
     if not form.is_valid():
         if _wants_json(request):
@@ -212,7 +210,7 @@ def deal_move(request, pk):
 @login_required
 @require_POST
 def deal_status(request, pk):
-    deal = selectors.deal_get(user=request.user, pk=pk)
+    deal = selectors.deal_get_to_change(user=request.user, pk=pk)
     form = DealStatusForm(request.POST)
     if form.is_valid():
         try:
@@ -228,7 +226,7 @@ def deal_status(request, pk):
 @login_required
 @require_POST
 def deal_note_add(request, pk):
-    deal = selectors.deal_get(user=request.user, pk=pk)
+    deal = selectors.deal_get_to_change(user=request.user, pk=pk)
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
@@ -257,7 +255,7 @@ def open_tasks_html(request, deal) -> str:
 @login_required
 @require_POST
 def deal_task_add(request, pk):
-    deal = selectors.deal_get(user=request.user, pk=pk)
+    deal = selectors.deal_get_to_change(user=request.user, pk=pk)
     form = TaskForm(request.POST, user=request.user, deal=deal)
     if form.is_valid():
         try:
