@@ -391,8 +391,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.UntrustedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CappedPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    # Declares the error answers of every operation (core/api/docs.py).
-    "DEFAULT_SCHEMA_CLASS": "core.api.docs.AutoSchema",
+    # Declares the error answers of every operation (core/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttles.ListThrottle"],
     # Per-address limits must not trust a client's own X-Forwarded-For: behind the

@@ -4,6 +4,8 @@ from django.urls import include, path
 from config.views import healthz
 from core.webhooks import webhook
 
+handler404 = "core.api.views.page_not_found"
+
 urlpatterns = [
     path("", include("crm.urls")),
     path("", include("security.urls")),

@@ -1,4 +1,9 @@
-"""What every API view shares: validating input through a serializer in one call."""
+"""What every API view shares: validating input through a serializer in one call, and the
+JSON 404 of a URL that names no route."""
+
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework.exceptions import NotFound
 
 
 def validated(serializer_class, data, *, context: dict | None = None, **kwargs) -> dict:
@@ -13,3 +18,12 @@ class ValidatingMixin:
 
     def validated(self, serializer_class, data, **kwargs) -> dict:
         return validated(serializer_class, data, context=self.get_serializer_context(), **kwargs)
+
+
+def page_not_found(request, exception=None):
+    """Django's 404 handler (config/urls.py). A URL under /api/ that names no route (an id
+    that is not a number, a path that does not exist) answers as the API's own 404s do, in
+    JSON; pages keep Django's."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": str(NotFound.default_detail)}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -15,7 +15,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.utils.urls import replace_query_param
 
 from core.api.parsers import UntrustedJSONParser
@@ -40,10 +39,8 @@ class InboxListThrottle(ListThrottle):
     """A conversation's history is paged like a deal's timeline: its GETs spend the same
     per-user list budget (core.api.throttles) as every other list."""
 
-    def allow_request(self, request, view):
-        if getattr(view, "action", None) == "messages":
-            return UserRateThrottle.allow_request(self, request, view)
-        return super().allow_request(request, view)
+    def limits(self, view) -> bool:
+        return getattr(view, "action", None) == "messages" or super().limits(view)
 
 
 @extend_schema(tags=TAGS)

@@ -590,7 +590,7 @@ def test_the_schema_documents_the_inbox_under_its_tag(db):
         for operation in paths[path].values():
             assert operation["tags"] == ["inbox"], path
     create = paths["/api/v1/conversations/{id}/messages/"]["post"]
-    assert set(create["responses"]) == {"201", "400", "403", "404"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "404"}
     message = schema["components"]["schemas"]["Message"]["properties"]
     assert "external_id" not in message
     assert "file_path" not in schema["components"]["schemas"]["Attachment"]["properties"]
