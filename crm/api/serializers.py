@@ -1,10 +1,11 @@
 """Input and output shapes of the API.
 
-Input serializers only parse and validate: the views hand `validated_data` to a service, so
-nothing here writes to the database. Output serializers are read-only. Every field that takes
-the id of a client object looks it up among the objects the requester may see, so an id of
-somebody else's contact answers "object does not exist" exactly like an id that was never
-used, and is never linked silently.
+Input serializers only parse and validate: the views hand `validated_data` to a service as
+its keyword arguments, so nothing here writes to the database, and every field of an input
+serializer (by its `source`) is a parameter its service takes (tests/crm/test_api.py).
+Output serializers are read-only. Every field that takes the id of a client object looks it
+up among the objects the requester may see, so an id of somebody else's contact answers
+"object does not exist" exactly like an id that was never used, and is never linked silently.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -164,7 +165,7 @@ def _normalized(values, normalize):
     return values
 
 
-class ContactWriteSerializer(serializers.Serializer):
+class ContactCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     position = serializers.CharField(max_length=150, required=False, allow_blank=True)
     company = _companies(required=False, allow_null=True)
@@ -175,19 +176,11 @@ class ContactWriteSerializer(serializers.Serializer):
     )
     phones = serializers.ListField(
         child=serializers.CharField(max_length=50, allow_blank=True), required=False,
-        max_length=MAX_POINTS,
-        help_text="Phone numbers, stored in E.164. On create: the list, the first one primary."
-        " On update: numbers to add.",
+        max_length=MAX_POINTS, help_text="Phone numbers, stored in E.164; the first is primary.",
     )
     emails = serializers.ListField(
         child=serializers.CharField(max_length=254, allow_blank=True), required=False,
-        max_length=MAX_POINTS,
-        help_text="E-mail addresses. On create: the list, the first one primary."
-        " On update: addresses to add.",
-    )
-    remove_points = serializers.ListField(
-        child=serializers.IntegerField(), required=False, max_length=MAX_POINTS,
-        help_text="On update: ids of phones or e-mails (from `phones[].id`) to remove.",
+        max_length=MAX_POINTS, help_text="E-mail addresses; the first is primary.",
     )
 
     def validate_phones(self, values):
@@ -195,6 +188,25 @@ class ContactWriteSerializer(serializers.Serializer):
 
     def validate_emails(self, values):
         return _normalized(values, services.email_normalize)
+
+
+class ContactUpdateSerializer(ContactCreateSerializer):
+    """Phones and e-mails are added and removed one by one (services.contact_update): most
+    users see them masked and could not send the whole list back."""
+
+    phones = serializers.ListField(
+        child=serializers.CharField(max_length=50, allow_blank=True), required=False,
+        max_length=MAX_POINTS, source="add_phones", help_text="Phone numbers to add.",
+    )
+    emails = serializers.ListField(
+        child=serializers.CharField(max_length=254, allow_blank=True), required=False,
+        max_length=MAX_POINTS, source="add_emails", help_text="E-mail addresses to add.",
+    )
+    remove_points = serializers.ListField(
+        child=serializers.IntegerField(), required=False, max_length=MAX_POINTS,
+        source="remove_point_ids",
+        help_text="Ids of phones or e-mails (from `phones[].id`) to remove.",
+    )
 
 
 class ContactFilterSerializer(serializers.Serializer):
