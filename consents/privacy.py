@@ -94,7 +94,7 @@ def privacy_token(contact: Contact, *, ttl: timedelta | None = None) -> str:
 def privacy_link(contact: Contact, *, ttl: timedelta | None = None, base_url: str = "") -> str:
     """The absolute URL of the contact's privacy center (base: PRIVACY_BASE_URL, else the
     caller's, else a path)."""
-    path = reverse("privacy:home", kwargs={"token": privacy_token(contact, ttl=ttl)})
+    path = reverse("privacy:open", kwargs={"token": privacy_token(contact, ttl=ttl)})
     base = (settings.PRIVACY_BASE_URL or base_url).rstrip("/")
     return f"{base}{path}"
 
@@ -133,13 +133,22 @@ def _chat_routes(*, user, contact: Contact) -> dict[str, tuple[str, object]]:
             for route, label in holdings.client_routes(user=user, contact=contact)}
 
 
+def _email_routes(contact: Contact):
+    """The contact's addresses a link may go to: one the client reached us from, which staff
+    have not added or changed within a link's lifetime. An address a manager typed in (their
+    own, say) never qualifies, so the link and the data behind it cannot be routed to staff."""
+    return contact.points.filter(
+        kind=ContactPoint.Kind.EMAIL, client_used_at__isnull=False,
+    ).exclude(staff_set_at__gt=timezone.now() - lifetime()).order_by("pk")
+
+
 def link_routes(*, user, contact: Contact) -> list[tuple[str, str]]:
-    """Where `user` may send the contact their link: each chat of theirs that the user may
-    answer, and each of their e-mail addresses (as the user may see it: masked for most
-    roles; the full address is never shown here)."""
+    """Where `user` may send the contact their link: each chat the client wrote in that the
+    user may answer, and each address the client used (`_email_routes`), as the user may see
+    it: masked for most roles; the full address is never shown here."""
     routes = [(route, label)
               for route, (label, _holdings) in _chat_routes(user=user, contact=contact).items()]
-    for point in contact.points.filter(kind=ContactPoint.Kind.EMAIL).order_by("pk"):
+    for point in _email_routes(contact):
         shown = masking.present_value(user=user, contact=contact, kind=point.kind,
                                       value=point.value)
         routes.append((f"email:{point.pk}",
@@ -160,6 +169,14 @@ def _message_text(url: str, expires) -> tuple[str, str]:
     return subject, text
 
 
+def _shown_text(expires) -> str:
+    """What the conversation shows staff in place of the message with the link."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("🔒 Privacy center link sent to the client (valid until %(until)s). The "
+                 "link is theirs alone and is not shown here.") % {
+            "until": date_format(timezone.localtime(expires), "j E Y, H:i")}
+
+
 @transaction.atomic
 def privacy_link_send(*, contact: Contact, by, via: str, base_url: str = "") -> TimelineEntry:
     """Send the contact a fresh link over `via` (one of `link_routes`) and note it on their
@@ -171,14 +188,15 @@ def privacy_link_send(*, contact: Contact, by, via: str, base_url: str = "") -> 
     point = None
     if via not in chats:
         if kind == "email" and ident.isdigit():
-            point = contact.points.filter(kind=ContactPoint.Kind.EMAIL, pk=int(ident)).first()
+            point = _email_routes(contact).filter(pk=int(ident)).first()
         if point is None:
             raise ValidationError({"via": _("Choose where to send the link.")})
     expires = timezone.now() + lifetime()
     subject, text = _message_text(privacy_link(contact, base_url=base_url), expires)
     if point is None:
         _label, holdings = chats[via]
-        payload = holdings.client_send(route=via, by=by, text=text)
+        payload = holdings.client_send(route=via, by=by, text=text,
+                                       shown=_shown_text(expires))
     else:
         try:
             send_mail(subject, text, None, [point.value])

@@ -248,10 +248,10 @@ def consent_capture(*, site, purposes: list[Purpose], name: str = "", email: str
             name=(name or email or phone)[:200], team=site.team, source=Contact.Source.WEBSITE)
         if email:
             crm_services.contact_point_add(contact=contact, kind=ContactPoint.Kind.EMAIL,
-                                           value=email)
+                                           value=email, from_client=True)
         if phone:
             crm_services.contact_point_add(contact=contact, kind=ContactPoint.Kind.PHONE,
-                                           value=phone)
+                                           value=phone, from_client=True)
     events = [
         consent_record(contact=contact, purpose=purpose, kind=ConsentEvent.Kind.GRANTED,
                        source=ConsentEvent.Source.WEBSITE_FORM,

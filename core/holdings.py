@@ -121,7 +121,8 @@ class Holdings:
     clients_worked_with: Callable | None = None
     # Reaching a client where they wrote to us (the privacy link, consents/privacy.py):
     # client_routes(user=, contact=) -> [(route, label)] the user may write to ("conversation:
-    # 12"); client_send(route=, by=, text=) sends there and returns what the timeline notes.
+    # 12"), only where the client wrote to us; client_send(route=, by=, text=, shown=) sends
+    # `text` there, keeps only `shown` readable, and returns what the timeline notes.
     client_routes: Callable | None = None
     client_send: Callable | None = None
 

@@ -126,6 +126,12 @@ class ContactPoint(models.Model):
     value_index = models.CharField(max_length=64, editable=False)
     label = models.CharField(_("label"), max_length=50, blank=True)
     is_primary = models.BooleanField(_("primary"), default=False)
+    # Where the value came from, for what may be sent to it (consents.privacy: a privacy link
+    # goes only to an address the client used to reach us, never to one staff just typed):
+    # when the client last reached us from it (a website form that created the contact, an
+    # inbound e-mail), and when staff last added or changed it.
+    client_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    staff_set_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["kind", "-is_primary", "id"]

@@ -79,10 +79,18 @@ def contact_point_normalize(kind: str, value: str) -> str:
     raise ValidationError(_("Unknown contact point kind."))
 
 
+def _provenance(from_client: bool) -> dict:
+    """A new point's origin (ContactPoint.client_used_at / staff_set_at)."""
+    return {"client_used_at" if from_client else "staff_set_at": timezone.now()}
+
+
 @transaction.atomic
 def contact_point_add(
-    *, contact: Contact, kind: str, value: str, label: str = "", is_primary: bool = False
+    *, contact: Contact, kind: str, value: str, label: str = "", is_primary: bool = False,
+    from_client: bool = False,
 ) -> ContactPoint:
+    """Add a phone or an address (an existing one is returned as it is). `from_client`: the
+    client gave it to us themselves (a website form), not a member of staff."""
     normalized = contact_point_normalize(kind, value)
     index = ContactPoint.index_of(kind, normalized)
     existing = contact.points.filter(kind=kind, value_index=index).first()
@@ -97,12 +105,14 @@ def contact_point_add(
         # auditlog does not see a queryset's update: each demoted point gets its entry.
         change_log.bulk_changed(ContactPoint, ids, changes={"is_primary": [True, False]})
     return ContactPoint.objects.create(
-        contact=contact, kind=kind, value=normalized, label=label, is_primary=is_primary
+        contact=contact, kind=kind, value=normalized, label=label, is_primary=is_primary,
+        **_provenance(from_client),
     )
 
 
 @transaction.atomic
-def contact_points_replace(*, contact: Contact, kind: str, values: list[str]) -> None:
+def contact_points_replace(*, contact: Contact, kind: str, values: list[str],
+                           from_client: bool = False) -> None:
     """Make the contact's points of one kind exactly `values` (first one primary)."""
     wanted: dict[str, str] = {}  # blind index -> normalized value, in the given order
     errors = []
@@ -124,11 +134,18 @@ def contact_points_replace(*, contact: Contact, kind: str, values: list[str]) ->
         point = existing.get(index)
         if point is None:
             ContactPoint.objects.create(
-                contact=contact, kind=kind, value=value, is_primary=position == 0
+                contact=contact, kind=kind, value=value, is_primary=position == 0,
+                **_provenance(from_client),
             )
-        elif (point.value, point.is_primary) != (value, position == 0):
+        elif point.value != value:
             point.value, point.is_primary = value, position == 0
-            point.save(update_fields=["value", "is_primary"])
+            for name, at in _provenance(from_client).items():
+                setattr(point, name, at)
+            point.save(update_fields=["value", "is_primary", "client_used_at",
+                                      "staff_set_at"])
+        elif point.is_primary != (position == 0):
+            point.is_primary = position == 0
+            point.save(update_fields=["is_primary"])
 
 
 # --- Companies and contacts ------------------------------------------------------------------
@@ -217,16 +234,20 @@ def contact_create(
     emails: list[str] = (),
     tags: list[str] | None = None,
     owner=None,
+    points_from_client: bool = False,
     **fields,
 ) -> Contact:
+    """A new contact. `points_from_client`: the phones and e-mails came from the client
+    (the number a call came from), not typed in by `by`."""
     _require(by, "crm.add_contact")
     owner = owner or by
     _check_owner(by, owner)
     contact = Contact(name=name, owner=owner, team=owner.team, **fields)
     contact.full_clean()
     contact.save()
-    contact_points_replace(contact=contact, kind=ContactPoint.Kind.PHONE, values=list(phones))
-    contact_points_replace(contact=contact, kind=ContactPoint.Kind.EMAIL, values=list(emails))
+    for kind, values in ((ContactPoint.Kind.PHONE, phones), (ContactPoint.Kind.EMAIL, emails)):
+        contact_points_replace(contact=contact, kind=kind, values=list(values),
+                               from_client=points_from_client)
     _tags_set(contact, tags)
     return contact
 

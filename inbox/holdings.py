@@ -3,7 +3,7 @@ over on offboarding, and a client's messenger identities, messages, files and ra
 for erasure, retention and their download."""
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -51,6 +51,7 @@ def erase(erasure: Erasure) -> set[str]:
         ~Q(text__in=("", ERASED)) | ~Q(external_id="") | ~Q(error="")).count())
     messages.exclude(text__in=("", ERASED)).update(text=ERASED)
     messages.exclude(external_id="", error="").update(external_id="", error="")
+    messages.update(sealed_text="")  # a privacy link not sent yet dies with the client
     return needles
 
 
@@ -82,7 +83,7 @@ def _messages_apply(ids: list[int], action: str) -> None:
         messages.delete()
     else:
         messages.exclude(text="").update(text=ERASED)
-        messages.update(external_id="", error="")
+        messages.update(external_id="", error="", sealed_text="")
 
 
 # --- Reaching the client (the privacy link) ------------------------------------------------
@@ -94,9 +95,14 @@ def client_routes(*, user, contact) -> list[tuple[str, str]]:
     from inbox import selectors
 
     routes = []
+    # Only a chat the client wrote in: the inbound messages are the evidence that the chat
+    # is theirs (never a chat staff could have attached to the contact).
+    inbound = Message.objects.filter(conversation=OuterRef("pk"),
+                                     direction=Message.Direction.INBOUND)
     conversations = (selectors.conversations_visible_to(user)
                      .filter(contact=contact, identity__is_unreachable=False,
                              channel__is_active=True)
+                     .filter(Exists(inbound))
                      .select_related("channel", "deal").order_by("channel__name", "pk"))
     for conversation in conversations:
         if conversation.deal is None or not crm_selectors.deal_can_edit(
@@ -109,11 +115,13 @@ def client_routes(*, user, contact) -> list[tuple[str, str]]:
     return routes
 
 
-def client_send(*, route: str, by, text: str) -> dict:
+def client_send(*, route: str, by, text: str, shown: str) -> dict:
+    """Send `text` to the client's chat; the conversation shows `shown` instead (the text is a
+    credential of the client's: staff never read it back)."""
     from inbox import selectors, services
 
     conversation = selectors.conversation_get(user=by, pk=int(route.partition(":")[2]))
-    services.message_reply(conversation=conversation, by=by, text=text)
+    services.message_reply(conversation=conversation, by=by, text=shown, sealed_text=text)
     return {"via": "conversation", "channel": conversation.channel.name}
 
 

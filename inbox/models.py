@@ -194,6 +194,10 @@ class Message(models.Model):
     # Failed after its send was cut off at the provider: the client may have received it, so
     # sending it again needs the manager's word that they checked.
     delivery_unknown = models.BooleanField(default=False)
+    # What the provider gets when it differs from what staff may read (`text`): a privacy
+    # link is a bearer credential to the client's data, so the conversation shows "privacy
+    # link sent" and the text with the link is kept encrypted only until it is sent.
+    sealed_text = EncryptedTextField(blank=True, max_length=20_000, purpose="sealed_message")
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -605,16 +605,20 @@ def _clean_text(text: str, *, limit: int, empty: str) -> str:
 
 @transaction.atomic
 def message_reply(*, conversation: Conversation, by, text: str,
-                  reply_to: Message | None = None) -> Message:
+                  reply_to: Message | None = None, sealed_text: str = "") -> Message:
+    """A reply from `by`, queued for sending. With `sealed_text`, that is what the client
+    gets and `text` is what the conversation shows (a privacy link: "privacy link sent")."""
     conversation = _conversation_for_reply(conversation=conversation, by=by)
     text = _clean_text(text, limit=REPLY_TEXT_LIMIT, empty=_("Write the reply first."))
+    if sealed_text:
+        sealed_text = _clean_text(sealed_text, limit=REPLY_TEXT_LIMIT, empty="")
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
         raise ValidationError({"reply_to": _("That message is from another chat.")})
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation, channel_id=conversation.channel_id,
         direction=Message.Direction.OUTBOUND, author=by, text=text, reply_to=reply_to,
-        status=Message.Status.QUEUED, created_at=now,
+        sealed_text=sealed_text, status=Message.Status.QUEUED, created_at=now,
     )
     _reply_queued(conversation=conversation, message=message, by=by, at=now)
     return message
@@ -767,7 +771,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
                                       caption=message.text)
         else:
             result = provider_for(message.channel).send_text(
-                to=identity.external_id, text=message.text, reply_to_external_id=reply_to,
+                to=identity.external_id, text=message.sealed_text or message.text,
+                reply_to_external_id=reply_to,
             )
     except ProviderError as exc:
         if not exc.permanent:
@@ -788,8 +793,11 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.sent_at = timezone.now()
         message.error = ""
         message.sending_since = None
+        # Sent: the sealed text has done its work and is not kept (a retry of a failed one
+        # still needs it).
+        message.sealed_text = ""
         message.save(update_fields=["status", "external_id", "sent_at", "error",
-                                    "sending_since"])
+                                    "sending_since", "sealed_text"])
         _message_status_changed(message)
         if message.consent_purpose_id is not None:
             from inbox import campaigns

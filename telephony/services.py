@@ -387,7 +387,7 @@ def _deal_for(call: Call) -> Deal:
         owner = _owner_for_new_client(call, team)
         contact = crm_services.contact_create(
             by=owner, owner=owner, name=new_client_name(call.client_number),
-            phones=[call.client_number], source=Contact.Source.PHONE,
+            phones=[call.client_number], points_from_client=True, source=Contact.Source.PHONE,
         )
         call.lead_created = True
     else:

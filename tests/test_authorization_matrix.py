@@ -193,13 +193,10 @@ NOT_OBJECT_ROUTES = {
     # allowed by the channel's site origins and their own token (tests/inbox/test_website_chat.py).
     "widget:script",
     "widget:messages",
-    # Take the privacy center's signed token, not an object id; the caller is the client, and
+    # Takes the privacy center's signed token, not an object id; the caller is the client, and
     # the token alone says whose data it opens (tests/consents/test_privacy_center.py: expiry,
-    # tampering, revocation, one client's link never showing another).
-    "privacy:home",
-    "privacy:withdraw",
-    "privacy:download",
-    "privacy:request",
+    # tampering, revocation, one client's link never showing another, staff refused).
+    "privacy:open",
     # Takes a consent site's public key; the callers are the company's website forms, allowed
     # by the site's origins (tests/consents/test_capture.py).
     "consent_capture",

@@ -1,19 +1,26 @@
 """The privacy center: public pages a client reaches through their signed link (no login).
 
-Every view takes the token from the path and resolves it first (consents.privacy): a token
-that fails shows a page that says why and nothing else. The pages are never indexed or
-cached, send no Referer elsewhere (the path holds the token), load nothing from elsewhere and run no
-script (the CSP says so). POSTs are CSRF-protected and rate-limited per contact and address.
+The link `/privacy/<token>/` is opened once: the token is checked (consents.privacy), put in
+a signed cookie of its own (path /privacy/, HttpOnly, SESSION_MINUTES at most) and the
+browser is sent on to `/privacy/`. The pages read the token from that cookie and check it
+again on every request (a revoked link stops at once), so the token leaves the address bar,
+the browser's history and every later access-log line. A token that fails shows a page that
+says why and nothing else. The pages are never indexed or cached, send no Referer elsewhere,
+load nothing from elsewhere and run no script (the CSP says so). POSTs are CSRF-protected and
+rate-limited per contact and address.
+
+The privacy center is the client's alone: a browser signed in as staff is refused (403), so
+no member of staff reads or downloads a client's data through it, whatever link they hold.
 
 The access log: each page and the download are recorded as reads of the contact with no user
-and `{"subject": <contact id>}` in the detail (the subject reading their own data), under
-the path with the token cut out (a bearer credential has no place in an append-only log).
-A staff member logged in in the same browser is recorded as themselves.
+and `{"subject": <contact id>}` in the detail (the subject reading their own data); the
+opening request is recorded under `/privacy/<token>/` with the token cut out.
 """
 
 import functools
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -46,7 +53,7 @@ def _protect(response, request=None):
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "no-store"
     # Not "no-referrer": with it browsers send `Origin: null` on the forms' POSTs, which the
-    # CSRF check refuses. Same-origin sends the path (the token) only back to us.
+    # CSRF check refuses. Same-origin sends the path only back to us.
     response["Referrer-Policy"] = "same-origin"
     response["Content-Security-Policy"] = CSP
     return response
@@ -56,33 +63,72 @@ def _redacted(request, token: str) -> str:
     return request.path.replace(token, "<token>") if token else request.path
 
 
-def _error_page(request, error: privacy.LinkError):
+def _error_page(request, error: privacy.LinkError | None):
+    """Why the link or the visit does not work; `None`: no (valid) visit cookie."""
     return _protect(render(request, "consents/privacy/link_error.html", {
         "expired": isinstance(error, privacy.LinkExpired),
         "revoked": isinstance(error, privacy.LinkRevoked),
-    }, status=error.status), request)
+        "ended": error is None,
+    }, status=400 if error is None else error.status), request)
+
+
+def _staff_refused(request):
+    return _protect(render(request, "consents/privacy/staff_refused.html", status=403),
+                    request)
+
+
+# The visit: the token in a cookie of the privacy center's own, signed again with a time
+# stamp so that a copied cookie also stops working after SESSION_MINUTES.
+COOKIE = "privacy_visit"
+COOKIE_SALT = "consents.privacy-center.visit"
+COOKIE_PATH = "/privacy/"
+SESSION_MINUTES = 30
+
+
+@require_GET
+def privacy_open(request, token):
+    """The link itself: check it, start the visit, and go on to the token-free address."""
+    request.privacy_token = token
+    access_log.record_path_as(_redacted(request, token))
+    if request.user.is_authenticated:
+        return _staff_refused(request)
+    try:
+        privacy.privacy_contact(token)
+    except privacy.LinkError as error:
+        return _error_page(request, error)
+    response = redirect("privacy:home")
+    response.set_signed_cookie(
+        COOKIE, token, salt=COOKIE_SALT, max_age=SESSION_MINUTES * 60, path=COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+    return _protect(response, request)
 
 
 def privacy_view(view):
-    """Resolve the token into the contact (or answer the error page), rate-limit POSTs, and
-    protect the response."""
+    """Resolve the visit's token into the contact (or answer the error page), refuse staff,
+    rate-limit POSTs, and protect the response."""
 
     @functools.wraps(view)
-    def wrapper(request, token, *args, **kwargs):
-        request.privacy_token = token
-        access_log.record_path_as(_redacted(request, token))
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return _staff_refused(request)
+        token = request.get_signed_cookie(COOKIE, default=None, salt=COOKIE_SALT,
+                                          max_age=SESSION_MINUTES * 60)
+        if not token:
+            return _error_page(request, None)
         try:
             contact = privacy.privacy_contact(token)
         except privacy.LinkError as error:
-            return _error_page(request, error)
+            response = _error_page(request, error)
+            response.delete_cookie(COOKIE, path=COOKIE_PATH)
+            return response
         if request.method == "POST":
             wait = privacy.rate_limited(contact_id=contact.pk, ip=client_ip(request))
             if wait:
                 response = render(request, "consents/privacy/rate_limited.html",
-                                  {"wait": wait, "token": token}, status=429)
+                                  {"wait": wait}, status=429)
                 response["Retry-After"] = str(wait)
                 return _protect(response, request)
-        return _protect(view(request, token, contact, *args, **kwargs), request)
+        return _protect(view(request, contact, *args, **kwargs), request)
 
     return wrapper
 
@@ -93,15 +139,15 @@ def _subject_read(contact, *, action=Action.VIEW, surface=None):
 
 @require_GET
 @privacy_view
-def privacy_home(request, token, contact):
+def privacy_home(request, contact):
     data = privacy_data.subject_data(contact, with_messages=False)
     _subject_read(contact)
-    return render(request, "consents/privacy/home.html", {"token": token, "data": data})
+    return render(request, "consents/privacy/home.html", {"data": data})
 
 
 @require_http_methods(["GET", "POST"])
 @privacy_view
-def privacy_withdraw(request, token, contact):
+def privacy_withdraw(request, contact):
     """GET: what withdrawing this consent means, and a confirm button. POST: withdraw it."""
     form = WithdrawForm(request.POST or request.GET or None)
     purpose = None
@@ -109,7 +155,7 @@ def privacy_withdraw(request, token, contact):
         purpose = selectors.granted_purpose(contact=contact, code=form.data.get("purpose", ""))
     if purpose is None or not form.is_valid():
         messages.info(request, _("This consent is not given, or was already withdrawn."))
-        return redirect("privacy:home", token=token)
+        return redirect("privacy:home")
     if request.method == "POST":
         services.consent_record(
             contact=contact, purpose=purpose, kind=ConsentEvent.Kind.WITHDRAWN,
@@ -119,15 +165,15 @@ def privacy_withdraw(request, token, contact):
         )
         messages.success(request, _("Your consent “%(purpose)s” is withdrawn.")
                          % {"purpose": purpose.title})
-        return redirect("privacy:home", token=token)
+        return redirect("privacy:home")
     return render(request, "consents/privacy/withdraw_confirm.html", {
-        "token": token, "purpose": purpose, "text": purpose.current_text(),
+        "purpose": purpose, "text": purpose.current_text(),
     })
 
 
 @require_POST
 @privacy_view
-def privacy_download(request, token, contact):
+def privacy_download(request, contact):
     body = privacy_data.subject_archive(contact)
     _subject_read(contact, action=Action.DOWNLOAD, surface=Surface.FILE)
     response = HttpResponse(body, content_type="application/zip")
@@ -138,7 +184,7 @@ def privacy_download(request, token, contact):
 
 @require_http_methods(["GET", "POST"])
 @privacy_view
-def privacy_request(request, token, contact):
+def privacy_request(request, contact):
     """Ask for erasure or correction: registered as a subject request, due in working days."""
     form = SubjectRequestForm(request.POST or None,
                               initial={"kind": request.GET.get("kind", "rectification")})
@@ -156,7 +202,7 @@ def privacy_request(request, token, contact):
                 "Your request no. %(number)s is registered. We will answer by %(due)s.") % {
                 "number": subject_request.pk,
                 "due": date_format(subject_request.due_date, "j E Y")})
-            return redirect("privacy:home", token=token)
+            return redirect("privacy:home")
     return render(request, "consents/privacy/request_form.html",
-                  {"token": token, "form": form, "contact": contact},
+                  {"form": form, "contact": contact},
                   status=400 if form.errors else 200)

@@ -14,6 +14,7 @@ import time_machine
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from consents import privacy, selectors, services, subject_keys
 from consents.models import CalendarDay, ConsentEvent, SubjectRequest
@@ -46,13 +47,26 @@ def grant(contact, purpose):
                                    evidence={"ip": "203.0.113.5"})
 
 
-def url(contact, name="home", **kwargs):
-    token = privacy.privacy_token(contact, **kwargs)
-    return reverse(f"privacy:{name}", kwargs={"token": token})
+def url(contact, **kwargs):
+    """The link the client gets: it opens a visit and goes on to the token-free pages."""
+    return reverse("privacy:open", kwargs={"token": privacy.privacy_token(contact, **kwargs)})
 
 
 def page(link, client=None):
-    return (client or Client()).get(link)
+    """The page a link leads to, as the client's browser ends up on it."""
+    return (client or Client()).get(link, follow=True)
+
+
+def visitor(contact, client=None, **kwargs) -> Client:
+    """A browser that opened the contact's link (its visit cookie set)."""
+    client = client or Client()
+    response = client.get(url(contact, **kwargs))
+    assert response.status_code == 302 and response["Location"] == reverse("privacy:home")
+    return client
+
+
+def at(name):
+    return reverse(f"privacy:{name}")
 
 
 def chat(contact, deal, *, name, external_id):
@@ -91,7 +105,15 @@ def client_world(anna, anna_contact, anna_deal, newsletter, contract):
     call(anna_contact, anna_deal, "+79161234567", entry_id="anna-1", answered=True,
          talk_seconds=42)
     grant(anna_contact, newsletter)
+    client_wrote_from(anna_contact.points.get(kind="email"))
     return anna_contact
+
+
+def client_wrote_from(point, *, days_ago=10):
+    """The client reached us from this address (an inbound e-mail would say so), and staff
+    typed it in long before: a privacy link may go there."""
+    at = timezone.now() - timedelta(days=days_ago)
+    type(point).objects.filter(pk=point.pk).update(client_used_at=at, staff_set_at=at)
 
 
 @pytest.fixture
@@ -113,7 +135,7 @@ def other_client(olga, newsletter):
 
 
 def archive_of(contact, client=None) -> dict[str, str]:
-    response = (client or Client()).post(url(contact, "download"))
+    response = visitor(contact, client).post(at("download"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
@@ -171,7 +193,7 @@ class TestLinks:
             token + "x",
         ]
         for bad in tampered:
-            response = page(reverse("privacy:home", kwargs={"token": bad}))
+            response = page(reverse("privacy:open", kwargs={"token": bad}))
             assert response.status_code == 400, bad
             body = response.content.decode()
             assert "повреждена" in body
@@ -182,7 +204,7 @@ class TestLinks:
 
         other_salt = signing.TimestampSigner(salt="something.else").sign_object(
             {"c": client_world.pk, "g": 0, "k": "", "t": 3600})
-        assert page(reverse("privacy:home", kwargs={"token": other_salt})).status_code == 400
+        assert page(reverse("privacy:open", kwargs={"token": other_salt})).status_code == 400
 
     def test_a_link_for_one_client_never_shows_another(self, client_world, other_client):
         body = page(url(client_world)).content.decode()
@@ -218,11 +240,11 @@ class TestLinks:
 
     def test_the_access_log_records_the_subject_and_never_the_token(self, client_world):
         token = privacy.privacy_token(client_world)
-        page(reverse("privacy:home", kwargs={"token": token}))
+        page(reverse("privacy:open", kwargs={"token": token}))
         record = AccessRecord.objects.get(contact_id=client_world.pk)
         assert record.user_id is None
         assert record.detail == {"subject": client_world.pk}
-        assert record.path == "/privacy/<token>/"
+        assert record.path == "/privacy/"  # the page, after the link was exchanged
         assert not AccessRecord.objects.filter(path__contains=token.split(":")[-1]).exists()
 
 
@@ -272,6 +294,7 @@ class TestSending:
             conversation = Conversation.objects.create(channel=channel, identity=identity,
                                                        contact=anna_contact, deal=anna_deal,
                                                        assignee=anna)
+            say(conversation, "Где мои данные?")
             client = Client()
             client.force_login(anna)
             with django_capture_on_commit_callbacks(execute=True):
@@ -279,12 +302,20 @@ class TestSending:
                                        {"via": f"conversation:{conversation.pk}"})
             assert response.status_code == 302
             [sent] = fake.calls("sendMessage")
+            card = client.get(reverse("deal_detail", args=[anna_deal.pk])).content.decode()
+            api = client.get(f"/api/v1/conversations/{conversation.pk}/messages/").content
         finally:
             fake.stop()
         assert "/privacy/" in sent.body["text"]
-        message = Message.objects.get(conversation=conversation)
-        assert message.author == anna and not message.is_automatic
+        message = Message.objects.get(conversation=conversation, author=anna)
+        assert not message.is_automatic
         assert message.status == Message.Status.SENT
+        # What staff can read back says a link went, never the link.
+        token = sent.body["text"].split("/privacy/")[1].split("/")[0]
+        assert "/privacy/" not in message.text and "Ссылка на центр" in message.text
+        assert message.sealed_text == ""  # kept only until sent
+        assert token not in card and token not in api.decode()
+        assert "Ссылка на центр конфиденциальности отправлена" in card
 
     def test_an_outsider_gets_404_and_sends_nothing(self, client_world, olga):
         client = Client()
@@ -312,6 +343,100 @@ class TestSending:
         assert not mail.outbox
 
 
+# --- What staff can never get through it -----------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestNoWayInForStaff:
+    """A manager cannot obtain any unmasked value of a client through the privacy center:
+    the link goes only where the client reached us from, staff never read it back, and the
+    pages refuse a browser signed in as staff."""
+
+    def send(self, user, contact, via):
+        client = Client()
+        client.force_login(user)
+        return client.post(reverse("privacy_link_send", args=[contact.pk]), {"via": via})
+
+    def test_an_address_staff_added_is_never_offered_nor_accepted(self, client_world, anna):
+        # anna adds her own address to her client and asks for the link there.
+        client = Client()
+        client.force_login(anna)
+        client.post(reverse("contact_edit", args=[client_world.pk]),
+                    {"name": client_world.name, "source": client_world.source,
+                     "emails": "anna.private@example.org"})
+        mine = client_world.points.get(value_index=type(client_world.points.first()).index_of(
+            "email", "anna.private@example.org"))
+        form = client.get(reverse("privacy_link_send", args=[client_world.pk])).content.decode()
+        assert f"email:{mine.pk}" not in form
+        assert self.send(anna, client_world, f"email:{mine.pk}").status_code == 400
+        assert not mail.outbox
+
+    def test_an_address_changed_by_staff_within_a_links_lifetime_is_refused(self, client_world,
+                                                                              anna):
+        point = client_world.points.get(kind="email")
+        type(point).objects.filter(pk=point.pk).update(
+            staff_set_at=timezone.now() - privacy.lifetime() + timedelta(minutes=5))
+        assert self.send(anna, client_world, f"email:{point.pk}").status_code == 400
+        type(point).objects.filter(pk=point.pk).update(
+            staff_set_at=timezone.now() - privacy.lifetime() - timedelta(minutes=5))
+        assert self.send(anna, client_world, f"email:{point.pk}").status_code == 302
+
+    def test_a_chat_the_client_never_wrote_in_is_no_route(self, anna, anna_deal, anna_contact):
+        quiet = chat(anna_contact, anna_deal, name="Telegram", external_id="777")
+        routes = dict(privacy.link_routes(user=anna, contact=anna_contact))
+        assert f"conversation:{quiet.pk}" not in routes
+        assert self.send(anna, anna_contact, f"conversation:{quiet.pk}").status_code == 400
+        say(quiet, "Добрый день")
+        assert f"conversation:{quiet.pk}" in dict(
+            privacy.link_routes(user=anna, contact=anna_contact))
+
+    @pytest.mark.parametrize("name", ["home", "withdraw", "download", "request"])
+    def test_a_browser_signed_in_as_staff_is_refused_every_page(self, client_world, anna,
+                                                                director, name):
+        for user in (anna, director):
+            staff = Client()
+            staff.force_login(user)
+            opened = staff.get(url(client_world))
+            assert opened.status_code == 403
+            assert "privacy_visit" not in opened.cookies
+            # Even with the client's own visit cookie copied over.
+            staff.cookies["privacy_visit"] = visitor(client_world).cookies["privacy_visit"].value
+            for method in ("get", "post"):
+                response = getattr(staff, method)(at(name))
+                assert response.status_code in (403, 405), (name, method)
+                assert b"+79161234567" not in response.content
+                assert b"Petr@example.ru" not in response.content
+
+    def test_the_token_leaves_the_address_at_once(self, client_world):
+        client = Client()
+        token = privacy.privacy_token(client_world)
+        response = client.get(reverse("privacy:open", kwargs={"token": token}))
+        assert response.status_code == 302 and response["Location"] == "/privacy/"
+        cookie = response.cookies["privacy_visit"]
+        assert cookie["httponly"] and cookie["path"] == "/privacy/"
+        assert cookie["samesite"] == "Lax" and int(cookie["max-age"]) <= 30 * 60
+        assert token not in response["Location"]
+        assert client.get("/privacy/").status_code == 200
+
+    def test_without_a_visit_the_pages_show_nothing(self, client_world):
+        for name in ("home", "withdraw", "request"):
+            response = Client().get(at(name))
+            assert response.status_code == 400
+            assert b"+79161234567" not in response.content
+
+    def test_a_visit_ends_after_its_minutes_and_with_a_revocation(self, client_world, anna):
+        start = datetime(2026, 11, 23, 12, 0, tzinfo=MSK)
+        with time_machine.travel(start, tick=False):
+            client = visitor(client_world)
+        with time_machine.travel(start + timedelta(minutes=29), tick=False):
+            assert client.get(at("home")).status_code == 200
+        with time_machine.travel(start + timedelta(minutes=31), tick=False):
+            assert client.get(at("home")).status_code == 400
+        client = visitor(client_world)
+        privacy.privacy_links_revoke(contact=client_world, by=anna)
+        assert client.get(at("home")).status_code == 404
+
+
 # --- Consents --------------------------------------------------------------------------------
 
 
@@ -327,8 +452,9 @@ class TestWithdraw:
         assert "Исполнение договора" in body  # the purposes, with their legal basis
 
     def test_withdrawing_takes_effect_at_once(self, client_world, newsletter):
-        client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT="Test phone")
-        link = url(client_world, "withdraw")
+        client = visitor(client_world, Client(enforce_csrf_checks=True,
+                                              HTTP_USER_AGENT="Test phone"))
+        link = at("withdraw")
         confirm = client.get(f"{link}?purpose=newsletter")
         assert confirm.status_code == 200
         assert "Я согласен получать новости и акции." in confirm.content.decode()
@@ -344,21 +470,22 @@ class TestWithdraw:
         assert "отозвано" in home.lower()
 
     def test_a_post_without_the_csrf_token_is_refused(self, client_world, newsletter):
-        client = Client(enforce_csrf_checks=True)
-        response = client.post(url(client_world, "withdraw"), {"purpose": "newsletter"})
+        client = visitor(client_world, Client(enforce_csrf_checks=True))
+        response = client.post(at("withdraw"), {"purpose": "newsletter"})
         assert response.status_code == 403
         assert selectors.may_contact(contact_id=client_world.pk, purpose=newsletter)
 
     def test_a_purpose_not_granted_records_nothing(self, client_world, contract):
         before = ConsentEvent.objects.count()
-        response = Client().post(url(client_world, "withdraw"), {"purpose": "contract"})
+        response = visitor(client_world).post(at("withdraw"), {"purpose": "contract"})
         assert response.status_code == 302
         assert ConsentEvent.objects.count() == before
 
     def test_posts_are_rate_limited(self, client_world, settings):
         settings.PRIVACY_RATE = "2/hour"
-        link = url(client_world, "withdraw")
-        statuses = [Client().post(link, {"purpose": "nothing"}).status_code for _ in range(3)]
+        client = visitor(client_world)
+        statuses = [client.post(at("withdraw"), {"purpose": "nothing"}).status_code
+                    for _ in range(3)]
         assert statuses == [302, 302, 429]
 
 
@@ -421,29 +548,29 @@ class TestRequests:
         CalendarDay.objects.create(date=datetime(2026, 12, 1).date(), name="Праздник")
         # Friday: 10 working days, skipping two weekends and the holiday -> Monday 7 Dec.
         with time_machine.travel(datetime(2026, 11, 20, 15, 0, tzinfo=MSK), tick=False):
-            link = url(client_world, "request")
-            response = Client().post(link, {"kind": "erasure", "details": ""})
+            client = visitor(client_world)
+            response = client.post(at("request"), {"kind": "erasure", "details": ""})
             assert response.status_code == 302
             [request] = SubjectRequest.objects.filter(contact=client_world)
-            home = page(response["Location"]).content.decode()
+            home = page(response["Location"], client).content.decode()
         assert request.kind == SubjectRequest.Kind.ERASURE
         assert request.source == SubjectRequest.Source.PRIVACY_CENTER
         assert request.due_date == datetime(2026, 12, 7).date()
         assert "7 декабря 2026" in home
 
     def test_a_correction_says_what_to_correct(self, client_world):
-        link = url(client_world, "request")
-        response = Client().post(link, {"kind": "rectification", "details": " "})
+        client = visitor(client_world)
+        response = client.post(at("request"), {"kind": "rectification", "details": " "})
         assert response.status_code == 400
         assert not SubjectRequest.objects.exists()
-        response = Client().post(link, {"kind": "rectification",
-                                        "details": "Фамилия: Смирнов, не Смирнова"})
+        response = client.post(at("request"), {"kind": "rectification",
+                                               "details": "Фамилия: Смирнов, не Смирнова"})
         assert response.status_code == 302
         request = SubjectRequest.objects.get()
         assert request.kind == "rectification"
         assert request.details == "Фамилия: Смирнов, не Смирнова"
 
     def test_only_correction_or_erasure_is_asked_here(self, client_world):
-        response = Client().post(url(client_world, "request"), {"kind": "access"})
+        response = visitor(client_world).post(at("request"), {"kind": "access"})
         assert response.status_code == 400
         assert not SubjectRequest.objects.exists()

@@ -6,8 +6,11 @@ import io
 import json
 import zipfile
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from consents import services
@@ -31,6 +34,11 @@ def newsletter(db):
 
 @pytest.fixture
 def client_with_consent(anna_contact, anna_deal, newsletter):
+    # The client wrote to us from this address (an inbound e-mail would say so): a privacy
+    # link may go there. An address staff typed in would not be offered.
+    anna_contact.points.filter(kind="email").update(
+        client_used_at=timezone.now() - timedelta(days=30),
+        staff_set_at=timezone.now() - timedelta(days=30))
     services.consent_record(contact=anna_contact, purpose=newsletter,
                             kind=ConsentEvent.Kind.GRANTED,
                             source=ConsentEvent.Source.WEBSITE_FORM,
@@ -74,6 +82,7 @@ def test_a_client_withdraws_a_consent_and_downloads_their_data(
     client.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     client.goto(link)
     expect(client.get_by_role("heading", name="Ваши персональные данные")).to_be_visible()
+    assert client.url == f"{asgi_server}/privacy/"  # the token left the address bar
     expect(client.get_by_text("Telegram: 2 сообщения")).to_be_visible()
     client.screenshot(path=str(ARTIFACTS / "privacy_center_phone.png"), full_page=True)
 
