@@ -5,7 +5,6 @@ change, then downloads their data and finds it all in the ZIP."""
 import io
 import json
 import zipfile
-
 from datetime import timedelta
 
 import pytest
