@@ -172,8 +172,9 @@ MIDDLEWARE = [
     "security.middleware.RevokedCredentialMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "security.middleware.IdleSessionMiddleware",
-    "security.middleware.TwoFactorRequiredMiddleware",
+    # Idle sessions end; roles that must use two-factor pass it first (the websocket applies
+    # the same rules: security.websocket).
+    "security.middleware.SessionRulesMiddleware",
     # Writes the reads of client data a request made, in one batch, as its response leaves.
     "security.audit.access_log.AccessLogMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -324,7 +325,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
-# A session nobody used for this long is logged out (security.middleware.IdleSessionMiddleware).
+# A session nobody used for this long is logged out (security.middleware.SessionRulesMiddleware).
 SESSION_IDLE_TIMEOUT = envint("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
 
 # --- Login protection ------------------------------------------------------------------------
@@ -465,7 +466,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No privacy link's token in any line (a 4xx warning names the path it answered).
+    "filters": {"privacy_tokens": {"()": "consents.log_filters.RedactPrivacyTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["privacy_tokens"]}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

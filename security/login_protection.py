@@ -4,7 +4,7 @@ Axes counts failed logins per username and address on every path that checks a p
 web login, the API token endpoint), and refuses further attempts for a while: the answer is a
 page (429) for the web and JSON for the API. Two-factor: who must use it, setting up a TOTP
 device, and checking a code; the web flow is in security.views.two_factor and the
-TwoFactorRequiredMiddleware, the API's in crm.api.views.TokenObtainView.
+SessionRulesMiddleware, the API's in crm.api.views.TokenObtainView.
 """
 
 import base64

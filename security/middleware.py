@@ -101,19 +101,6 @@ class SessionRulesMiddleware:
         return self.get_response(request)
 
 
-# settings.MIDDLEWARE lists the rules under their two former names, side by side: the first
-# applies them all, the second lets everything through. To go once settings name
-# SessionRulesMiddleware.
-IdleSessionMiddleware = SessionRulesMiddleware
-
-
-class TwoFactorRequiredMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
 
 class RevokedCredentialMiddleware:
     """A session cookie that opens no session is looked up among the revoked ones (one query,

@@ -1,6 +1,6 @@
 """The two-factor page: set up an authenticator app (a QR code and the key), or type its
 code to finish logging in. Required for some roles in production
-(security.middleware.TwoFactorRequiredMiddleware), offered to everyone."""
+(security.middleware.SessionRulesMiddleware), offered to everyone."""
 
 from django import forms
 from django.contrib import messages

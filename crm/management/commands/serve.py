@@ -1,7 +1,9 @@
+import copy
 import json
 import warnings
 
 import uvicorn
+import uvicorn.config
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
@@ -36,6 +38,7 @@ class Command(BaseCommand):
                 port=port,
                 lifespan="off",  # Django's ASGI handler does not speak the lifespan protocol
                 log_level="warning" if not settings.DEBUG else "info",
+                log_config=_log_config(),
                 ws="websockets-sansio",
             )
         finally:
@@ -57,3 +60,13 @@ class Command(BaseCommand):
             for user in users:
                 self.stdout.write(f"  {user['username']:<12} {user.get('role', '')}"
                                   f" {user.get('team') or ''}".rstrip())
+
+
+def _log_config() -> dict:
+    """uvicorn's own logging, with the privacy links' tokens cut out of its access log."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["privacy_tokens"] = {
+        "()": "consents.log_filters.RedactPrivacyTokens"}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("privacy_tokens")
+    return config
