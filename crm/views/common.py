@@ -86,10 +86,11 @@ def currency_totals(deals) -> list[tuple[str, object]]:
     return sorted(totals.items())
 
 
-def form_page(request, form, *, save, done: str, template: str, context: dict):
+def form_page(request, form, *, save, done: str, template: str, context: dict, shown=None):
     """A record's create or edit page: on a valid POST, `save(cleaned_data)` (a service call
     returning the record) -> the message `done` and a redirect to the record; a service's
-    ValidationError lands on the form's fields; otherwise the form again."""
+    ValidationError lands on the form's fields; otherwise the form again. An edit page shows
+    the record it edits (`shown`): a read, as its card is."""
     if request.method == "POST" and form.is_valid():
         try:
             saved = save(dict(form.cleaned_data))
@@ -98,4 +99,6 @@ def form_page(request, form, *, save, done: str, template: str, context: dict):
         else:
             messages.success(request, done)
             return redirect(saved)
+    if shown is not None:
+        access_log.read(shown, action=Action.VIEW)
     return render(request, template, {"form": form, **context})

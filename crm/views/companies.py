@@ -78,4 +78,4 @@ def company_edit(request, pk):
 
     return form_page(request, form, save=save, done=_("Company saved."),
                      template="crm/company_form.html",
-                     context={"nav": "companies", "company": company})
+                     context={"nav": "companies", "company": company}, shown=company)

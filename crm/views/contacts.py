@@ -124,4 +124,4 @@ def contact_edit(request, pk):
 
     return form_page(request, form, save=save, done=_("Contact saved."),
                      template="crm/contact_form.html",
-                     context={"nav": "contacts", "contact": contact})
+                     context={"nav": "contacts", "contact": contact}, shown=contact)

@@ -186,7 +186,8 @@ def deal_edit(request, pk):
         return deal
 
     return form_page(request, form, save=save, done=_("Deal saved."),
-                     template="crm/deal_form.html", context={"nav": "deals", "deal": deal})
+                     template="crm/deal_form.html", context={"nav": "deals", "deal": deal},
+                     shown=deal)
 
 
 @login_required

@@ -17,6 +17,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.forms import apply_service_errors
 from crm import selectors, sharing
 from crm.forms import MAX_PICKER_OPTIONS
+from security.audit import access_log
+from security.audit.access_log import Action
 
 
 def _colleague_label(user) -> str:
@@ -73,6 +75,7 @@ def deal_shares(request, pk):
         else:
             messages.success(request, _("The deal is shared with %(name)s.") % {"name": share.user})
             return redirect(f"{deal.get_absolute_url()}#shares")
+    access_log.read(deal, action=Action.VIEW)  # the page names the deal and its client
     return render(request, "crm/deal_shares.html", {
         "nav": "deals",
         "deal": deal,

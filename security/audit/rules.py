@@ -46,6 +46,8 @@ class Rule:
 
 
 FOREIGN_CARDS = "foreign_cards"
+CLIENTS_SERVED = "clients_served"
+CLIENTS_SERVED_DAY = "clients_served_day"
 DELETIONS = "deletions"
 EXPORT_VOLUME = "export_volume"
 REVEALS = "reveals"
@@ -55,6 +57,9 @@ NEW_IP = "new_ip"
 
 RULES = {rule.code: rule for rule in [
     Rule(FOREIGN_CARDS, _("Cards of clients without an active deal of the viewer"), 30, 10),
+    Rule(CLIENTS_SERVED, _("Clients whose records were served, on any surface"), 200, 60),
+    Rule(CLIENTS_SERVED_DAY, _("Clients whose records were served in a day, on any surface"),
+         500, 24 * 60),
     Rule(DELETIONS, _("Deletions"), 10, 10),
     Rule(EXPORT_VOLUME, _("Exported rows in a day"), 1000, 24 * 60, over=True),
     Rule(REVEALS, _("Masked values revealed"), 20, 60),
@@ -63,6 +68,22 @@ RULES = {rule.code: rule for rule in [
     Rule(NEW_IP, _("A privileged account from a new address"), 1, 24 * 60),
 ]}
 PRIVILEGED_ROLES = {roles.ADMIN, roles.SECURITY_OFFICER, roles.SALES_HEAD}
+
+# The viewing rules, and why there are three:
+# - foreign_cards: snooping. Cards opened of clients the viewer has no open deal with (a head's
+#   team deals are theirs); a low threshold, since a manager has no business there.
+# - clients_served (an hour) and clients_served_day: bulk reading. Every client record served,
+#   whatever the surface and whoever owns the client: a card, each row of a list or the board,
+#   each search result, each item of an API page, a timeline page, a recording or a file, a
+#   revealed value, each exported row, a live subscription (the socket then pushes that
+#   deal's events only, so its client counts once, at subscribe; personal events carry ids
+#   only). A list row carries what a card carries, and a manager copying out their own book
+#   before leaving is the very loss this product exists to prevent, so own clients count too.
+#   Distinct clients: paging the same list again adds nothing. The hour catches a burst (4 API
+#   pages of 100, 8 list pages of 25), the day a slow copy kept under the hour's threshold;
+#   both sit well above a normal working day (README: "The access log, the change log and
+#   anomaly alerts" has the figures).
+SERVED = frozenset(Action.values) - {Action.NOT_FOUND, Action.REFUSED}
 
 
 @dataclass(frozen=True)
@@ -191,6 +212,9 @@ def _evaluate_reads(user, records: list[AccessRecord]) -> None:
     def evidence_of(code, *actions):
         return lambda: _records_evidence(user, actions, effective(code).window_minutes)
 
+    if served := {_client_of(r) for r in records if r.action in SERVED} - {None}:
+        for code in (CLIENTS_SERVED, CLIENTS_SERVED_DAY):
+            observe(code, user, sorted(served), evidence=evidence_of(code, *SERVED))
     cards = {r.contact_id for r in records
              if r.action == Action.VIEW and r.contact_id is not None
              and r.object_type in ("crm.deal", "crm.contact")}
@@ -215,6 +239,16 @@ def _evaluate_reads(user, records: list[AccessRecord]) -> None:
             "records": off_hours[:EVIDENCE_LIMIT], "at": records[0].at.isoformat(),
             "clients": sorted({r.contact_id for r in records if r.contact_id is not None}),
         })
+
+
+def _client_of(record: AccessRecord) -> str | None:
+    """The client a served record counts as: its contact, or, for a record of no contact (a
+    company, a deal or call without one), the object itself."""
+    if record.contact_id is not None:
+        return str(record.contact_id)
+    if record.object_id is not None:
+        return f"{record.object_type}:{record.object_id}"
+    return None
 
 
 def _clients_with_active_deal(user, clients: set[int]) -> set[int]:

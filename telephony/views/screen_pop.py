@@ -6,6 +6,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from security import masking
+from security.audit import access_log
+from security.audit.access_log import Action
 from telephony import selectors
 from telephony.models import Call
 
@@ -15,6 +17,8 @@ from telephony.models import Call
 def call_popup(request, pk):
     call, may_see_deal = selectors.call_for_screen_pop(user=request.user, pk=pk)
     number = ""
+    if may_see_deal and call.deal_id is not None:  # it shows the deal and its client
+        access_log.read(call, action=Action.VIEW)
     if may_see_deal and call.contact is not None:
         number = masking.present_value(user=request.user, contact=call.contact,
                                        kind=masking.PHONE, value=call.client_number)

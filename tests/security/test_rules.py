@@ -46,7 +46,8 @@ def configure(rule, **fields):
 def test_the_defaults_are_those_of_the_policy():
     got = {code: (r.threshold, r.window_minutes, r.over) for code, r in rules.RULES.items()}
     assert got == {
-        "foreign_cards": (30, 10, False), "deletions": (10, 10, False),
+        "foreign_cards": (30, 10, False), "clients_served": (200, 60, False),
+        "clients_served_day": (500, 1440, False), "deletions": (10, 10, False),
         "export_volume": (1000, 1440, True), "reveals": (20, 60, False),
         "off_hours": (1, 60, False), "enumeration": (50, 5, False), "new_ip": (1, 1440, False),
     }
