@@ -2,6 +2,7 @@
 empty render on every HTML page that shows them; absurd ids, Range headers, export cells,
 websocket frames and signed events are refused or answered, never crashed on."""
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -47,6 +48,7 @@ class Bare:
     companies: list  # a name and nothing else
     calls: list  # a call of no deal and no contact
     tasks: list  # a task of no deal and no contact; a task of a bare deal
+    conversations: list  # a chat of the bare contact on no deal
 
 
 @pytest.fixture
@@ -66,13 +68,14 @@ def bare(anna):
                                      api_base_url="http://127.0.0.1:9")
     identity = ChannelIdentity.objects.create(channel=channel, external_id="1",
                                               contact=contact)
-    Conversation.objects.create(channel=channel, identity=identity, contact=contact)
+    conversation = Conversation.objects.create(channel=channel, identity=identity,
+                                               contact=contact)
     account = PbxAccount.objects.create(name="Mango", team=anna.team,
                                         api_base_url="http://127.0.0.1:9/vpbx/")
     call = Call.objects.create(account=account, entry_id="bare", direction="in",
                                client_number="", manager=anna)
     return Bare(deals=[deal, with_bare_contact], contacts=[contact], companies=[company],
-                calls=[call], tasks=tasks)
+                calls=[call], tasks=tasks, conversations=[conversation])
 
 
 # The first segment of a route -> the bare objects its `pk` names.
@@ -240,3 +243,182 @@ async def test_a_websocket_frame_that_is_not_json_gets_an_error_frame(anna):
     await communicator.send_json_to({"subscribe": "deal", "id": 10**9})
     assert (await communicator.receive_json_from())["error"] == "not_found"
     await communicator.disconnect()
+
+
+# --- Ids beyond 64 bits and other numbers that are not ids ------------------------------------
+
+HOSTILE_IDS = ["99999999999999999999999", "-99999999999999999999999", "-1", "1e3", "１２",
+               "9" * 5000, "\x00"]
+_GET_FORM = re.compile(r'<form\b[^>]*method="get"[^>]*>(.*?)</form>', re.S | re.I)
+_FIELD_NAME = re.compile(r'\bname="([\w-]+)"')
+_LINK_QUERY = re.compile(r'href="[^"?#]*\?([^"#]*)"')
+
+
+def _query_names(html: str) -> set[str]:
+    """The parameters a list page itself sends: its GET forms' fields and its links' query
+    keys (sorting, pagination, quick filters)."""
+    names = {name for form in _GET_FORM.findall(html) for name in _FIELD_NAME.findall(form)}
+    for query in _LINK_QUERY.findall(html):
+        names |= {pair.split("=", 1)[0] for pair in query.replace("&amp;", "&").split("&")}
+    return {name for name in names if name} - {"csrfmiddlewaretoken"}
+
+
+# Parameters that pages read without a form or link of their own naming them (a deal form
+# preset with ?contact=, a timeline's ?before= cursor): tried on every page.
+_USUAL_PARAMETERS = {"id", "deal", "contact", "company", "page", "before", "q"}
+
+
+def _fresh_budget():
+    """Every request here is one of many from one user: the list rate limits, counted in the
+    cache, are not what is tested."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.mark.parametrize("role", ["director", "anna"])
+def test_html_pages_answer_hostile_ids_in_the_query_without_a_500(role, bare, request):
+    user = request.getfixturevalue(role)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    failures, tried = [], set()
+    for name, route, kwargs in _html_routes():
+        for url in _urls(bare, name, route, kwargs):
+            _fresh_budget()
+            page = client.get(url)
+            if page.status_code != 200 or "text/html" not in page.get("Content-Type", ""):
+                continue
+            for param in _query_names(page.content.decode()) | _USUAL_PARAMETERS:
+                tried.add((name, param))
+                for value in HOSTILE_IDS:
+                    _fresh_budget()
+                    status = client.get(url, {param: value}).status_code
+                    if status >= 500:
+                        failures.append((url, param, value[:30], status))
+    assert {("deal_list", "stage"), ("deal_detail", "before")} <= tried
+    assert not failures, failures
+
+
+def _api_list_operations(bare):
+    """(path, query parameter names) of every GET of the API schema that takes query
+    parameters; a path's {id} is filled with one of the bare objects'."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    ids = {"deals": bare.deals[0].pk, "conversations": bare.conversations[0].pk}
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, operations in schema["paths"].items():
+        operation = operations.get("get")
+        names = [p["name"] for p in (operation or {}).get("parameters", [])
+                 if p["in"] == "query"]
+        if not names:
+            continue
+        if "{" in path:
+            kind = path.split("/")[3]
+            if path.count("{") > 1 or kind not in ids:
+                continue
+            path = re.sub(r"\{\w+\}", str(ids[kind]), path)
+        yield path, names
+
+
+def test_api_list_filters_answer_hostile_ids_without_a_500(bare, director):
+    from rest_framework.test import APIClient
+
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(director)
+    operations = list(_api_list_operations(bare))
+    assert {"/api/v1/conversations/", "/api/v1/calls/", "/api/v1/deals/"} <= {
+        path for path, _names in operations}
+    failures = []
+    for path, names in operations:
+        for name in names:
+            for value in HOSTILE_IDS:
+                _fresh_budget()
+                status = client.get(path, {name: value}).status_code
+                if status >= 500:
+                    failures.append((path, name, value[:30], status))
+    assert not failures, failures
+
+
+@fuzz_settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(), _DIGITS, st.integers(), st.none()))
+def test_an_id_from_a_request_is_a_bigint_or_nothing(value):
+    from core.http import MAX_ID, int_or_none
+
+    number = int_or_none(value)
+    assert number is None or 0 <= number <= MAX_ID
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        digits = value.strip().lstrip("0") or "0"
+        assert number == (int(digits) if len(digits) < 20 and int(digits) <= MAX_ID else None)
+
+
+def _every_route_with_parameters():
+    """(name, pattern) of every route that takes a parameter, the API's and the admin's too."""
+    found = []
+
+    def walk(patterns, namespace):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, ":".join(filter(None, [namespace, p.namespace])))
+            elif isinstance(p, URLPattern) and p.pattern.regex.groupindex and p.name:
+                found.append((":".join(filter(None, [namespace, p.name])), p))
+
+    walk(get_resolver().url_patterns, None)
+    return found
+
+
+# Known 500s, left to their owners; each must still fail here, so a fix makes this test
+# ask for its line to go.
+_API_OBJECT_ROUTES = {
+    "api:alert-detail", "api:call-detail", "api:company-detail", "api:contact-detail",
+    "api:conversation-detail", "api:conversation-message-retry", "api:conversation-messages",
+    "api:deal-close", "api:deal-detail", "api:deal-move", "api:deal-notes", "api:deal-timeline",
+    "api:subject-request-close", "api:subject-request-detail", "api:subject-request-extend",
+    "api:task-complete", "api:task-detail",
+}
+_KNOWN_500S = {
+    # django-otp's admin views get() the device without catching DoesNotExist: any id that
+    # does not exist, long or short.
+    "admin:otp_totp_totpdevice_config", "admin:otp_totp_totpdevice_qrcode",
+}
+# The API viewsets' lookup_value_regex r"\d+" lets a path id of over 4,300 digits reach
+# get_object_or_404, whose int() raises ValueError: `\d{1,19}` (or core.http.int_or_404 in
+# the getters) closes it. The API is another change's (issue 14). (The admin's `<int:pk>`
+# does not match so many digits: a 404 before django-otp's view.)
+_KNOWN_500S_OF_THOUSANDS_OF_DIGITS = _API_OBJECT_ROUTES
+
+
+@pytest.mark.parametrize("number, known", [
+    ("99999999999999999999999", _KNOWN_500S),
+    ("9" * 5000, _KNOWN_500S_OF_THOUSANDS_OF_DIGITS),
+], ids=["beyond 64 bits", "thousands of digits"])
+def test_an_id_beyond_64_bits_in_a_path_is_not_found(number, known, director):
+    """Every route with an id (HTML, API, admin), GET and POST: a 4xx, never a 500."""
+    import uuid
+
+    client = Client(raise_request_exception=False)
+    client.force_login(director)
+    failures, tried = [], 0
+    for name, pattern in _every_route_with_parameters():
+        converters = pattern.pattern.converters
+        kwargs = {}
+        for key in pattern.pattern.regex.groupindex:
+            converter = type(converters.get(key)).__name__
+            kwargs[key] = {"UUIDConverter": str(uuid.uuid4()), "SlugConverter": "x",
+                           "PathConverter": "x", "StringConverter": number}.get(converter,
+                                                                                 number)
+        try:
+            url = reverse(name, kwargs=kwargs)
+        except Exception:  # a regex route whose parameter is not a number (the admin's)
+            continue
+        if number not in url:
+            continue
+        tried += 1
+        for method in ("get", "post"):
+            _fresh_budget()
+            status = getattr(client, method)(url).status_code
+            if status >= 500:
+                failures.append((name, method, status))
+    assert tried > 60
+    failing = {name for name, _method, _status in failures}
+    assert not failing - known, sorted(failing - known)
+    assert not known - failing, f"fixed: take {sorted(known - failing)} off the known 500s"

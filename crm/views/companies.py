@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.http import query_text
 from crm import selectors, services
 from crm.forms import (
     CompanyForm,
@@ -20,7 +21,7 @@ from security.ratelimit import list_rate_limited
 @require_GET
 @list_rate_limited
 def company_list(request):
-    q = request.GET.get("q", "").strip()[:100]
+    q = query_text(request.GET, "q")
     return render(request, "crm/company_list.html", {
         "nav": "companies",
         "q": q,

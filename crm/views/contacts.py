@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.forms import apply_service_errors
+from core.http import query_text
 from crm import selectors, services
 from crm.forms import (
     ContactForm,
@@ -34,7 +35,7 @@ from security.requests import wants_json as _wants_json
 @require_GET
 @list_rate_limited
 def contact_list(request):
-    q = request.GET.get("q", "").strip()[:100]
+    q = query_text(request.GET, "q")
     return render(request, "crm/contact_list.html", {
         "nav": "contacts",
         "q": q,

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.forms import apply_service_errors
+from core.http import query_text
 from crm import selectors, sharing
 from crm.forms import MAX_PICKER_OPTIONS
 from security.audit import access_log
@@ -65,7 +66,7 @@ def _sharable_deal(request, pk):
 def deal_shares(request, pk):
     """GET: the sharing page (the card's form with a colleague search); POST: share."""
     deal = _sharable_deal(request, pk)
-    q = request.GET.get("q", "").strip()[:100]
+    q = query_text(request.GET, "q")
     form = DealShareForm(request.POST or None, deal=deal, by=request.user, q=q)
     if request.method == "POST" and form.is_valid():
         try:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.forms import apply_service_errors
+from core.http import int_or_none
 from security import selectors
 from security.audit import alerts, evidence, rules
 from security.forms import (
@@ -184,8 +185,7 @@ def alert_evidence(request, pk):
 
 
 def _before(request) -> int | None:
-    value = request.GET.get("before", "")
-    return int(value) if value.isdigit() else None
+    return int_or_none(request.GET.get("before"))
 
 
 @console_required
