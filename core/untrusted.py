@@ -30,16 +30,26 @@ def _refuse_constant(name: str):
     raise UntrustedJSON(f"{name} is not JSON")
 
 
-def _depth_exceeds(value, limit: int) -> bool:
+def _shape_refused(value, limit: int) -> str:
+    """Why `value` is refused ("" if it is not): nested past `limit`, or a NUL character in
+    a key or string, which PostgreSQL stores neither in text nor in jsonb (a body kept before
+    it is validated field by field, a provider's event, would end in a 500). Iterative: the
+    depth is what is being checked."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character (\\u0000) in a string"
+        elif isinstance(item, dict | list):
             if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
+                return f"nested deeper than {limit}"
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return ""
 
 
 def parse_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH):
@@ -61,8 +71,9 @@ def parse_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH)
         raise
     except ValueError as e:  # JSONDecodeError, and int()'s digit limit
         raise UntrustedJSON(str(e)) from e
-    if _depth_exceeds(value, max_depth):
-        raise UntrustedJSON(f"nested deeper than {max_depth}")
+    refused = _shape_refused(value, max_depth)
+    if refused:
+        raise UntrustedJSON(refused)
     return value
 
 
