@@ -422,3 +422,44 @@ def test_an_id_beyond_64_bits_in_a_path_is_not_found(number, known, director):
     failing = {name for name, _method, _status in failures}
     assert not failing - known, sorted(failing - known)
     assert not known - failing, f"fixed: take {sorted(known - failing)} off the known 500s"
+
+
+# --- A signed Mango event with numbers no call has -------------------------------------------
+
+# "1" is what Mango sends; the others are not.
+HOSTILE_NUMBERS = ["1", "1e999", "-1e999", "1e308", "9" * 30, "-1", "0", "1.5", "true", "null",
+                   '"1"', "[]", "{}", '"１"']
+
+
+@pytest.mark.parametrize("field", ["seq", "timestamp"])
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS)
+def test_a_signed_mango_event_with_a_hostile_number_is_answered_not_crashed(field, number,
+                                                                            anna):
+    """Signed, so it passes the door; its numbers are then the parser's: a 400 (refused,
+    nothing stored) or a 200 whose processing does not fail. A timestamp past what a datetime
+    holds (1e308, 30 digits) is stored and fails in processing, its error kept on the event
+    (telephony.providers.mango._when: OverflowError), never a 500."""
+    import json
+
+    from telephony.models import CallEvent, PbxAccount
+    from tests.telephony import mango_events as mango
+
+    account = PbxAccount.objects.create(name="pbx", team=anna.team, api_key=mango.API_KEY,
+                                        api_salt=mango.API_SALT,
+                                        api_base_url="http://127.0.0.1:9/")
+    request = mango.scenario("answered_incoming")[0]
+    payload = json.loads(request["json"])
+    assert field in payload
+    text = mango.encode({**payload, field: "HOSTILE"}).replace('"HOSTILE"', number)
+    response = mango.post(account, request["path"], text)
+    assert response.status_code in (200, 400), response.status_code
+    if "e999" in number:  # infinity: the untrusted-JSON door refuses it
+        assert response.status_code == 400
+    if response.status_code == 400:
+        assert not CallEvent.objects.exists()
+    else:
+        event = CallEvent.objects.get()
+        if field == "timestamp" and number in ("1e308", "9" * 30):
+            assert event.status == CallEvent.Status.FAILED and "Overflow" in event.error
+        else:
+            assert event.status == CallEvent.Status.PROCESSED, event.error
