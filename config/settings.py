@@ -345,6 +345,9 @@ AXES_VERBOSE = False
 TWO_FACTOR_REQUIRED = envbool("TWO_FACTOR_REQUIRED", not EMBEDDED)
 TWO_FACTOR_ROLES = ["admin", "security_officer", "sales_head"]
 OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "CRM")
+# The admin shows no device's key or QR code: each user sets up their own authenticator on the
+# two-factor page (django-otp's admin views of them also answer 500 to an unknown device).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Security headers (the Content-Security-Policy: security/headers.py) ----------------------
 # Pages may not be framed (clickjacking), leak no URL to other sites (privacy-center tokens,

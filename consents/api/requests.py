@@ -20,7 +20,7 @@ from consents import selectors, services
 from consents.models import SubjectRequest
 from core.api.serializers import UserRefSerializer
 from core.api.throttles import ListThrottle
-from core.api.views import validated
+from core.api.views import ID_REGEX, validated
 from security.audit import access_log
 from security.models import AccessRecord
 
@@ -95,7 +95,7 @@ class SubjectRequestViewSet(viewsets.GenericViewSet):
 
     queryset = SubjectRequest.objects.none()  # the model, for the schema; reads use selectors
     serializer_class = SubjectRequestSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     filter_backends: list = []
 
     def get_throttles(self):

@@ -5,6 +5,11 @@ from django.http import JsonResponse
 from django.views import defaults
 from rest_framework.exceptions import NotFound
 
+# An object id in an API path: at most 19 digits (a bigint's), so a path of thousands of digits
+# is a 404 from the resolver, never int()'s ValueError in the lookup. Longer ids within 19
+# digits but past 2**63 - 1 find nothing (Django's out-of-range lookups).
+ID_REGEX = r"\d{1,19}"
+
 
 def validated(serializer_class, data, *, context: dict | None = None, **kwargs) -> dict:
     """The serializer's validated data, or DRF's 400 with the field errors."""

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from core.api.parsers import UntrustedJSONParser
 from core.api.throttles import TokenThrottle
-from core.api.views import ValidatingMixin
+from core.api.views import ID_REGEX, ValidatingMixin
 from crm import selectors, services
 from crm.api import serializers as s
 from security import login_protection
@@ -99,7 +99,7 @@ class ServiceViewSet(ValidatingMixin, viewsets.GenericViewSet):
     # (A comment, not a docstring: the schema would show a docstring to API users as every
     # operation's description.)
 
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     parser_classes = [UntrustedJSONParser]
     filter_backends: list = []
     output_serializer: type[s.serializers.Serializer]

@@ -19,7 +19,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from core.api.parsers import UntrustedJSONParser
 from core.api.throttles import ListThrottle
-from core.api.views import ValidatingMixin
+from core.api.views import ID_REGEX, ValidatingMixin
 from inbox import selectors, services
 from inbox.api import serializers as s
 from inbox.models import Conversation
@@ -50,7 +50,7 @@ class ConversationViewSet(ValidatingMixin, viewsets.GenericViewSet):
 
     queryset = Conversation.objects.none()  # the model, for the schema; reads use selectors
     serializer_class = s.ConversationSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     parser_classes = [UntrustedJSONParser]
     filter_backends: list = []
     throttle_classes = [InboxListThrottle]

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from core.api.serializers import UserRefSerializer
 from core.api.throttles import ListThrottle
-from core.api.views import validated
+from core.api.views import ID_REGEX, validated
 from security import selectors
 from security.audit import alerts, rules
 from security.models import AccessRecord, Alert
@@ -115,7 +115,7 @@ class AlertViewSet(viewsets.GenericViewSet):
 
     queryset = Alert.objects.none()  # the model, for the schema; reads use selectors
     serializer_class = AlertSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     filter_backends: list = []
     throttle_classes = [ListThrottle]
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from core.api.parsers import UntrustedJSONParser
 from core.api.throttles import ListThrottle
-from core.api.views import ValidatingMixin
+from core.api.views import ID_REGEX, ValidatingMixin
 from crm import selectors as crm_selectors
 from security.audit import access_log
 from security.audit.access_log import Action
@@ -35,7 +35,7 @@ class CallViewSet(ValidatingMixin, viewsets.GenericViewSet):
 
     queryset = Call.objects.none()  # the model, for the schema; reads use selectors
     serializer_class = s.CallSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     parser_classes = [UntrustedJSONParser]
     filter_backends: list = []
     throttle_classes = [ListThrottle]
