@@ -204,6 +204,8 @@ TEMPLATES = [
             ],
         },
     },
+            # core is no installed app: its template filters are named here.
+            "libraries": {"dates": "core.templatetags.dates"},
 ]
 
 # --- Data stores -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors, services
@@ -195,6 +196,9 @@ class TaskForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = _people(user)
         self.initial.setdefault("assignee", deal.owner_id)
+        # The browser's picker starts at now; the service refuses a date in the past anyway.
+        self.fields["due_at"].widget.attrs["min"] = timezone.localtime().strftime(
+            "%Y-%m-%dT%H:%M")
 
 
 # --- Contacts and companies ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from core import events
 from core.sql import update_from_values
+from crm import mentions, notifications
 from crm.models import (
     Company,
     Contact,
@@ -430,6 +431,7 @@ def deal_create(
     deal.full_clean()
     deal.save()
     timeline_add(kind="deal_created", deal=deal, actor=by, payload={"stage": stage.name})
+    notifications.deal_created(deal=deal, by=by)
     return deal
 
 
@@ -546,7 +548,8 @@ def note_add(*, by, text: str, deal: Deal | None = None, contact: Contact | None
     note = Note(deal=deal, contact=contact, author=by, text=text)
     note.full_clean()
     note.save()
-    timeline_add(kind="note", deal=deal, contact=contact, actor=by, source=note)
+    entry = timeline_add(kind="note", deal=deal, contact=contact, actor=by, source=note)
+    mentions.mentions_record(by=by, entry=entry, text=text)
     return note
 
 
@@ -559,8 +562,13 @@ def task_create(
     due_at=None,
     deal: Deal | None = None,
     contact: Contact | None = None,
+    overdue_ok: bool = False,
 ) -> Task:
+    """`overdue_ok`: a task the system makes for something past (a missed call's call-back,
+    processed late) may be overdue at birth; a date a person typed in the past is refused."""
     _require(by, "crm.add_task")
+    if not overdue_ok:
+        _refuse_past_due(due_at)
     if deal is not None:
         _refuse_read_only(by, deal)
     elif contact is not None:
@@ -585,6 +593,17 @@ def task_create(
     return task
 
 
+def _refuse_past_due(due_at) -> None:
+    # A due date in the past on a new task is almost always a typo (last year, the wrong
+    # month); a serious CRM says so instead of filing an overdue task. The form picks
+    # minutes, so the current minute still counts as now.
+    if due_at is None:
+        return
+    if due_at < timezone.now().replace(second=0, microsecond=0):
+        raise ValidationError({"due_at": _("The due date is in the past: check the day, "
+                                           "month and year.")})
+
+
 def _check_assignee(by, assignee) -> None:
     if not assignable_users(user=by).filter(pk=assignee.pk).exists():
         raise ValidationError({"assignee": _("You cannot give tasks to this person.")})
@@ -602,6 +621,8 @@ def task_update(*, task: Task, by, **fields) -> Task:
         raise ValueError(f"task_update cannot change {sorted(unknown)}")
     if "title" in fields:
         fields["title"] = fields["title"].strip()
+    if "due_at" in fields and fields["due_at"] != task.due_at:
+        _refuse_past_due(fields["due_at"])  # an overdue task keeps its date when edited
     if "assignee" in fields and fields["assignee"].pk != task.assignee_id:
         _check_assignee(by, fields["assignee"])
     _check_links(by, **{

@@ -500,7 +500,7 @@ def _missed_call_task(call: Call) -> None:
         title = _("Call the client back")
     try:
         task = crm_services.task_create(by=owner, title=title, assignee=owner, due_at=due,
-                                        deal=deal)
+                                        deal=deal, overdue_ok=True)
     except (PermissionDenied, ValidationError) as error:
         logger.warning("no call-back task for call %s: %s", call.pk, error)
         return

@@ -665,6 +665,18 @@ def test_the_owner_creates_a_task_on_a_deal(as_anna, anna, anna_deal):
     assert body["done_at"] is None
 
 
+def test_a_task_due_in_the_past_is_refused(as_anna, anna_deal, anna_task):
+    response = call(as_anna, "post", f"{API}/tasks/", {
+        "title": "Отправить КП", "deal": anna_deal.pk, "due_at": "2025-12-08T10:00:00+03:00",
+    })
+    assert response.status_code == 400
+    assert "due_at" in response.json()
+    assert not Task.objects.filter(title="Отправить КП").exists()
+    response = call(as_anna, "patch", f"{API}/tasks/{anna_task.pk}/",
+                    {"due_at": "2020-01-01T09:00:00Z"})
+    assert response.status_code == 400 and "due_at" in response.json()
+
+
 def test_a_task_cannot_be_put_on_a_deal_the_user_cannot_see(as_olga, anna_deal):
     response = call(as_olga, "post", f"{API}/tasks/", {"title": "Шпион", "deal": anna_deal.pk})
     assert response.status_code == 400

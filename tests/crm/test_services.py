@@ -1,7 +1,9 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from crm import services
 from crm.models import ContactPoint, Deal, Note, TimelineEntry
@@ -201,6 +203,28 @@ def test_changes_are_audited_without_copying_contact_identifiers(anna, anna_deal
     logged = LogEntry.objects.get_for_object(point).get()
     assert "+79161234567" not in str(logged.changes)
     assert LogEntry.objects.get_for_object(anna_deal).filter(action=LogEntry.Action.UPDATE).exists()
+
+
+def test_a_task_due_in_the_past_is_refused_and_its_date_kept_when_overdue(anna, anna_deal):
+    yesterday = timezone.now() - timedelta(days=1)
+    with pytest.raises(ValidationError) as refused:
+        services.task_create(by=anna, title="Позвонить", deal=anna_deal, due_at=yesterday)
+    assert "due_at" in refused.value.message_dict
+    assert not anna_deal.tasks.exists()
+    # The current minute is still now (the form picks minutes).
+    assert services.task_create(by=anna, title="Сейчас", deal=anna_deal,
+                                due_at=timezone.now().replace(second=0, microsecond=0))
+    # What the system makes for something past (a call-back of a call processed late) may
+    # be overdue at birth.
+    late = services.task_create(by=anna, title="Перезвонить", deal=anna_deal,
+                                due_at=yesterday, overdue_ok=True)
+    assert late.is_overdue
+    # Editing an overdue task keeps its date; moving it into the past is refused.
+    services.task_update(task=late, by=anna, title="Перезвонить клиенту", due_at=yesterday)
+    with pytest.raises(ValidationError):
+        services.task_update(task=late, by=anna, due_at=yesterday - timedelta(days=365))
+    late.refresh_from_db()
+    assert late.due_at == yesterday
 
 
 def test_tasks_go_only_to_the_team(anna, ivan, olga, anna_deal):

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -460,6 +461,39 @@ def test_adding_a_task_defaults_to_the_owner_and_lists_it(as_anna, anna, anna_de
     page = html(as_anna.get(f"/deals/{anna_deal.pk}/"))
     assert "Отправить КП" in page
     assert f'action="/tasks/{task.pk}/complete/"' in page
+
+
+def test_a_task_due_in_the_past_is_refused_by_the_form(as_anna, anna, anna_deal):
+    response = as_anna.post(
+        f"/deals/{anna_deal.pk}/tasks/",
+        {"title": "Отправить КП", "due_at": "2025-12-08T10:30", "assignee": anna.pk},
+    )
+    assert response.status_code == 200  # the card again, with the form's error
+    assert "Срок уже прошёл" in html(response)
+    assert not Task.objects.filter(title="Отправить КП").exists()
+    response = as_anna.post(f"/deals/{anna_deal.pk}/tasks/",
+                            {"title": "Созвон", "due_at": "2020-01-01T10:00",
+                             "assignee": anna.pk}, **JSON)
+    assert response.status_code == 400 and "due_at" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("path", ["deal", "tasks", "deals"])
+def test_a_due_date_shows_its_year_when_not_this_years(as_anna, anna, anna_deal, path):
+    from django.utils import timezone, translation
+    from django.utils.formats import date_format
+
+    this_year = timezone.localdate().year
+    services.task_create(by=anna, title="В этом году", deal=anna_deal,
+                         due_at=timezone.now() + timedelta(minutes=5))
+    services.task_create(by=anna, title="В следующем", deal=anna_deal, due_at=timezone.make_aware(
+        datetime(this_year + 1, 3, 2, 11, 0)))
+    url = {"deal": f"/deals/{anna_deal.pk}/", "tasks": "/tasks/", "deals": "/deals/"}[path]
+    page = html(as_anna.get(url))
+    assert f"2 марта {this_year + 1}, 11:00" in page
+    soon = Task.objects.get(title="В этом году").due_at
+    if timezone.localtime(soon).year == this_year:  # not in the last minutes of a year
+        with translation.override("ru"):
+            assert f">{date_format(timezone.localtime(soon), 'j E, H:i')}</time>" in page
 
 
 def test_adding_a_task_with_fetch_returns_the_entry_and_the_task_list(as_anna, anna, anna_deal):

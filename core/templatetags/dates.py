@@ -1,0 +1,48 @@
+"""Dates as people read them: `{% load dates %}{{ task.due_at|when }}`.
+
+"7 декабря, 14:30" this year, "7 декабря 2025, 14:30" any other: a date shown without its
+year reads as this year's, which is how a typo'd year went unnoticed on tasks.
+(Registered in settings' TEMPLATES libraries: core is no installed app.)
+"""
+
+from datetime import date, datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+
+register = template.Library()
+
+
+@register.filter
+def when(value, seconds: str = ""):
+    """A moment in the current time zone with its year when not this year; `|when:"s"`
+    adds the seconds (the security console's evidence)."""
+    if not isinstance(value, datetime):
+        return when_day(value)
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    time = "H:i:s" if seconds else "H:i"
+    if local.year == timezone.localdate().year:
+        return date_format(local, f"j E, {time}")
+    return date_format(local, f"j E Y, {time}")
+
+
+@register.filter
+def when_day(value):
+    """A day, with its year when not this year."""
+    if not isinstance(value, date):
+        return value or ""
+    if isinstance(value, datetime):
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    if value.year == timezone.localdate().year:
+        return date_format(value, "j E")
+    return date_format(value, "j E Y")
+
+
+@register.filter
+def iso_moment(value):
+    """An ISO 8601 string kept in JSON back to a datetime (anything else: None)."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
