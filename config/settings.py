@@ -202,10 +202,10 @@ TEMPLATES = [
                 "security.context_processors.role",
                 "inbox.context_processors.unread",
             ],
-        },
-    },
             # core is no installed app: its template filters are named here.
             "libraries": {"dates": "core.templatetags.dates"},
+        },
+    },
 ]
 
 # --- Data stores -----------------------------------------------------------------------------
