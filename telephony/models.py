@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedTextField
@@ -158,6 +159,22 @@ class Call(models.Model):
     def save(self, *args, **kwargs):
         self.client_number_index = self.index_of(self.client_number)
         super().save(*args, **kwargs)
+
+    @cached_property
+    def line(self) -> "PbxLine | None":
+        """The corporate line the call came through (telephony.holdings' timeline prefetch
+        sets it for a page of calls; one entry rendered alone looks it up here)."""
+        if not self.line_number:
+            return None
+        return PbxLine.objects.filter(account_id=self.account_id,
+                                      number=self.line_number).first()
+
+    @property
+    def line_label(self) -> str:
+        """How the call's line reads everywhere (the deal card, live or reloaded): its name,
+        else its number."""
+        line = self.line
+        return (line.name if line is not None and line.name else "") or self.line_number
 
     @staticmethod
     def index_of(number: str) -> str:

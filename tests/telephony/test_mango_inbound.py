@@ -12,7 +12,7 @@ from django.urls import reverse
 from core.webhooks import Delivery
 from crm.models import Contact, ContactPoint, Deal, Task, TimelineEntry
 from telephony import services
-from telephony.models import Call, CallbackCommand, CallEvent, PbxAccount
+from telephony.models import Call, CallbackCommand, CallEvent, PbxAccount, PbxLine
 from telephony.providers.base import (
     CallbackResult,
     CallLegEvent,
@@ -553,6 +553,38 @@ class TestTimeline:
         entry_html = html[start:html.index("</li>", start)]
         for raw in ("79161234567", "9161234567", "916) 123"):
             assert raw not in entry_html
+
+    def test_the_live_entry_and_the_reloaded_card_name_the_line_alike(self, account, anna,
+                                                                       anna_deal):
+        """live.js and calls.js fetch one entry (deal_timeline_entry) when the websocket
+        announces it; the card after a reload renders a page of entries: one rendering."""
+        play(account, scenario("answered_incoming"))
+        entry = anna_deal.timeline.get(kind="call")
+        client = Client()
+        client.force_login(anna)
+        live = client.get(reverse("deal_timeline_entry", args=[anna_deal.pk, entry.pk]))
+        assert live.status_code == 200
+        reloaded = self._deal_page(anna, anna_deal)
+
+        def line_of(html: str) -> str:
+            start = html.index('class="call-entry__line"')
+            return html[start:html.index("</span>", start)]
+
+        assert line_of(live.content.decode()) == line_of(reloaded)
+        assert "Отдел продаж" in line_of(reloaded)
+        assert LINE_NORTH not in line_of(reloaded)
+
+    def test_a_line_nobody_named_reads_as_its_number_live_and_reloaded(self, account, anna,
+                                                                        anna_deal):
+        PbxLine.objects.filter(number=LINE_NORTH).update(name="")
+        play(account, scenario("answered_incoming"))
+        entry = anna_deal.timeline.get(kind="call")
+        client = Client()
+        client.force_login(anna)
+        live = client.get(reverse("deal_timeline_entry", args=[anna_deal.pk, entry.pk]))
+        assert f'class="call-entry__line">{LINE_NORTH}</span>' in live.content.decode()
+        assert f'class="call-entry__line">{LINE_NORTH}</span>' in self._deal_page(anna,
+                                                                                   anna_deal)
 
     def test_a_missed_call_reads_as_missed(self, account, anna):
         play(account, scenario("missed_incoming"))
