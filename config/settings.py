@@ -3,7 +3,7 @@
 Two modes:
 - `CRM_MODE=embedded` (the default): SQLite under `var/`, in-memory channel layer, Celery tasks
   run in process, a secret key generated under `var/`. Nothing needs to be running.
-- `CRM_MODE=production`: PostgreSQL and Redis are required, DEBUG is off by default, and the
+- `CRM_MODE=production`: PostgreSQL and Redis are required, and the
   process refuses to start with a missing or default secret key.
 """
 
@@ -34,7 +34,9 @@ if CRM_MODE not in {"embedded", "production"}:
     raise ImproperlyConfigured(f"CRM_MODE={CRM_MODE!r} must be 'embedded' or 'production'")
 EMBEDDED = CRM_MODE == "embedded"
 
-DEBUG = envbool("DEBUG", EMBEDDED)
+# Off in both modes unless asked for: the embedded demo shows the product's own error pages,
+# never Django's debug page with its URL list, settings and local variables.
+DEBUG = envbool("DEBUG", False)
 
 # Known-bad values: Django's startproject prefix and the placeholder in .env.example.
 _INSECURE_SECRETS = ("django-insecure", "change-me")
@@ -145,11 +147,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "channels",
-    "guardian",
-    "auditlog",
-    "axes",
+    "config.apps.Guardian",
+    "config.apps.AuditLog",
+    "config.apps.Axes",
     "django_otp",
-    "django_otp.plugins.otp_totp",
+    "config.apps.Totp",
     "crm",
     "inbox",
     "telephony",
@@ -225,6 +227,8 @@ elif EMBEDDED:
     }
 else:
     raise ImproperlyConfigured("DATABASE_URL must be set in production")
+# The embedded mode's own SQLite file: `seed_demo` may fill it with DEBUG off (`make run`).
+DEMO_DATABASE = EMBEDDED and not DATABASE_URL
 
 REDIS_URL = check_redis_url("REDIS_URL", envstr("REDIS_URL"))
 if not EMBEDDED and not REDIS_URL:
@@ -308,7 +312,7 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "deal_list"
+LOGIN_REDIRECT_URL = "home"  # which sends each role to its work (crm.views.deals.home)
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -76,6 +76,9 @@ class ExportResource:
     table: Callable  # (user, filters, limit) -> (header, rows, objects), what `user` sees
     from_request: Callable  # the list page's filters from the export button's POST
     list_url: str  # the list page's URL name
+    # (filters) -> [(label, value)]: the filters as a reader of the file names them (the
+    # owner's name, not owner=5); None: "name=value".
+    describe: Callable | None = None
 
 
 @dataclass(frozen=True)

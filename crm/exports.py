@@ -10,10 +10,10 @@ from django.utils.translation import pgettext
 
 from core.holdings import ExportResource
 from crm import selectors
-from crm.forms import DealFilterForm
-from crm.models import Deal
+from crm.forms import SORT_LABELS, DealFilterForm
+from crm.models import Deal, Stage
 from security import masking
-from security.models import ExportRequest
+from security.models import ExportRequest, User
 
 # --- Filters: the same as each list's (crm.selectors) ------------------------------------
 
@@ -64,6 +64,29 @@ def _contact_list_filters(request) -> dict:
     q = request.POST.get("q", "").strip()[:100]
     return {"q": q} if q else {}
 
+def _describe_deal_filters(filters: dict) -> list[tuple[str, str]]:
+    """The deal list's filters as its form labels and shows them."""
+    shown = []
+    for name, value in filters.items():
+        if name == "q":
+            shown.append((_("Search"), f"«{value}»"))
+        elif name == "status":
+            shown.append((_("Status"), str(Deal.Status(value).label)))
+        elif name == "stage":
+            stage = Stage.objects.filter(pk=value).first()
+            shown.append((_("Stage"), stage.name if stage else f"№{value}"))
+        elif name == "owner":
+            owner = User.objects.filter(pk=value).first()
+            shown.append((_("Owner"), str(owner) if owner else f"№{value}"))
+        elif name == "sort":
+            shown.append((_("Sort by"), str(SORT_LABELS.get(value, value))))
+        else:
+            shown.append((name, str(value)))
+    return shown
+
+
+def _describe_contact_filters(filters: dict) -> list[tuple[str, str]]:
+    return [(_("Search"), f"«{filters['q']}»")] if filters.get("q") else []
 
 
 # --- Rows ------------------------------------------------------------------------------------
@@ -138,8 +161,8 @@ def _contact_table(user, filters: dict, limit: int):
 EXPORTS = {
     ExportRequest.Resource.DEALS: ExportResource(
         filters=DEAL_FILTERS, table=_deal_table, from_request=_deal_list_filters,
-        list_url="deal_list"),
+        list_url="deal_list", describe=_describe_deal_filters),
     ExportRequest.Resource.CONTACTS: ExportResource(
         filters=CONTACT_FILTERS, table=_contact_table, from_request=_contact_list_filters,
-        list_url="contact_list"),
+        list_url="contact_list", describe=_describe_contact_filters),
 }

@@ -137,7 +137,9 @@ def _preamble(export: ExportRequest, user, row_count: int, capped: bool) -> list
     name = user.get_full_name()
     who = f"{name} ({user.username})" if name else user.username
     when = timezone.localtime(export.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
-    filters = "; ".join(f"{k}={v}" for k, v in export.filters.items()) or "—"
+    describe = exports()[export.resource].describe
+    described = describe(export.filters) if describe else list(export.filters.items())
+    filters = "; ".join(f"{label}: {value}" for label, value in described) or "—"
     rows = str(row_count)
     if capped:
         rows = _("%(count)s (cut at the limit of %(limit)s)") % {

@@ -1,10 +1,30 @@
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 from consents import selectors
 from consents.forms import ConsentRecordForm
 from crm import selectors as crm_selectors
 
 register = template.Library()
+
+# The evidence's keys (consents.services, capture, the privacy center) as the history names
+# them; the stored keys stay as they are for the API.
+EVIDENCE_LABELS = {
+    "ip": _("IP address"),
+    "user_agent": _("Browser"),
+    "page_url": _("Page"),
+    "origin": _("Site"),
+    "site": _("Form"),
+    "note": _("Note"),
+    "document": _("Document"),
+    "kind": _("Kind"),
+    "message": _("Message"),
+}
+
+
+@register.filter
+def evidence_label(key):
+    return EVIDENCE_LABELS.get(key, key)
 
 
 @register.inclusion_tag("consents/_consent_panel.html", takes_context=True)

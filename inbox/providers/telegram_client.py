@@ -10,6 +10,7 @@ import json
 import logging
 
 import httpx
+from django.utils.translation import gettext as _
 
 from inbox.providers.base import ProviderError, SendResult
 
@@ -34,11 +35,11 @@ class TelegramBotClient:
 
     def send_message(self, chat_id, text: str, reply_to_message_id=None) -> int:
         if not text:
-            raise ProviderError("The message is empty.", permanent=True)
+            raise ProviderError(_("The message is empty."), permanent=True)
         if len(text) > TEXT_LIMIT:
             # Refused rather than split: a split message could half-arrive and then retry.
-            raise ProviderError(f"Telegram takes at most {TEXT_LIMIT} characters per message.",
-                                permanent=True)
+            raise ProviderError(_("Telegram takes at most %(limit)s characters per message.")
+                                % {"limit": TEXT_LIMIT}, permanent=True)
         body = {"chat_id": chat_id, "text": text}
         if reply_to_message_id:
             body["reply_parameters"] = {"message_id": int(reply_to_message_id),
@@ -104,12 +105,12 @@ class TelegramBotClient:
             with httpx.Client(timeout=timeout, transport=self._transport) as client:
                 return client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ProviderError(f"Telegram did not answer in time ({type(exc).__name__}).",
-                                permanent=False) from exc
+            raise ProviderError(_("Telegram did not answer in time (%(error)s).")
+                                % {"error": type(exc).__name__}, permanent=False) from exc
         except httpx.HTTPError as exc:
             # Never echo the URL: it carries the bot token.
-            raise ProviderError(f"Could not reach Telegram ({type(exc).__name__}).",
-                                permanent=False) from exc
+            raise ProviderError(_("Could not reach Telegram (%(error)s).")
+                                % {"error": type(exc).__name__}, permanent=False) from exc
 
     @staticmethod
     def _error(response: httpx.Response, payload=None) -> ProviderError:
@@ -121,7 +122,9 @@ class TelegramBotClient:
         if not isinstance(payload, dict):
             payload = {}
         code = payload.get("error_code") or response.status_code
-        description = str(payload.get("description") or f"HTTP {response.status_code}")[:400]
+        # Telegram's own description (in English) is kept after a sentence of ours.
+        description = _("Telegram refused the request: %(description)s") % {
+            "description": str(payload.get("description") or f"HTTP {response.status_code}")[:400]}
         parameters = payload.get("parameters") or {}
         if code == 429:
             retry_after = parameters.get("retry_after")

@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from telephony.providers.base import ProviderError
 
@@ -96,7 +97,7 @@ class MangoClient:
             raise self._error(response)
         location = response.headers.get("Location")
         if not location:
-            raise ProviderError("Mango answered a redirect without a link.", permanent=False)
+            raise ProviderError(_("Mango answered a redirect without a link."), permanent=False)
         # Resolved against the API's URL, followed once, never kept.
         return self._download(urljoin(str(response.request.url), location))
 
@@ -109,11 +110,11 @@ class MangoClient:
                               follow_redirects=False) as client:
                 response = client.post(self.base_url + method, data=form)
         except httpx.TimeoutException as exc:
-            raise ProviderError(f"Mango did not answer in time ({type(exc).__name__}).",
-                                permanent=False) from None
+            raise ProviderError(_("Mango did not answer in time (%(error)s).")
+                                % {"error": type(exc).__name__}, permanent=False) from None
         except httpx.HTTPError as exc:
-            raise ProviderError(f"Could not reach Mango ({type(exc).__name__}).",
-                                permanent=False) from None
+            raise ProviderError(_("Could not reach Mango (%(error)s).")
+                                % {"error": type(exc).__name__}, permanent=False) from None
         if response.status_code == 429 or response.status_code >= 400:
             raise self._error(response)
         return response
@@ -130,8 +131,8 @@ class MangoClient:
                         # A used or expired link: the next try asks for a fresh one.
                         if response.status_code in (403, 404, 410):
                             error = ProviderError(
-                                f"The recording's download link was refused (HTTP "
-                                f"{response.status_code}).", permanent=False)
+                                _("The recording's download link was refused (HTTP %(status)s).")
+                                % {"status": response.status_code}, permanent=False)
                         raise error
                     declared = int(response.headers.get("Content-Length") or 0)
                     if declared > limit:
@@ -144,22 +145,23 @@ class MangoClient:
                         chunks.append(chunk)
                     mime = normalize_mime(response.headers.get("Content-Type", ""))
         except TooLarge:
-            raise ProviderError(f"The recording is larger than {limit} bytes.",
-                                permanent=True) from None
+            raise ProviderError(_("The recording is larger than %(limit)s bytes.")
+                                % {"limit": limit}, permanent=True) from None
         except httpx.TimeoutException as exc:
             # Never echo the URL: the one-time link is a credential.
-            raise ProviderError(f"The recording's download timed out ({type(exc).__name__}).",
-                                permanent=False) from None
+            raise ProviderError(_("The recording's download timed out (%(error)s).")
+                                % {"error": type(exc).__name__}, permanent=False) from None
         except httpx.HTTPError as exc:
-            raise ProviderError(f"Could not download the recording ({type(exc).__name__}).",
-                                permanent=False) from None
+            raise ProviderError(_("Could not download the recording (%(error)s).")
+                                % {"error": type(exc).__name__}, permanent=False) from None
         return b"".join(chunks), mime
 
     @staticmethod
     def _capped(data: bytes) -> bytes:
         limit = max_recording_bytes()
         if len(data) > limit:
-            raise ProviderError(f"The recording is larger than {limit} bytes.", permanent=True)
+            raise ProviderError(_("The recording is larger than %(limit)s bytes.")
+                                % {"limit": limit}, permanent=True)
         return data
 
     @staticmethod
@@ -175,25 +177,27 @@ class MangoClient:
             code = None
         if code is None or 1000 <= code < 2000:
             return
-        raise ProviderError(f"Mango refused the command (result {code}).",
+        raise ProviderError(_("Mango refused the command (result %(code)s).") % {"code": code},
                             permanent=not 5000 <= code < 6000, code=code)
 
     @staticmethod
     def _error(response: httpx.Response) -> ProviderError:
         status = response.status_code
         if status == 429:
-            return ProviderError("Mango: too many requests (HTTP 429).", permanent=False,
+            return ProviderError(_("Mango: too many requests (HTTP 429)."), permanent=False,
                                  retry_after=_retry_after(response), code=status)
         if status >= 500 or status < 400:
-            return ProviderError(f"Mango answered HTTP {status}.", permanent=False, code=status)
+            return ProviderError(_("Mango answered HTTP %(status)s.") % {"status": status},
+                                 permanent=False, code=status)
         detail = ""
         try:
             payload = response.json()
             if isinstance(payload, dict) and payload.get("result") is not None:
-                detail = f", result {str(payload['result'])[:20]}"
+                detail = _(", result %(result)s") % {"result": str(payload["result"])[:20]}
         except (json.JSONDecodeError, UnicodeDecodeError):
             pass
-        return ProviderError(f"Mango refused the request (HTTP {status}{detail}).",
+        return ProviderError(_("Mango refused the request (HTTP %(status)s%(detail)s).")
+                             % {"status": status, "detail": detail},
                              permanent=True, code=status)
 
 

@@ -10,9 +10,10 @@ services write, spread over the last 90 days.
   e-mail address marks a database that holds it. When the marker is there the command
   changes nothing; to start over, delete the database (`make clean`).
 - It refuses (CommandError) to write into a database that holds anything else (any user,
-  company, contact or deal) or when DEBUG is off, unless `--force`.
+  company, contact or deal) or when DEBUG is off outside the embedded mode's own SQLite
+  database (settings.DEMO_DATABASE), unless `--force`.
 - `--if-empty` (used by `make run` on every start) never fails: it seeds only an empty
-  database in DEBUG mode and otherwise says why it did nothing.
+  database that may hold the demo and otherwise says why it did nothing.
 - `--json` prints who can log in, without touching the database.
 """
 
@@ -39,7 +40,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--if-empty", action="store_true",
-            help="Seed only an empty database in DEBUG mode; otherwise do nothing (never fails).",
+            help="Seed only an empty database that may hold the demo (DEBUG on, or the embedded "
+                 "mode's own SQLite file); otherwise do nothing (never fails).",
         )
         parser.add_argument(
             "--force", action="store_true",
@@ -61,11 +63,12 @@ class Command(BaseCommand):
 
         force, if_empty = options["force"], options["if_empty"]
         existing = other_data()
-        if if_empty and not force and (existing or not settings.DEBUG):
-            reason = "DEBUG is off" if not settings.DEBUG else "the database holds other data"
+        allowed = settings.DEBUG or getattr(settings, "DEMO_DATABASE", False)
+        if if_empty and not force and (existing or not allowed):
+            reason = "DEBUG is off" if not allowed else "the database holds other data"
             self.stdout.write(f"Not seeding demo data: {reason}.")
             return
-        if not settings.DEBUG and not force:
+        if not allowed and not force:
             raise CommandError(
                 "DEBUG is off, so this looks like a production database: refusing to add demo "
                 "users with the password 'demo'. Use --force if you really mean it."
