@@ -6,6 +6,10 @@ task). A rule set to "alert and suspend" suspends the account at once (sessions 
 killed, websockets closed) until someone reviews it.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -14,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from security import roles
-from security.models import Alert, User
+from security.models import AccessRecord, Alert, User
 
 
 def recipients(alert: Alert) -> list[User]:
@@ -117,3 +121,67 @@ def alert_resolve(*, alert: Alert, by: User, comment: str, false_positive: bool 
 
         accounts.user_reinstate(alert.user, by=by)
     return alert
+
+
+# --- How the evidence reads ------------------------------------------------------------------
+
+
+def evidence_refs(alert: Alert, records: list[AccessRecord]) -> list[tuple[str, int]]:
+    """Every object the alert's evidence and its records name, as (label, id)."""
+    refs = []
+    for value in alert.evidence.get("objects", []) or []:
+        label, _sep, pk = str(value).rpartition(":")
+        if pk.isdigit():
+            refs.append((label, int(pk)))
+    refs += [("crm.contact", int(pk)) for pk in alert.evidence.get("clients", []) or []
+             if isinstance(pk, int)]
+    for record in records:
+        if record.object_type and record.object_id is not None:
+            refs.append((record.object_type, record.object_id))
+        if record.contact_id is not None:
+            refs.append(("crm.contact", record.contact_id))
+    return refs
+
+
+def evidence_moment(value) -> datetime | None:
+    """An ISO time the evidence keeps ("since", "at") as a datetime to show localized."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class RecordEvent:
+    """What one request showed: a list page of 50 clients is one event of 50 records."""
+
+    records: list[AccessRecord] = field(default_factory=list)
+
+    @property
+    def first(self) -> AccessRecord:
+        return self.records[0]
+
+    @property
+    def count(self) -> int:
+        return len(self.records)
+
+    @property
+    def seqs(self) -> tuple[int, int]:
+        return self.records[0].seq, self.records[-1].seq
+
+
+def _request_of(record: AccessRecord) -> tuple:
+    # One request's reads are written in one batch, and one read() call gives its records
+    # one time: the same moment, reader, surface, action and path is the same list view.
+    return (record.at, record.user_id, record.surface, record.action, record.path)
+
+
+def record_events(records: Iterable[AccessRecord]) -> list[RecordEvent]:
+    """`records` (in log order, either way) grouped into the requests that made them."""
+    events: list[RecordEvent] = []
+    for record in records:
+        if events and _request_of(events[-1].first) == _request_of(record):
+            events[-1].records.append(record)
+        else:
+            events.append(RecordEvent([record]))
+    return events

@@ -7,13 +7,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Count, Max, Min
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from security.audit import audit_chain, containment
-from security.models import AccessRecord, Alert, ChainHead, Incident, IncidentEvent, User
+from security.models import AccessRecord, Alert, Incident, IncidentEvent, User
 
 # 152-FZ art. 21 part 3.1: the regulator hears of a leak within 24 hours of its detection,
 # and of the internal investigation's results within 72 hours.
@@ -31,12 +31,37 @@ def deadlines(incident: Incident) -> dict:
             "report_by": incident.detected_at + REPORT_WITHIN}
 
 
+def evidence_records(alerts: list[Alert]):
+    """The access-log records that are the alerts' evidence: those each alert names, or, for
+    an alert that names none (a rule that does not count reads, an alert made by hand), its
+    user's reads within its own window. Never the log up to now: later records are not the
+    alert's, and other people's reads between them are no evidence."""
+    scope = AccessRecord.objects.none()
+    for alert in alerts:
+        seqs = [seq for seq in alert.evidence.get("records", []) if isinstance(seq, int)]
+        if seqs:
+            scope = scope | AccessRecord.objects.filter(seq__in=seqs, user_id=alert.user_id)
+        else:
+            scope = scope | AccessRecord.objects.filter(
+                user_id=alert.user_id, at__lte=alert.raised_at,
+                at__gte=alert.raised_at - timedelta(minutes=alert.window_minutes))
+    return scope
+
+
+def evidence_summary(alerts: list[Alert]) -> dict:
+    """What opening an incident from `alerts` would freeze: the records' range and count,
+    the clients they touched (the confirmation page says it before anyone commits)."""
+    scope = evidence_records(alerts)
+    found = scope.aggregate(first=Min("seq"), last=Max("seq"), count=Count("pk"))
+    clients = set(scope.exclude(contact_id=None).values_list("contact_id", flat=True))
+    return {**found, "clients": sorted(clients)}
+
+
 @transaction.atomic
 def incident_open(*, alerts: list[Alert], by: User, title: str = "",
                   description: str = "") -> Incident:
-    """Open an incident from `alerts`: detected when the first of them was raised; the
-    evidence is frozen at once (the access log of the users involved, from the start of the
-    first alert's window to now)."""
+    """Open an incident from `alerts`: detected when the first of them was raised; their
+    evidence is frozen at once (evidence_records)."""
     if not alerts:
         raise ValidationError({"alerts": _("Open an incident from at least one alert.")})
     first = min(alerts, key=lambda alert: alert.raised_at)
@@ -51,8 +76,7 @@ def incident_open(*, alerts: list[Alert], by: User, title: str = "",
            text=_("Incident opened from alerts %(ids)s.") % {
                "ids": ", ".join(f"#{alert.pk}" for alert in alerts)},
            alerts=[alert.pk for alert in alerts])
-    since = min(alert.raised_at - timedelta(minutes=alert.window_minutes) for alert in alerts)
-    freeze_evidence(incident=incident, since=since, by=by)
+    freeze_evidence(incident=incident, by=by)
     return incident
 
 
@@ -63,30 +87,28 @@ def _rule_title(code: str) -> str:
 
 
 @transaction.atomic
-def freeze_evidence(*, incident: Incident, since, by: User) -> Incident:
-    """Fix the access-log range that holds the evidence: from the first record of the
-    accounts involved since `since` to the chain's last record now, with that record's hash
-    (which, through the chain, vouches for every record before it). The clients those
-    accounts touched within the range are the affected clients."""
-    subjects = list(incident.subjects.values_list("pk", flat=True))
-    scope = AccessRecord.objects.filter(user_id__in=subjects, at__gte=since)
-    first = scope.aggregate(first=Min("seq"))["first"]
-    head = ChainHead.objects.filter(name=AccessRecord._meta.label_lower).first()
-    last = head.seq if head else 0
-    clients = sorted(set(scope.filter(seq__lte=last).exclude(contact_id=None)
-                         .values_list("contact_id", flat=True)))
+def freeze_evidence(*, incident: Incident, by: User) -> Incident:
+    """Fix the access-log range of the incident's alerts' evidence: from its first record to
+    its last, with the last one's hash (which, through the chain, vouches for every record
+    before it). The clients those records touched are the affected clients."""
+    alerts = list(incident.alerts.all())
+    summary = evidence_summary(alerts)
+    first, last = summary["first"], summary["last"]
+    clients = set(summary["clients"])
+    for alert in alerts:  # what a rule counted, where no record names it
+        clients |= {pk for pk in alert.evidence.get("clients", []) if isinstance(pk, int)}
+    last_record = AccessRecord.objects.filter(seq=last).first() if last is not None else None
     incident.evidence_from_seq = first
-    incident.evidence_to_seq = last if first is not None else None
-    incident.evidence_hash = head.hash if (head and first is not None) else ""
+    incident.evidence_to_seq = last
+    incident.evidence_hash = last_record.hash if last_record else ""
     incident.evidence_frozen_at = timezone.now()
-    incident.affected_clients = clients
+    incident.affected_clients = sorted(clients)
     incident.save(update_fields=["evidence_from_seq", "evidence_to_seq", "evidence_hash",
                                  "evidence_frozen_at", "affected_clients"])
     _event(incident, kind="evidence", by=by,
            text=_("Evidence frozen: access-log records #%(first)s to #%(last)s, "
                   "%(clients)d clients affected.") % {
-               "first": first or "-", "last": last if first is not None else "-",
-               "clients": len(clients)},
+               "first": first or "-", "last": last or "-", "clients": len(clients)},
            first=first, last=last, hash=incident.evidence_hash)
     return incident
 

@@ -4,9 +4,11 @@ Security officers and admins (security.selectors.can_use_console) use it; to any
 every page of it is a 404, lists included, so the console does not announce itself. An admin
 may see and triage but neither changes the rules nor exports evidence: those two answer 403.
 
-The console's own reading of the access log is not recorded in it: the log holds reads of
-client data, and these pages show none (contact ids, object types and ids; paths without
-their query string). Exporting evidence is recorded (security/audit/evidence.py): the file leaves.
+An alert's page names what its evidence holds as people know it (a deal's title, a client's
+name, a user's name; never a contact detail: alerts.objects_named), and records in the access
+log that it showed those clients, as every page that names a client does. The access log's
+own page shows ids (object types and ids; paths without their query string) and is not
+recorded. Exporting evidence is recorded (security/audit/evidence.py): the file leaves.
 """
 
 from django.conf import settings
@@ -23,7 +25,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.forms import apply_service_errors
 from core.http import int_or_none
-from security import selectors
+from security import names, selectors
+from security.audit import access_log as reads
 from security.audit import alerts, evidence, rules
 from security.forms import (
     AccessLogFilterForm,
@@ -32,7 +35,7 @@ from security.forms import (
     AlertResolveForm,
     RuleSettingForm,
 )
-from security.models import RuleSetting
+from security.models import AccessRecord, RuleSetting, User
 
 
 def console_required(view):
@@ -89,6 +92,12 @@ def alert_list(request):
 
 def _alert_page(request, alert, *, assign_form=None, resolve_form=None, status=200):
     records = selectors.alert_evidence_records(alert)
+    named = names.objects_named(alerts.evidence_refs(alert, records))
+    # The page names these clients to its reader: a read like any other page's.
+    reads.read([n.instance for n in named.values() if n.instance is not None],
+               action=AccessRecord.Action.LIST)
+    events = alerts.record_events(records)
+    _name_records(records, named)
     return render(request, "security/console/alert_detail.html", {
         "nav": "security",
         "section": "alerts",
@@ -96,8 +105,9 @@ def _alert_page(request, alert, *, assign_form=None, resolve_form=None, status=2
         "rule_title": alerts.rule_title(alert.rule),
         "rule": rules.RULES.get(alert.rule),
         "records": records,
+        "events": events,
         "missing_records": len(alert.evidence.get("records", [])) - len(records),
-        "evidence_items": _evidence_items(alert.evidence),
+        "evidence_items": _evidence_items(alert.evidence, named),
         "closed": alert.status in alerts.CLOSED,
         "assign_form": assign_form or AlertAssignForm(initial={"assignee": alert.assignee_id}),
         "resolve_form": resolve_form or AlertResolveForm(alert=alert),
@@ -105,10 +115,22 @@ def _alert_page(request, alert, *, assign_form=None, resolve_form=None, status=2
     }, status=status)
 
 
-# The evidence keys the page shows as they are (ids, addresses, times); `records` has its
-# own table.
+def _name_records(records, named) -> None:
+    """Attach what each record's table row shows: the object's and the client's names, and
+    the reader's name (a user no longer here: the username the record kept)."""
+    people = User.objects.in_bulk({r.user_id for r in records if r.user_id is not None})
+    for record in records:
+        shown = named.get((record.object_type, record.object_id))
+        record.object_name = shown.text if shown else ""
+        client = named.get(("crm.contact", record.contact_id))
+        record.client_name = client.text if client else ""
+        person = people.get(record.user_id)
+        record.user_name = str(person) if person else ""
+
+
+# The evidence keys, labelled; `records` has its own table.
 _EVIDENCE_LABELS = {
-    "clients": gettext_lazy("Clients (contact ids)"),
+    "clients": gettext_lazy("Clients"),
     "objects": gettext_lazy("Objects"),
     "change_log_entries": gettext_lazy("Change log entries"),
     "since": gettext_lazy("Since"),
@@ -116,15 +138,30 @@ _EVIDENCE_LABELS = {
     "ip": gettext_lazy("Address"),
     "known": gettext_lazy("Known addresses"),
 }
+_MOMENTS = {"since", "at"}
 
 
-def _evidence_items(data: dict) -> list[tuple[str, str]]:
+def _evidence_items(data: dict, named: dict) -> list[tuple[str, object, bool]]:
+    """(label, value, is_a_moment) per evidence key: objects and clients by name, times as
+    datetimes (the template shows them localized), the rest as written."""
     items = []
     for key, value in data.items():
         if key == "records":
             continue
+        label = str(_EVIDENCE_LABELS.get(key, key))
+        if key in _MOMENTS and (moment := alerts.evidence_moment(value)) is not None:
+            items.append((label, moment, True))
+            continue
+        if key == "objects":
+            refs = [str(v).rpartition(":") for v in value or []]
+            value = [named[(label_, int(pk))].text if pk.isdigit()
+                     and (label_, int(pk)) in named else f"{label_}{sep}{pk}"
+                     for label_, sep, pk in refs]
+        elif key == "clients":
+            value = [named[("crm.contact", pk)].text if ("crm.contact", pk) in named
+                     else str(pk) for pk in value or []]
         shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        items.append((str(_EVIDENCE_LABELS.get(key, key)), shown or "—"))
+        items.append((label, shown or "—", False))
     return items
 
 

@@ -10,7 +10,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST, require_safe
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from core.http import int_or_404
 from security import selectors
@@ -34,16 +39,28 @@ def incident_list(request):
 
 
 @console_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def incident_open(request):
-    ids = [int(value) for value in request.POST.getlist("alert") if value.isdigit()]
+    """Opening an incident starts the regulator's 24-hour clock and freezes evidence: the
+    alert's "Open an incident" comes here (GET) to say what will happen, and only a POST with
+    the confirmation ticked opens it."""
+    source = request.POST if request.method == "POST" else request.GET
+    ids = [int(value) for value in source.getlist("alert") if value.isdigit()]
     alerts = selectors.alerts_by_ids(ids)
     if not alerts or len(alerts) != len(set(ids)):
         raise Http404
-    incident = incidents.incident_open(alerts=alerts, by=request.user,
-                                       title=request.POST.get("title", "").strip())
-    messages.success(request, _("Incident opened; the evidence is frozen."))
-    return redirect("incident_detail", pk=incident.pk)
+    title = source.get("title", "").strip()[:200]
+    confirmed = request.method == "POST" and source.get("confirm") == "yes"
+    if confirmed:
+        incident = incidents.incident_open(alerts=alerts, by=request.user, title=title)
+        messages.success(request, _("Incident opened; the evidence is frozen."))
+        return redirect("incident_detail", pk=incident.pk)
+    return render(request, "security/incidents/open.html", {
+        "nav": "security", "section": "incidents", "alerts": alerts, "title": title,
+        "evidence": incidents.evidence_summary(alerts),
+        "unconfirmed": request.method == "POST",
+        "notify_by": min(alert.raised_at for alert in alerts) + incidents.NOTIFY_WITHIN,
+    }, status=400 if request.method == "POST" else 200)
 
 
 @console_required

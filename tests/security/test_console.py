@@ -153,24 +153,56 @@ class TestAlertList:
 
 
 class TestAlertPage:
-    def test_it_shows_the_rule_counts_and_the_evidence_records_without_client_content(
+    def test_it_names_the_user_deal_and_client_with_local_dates_and_no_contact_details(
         self, officer, anna, anna_deal
     ):
         read_cards(anna, [anna_deal], REMOTE_ADDR="10.1.2.3")
         record = AccessRecord.objects.get(action="view", user_id=anna.pk)
         alert = make_alert(anna, count=31, evidence={
             "records": [record.seq], "clients": [anna_deal.contact_id],
-            "objects": [f"crm.deal:{anna_deal.pk}"], "since": "2026-01-01T00:00:00+00:00"})
+            "objects": [f"crm.deal:{anna_deal.pk}"], "since": "2025-01-01T00:00:00+00:00"})
+        before = AccessRecord.objects.order_by("-seq").first().seq
         page = html(client_of(officer).get(f"/security/alerts/{alert.pk}/"))
         assert str(rules.RULES[rules.FOREIGN_CARDS].title) in page
         assert "31" in page and "30" in page
         assert f"record-{record.seq}" in page
-        assert f"crm.deal:{anna_deal.pk}" in page
         assert "10.1.2.3" in page
-        assert str(anna_deal.contact_id) in page
-        # The officer sees ids, never the client, the deal or its phone.
-        for secret in ("Пётр Смирнов", "Поставка серверов", "123-45-67", "Petr@"):
+        assert str(anna) in page
+        # Names, as the change log writes them; never an id pair or an ISO time.
+        assert "Сделка «Поставка серверов»" in page and "Пётр Смирнов" in page
+        assert "crm.deal:" not in page and "2025-01-01T00:00" not in page
+        assert "1 января 2025, 03:00:00" in page  # midnight UTC, in Moscow, with its year
+        # Never a contact detail.
+        for secret in ("123-45-67", "Petr@"):
             assert secret not in page
+        # The officer was shown those clients: the page says so in the log.
+        shown = AccessRecord.objects.filter(seq__gt=before, user_id=officer.pk)
+        assert {(r.object_type, r.object_id) for r in shown} >= {
+            ("crm.deal", anna_deal.pk), ("crm.contact", anna_deal.contact_id)}
+
+    def test_one_list_view_is_one_event_of_its_records(self, officer, anna):
+        for _ in range(3):
+            make_deal(anna, contact=make_contact(anna))
+        assert client_of(anna).get("/deals/").status_code == 200
+        listed = list(AccessRecord.objects.filter(user_id=anna.pk, action="list")
+                      .order_by("seq"))
+        assert len(listed) >= 3
+        read_cards(anna, [make_deal(anna)])
+        viewed = AccessRecord.objects.filter(user_id=anna.pk, action="view").get()
+        alert = make_alert(anna, evidence={"records": [r.seq for r in listed] + [viewed.seq]})
+        page = html(client_of(officer).get(f"/security/alerts/{alert.pk}/"))
+        assert page.count('id="event-') == 2
+        assert f'data-records="{len(listed)}"' in page and 'data-records="1"' in page
+        assert f"№{listed[0].seq}–№{listed[-1].seq}" in page
+        for record in listed:
+            assert f'id="record-{record.seq}"' in page
+        events = alerts.record_events(listed + [viewed])
+        assert [event.count for event in events] == [len(listed), 1]
+
+    def test_the_close_form_has_a_verdict_chosen(self, officer, alert):
+        page = html(client_of(officer).get(f"/security/alerts/{alert.pk}/"))
+        radio = page[page.index('value="resolved"') - 200:page.index('value="resolved"') + 80]
+        assert "checked" in radio
 
     def test_the_export_button_is_the_officers_only(self, officer, director, alert):
         assert "/evidence/" in html(client_of(officer).get(f"/security/alerts/{alert.pk}/"))

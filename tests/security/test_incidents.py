@@ -41,6 +41,10 @@ def incident(snooping, security_officer):
     return incidents.incident_open(alerts=[snooping["alert"]], by=security_officer)
 
 
+def html(response) -> str:
+    return response.content.decode()
+
+
 def event_kinds(incident):
     return list(incident.events.values_list("kind", flat=True))
 
@@ -53,8 +57,9 @@ class TestOpening:
         assert incident.detected_at == snooping["alert"].raised_at
         assert event_kinds(incident) == ["opened", "evidence"]
 
-    def test_the_evidence_is_frozen_and_verifiable(self, incident):
-        last = AccessRecord.objects.order_by("-seq").first()
+    def test_the_evidence_is_frozen_and_verifiable(self, incident, anna):
+        # The alert names no records: its user's reads in its window, not the log to now.
+        last = AccessRecord.objects.filter(user_id=anna.pk).order_by("-seq").first()
         assert (incident.evidence_to_seq, incident.evidence_hash) == (last.seq, last.hash)
         assert incidents.evidence_intact(incident) is True
         first = AccessRecord.objects.filter(seq=incident.evidence_from_seq).get()
@@ -64,6 +69,29 @@ class TestOpening:
                            [first.pk])
             cursor.execute("ALTER TABLE security_accessrecord ENABLE TRIGGER USER")
         assert incidents.evidence_intact(incident) is False
+
+    def test_the_evidence_is_the_alerts_own_records_not_the_whole_log(
+        self, anna, ivan, security_officer
+    ):
+        for _ in range(3):
+            client_of(ivan).get(f"/contacts/{make_contact(ivan).pk}/")
+        read = [make_contact(anna) for _ in range(2)]
+        for contact in read:
+            client_of(anna).get(f"/contacts/{contact.pk}/")
+        named = list(AccessRecord.objects.filter(user_id=anna.pk, action="view")
+                     .order_by("seq"))
+        for _ in range(2):  # later reads and other people's are no evidence of it
+            client_of(anna).get(f"/contacts/{make_contact(anna).pk}/")
+            client_of(ivan).get(f"/contacts/{make_contact(ivan).pk}/")
+        alert = Alert.objects.create(rule="foreign_cards", user=anna, count=2, threshold=2,
+                                     window_minutes=10,
+                                     evidence={"records": [r.seq for r in named]})
+        incident = incidents.incident_open(alerts=[alert], by=security_officer)
+        assert (incident.evidence_from_seq, incident.evidence_to_seq) == (
+            named[0].seq, named[-1].seq)
+        assert incident.evidence_hash == named[-1].hash
+        assert incident.affected_clients == sorted(c.pk for c in read)
+        assert incidents.evidence_intact(incident) is True
 
     def test_it_needs_an_alert(self, security_officer):
         with pytest.raises(Exception, match="хотя бы по одному оповещению"):
@@ -196,7 +224,7 @@ class TestWhoMayRunThem:
     ):
         for user in (security_officer, director):
             response = client_of(user).post("/security/incidents/open/",
-                                            {"alert": snooping["alert"].pk})
+                                            {"alert": snooping["alert"].pk, "confirm": "yes"})
             assert response.status_code == 302
         assert Incident.objects.count() == 2
         page = client_of(security_officer).get(response.url)
@@ -210,3 +238,37 @@ class TestWhoMayRunThem:
         for contact in Contact.objects.filter(pk__in=incident.affected_clients):
             assert str(contact.pk) in html
             assert contact.name not in html
+
+
+class TestOpeningAsksFirst:
+    def test_the_alerts_button_leads_to_a_confirmation_that_says_what_is_frozen(
+        self, snooping, security_officer
+    ):
+        alert = snooping["alert"]
+        client = client_of(security_officer)
+        page = html(client.get(f"/security/alerts/{alert.pk}/"))
+        assert f'href="/security/incidents/open/?alert={alert.pk}"' in page
+        assert 'action="/security/incidents/open/"' not in page  # no one-click form
+        response = client.get(f"/security/incidents/open/?alert={alert.pk}")
+        assert response.status_code == 200
+        confirm = html(response)
+        summary = incidents.evidence_summary([alert])
+        assert f"№{summary['first']}" in confirm and f"№{summary['last']}" in confirm
+        assert 'name="confirm"' in confirm and "onclick" not in confirm
+        assert not Incident.objects.exists()
+
+    def test_a_post_without_the_confirmation_opens_nothing(self, snooping, security_officer):
+        response = client_of(security_officer).post("/security/incidents/open/",
+                                                     {"alert": snooping["alert"].pk})
+        assert response.status_code == 400
+        assert not Incident.objects.exists()
+        response = client_of(security_officer).post(
+            "/security/incidents/open/", {"alert": snooping["alert"].pk, "confirm": "yes",
+                                          "title": "Просмотр чужих карточек"})
+        assert response.status_code == 302
+        assert Incident.objects.get().title == "Просмотр чужих карточек"
+
+    def test_outsiders_get_404_on_the_confirmation(self, snooping, anna, head_north):
+        for user in (anna, head_north):
+            assert client_of(user).get(
+                f"/security/incidents/open/?alert={snooping['alert'].pk}").status_code == 404
