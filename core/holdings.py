@@ -88,6 +88,8 @@ class Holdings:
     # label) to the successor and returns {kind: [ids]} (security.offboarding.Handover).
     handover: Callable | None = None
     handover_kinds: dict = field(default_factory=dict)
+    # The model of each kind's ids (kind -> "app.model"): the report names what moved.
+    handover_models: dict = field(default_factory=dict)
     # Erasure: the values that identify the client here (messenger ids...), read before
     # anything is erased; erase(erasure) clears the app's content about them and returns the
     # ids that name them in raw provider deliveries; raw_deliveries are the models of those

@@ -34,6 +34,8 @@ class CrmConfig(AppConfig):
                 "deals": _("Deals"), "contacts": _("Contacts"), "companies": _("Companies"),
                 "tasks": _("Open tasks"), "shares": _("Deal shares revoked"),
             },
+            handover_models={"deals": "crm.deal", "contacts": "crm.contact",
+                             "companies": "crm.company", "tasks": "crm.task"},
             api_urls="crm.api.urls", exports=exports.EXPORTS,
             clients_worked_with=selectors.clients_worked_with,
         ))

@@ -178,6 +178,7 @@ def holdings() -> Holdings:
         app="inbox",
         handover=services.conversations_hand_over,
         handover_kinds={"conversations": _("Conversations")},
+        handover_models={"conversations": "inbox.conversation"},
         identifiers=identifiers, erase=erase, raw_deliveries=(InboundEvent,), kept=kept,
         retention=(RetentionKind("messages", 3 * 365, "anonymize", _messages_past,
                                  _messages_apply),),

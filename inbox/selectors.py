@@ -42,20 +42,57 @@ CONVERSATION_PAGE = 25
 
 def conversation_page(*, user, mine: bool = True, page=None) -> Page:
     """The conversations list: unanswered first, then by last activity. `mine`: those
-    assigned to `user`; otherwise every conversation `user` may see (a head: the team's)."""
+    assigned to `user`; otherwise every conversation `user` may see (a head: the team's).
+
+    Each row carries the last message of the client or of a person (`last_text`,
+    `last_direction`, `last_author`: an out-of-office reply or a campaign never hides the
+    client's question) and, when the latest reply failed, that reply (`failed_reply`) for its
+    mark and Retry."""
     conversations = conversations_visible_to(user)
     if mine:
         conversations = conversations.filter(assignee=user)
-    last_message = (Message.objects.filter(conversation=OuterRef("pk"))
+    last_message = (Message.objects.filter(conversation=OuterRef("pk"), is_automatic=False)
                     .exclude(direction=Message.Direction.NOTE)
                     .order_by("-created_at", "-id"))
     conversations = (
         conversations.select_related("channel", "identity", "contact", "deal", "assignee")
         .annotate(last_text=Subquery(last_message.values("text")[:1]),
-                  last_direction=Subquery(last_message.values("direction")[:1]))
+                  last_direction=Subquery(last_message.values("direction")[:1]),
+                  last_author_id=Subquery(last_message.values("author_id")[:1]),
+                  failed_reply_id=Subquery(
+                      last_message.filter(direction=Message.Direction.OUTBOUND,
+                                          status=Message.Status.FAILED).values("pk")[:1]))
         .order_by("-awaiting_reply", "-last_activity_at", "-id")
     )
-    return Paginator(conversations, CONVERSATION_PAGE).get_page(page)
+    result = Paginator(conversations, CONVERSATION_PAGE).get_page(page)
+    rows = list(result.object_list)
+    _attach_authors_and_failed_replies(rows)
+    result.object_list = rows
+    return result
+
+
+def _attach_authors_and_failed_replies(rows: list[Conversation]) -> None:
+    """Two queries for the page: the authors of the last replies, the failed replies."""
+    from django.contrib.auth import get_user_model
+
+    author_ids = {row.last_author_id for row in rows if row.last_author_id}
+    authors = get_user_model().objects.in_bulk(author_ids) if author_ids else {}
+    failed_ids = [row.failed_reply_id for row in rows
+                  if row.last_reply_failed and row.failed_reply_id]
+    failed = Message.objects.select_related("conversation").in_bulk(failed_ids)
+    for row in rows:
+        row.last_author = authors.get(row.last_author_id)
+        row.failed_reply = failed.get(row.failed_reply_id) if row.last_reply_failed else None
+
+
+def failed_reply(*, conversation: Conversation) -> Message | None:
+    """The conversation's latest reply when it failed (the deal card's mark and Retry)."""
+    if not conversation.last_reply_failed:
+        return None
+    return (Message.objects.filter(conversation=conversation,
+                                   direction=Message.Direction.OUTBOUND, is_automatic=False,
+                                   status=Message.Status.FAILED)
+            .select_related("conversation").order_by("-created_at", "-id").first())
 
 
 def unread_conversation_count(*, user) -> int:
@@ -154,3 +191,4 @@ def deal_attachment_get(*, deal, pk) -> Attachment:
         Attachment.objects.filter(message__conversation__deal=deal).select_related("message"),
         pk=pk,
     )
+

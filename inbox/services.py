@@ -24,7 +24,7 @@ from core import deliveries, marks
 from core import events as crm_events
 from core.hours import BusinessHours
 from core.sql import update_from_values
-from core.tasks import delay_on_commit
+from core.tasks import delay_now, delay_on_commit
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from inbox import routing
@@ -106,7 +106,7 @@ def events_drain_soon() -> None:
 
     def queue():
         try:
-            drain_events.delay()
+            delay_now(drain_events)
         except Exception as e:
             # The broker is down: the next webhook tries again, the sweeper in any case.
             logger.warning("drain not queued: %r", e)
@@ -534,6 +534,54 @@ def _message_status_changed(message: Message) -> None:
     })
 
 
+def _is_reply(message: Message) -> bool:
+    """Typed by someone in the conversation (not an out-of-office reply, not a campaign)."""
+    return message.direction == Message.Direction.OUTBOUND and not message.is_automatic
+
+
+def _last_reply_failed(conversation_id: int) -> bool:
+    """The latest reply that is not on its way any more failed (a retry under way or a
+    newer reply sent clears the mark)."""
+    status = (Message.objects.filter(conversation_id=conversation_id,
+                                     direction=Message.Direction.OUTBOUND, is_automatic=False)
+              .exclude(status=Message.Status.QUEUED)
+              .order_by("-created_at", "-id").values_list("status", flat=True).first())
+    return status == Message.Status.FAILED
+
+
+def _reply_settled(message: Message) -> None:
+    """A reply was sent or failed (the message row is locked by the caller). Sent: the
+    conversation is answered, unless the client wrote again after the reply was typed.
+    Failed: the client got nothing, so the conversation awaits a reply again (its
+    first-response clock, if one runs, keeps running) and is marked. The lists refetch."""
+    conversation = message.conversation
+    changed = {"last_reply_failed": _last_reply_failed(conversation.pk)}
+    if message.status == Message.Status.FAILED:
+        changed["awaiting_reply"] = True
+    else:
+        sent_at = message.sent_at or timezone.now()
+        changed["last_outbound_at"] = Greatest(Coalesce(F("last_outbound_at"), sent_at),
+                                               sent_at)
+    Conversation.objects.filter(pk=conversation.pk).update(**changed)
+    if message.status != Message.Status.FAILED:
+        (Conversation.objects.filter(pk=conversation.pk)
+         .exclude(last_inbound_at__gt=message.created_at)
+         .update(awaiting_reply=False, first_response_due_at=None))
+    _conversation_updated(conversation)
+
+
+def _conversation_updated(conversation: Conversation) -> None:
+    """The conversation lists of the deal's owner refetch themselves (the same recipients as
+    a client's new message)."""
+    if conversation.deal_id is None:
+        return
+    owner_id = conversation.deal.owner_id
+    crm_events.send_after_commit(crm_events.user_group(owner_id), {
+        "type": "conversation.updated", "conversations": [conversation.pk],
+        "deals": [conversation.deal_id],
+    })
+
+
 def _conversation_for_reply(*, conversation: Conversation, by) -> Conversation:
     """The conversation, fetched again through the visibility rule (Http404 for outsiders);
     a deal shared for reading only allows no replies."""
@@ -625,13 +673,12 @@ def message_reply(*, conversation: Conversation, by, text: str,
 
 
 def _reply_queued(*, conversation: Conversation, message: Message, by, at) -> None:
-    """A reply is on its way: the conversation is answered (nothing unread or due any more,
-    and the lists stop putting it first), the message is on the deal's timeline, and its
-    send is queued."""
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_outbound_at=at, last_activity_at=at, unread_count=0, awaiting_reply=False,
-        first_response_due_at=None,
-    )
+    """A reply is on its way: nothing is unread any more, the message is on the deal's
+    timeline, and its send is queued. The conversation stays awaiting a reply (first in the
+    lists, its first-response clock running) until the provider has taken it:
+    `_reply_settled`."""
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=at,
+                                                           unread_count=0)
     crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
                               actor=by, occurred_at=at)
     queue_send(message)
@@ -685,6 +732,11 @@ def message_retry(*, message: Message, by, confirmed: bool = False) -> Message:
     message.save(update_fields=["status", "error", "delivery_unknown"])
     message.conversation = conversation
     _message_status_changed(message)
+    if _is_reply(message):
+        # On its way again: no longer marked failed (it still awaits being sent).
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_reply_failed=_last_reply_failed(conversation.pk))
+        _conversation_updated(conversation)
     queue_send(message)
     return message
 
@@ -700,6 +752,8 @@ def message_fail(message: Message, reason: str, *, recipient_status: str = "fail
     message.delivery_unknown = delivery_unknown
     message.save(update_fields=["status", "error", "sending_since", "delivery_unknown"])
     _message_status_changed(message)
+    if _is_reply(message):
+        _reply_settled(message)
     if message.consent_purpose_id is not None:
         from inbox import campaigns
 
@@ -799,6 +853,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.save(update_fields=["status", "external_id", "sent_at", "error",
                                     "sending_since", "sealed_text"])
         _message_status_changed(message)
+        if _is_reply(message):
+            _reply_settled(message)
         if message.consent_purpose_id is not None:
             from inbox import campaigns
 

@@ -203,7 +203,11 @@ def user_reinstate(user, *, by) -> Suspension:
     suspension.lifted_at = timezone.now()
     suspension.lifted_by = by
     suspension.save(update_fields=["lifted_at", "lifted_by"])
-    User.objects.filter(pk=user.pk).update(is_active=True)
+    from auditlog.context import set_actor
+
+    with set_actor(by):  # the change log names who opened the account again
+        user.is_active = True
+        user.save(update_fields=["is_active"])
     return suspension
 
 

@@ -140,9 +140,14 @@ class RuleSettingForm(forms.Form):
 
 
 class SuccessorChoiceField(forms.ModelChoiceField):
+    leaver = None  # set by the form: a successor of another team is marked
+
     def label_from_instance(self, user):
         team = f", {user.team}" if user.team_id else ""
-        return f"{user} ({user.role_label}{team})"
+        label = f"{user} ({user.role_label}{team})"
+        if self.leaver is not None and user.team_id != self.leaver.team_id:
+            label += " — " + str(_("another team"))
+        return label
 
 
 class OffboardForm(forms.Form):
@@ -166,6 +171,7 @@ class OffboardForm(forms.Form):
     def __init__(self, *args, leaver, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["successor"].queryset = successor_candidates(user=leaver)
+        self.fields["successor"].leaver = leaver
 
     def clean(self):
         data = super().clean()

@@ -113,7 +113,7 @@ def _check(*, user, successor, at: datetime | None, now: datetime, by,
     errors: dict[str, str] = {}
     if by is not None and by.pk == user.pk:
         errors["user"] = _("You cannot offboard yourself.")
-    elif user.offboardings.filter(status=Offboarding.Status.DONE).exists():
+    elif offboarded(user) is not None:  # one reinstated since may leave again
         errors["user"] = _("This employee has already been offboarded.")
     elif scheduling and user.offboardings.filter(status=Offboarding.Status.SCHEDULED).exists():
         errors["user"] = _("An offboarding of this employee is already scheduled; cancel it "
@@ -170,6 +170,33 @@ def scheduled_offboarding(*, user) -> Offboarding | None:
     return user.offboardings.filter(status=Offboarding.Status.SCHEDULED).first()
 
 
+def moved_named(moved: dict[str, dict]) -> dict[str, list]:
+    """A report's ids by name: {kind: [security.names.Named]}, in the report's order; the
+    kinds whose app declares no model (`handover_models`) stay ids."""
+    from security import names
+
+    models = {kind: label for holdings in _handovers()
+              for kind, label in holdings.handover_models.items()}
+    refs = [(models[kind], pk) for kind, value in moved.items() if kind in models
+            for pk in value.get("ids", [])]
+    named = names.objects_named(refs)
+    return {kind: [named[(models[kind], pk)] for pk in value.get("ids", [])]
+            for kind, value in moved.items() if kind in models}
+
+
+def successor_in_another_team(leaver, successor) -> bool:
+    """The moved deals, contacts and companies take the successor's team: the leaver's head
+    stops seeing them. The admin is told before confirming."""
+    return successor is not None and successor.team_id != leaver.team_id
+
+
+def offboarded(user) -> Offboarding | None:
+    """The offboarding that closed `user`'s account, while it is closed."""
+    if user.is_active:
+        return None
+    return user.offboardings.filter(status=Offboarding.Status.DONE).order_by("-done_at").first()
+
+
 # --- Services --------------------------------------------------------------------------------
 
 
@@ -222,6 +249,34 @@ def _execute(offboarding: Offboarding) -> Offboarding:
     offboarding.report = {"moved": moved, **ended}
     offboarding.save()
     return offboarding
+
+
+@transaction.atomic
+def offboarded_reinstate(user, *, by) -> Offboarding:
+    """The admin opens an offboarded employee's account again (they came back, or it was the
+    wrong person). What was handed over stays with the successor; they log in anew, with no
+    deals until some are given. The change log records who did it (the user's is_active), and
+    the offboarding's report says when and by whom."""
+    from auditlog.context import set_actor
+
+    _check_by(by)
+    if by is None:
+        raise PermissionDenied(_("Only the administrator offboards employees."))
+    user = User.objects.select_for_update().get(pk=user.pk)
+    done = offboarded(user)
+    if done is None:
+        raise ValidationError(_("This account is not closed by an offboarding."))
+    suspension = accounts.suspension_open(user)
+    if suspension is not None:
+        suspension.lifted_at, suspension.lifted_by = timezone.now(), by
+        suspension.save(update_fields=["lifted_at", "lifted_by"])
+    with set_actor(by):
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+    done.report = {**done.report, "reinstated_at": timezone.now().isoformat(),
+                   "reinstated_by": by.pk, "reinstated_by_name": str(by)}
+    done.save(update_fields=["report"])
+    return done
 
 
 @transaction.atomic

@@ -138,6 +138,7 @@ def holdings() -> Holdings:
         app="telephony",
         handover=services.extensions_hand_over,
         handover_kinds={"extensions": _("PBX extensions")},
+        handover_models={"extensions": "telephony.extension"},
         erase=erase, raw_deliveries=(CallEvent,), kept=kept,
         retention=(
             RetentionKind("recordings", 365, "delete", _recordings_past, _recordings_apply),

@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from security import accounts, offboarding
+from security.audit import access_log
 from security.forms import OffboardForm
-from security.models import User
+from security.models import AccessRecord, User
 
 USERS_PER_PAGE = 50
 
@@ -23,14 +24,21 @@ def _may_see_users(user) -> bool:
     return user.is_active and user.role in accounts.REINSTATING_ROLES
 
 
-def _report_rows(report: dict) -> list[dict]:
-    """The report's kinds in the order the apps hand over, with their labels."""
+def _report_rows(report: dict, *, named: bool = False) -> list[dict]:
+    """The report's kinds in the order the apps hand over, with their labels; `named`: each
+    row's objects by name (`names`), and the page records that it showed those clients."""
     moved = report.get("moved", {})
     rows = [{"kind": kind, "label": label, **moved.get(kind, {"count": 0, "ids": []})}
             for kind, label in offboarding.kind_labels().items()]
     # A kind of an app since removed still shows, by its name.
     rows += [{"kind": kind, "label": kind, **value} for kind, value in moved.items()
              if kind not in offboarding.kind_labels()]
+    if named:
+        by_kind = offboarding.moved_named(moved)
+        for row in rows:
+            row["names"] = by_kind.get(row["kind"])
+        access_log.read([n.instance for found in by_kind.values() for n in found
+                         if n.instance is not None], action=AccessRecord.Action.LIST)
     return rows
 
 
@@ -69,8 +77,10 @@ def user_offboard(request, pk):
             confirming = True
         except ValidationError as e:
             form.add_service_errors(e)
+    successor = form.cleaned_data.get("successor") if confirming else None
     return render(request, "security/user_offboard.html", {
         "leaver": leaver, "form": form, "confirming": confirming, "nav": "users",
+        "other_team": offboarding.successor_in_another_team(leaver, successor),
         "preview": _report_rows({"moved": offboarding.offboarding_preview(user=leaver)}),
         "scheduled": offboarding.scheduled_offboarding(user=leaver),
         "suspension": accounts.suspension_open(leaver),
@@ -86,7 +96,10 @@ def offboarding_detail(request, pk):
         # What would move if it ran now (the report holds what was there when scheduled).
         report["moved"] = offboarding.offboarding_preview(user=done.user)
     return render(request, "security/offboarding_detail.html", {
-        "offboarding": done, "rows": _report_rows(report), "nav": "users",
+        "offboarding": done, "rows": _report_rows(report, named=True), "nav": "users",
+        "other_team": offboarding.successor_in_another_team(done.user, done.successor),
+        "closed_by_it": offboarding.offboarded(done.user) == done,
+        "can_reinstate": offboarding.can_offboard(request.user),
     })
 
 
@@ -111,7 +124,12 @@ def user_reinstate(request, pk):
         raise Http404("no such user")
     user = get_object_or_404(User, pk=pk)
     try:
-        accounts.user_reinstate(user, by=request.user)
+        if offboarding.offboarded(user) is not None:
+            if not offboarding.can_offboard(request.user):
+                raise Http404("no such user")
+            offboarding.offboarded_reinstate(user, by=request.user)
+        else:
+            accounts.user_reinstate(user, by=request.user)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
     else:

@@ -213,3 +213,67 @@ def test_the_users_api_is_in_the_schema(db):
     schema = APIClient().get("/api/schema/", {"format": "json"}).json()
     assert "get" in schema["paths"]["/api/v1/users/"]
     assert {"post", "delete"} <= set(schema["paths"]["/api/v1/users/{id}/offboard/"])
+
+
+# --- Names, teams, coming back ---------------------------------------------------------------
+
+
+def test_the_report_names_what_moved(anna, ivan, anna_deal, director):
+    done = offboarding.offboard_user(anna, ivan, by=director)
+    page = logged_in(director).get(f"/security/offboardings/{done.pk}/").content.decode()
+    assert f'<a href="/deals/{anna_deal.pk}/">Сделка «{anna_deal.title}»</a>' in page
+    assert anna_deal.contact.name in page
+    assert 'data-other-team' not in page  # ivan is in anna's team
+
+
+def test_a_successor_of_another_team_is_marked_in_the_list_and_warned_of(anna, olga, director):
+    client = logged_in(director)
+    url = f"/security/users/{anna.pk}/offboard/"
+    form = client.get(url).content.decode()
+    option = form[form.index(f'value="{olga.pk}"'):]
+    assert "другая команда" in option[:option.index("</option>")]
+    step = client.post(url, {"successor": olga.pk, "when": "now"})
+    assert step.context["confirming"] and 'data-other-team' in step.content.decode()
+    client.post(url, {"successor": olga.pk, "when": "now", "confirm": "1"})
+    done = Offboarding.objects.get()
+    assert 'data-other-team' in client.get(f"/security/offboardings/{done.pk}/").content.decode()
+
+
+def test_an_offboarded_account_is_reinstated_by_the_admin_and_the_change_log_says_so(
+    ivan, head_north, security_officer, director
+):
+    from auditlog.models import LogEntry
+
+    done = offboarding.offboard_user(ivan, head_north, by=director)
+    client = logged_in(director)
+    report = client.get(f"/security/offboardings/{done.pk}/").content.decode()
+    assert f'action="/security/users/{ivan.pk}/reinstate/"' in report
+    assert f'action="/security/users/{ivan.pk}/reinstate/"' in client.get(
+        "/security/users/").content.decode()
+    # The security officer reinstates suspensions, not offboardings.
+    assert logged_in(security_officer).post(
+        f"/security/users/{ivan.pk}/reinstate/").status_code == 404
+    ivan.refresh_from_db()
+    assert not ivan.is_active
+
+    assert client.post(f"/security/users/{ivan.pk}/reinstate/").status_code == 302
+    ivan.refresh_from_db()
+    assert ivan.is_active
+    entry = LogEntry.objects.get_for_object(ivan).filter(
+        changes__has_key="is_active").latest("timestamp")
+    assert entry.actor == director
+    done.refresh_from_db()
+    assert done.report["reinstated_by"] == director.pk
+    assert "data-reinstated" in client.get(f"/security/offboardings/{done.pk}/").content.decode()
+    # Back at work, they may leave again one day.
+    offboarding.offboarding_check(ivan, head_north, by=director)
+
+
+def test_reinstating_a_suspension_is_in_the_change_log(olga, security_officer):
+    from auditlog.models import LogEntry
+
+    accounts.user_suspend(olga, reason="Правило: выгрузка")
+    logged_in(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
+    entry = LogEntry.objects.get_for_object(olga).filter(
+        changes__has_key="is_active").latest("timestamp")
+    assert entry.actor == security_officer
