@@ -7,6 +7,7 @@ retries only the latter, honouring `retry_after` when the provider gives one.
 """
 
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -38,10 +39,22 @@ def backoff(retries: int, retry_after: float | None) -> float:
     return min(2 ** retries, BACKOFF_MAX)
 
 
+# In a thread of the embedded server's in-process worker (core.tasks), `.wait`: its wait,
+# which the worker can cut short.
+worker_thread = threading.local()
+
+
 def eager_wait(countdown: float) -> None:
-    """Without a worker (embedded mode, tests) a task runs in the process that queued it and
-    waits for its retry there: within reason (settings.PROVIDER_EAGER_WAIT_MAX; 0 in tests)."""
-    time.sleep(min(countdown, settings.PROVIDER_EAGER_WAIT_MAX))
+    """Without a Celery worker a task runs in the process that queued it and waits for its
+    retry there: within reason (settings.PROVIDER_EAGER_WAIT_MAX; 0 in tests). In the
+    embedded server that is a thread of the in-process worker (core.tasks), never the
+    request's; elsewhere (tests, commands) the caller's own thread."""
+    seconds = min(countdown, settings.PROVIDER_EAGER_WAIT_MAX)
+    wait = getattr(worker_thread, "wait", None)
+    if wait is not None:
+        wait(seconds)
+    else:
+        time.sleep(seconds)
 
 
 def run_with_retries(task, attempt, *, gave_up, eager_max_retries: int, what: str,
@@ -49,8 +62,9 @@ def run_with_retries(task, attempt, *, gave_up, eager_max_retries: int, what: st
     """Run `attempt()` for a bound `task`: done when it returns; on a retryable ProviderError
     try again after `backoff` (a worker re-queues the task, without one the process waits);
     on a permanent one, past the retries, or on anything unexpected call `gave_up(reason)`.
-    Never raises but to retry: without a worker this runs inside the request or event that
-    queued it, which must not fail because a provider did not answer."""
+    Never raises but to retry: without a worker this may run inside the request or event
+    that queued it (tests; the embedded server runs it in its in-process worker), which must
+    not fail because a provider did not answer."""
     retries = task.request.retries
     max_retries = eager_max_retries if task.request.is_eager else task.max_retries
     while True:

@@ -7,13 +7,18 @@ import uvicorn.config
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
+from core import tasks
 from core.scheduler import EmbeddedScheduler
+
+# A send retrying against a failing provider holds a thread for its waits (~33 s at most):
+# a few threads keep the other work (inbound messages, files) moving meanwhile.
+WORKER_THREADS = 4
 
 
 class Command(BaseCommand):
     help = (
-        "Serve pages, API and websockets from one ASGI process, with periodic jobs in a "
-        "background thread (the embedded mode of `make run`)."
+        "Serve pages, API and websockets from one ASGI process, with background tasks in an "
+        "in-process worker and periodic jobs in a thread (the embedded mode of `make run`)."
     )
 
     def add_arguments(self, parser):
@@ -29,6 +34,9 @@ class Command(BaseCommand):
         warnings.filterwarnings(
             "ignore", message="StreamingHttpResponse must consume synchronous iterators"
         )
+        # Tasks run off the request threads: a reply's request answers at once while the
+        # provider's retries wait in a worker thread.
+        tasks.worker_start(threads=WORKER_THREADS)
         scheduler = EmbeddedScheduler()
         scheduler.start()
         try:
@@ -43,6 +51,7 @@ class Command(BaseCommand):
             )
         finally:
             scheduler.stop()
+            tasks.worker_stop()
 
     def _print_demo_logins(self):
         from io import StringIO
