@@ -128,8 +128,13 @@ class Conversation(models.Model):
     last_activity_at = models.DateTimeField(default=timezone.now)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     unread_count = models.PositiveIntegerField(default=0)
-    # The client wrote last and nobody has answered yet ("unanswered first" in lists).
+    # The client wrote last and no reply has been sent since ("unanswered first" in lists):
+    # a reply clears it when the provider has taken it, not when it is queued, and a reply
+    # that failed sets it again (the client got nothing).
     awaiting_reply = models.BooleanField(default=False)
+    # The latest reply typed by someone failed and nothing was sent after it: the lists and
+    # the deal card mark the conversation and offer the reply's Retry.
+    last_reply_failed = models.BooleanField(default=False)
     # The start of the closed period for which the out-of-office reply was sent.
     out_of_office_sent_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

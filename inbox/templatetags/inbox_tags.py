@@ -16,6 +16,7 @@ def conversation_panel(context, deal):
     for conversation in conversations:
         conversation.chat, conversation.chat_has_older = selectors.chat_page(
             conversation=conversation)
+        conversation.failed_reply = selectors.failed_reply(conversation=conversation)
     can_reply = crm_selectors.deal_can_edit(user=user, deal=deal)
     return {
         "request": context["request"],

@@ -75,7 +75,14 @@ def conversation_messages(request, pk, conversation_id):
     older = (f"{reverse('conversation_messages', args=[deal.pk, conversation.pk])}"
              f"?before={chat[0].pk}") if has_older and chat else None
     if _wants_json(request):
-        return JsonResponse({"html": _chat_html(request, chat), "older": older})
+        # The conversation's state (awaiting whose answer, a failed reply) comes along, so
+        # the panel shows it as it is now whenever it merges the chat.
+        state = render_to_string("inbox/_conversation_state.html", {
+            "conversation": conversation, "now": timezone.now(),
+            "failed": selectors.failed_reply(conversation=conversation),
+        }, request)
+        return JsonResponse({"html": _chat_html(request, chat), "older": older,
+                             "state": state})
     return render(request, "inbox/conversation_messages.html", {
         "nav": "deals", "deal": deal, "conversation": conversation, "chat": chat,
         "older": older,

@@ -6,7 +6,10 @@
  * newest page through the ordinary, access-checked view and merges it, so text, status badge,
  * error, files and the Retry button always come from the server. Here too:
  * - the composer is a data-async form (posted by live.js); its answer's message goes into
- *   the chat at once;
+ *   the chat at once, and only the text that was sent leaves the box: whatever was typed
+ *   while the post was under way (the next message, a note) stays;
+ * - each conversation's state (awaiting whose answer, a reply that failed with its Retry)
+ *   comes with every chat refresh, and the conversations list refetches itself;
  * - the Retry button posts with fetch;
  * - the composer: a canned reply fills the text, "private note" relabels the button, "Reply to
  *   this" on a client's message quotes it;
@@ -63,6 +66,13 @@
     showReplyButtons();
   }
 
+  function replaceState(chat, html) {
+    var box = chat.closest("[data-conversation-id]");
+    var old = box && box.querySelector("[data-conversation-state]");
+    var fresh = parse(html).querySelector("[data-conversation-state]");
+    if (old && fresh && old.innerHTML !== fresh.innerHTML) old.replaceWith(fresh);
+  }
+
   var chatTimer = null;
   function refreshChats() {
     window.clearTimeout(chatTimer);
@@ -70,7 +80,11 @@
       document.querySelectorAll("[data-chat]").forEach(function (chat) {
         fetch(chat.dataset.messagesUrl, { headers: JSON_HEADERS, credentials: "same-origin" })
           .then(function (response) { return response.ok ? response.json() : null; })
-          .then(function (data) { if (data) mergeChat(chat, data.html); });
+          .then(function (data) {
+            if (!data) return;
+            mergeChat(chat, data.html);
+            if (typeof data.state === "string") replaceState(chat, data.state);
+          });
       });
     }, 150);
   }
@@ -104,10 +118,38 @@
       .then(function () { link.removeAttribute("aria-busy"); });
   });
 
+  // What a composer's post carries: the text that leaves the box once the post succeeded.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-composer]")) return;
+    var textarea = form.querySelector("textarea[name=text]");
+    form.dataset.sentText = textarea ? textarea.value : "";
+  }, true);
+
+  /* Clear what was sent and nothing else: the composer stays usable while the post is under
+   * way, and a note typed meanwhile (after the text, or instead of it) is kept. */
+  function clearSent(form) {
+    var textarea = form.querySelector("textarea[name=text]");
+    var sent = form.dataset.sentText || "";
+    delete form.dataset.sentText;
+    if (!textarea || textarea.value === sent) {
+      form.reset();
+      return;
+    }
+    if (sent && textarea.value.indexOf(sent) === 0) {
+      textarea.value = textarea.value.slice(sent.length).replace(/^\s+/, "");
+    }
+    var file = form.querySelector("input[type=file]");
+    if (file) file.value = "";
+    setReplyTo(form, "", "");
+  }
+
   // A reply or a note just posted: into its chat at once, before the websocket says so.
   document.addEventListener("crm:submitted", function (event) {
     var data = event.detail || {};
-    var box = event.target.closest && event.target.closest("[data-conversation-id]");
+    var form = event.target;
+    if (form.matches && form.matches("form[data-composer]")) clearSent(form);
+    var box = form.closest && form.closest("[data-conversation-id]");
     var chat = box && box.querySelector("[data-chat]");
     if (chat && data.chat_html) mergeChat(chat, data.chat_html);
   });
@@ -266,13 +308,18 @@
     if (!form.matches || !form.matches("form[data-message-retry]") || !window.fetch) return;
     event.preventDefault();
     var button = form.querySelector("[type=submit]");
-    if (button) button.disabled = true;
+    if (button) {
+      if (button.getAttribute("aria-busy") === "true") return;
+      button.setAttribute("aria-busy", "true");
+    }
     fetch(form.action, {
       method: "POST", body: new FormData(form), headers: JSON_HEADERS, credentials: "same-origin",
     }).then(function (response) {
       var type = response.headers.get("Content-Type") || "";
       if (type.indexOf("application/json") === -1) { form.submit(); return; }
+      if (button) button.removeAttribute("aria-busy");
       refreshChats();
+      if (document.getElementById("conversation-list")) refreshList();
     }).catch(function () { form.submit(); });
   });
 
