@@ -428,3 +428,37 @@ class DealUserObjectPermission(UserObjectPermissionBase):
             models.Index(fields=["user", "permission", "content_object"], name="deal_share_user"),
             models.Index(fields=["expires_at"], name="deal_share_expiry"),
         ]
+
+
+# --- Mentions --------------------------------------------------------------------------------
+
+
+class Mention(models.Model):
+    """A colleague named as @username in a note or a private note (crm.mentions): their
+    "Mentions" list, and the live notice they got. Only someone who sees the record is ever
+    mentioned; whether they still do is checked again when the list is read."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.CASCADE, related_name="mentions")
+    deal = models.ForeignKey(
+        Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at", "-id"], name="mention_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "user"], name="mention_once_per_entry"),
+        ]
+
+    def __str__(self):
+        return f"Mention #{self.pk}"

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm.views import companies, contacts, deals, reveal, sharing, tasks
+from crm.views import companies, contacts, deals, mentions, reveal, sharing, tasks
 
 urlpatterns = [
     path("", deals.home, name="home"),
@@ -33,6 +33,7 @@ urlpatterns = [
          name="deal_share_revoke"),
     path("tasks/", tasks.task_list, name="task_list"),
     path("tasks/<int:pk>/complete/", tasks.task_complete, name="task_complete"),
+    path("mentions/", mentions.mention_list, name="mention_list"),
     path("contacts/", contacts.contact_list, name="contact_list"),
     path("contacts/new/", contacts.contact_create, name="contact_create"),
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact_detail"),

@@ -192,3 +192,14 @@ def deal_attachment_get(*, deal, pk) -> Attachment:
         pk=pk,
     )
 
+
+def next_unanswered(*, user, after_deal: int | None = None) -> Conversation | None:
+    """The open conversation assigned to `user` whose client has waited longest for an
+    answer, other than those of deal `after_deal` (the one on screen): the keyboard's "next
+    unanswered"."""
+    conversations = (conversations_visible_to(user)
+                     .filter(assignee=user, awaiting_reply=True, status=Conversation.Status.OPEN))
+    if after_deal is not None:
+        conversations = conversations.exclude(deal_id=after_deal)
+    # Awaiting a reply means the client wrote: last_inbound_at is set.
+    return conversations.order_by("last_inbound_at", "id").first()

@@ -25,8 +25,10 @@ from core import events as crm_events
 from core.hours import BusinessHours
 from core.sql import update_from_values
 from core.tasks import delay_now, delay_on_commit
+from crm import mentions as crm_mentions
 from crm import selectors as crm_selectors
 from crm import services as crm_services
+from inbox import notifications as inbox_notifications
 from inbox import routing
 from inbox import selectors as inbox_selectors
 from inbox.models import (
@@ -376,6 +378,7 @@ def _after_arrival(channel: Channel, touched) -> None:
             "type": "conversation.updated", "conversations": [c.pk for c in owned],
             "deals": [c.deal_id for c in owned],
         })
+    inbox_notifications.messages_arrived([conversation for conversation, _arrived in touched])
 
 
 def _messages_insert(messages: list[Message]) -> list[Message]:
@@ -698,8 +701,9 @@ def message_note(*, conversation: Conversation, by, text: str) -> Message:
         conversation=conversation, channel_id=conversation.channel_id,
         direction=Message.Direction.NOTE, author=by, text=text, status="", created_at=now,
     )
-    crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
-                              actor=by, occurred_at=now)
+    entry = crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
+                                      actor=by, occurred_at=now)
+    crm_mentions.mentions_record(by=by, entry=entry, text=text)
     return message
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox.views import attachments, campaigns, conversations
+from inbox.views import attachments, campaigns, conversations, shortcuts
 
 urlpatterns = [
     path("campaigns/", campaigns.campaign_list, name="campaign_list"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/send/", campaigns.campaign_send, name="campaign_send"),
     path("campaigns/<int:pk>/cancel/", campaigns.campaign_cancel, name="campaign_cancel"),
     path("conversations/", conversations.conversation_list, name="conversation_list"),
+    path("conversations/next/", shortcuts.next_unanswered, name="conversation_next_unanswered"),
     path("deals/<int:pk>/conversations/<int:conversation_id>/messages/",
          conversations.conversation_messages, name="conversation_messages"),
     path("deals/<int:pk>/conversations/<int:conversation_id>/read/",
