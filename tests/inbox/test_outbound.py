@@ -89,7 +89,7 @@ class TestReply:
         assert len(fake_bot_api.calls("sendMessage")) == 1  # permanent: no retry
         message = Message.objects.get()
         assert message.status == Message.Status.FAILED
-        assert message.error == "Forbidden: bot was blocked by the user"
+        assert message.error == "Telegram отклонил запрос: Forbidden: bot was blocked by the user"
         identity = ChannelIdentity.objects.get()
         assert identity.is_unreachable
         card = client_for(anna).get(anna_conversation.deal.get_absolute_url()).content.decode()
@@ -143,7 +143,7 @@ class TestReply:
         assert len(fake_bot_api.calls("sendMessage")) == 3
         message = Message.objects.get()
         assert message.status == Message.Status.FAILED
-        assert message.error == "Internal Server Error"
+        assert message.error == "Telegram отклонил запрос: Internal Server Error"
 
     def test_a_worker_retries_a_429_after_retry_after(self, anna, anna_conversation,
                                                       fake_bot_api, monkeypatch):
@@ -163,7 +163,25 @@ class TestReply:
         assert asked["args"] == (message.pk, 1, 0)  # the attempt on record now
         message.refresh_from_db()
         assert message.status == Message.Status.QUEUED
-        assert message.error == "Too Many Requests: retry after 7"
+        assert message.error == "Telegram отклонил запрос: Too Many Requests: retry after 7"
+
+    def test_replies_queued_together_go_out_in_order_each_waiting_its_turn(
+        self, anna, anna_conversation, fake_bot_api,
+    ):
+        """Not every queued task retrying each second, the first to wake winning: a reply
+        waits behind the older ones of its chat, as long as they need."""
+        first, second, third = (
+            services.message_reply(conversation=anna_conversation, by=anna, text=text)
+            for text in ("Первый", "Второй", "Третий"))
+        for message, ahead in ((third, 2), (second, 1)):
+            with pytest.raises(services.ChatBusy) as busy:
+                services.message_send(message=message)
+            assert busy.value.wait == services.CHAT_SEND_INTERVAL * ahead
+        assert services.message_send(message=first).status == Message.Status.SENT
+        with pytest.raises(services.ChatBusy) as busy:  # now first in line, within the second
+            services.message_send(message=second)
+        assert busy.value.wait == services.CHAT_SEND_INTERVAL
+        assert [c.body["text"] for c in fake_bot_api.calls("sendMessage")] == ["Первый"]
 
     def test_a_retried_task_never_sends_twice(
         self, anna, anna_conversation, fake_bot_api, django_capture_on_commit_callbacks
