@@ -188,14 +188,14 @@ class TestInbound:
         attachment = deliver_to(photo_update(fake_bot_api.add_file(PHOTO), len(PHOTO)))
         assert len(fake_bot_api.calls("getFile")) == 1
         assert attachment.file_path == ""
-        assert attachment.fetch_error == error
+        assert attachment.fetch_error == f"Telegram отклонил запрос: {error}"
 
     def test_the_last_error_stays_when_the_retries_run_out(self, deliver_to, fake_bot_api,
                                                           monkeypatch):
         fake_bot_api.fail_next("500", times=10, method="getFile")
         attachment = deliver_to(photo_update(fake_bot_api.add_file(PHOTO), len(PHOTO)))
         assert len(fake_bot_api.calls("getFile")) == tasks.FETCH_EAGER_MAX_RETRIES + 1
-        assert attachment.fetch_error == "Internal Server Error"
+        assert attachment.fetch_error == "Telegram отклонил запрос: Internal Server Error"
         # The message itself was received all the same.
         assert attachment.message.status == Message.Status.RECEIVED
         assert attachment.message.text == "Вот фото стойки"
