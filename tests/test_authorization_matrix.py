@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -23,6 +23,7 @@ from security import exports, offboarding
 from security.audit import incidents
 from security.models import Alert, ExportRequest
 from tests.factories import make_user
+from tests.routes import site_routes
 
 
 @dataclass(frozen=True)
@@ -206,23 +207,9 @@ NOT_OBJECT_ROUTES = {
 def _object_routes():
     """(name, pattern) of every route with a parameter, outside the Django admin (an admin
     role surface; see test_staff_status_without_the_admin_role_opens_no_admin)."""
-    found = []
-
-    def walk(patterns, namespace):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                if p.namespace == "admin":
-                    continue
-                ns = ":".join(filter(None, [namespace, p.namespace]))
-                if p.pattern.regex.groupindex:
-                    found.append((f"{ns}:<resolver {p.pattern}>", p))
-                walk(p.url_patterns, ns)
-            elif isinstance(p, URLPattern) and p.pattern.regex.groupindex:
-                name = ":".join(filter(None, [namespace, p.name]))
-                found.append((name, p))
-
-    walk(get_resolver().url_patterns, None)
-    return found
+    return [(route.name, route.pattern)
+            for route in site_routes(skip_namespaces=("admin",), resolvers=True)
+            if route.parameters]
 
 
 def test_every_object_route_is_covered():

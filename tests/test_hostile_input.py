@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from crm import services
 from inbox.models import Channel, ChannelIdentity, Conversation
+from tests.routes import site_routes
 
 # Surfaces that are not HTML pages of signed-in staff (the API, the provider webhooks, the
 # privacy center, the public widget) have tests of their own below and elsewhere.
@@ -22,21 +23,8 @@ _NOT_STAFF_PAGES = ("api/", "privacy/", "hooks/", "i18n/", "admin/", "widget/", 
 
 def _html_routes():
     """(name, path pattern, kwarg names) of every HTML route of signed-in staff."""
-    found = []
-
-    def walk(patterns, namespace, prefix):
-        for p in patterns:
-            route = prefix + str(p.pattern)
-            if route.startswith(_NOT_STAFF_PAGES):
-                continue
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, ":".join(filter(None, [namespace, p.namespace])), route)
-            elif isinstance(p, URLPattern):
-                name = ":".join(filter(None, [namespace, p.name]))
-                found.append((name, route, tuple(p.pattern.regex.groupindex)))
-
-    walk(get_resolver().url_patterns, None, "")
-    return found
+    return [(route.name, route.path, route.parameters) for route in site_routes()
+            if not route.path.startswith(_NOT_STAFF_PAGES)]
 
 
 @dataclass
@@ -353,17 +341,8 @@ def test_an_id_from_a_request_is_a_bigint_or_nothing(value):
 
 def _every_route_with_parameters():
     """(name, pattern) of every route that takes a parameter, the API's and the admin's too."""
-    found = []
-
-    def walk(patterns, namespace):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, ":".join(filter(None, [namespace, p.namespace])))
-            elif isinstance(p, URLPattern) and p.pattern.regex.groupindex and p.name:
-                found.append((":".join(filter(None, [namespace, p.name])), p))
-
-    walk(get_resolver().url_patterns, None)
-    return found
+    return [(route.name, route.pattern) for route in site_routes()
+            if route.parameters and route.pattern.name]
 
 
 # Known 500s: none. (The API's paths take at most 19 digits, core.api.views.ID_REGEX; the

@@ -11,10 +11,11 @@ import re
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import trans_real
 
+from tests.routes import site_routes
 from tests.test_authorization_matrix import ROUTES, anna_company, world  # noqa: F401
 
 LATIN = re.compile(r"[A-Za-z]")
@@ -75,17 +76,8 @@ class MissRecorder:
 def _page_routes():
     """(name, route) of every GET page outside the API and the Django admin: those without a
     parameter from the resolver, the object routes from the authorization matrix."""
-    found = []
-
-    def walk(patterns, namespace):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                if p.namespace not in ("admin", "api", "privacy"):
-                    walk(p.url_patterns, ":".join(filter(None, [namespace, p.namespace])))
-            elif isinstance(p, URLPattern) and p.name and not p.pattern.regex.groupindex:
-                found.append(":".join(filter(None, [namespace, p.name])))
-
-    walk(get_resolver().url_patterns, None)
+    found = [route.name for route in site_routes(skip_namespaces=("admin", "api", "privacy"))
+             if route.pattern.name and not route.parameters]
     plain = [(name, None) for name in sorted(set(found)) if name not in NOT_PAGES]
     return plain + [(name, route) for name, route in ROUTES.items()
                     if "get" in route.methods and not route.api]

@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from django.db.models import Max
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from crm.models import Contact
@@ -23,6 +23,7 @@ from security.audit import access_log, rules
 from security.audit.access_log import Action, Surface
 from security.models import AccessRecord, Alert, RuleSetting
 from tests.factories import make_contact, make_deal
+from tests.routes import site_routes
 from tests.test_authorization_matrix import ROUTES, anna_company, world  # noqa: F401
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -202,17 +203,8 @@ PICKER = re.compile(r"<select\b.*?</select>", re.S)
 def _get_routes():
     """(name, kwargs) of every GET route outside the Django admin: those without a parameter
     from the resolver, the object routes from the authorization matrix."""
-    found = []
-
-    def walk(patterns, namespace):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                if p.namespace != "admin":
-                    walk(p.url_patterns, ":".join(filter(None, [namespace, p.namespace])))
-            elif isinstance(p, URLPattern) and p.name and not p.pattern.regex.groupindex:
-                found.append(":".join(filter(None, [namespace, p.name])))
-
-    walk(get_resolver().url_patterns, None)
+    found = [route.name for route in site_routes(skip_namespaces=("admin",))
+             if route.pattern.name and not route.parameters]
     plain = [(name, None) for name in sorted(set(found))]
     return plain + [(name, route) for name, route in ROUTES.items() if "get" in route.methods]
 

@@ -13,8 +13,9 @@ from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
+from tests.routes import site_routes
 from tests.test_authorization_matrix import (  # noqa: F401  (anna_company, world: fixtures)
     NOT_OBJECT_ROUTES,
     ROUTES,
@@ -85,20 +86,8 @@ def assert_page_keeps_its_policy(response, url="", markup=True):
 
 def _get_routes():
     """(name, pattern) of every route of the site, the Django admin's without parameters."""
-    found = []
-
-    def walk(patterns, namespace):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, ":".join(filter(None, [namespace, p.namespace])))
-            elif isinstance(p, URLPattern) and p.name:
-                name = ":".join(filter(None, [namespace, p.name]))
-                if namespace == "admin" and p.pattern.regex.groupindex:
-                    continue
-                found.append((name, p))
-
-    walk(get_resolver().url_patterns, None)
-    return found
+    return [(route.name, route.pattern) for route in site_routes()
+            if route.pattern.name and not (route.namespace == "admin" and route.parameters)]
 
 
 def _url(name, pattern, objects):
