@@ -1,36 +1,50 @@
 """The worker's side of the database: a connection that died (PostgreSQL restarted) is not
-kept for the next task (config/celery.py)."""
+used by the next task (config/celery.py), as Django does for each request."""
+
+import time
 
 import pytest
 from django.db import InterfaceError, OperationalError, connection
 
-from config.celery import _drop_broken_database_connections
+from config.celery import _check_database_connections
+
+
+def _kill():
+    connection.ensure_connection()
+    connection.connection.close()  # as a PostgreSQL restart leaves it
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_dead_connection_is_dropped_after_the_task_that_met_it():
-    connection.ensure_connection()
-    connection.connection.close()  # as a PostgreSQL restart leaves it
-    with pytest.raises((OperationalError, InterfaceError)), connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    assert connection.errors_occurred
-    _drop_broken_database_connections()
-    assert connection.connection is None
-    with connection.cursor() as cursor:  # the next task connects afresh
+def test_a_task_after_the_server_restarted_gets_a_fresh_connection():
+    _kill()
+    _check_database_connections()
+    with connection.cursor() as cursor:  # health-checked, found dead, connected afresh
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_connection_that_failed_in_a_task_is_closed_before_the_next():
+    _kill()
+    with pytest.raises((OperationalError, InterfaceError)), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    _check_database_connections()
+    assert connection.connection is None
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_working_connection_is_kept():
     connection.ensure_connection()
+    connection.close_at = time.monotonic() + 60  # as CONN_MAX_AGE gives it (0 in tests)
     kept = connection.connection
-    _drop_broken_database_connections()
+    _check_database_connections()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
     assert connection.connection is kept
 
 
-def test_it_runs_after_every_task():
-    from celery.signals import task_postrun
+def test_it_runs_before_every_task():
+    from celery.signals import task_prerun
 
-    assert any(receiver() is _drop_broken_database_connections
-               for _key, receiver in task_postrun.receivers)
+    assert any(receiver() is _check_database_connections
+               for _key, receiver in task_prerun.receivers)
