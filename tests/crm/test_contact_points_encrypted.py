@@ -154,11 +154,12 @@ def test_the_migration_encrypts_existing_rows_and_can_be_reversed(anna):
         entry = LogEntry.objects.get_for_model(ContactPoint).get()
         assert (entry.object_repr, entry.changes) == ("phone #1", {"kind": ["None", "phone"]})
         # Two addresses differing only in case are one: the primary one stays.
-        assert sorted((p.kind, p.value) for p in contact.points.all()) == [
+        # Only the columns 0003 has: later migrations add others the model already names.
+        assert sorted((p.kind, p.value) for p in contact.points.only("kind", "value")) == [
             ("email", "old@mail.ru"), ("email", "x@mail.ru"), ("phone", PHONE),
         ]
         found = selectors.contact_point_lookup(kind="phone", value="8 916 123-45-67")
-        assert [p.contact_id for p in found] == [contact.pk]
+        assert list(found.values_list("contact_id", flat=True)) == [contact.pk]
 
         migrate(BEFORE)
         assert sorted(_values()) == sorted([PHONE, "old@mail.ru", "x@mail.ru"])

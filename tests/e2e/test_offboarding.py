@@ -63,7 +63,7 @@ def test_the_admin_offboards_a_manager_and_her_open_page_is_logged_out(
         expect(page).to_have_url(re.compile(rf"{asgi_server}/security/offboardings/\d+/$"))
         expect(page.locator("[data-status]")).to_have_text("Выполнено")
         expect(page.locator('tr[data-kind="deals"] [data-count]')).to_have_text("1")
-        expect(page.get_by_role("link", name=str(anna_deal.pk), exact=True)).to_be_visible()
+        expect(page.get_by_role("link", name=anna_deal.title)).to_be_visible()  # named, not an id
 
         # Anna's page: its socket closed as "logged out" (4401) and is not reopened.
         wait_until(anna_page, lambda: anna_page.evaluate(
