@@ -101,14 +101,14 @@ class ConsentEvent(ChainedRecord):
         IMPORT = "import", _("Import")
         MESSENGER = "messenger", _("Messenger")
 
-    at = models.DateTimeField(db_index=True)
+    at = models.DateTimeField(db_index=True, verbose_name=_("at"))
     # Ids, not foreign keys: a ledger row is never touched again (an erased contact keeps its
     # id on an anonymized row).
-    contact_id = models.BigIntegerField(db_index=True)
-    purpose_id = models.BigIntegerField()
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    source = models.CharField(max_length=20, choices=Source.choices)
-    text_version = models.PositiveIntegerField(null=True)
+    contact_id = models.BigIntegerField(db_index=True, verbose_name=_("contact"))
+    purpose_id = models.BigIntegerField(verbose_name=_("purpose"))
+    kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
+    source = models.CharField(max_length=20, choices=Source.choices, verbose_name=_("source"))
+    text_version = models.PositiveIntegerField(null=True, verbose_name=_("text version"))
     text_sha256 = models.CharField(max_length=64, blank=True)
     # The evidence (address, user agent, message id, page...) as JSON, encrypted under the
     # contact's SubjectKey.

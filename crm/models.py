@@ -236,7 +236,8 @@ class Deal(TimeStamped):
     currency = models.CharField(
         _("currency"), max_length=3, choices=Currency.choices, default=Currency.RUB
     )
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals",
+                                 verbose_name=_("pipeline"))
     stage = models.ForeignKey(
         Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="deals"
     )

@@ -254,14 +254,17 @@ class InboundEvent(models.Model):
         IGNORED = "ignored", _("Ignored (unknown type)")
         FAILED = "failed", _("Failed")
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
-    provider_event_id = models.CharField(max_length=100)
-    event_type = models.CharField(max_length=50, blank=True)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events",
+                                verbose_name=_("channel"))
+    provider_event_id = models.CharField(max_length=100, verbose_name=_("provider's event id"))
+    event_type = models.CharField(max_length=50, blank=True, verbose_name=_("event type"))
     payload = models.TextField()  # the raw body, exactly as received
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED,
+                              verbose_name=_("status"))
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    received_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                       verbose_name=_("received at"))
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -281,7 +284,7 @@ class InboundEvent(models.Model):
 class CannedReply(models.Model):
     team = models.ForeignKey("security.Team", null=True, blank=True, on_delete=models.CASCADE,
                              related_name="canned_replies",
-                             help_text=_("Empty: for every team."))
+                             help_text=_("Empty: for every team."), verbose_name=_("team"))
     title = models.CharField(_("title"), max_length=100)
     text = models.TextField(_("text"), max_length=4000)
 

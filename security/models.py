@@ -105,18 +105,21 @@ class FieldPolicy(models.Model):
 class FieldReveal(models.Model):
     """One masked value shown in full, with the reason the user typed. Append-only."""
 
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+",
+                             verbose_name=_("user"))
     contact = models.ForeignKey(
-        "crm.Contact", null=True, on_delete=models.SET_NULL, related_name="+"
+        "crm.Contact", null=True, on_delete=models.SET_NULL, related_name="+",
+                                                                                              verbose_name=_("contact")
     )
     point = models.ForeignKey(
         "crm.ContactPoint", null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    field = models.CharField(max_length=20)
+    field = models.CharField(max_length=20, verbose_name=_("field"))
     reason = models.CharField(_("reason"), max_length=500)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("IP address"))
     user_agent = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                      verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -153,16 +156,19 @@ class ExportRequest(models.Model):
         FAILED = "failed", _("Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="exports")
-    resource = models.CharField(max_length=20, choices=Resource.choices)
-    format = models.CharField(max_length=10, choices=Format.choices, default=Format.CSV)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="exports",
+                             verbose_name=_("user"))
+    resource = models.CharField(max_length=20, choices=Resource.choices, verbose_name=_("resource"))
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.CSV,
+                              verbose_name=_("format"))
     filters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices)
-    row_count = models.PositiveIntegerField(default=0)
-    capped = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, verbose_name=_("status"))
+    row_count = models.PositiveIntegerField(default=0, verbose_name=_("rows"))
+    capped = models.BooleanField(default=False, verbose_name=_("cut at the limit"))
     file_path = models.CharField(max_length=300, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                      verbose_name=_("created at"))
     expires_at = models.DateTimeField(null=True, blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)

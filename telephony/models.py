@@ -105,27 +105,31 @@ class Call(models.Model):
         TALKING = "talking", _("Talking")
         ENDED = "ended", _("Ended")
 
-    account = models.ForeignKey(PbxAccount, on_delete=models.PROTECT, related_name="calls")
+    account = models.ForeignKey(PbxAccount, on_delete=models.PROTECT, related_name="calls",
+                                verbose_name=_("PBX account"))
     entry_id = models.CharField(max_length=100)
-    direction = models.CharField(max_length=10, choices=Direction.choices)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.RINGING)
+    direction = models.CharField(max_length=10, choices=Direction.choices,
+                                 verbose_name=_("direction"))
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RINGING,
+                             verbose_name=_("state"))
     # The client's number, encrypted, and its blind index (the ContactPoint phone index, so a
     # call finds its contact by exact match).
     client_number = EncryptedTextField(purpose="call_client_number", blank=True)
     client_number_index = models.CharField(max_length=64, blank=True, db_index=True)
     line_number = models.CharField(max_length=20, blank=True)
-    extension = models.CharField(max_length=20, blank=True)
+    extension = models.CharField(max_length=20, blank=True, verbose_name=_("extension"))
     manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                on_delete=models.SET_NULL, related_name="calls")
+                                on_delete=models.SET_NULL, related_name="calls",
+                                                                                                verbose_name=_("manager"))
     contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="calls")
     deal = models.ForeignKey("crm.Deal", null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="calls")
-    started_at = models.DateTimeField(default=timezone.now)
+                             related_name="calls", verbose_name=_("deal"))
+    started_at = models.DateTimeField(default=timezone.now, verbose_name=_("started at"))
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    talk_seconds = models.PositiveIntegerField(default=0)
-    answered = models.BooleanField(default=False)
+    talk_seconds = models.PositiveIntegerField(default=0, verbose_name=_("talk seconds"))
+    answered = models.BooleanField(default=False, verbose_name=_("answered"))
     # From the PBX's summary: the final word on the call (events may arrive out of order).
     summarized = models.BooleanField(default=False)
     disconnect_reason = models.CharField(max_length=50, blank=True)
@@ -217,15 +221,19 @@ class CallEvent(models.Model):
         IGNORED = "ignored", _("Ignored")
         FAILED = "failed", _("Failed")
 
-    account = models.ForeignKey(PbxAccount, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=30)  # "call", "summary", "recording", ...
+    account = models.ForeignKey(PbxAccount, on_delete=models.PROTECT, related_name="events",
+                                verbose_name=_("PBX account"))
+    kind = models.CharField(max_length=30,
+                            verbose_name=_("kind"))  # "call", "summary", "recording", ...
     # What makes a delivery the same delivery: "<call_id>:<seq>", the entry id...
-    dedupe_key = models.CharField(max_length=200)
+    dedupe_key = models.CharField(max_length=200, verbose_name=_("dedupe key"))
     payload = models.TextField()  # the `json` field exactly as received
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED,
+                              verbose_name=_("status"))
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    received_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                       verbose_name=_("received at"))
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
