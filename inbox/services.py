@@ -771,10 +771,12 @@ def _chat_wait(message: Message) -> float:
     message waits behind the older ones still queued in its conversation, about as long as
     they need. So twenty replies queued at once (after a broker outage) go out in order, each
     task waking near its turn, instead of all of them retrying every second and the first to
-    wake winning (out of order, and thousands of task runs: make faults)."""
+    wake winning (out of order, and thousands of task runs: make faults). An older message
+    whose attempt has begun does not hold the chat: it is at the provider already, or its
+    worker died in it and only the sweeper will say so, SEND_CUT_OFF_AFTER later."""
     ahead = Message.objects.filter(
         conversation_id=message.conversation_id, direction=Message.Direction.OUTBOUND,
-        status=Message.Status.QUEUED, pk__lt=message.pk).count()
+        status=Message.Status.QUEUED, sending_since__isnull=True, pk__lt=message.pk).count()
     if ahead:
         return CHAT_SEND_INTERVAL * ahead
     key = f"inbox:chat-send:{message.channel_id}:{message.conversation.identity_id}"

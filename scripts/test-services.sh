@@ -83,6 +83,8 @@ if [ $need_pg = 1 ]; then
         start >/dev/null || { cat "$tmp/pg/server.log" >&2; exit 1; }
     pg_started=1
     export DATABASE_URL="postgres://crm@127.0.0.1:$port/postgres"
+    # For a benchmark that restarts the server (bench/faults.py).
+    export TEST_PG_DATA="$tmp/pg" TEST_PG_BIN="$bin"
     echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
 fi
 

@@ -29,6 +29,7 @@ class Recorded:
     body: dict
     files: dict = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    status: int = 0  # the answer's HTTP status, once given (0: not answered yet)
 
 
 class FakeBotApi:
@@ -37,6 +38,9 @@ class FakeBotApi:
         self.requests: list[Recorded] = []
         self.files: dict[str, bytes] = {}  # file_id -> content, served as documents/<file_id>
         self.retry_after = 1
+        # Seconds a sending method takes to answer (after it is recorded): a slow provider,
+        # for a worker killed while its send is in flight (bench/faults.py).
+        self.send_delay = 0.0
         self._failures: list[tuple[str, tuple[str, ...]]] = []
         self._next_message_id = 100
         self._lock = threading.Lock()
@@ -188,10 +192,14 @@ class FakeBotApi:
                                            part.get_content_type())
                         else:
                             body[name] = content.decode()
-                fake.requests.append(Recorded(method, token, body, files))
+                recorded = Recorded(method, token, body, files)
+                fake.requests.append(recorded)
                 if not self._token_ok(token):
                     return None
                 status, payload = fake._answer(method, body)
+                recorded.status = status
+                if fake.send_delay and method in SENDING:
+                    time.sleep(fake.send_delay)
                 return self._send(status, payload)
 
         return Handler

@@ -183,6 +183,16 @@ class TestReply:
         assert busy.value.wait == services.CHAT_SEND_INTERVAL
         assert [c.body["text"] for c in fake_bot_api.calls("sendMessage")] == ["Первый"]
 
+    def test_a_reply_cut_off_mid_attempt_does_not_hold_the_chat(
+        self, anna, anna_conversation, fake_bot_api,
+    ):
+        """Its worker died at the provider: the sweeper marks it within SEND_CUT_OFF_AFTER,
+        and the replies after it go meanwhile."""
+        cut, after = (services.message_reply(conversation=anna_conversation, by=anna, text=t)
+                      for t in ("Оборвался", "Следующий"))
+        Message.objects.filter(pk=cut.pk).update(attempts=1, sending_since=timezone.now())
+        assert services.message_send(message=after).status == Message.Status.SENT
+
     def test_a_retried_task_never_sends_twice(
         self, anna, anna_conversation, fake_bot_api, django_capture_on_commit_callbacks
     ):
