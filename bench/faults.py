@@ -380,10 +380,10 @@ def experiment_worker_killed_mid_send(stack, redis, info, bot_api, count: int = 
         time.sleep(0.2)
     stack.kill("worker")  # the supervisor starts it again
     bot_api.send_delay = 0.0
-    # A send cut off mid-attempt is given up SEND_CUT_OFF_AFTER (90 s) after it began, when
-    # no provider call can still be running: the "within two minutes".
+    # A text cut off mid-attempt is given up TEXT_CUT_OFF_AFTER (30 s) after it began, when
+    # no provider call can still be running, at the next sweep: within the usual bound.
     return outbound_outcome("worker killed mid-send", conversation, texts, acked, answers,
-                            bot_api, time.monotonic(), settle=120)
+                            bot_api, time.monotonic(), settle=SETTLE_AFTER_FAULT)
 
 
 # --- Telephony: Mango's events doubled, reversed, shuffled, in concurrent pairs -----------------

@@ -606,15 +606,22 @@ def queue_send(message: Message) -> None:
 # A queued send whose task is this late and has no attempt under way was lost (the broker was
 # down when it was queued, or lost it): queued again (a second task of a send that was only
 # slow is harmless: message_send leaves the message to the first). An attempt at the provider
-# for longer than the slowest provider call (a file upload's 60 s) was cut off (a worker
-# killed): the message says so instead of waiting an hour for the broker to hand it out again.
+# for longer than its call can last was cut off (a worker killed): the message says so instead
+# of waiting an hour for the broker to hand it out again. A text's call lasts 15 s at most
+# (the Bot API client's 5 s to connect and 10 s to read the answer; a fresh connection per
+# call, nothing to wait for), a file's 60 s more for its upload. Should an attempt outlive
+# its limit after all, the message reads "interrupted" until the call ends and says "sent".
 SEND_LOST_AFTER = timedelta(seconds=20)
+TEXT_CUT_OFF_AFTER = timedelta(seconds=30)
 SEND_CUT_OFF_AFTER = timedelta(seconds=90)
 
 
 def _cut_off(message: Message, now) -> bool:
-    """Its attempt began longer ago than any provider call lasts: a worker died in it."""
-    return message.sending_since is not None and message.sending_since < now - SEND_CUT_OFF_AFTER
+    """Its attempt began longer ago than its provider call can last: a worker died in it."""
+    if message.sending_since is None or message.sending_since >= now - TEXT_CUT_OFF_AFTER:
+        return False
+    return (message.sending_since < now - SEND_CUT_OFF_AFTER
+            or not message.attachments.exists())
 
 
 def _interrupted_reason() -> str:
@@ -626,21 +633,23 @@ def sends_sweep(*, now=None) -> dict[str, int]:
     """Re-queue lost sends and fail the interrupted ones (periodic, inbox.sweep_sends)."""
     now = now or timezone.now()
     queued = Message.objects.filter(status=Message.Status.QUEUED)
-    cut_off = list(queued.filter(sending_since__lt=now - SEND_CUT_OFF_AFTER)
-                   .values_list("pk", flat=True)[:1000])
-    for pk in cut_off:
+    candidates = list(queued.filter(sending_since__lt=now - TEXT_CUT_OFF_AFTER)
+                      .values_list("pk", flat=True)[:1000])
+    cut_off = 0
+    for pk in candidates:
         with transaction.atomic():
             message = (Message.objects.select_for_update(of=("self",))
                        .select_related("conversation").filter(pk=pk).first())
             if message is not None and message.status == Message.Status.QUEUED \
                     and _cut_off(message, now):
                 message_fail(message, _interrupted_reason(), delivery_unknown=True)
+                cut_off += 1
     lost = list(queued.filter(sending_since__isnull=True,
                               send_due_at__lt=now - SEND_LOST_AFTER)[:1000])
     with transaction.atomic():
         for message in lost:
             queue_send(message)
-    return {"interrupted": len(cut_off), "requeued": len(lost)}
+    return {"interrupted": cut_off, "requeued": len(lost)}
 
 
 def _clean_text(text: str, *, limit: int, empty: str) -> str:
@@ -863,11 +872,13 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.sent_at = timezone.now()
         message.error = ""
         message.sending_since = None
+        # Known now, even if the sweeper took this attempt for cut off meanwhile.
+        message.delivery_unknown = False
         # Sent: the sealed text has done its work and is not kept (a retry of a failed one
         # still needs it).
         message.sealed_text = ""
         message.save(update_fields=["status", "external_id", "sent_at", "error",
-                                    "sending_since", "sealed_text"])
+                                    "sending_since", "delivery_unknown", "sealed_text"])
         _message_status_changed(message)
         if _is_reply(message):
             _reply_settled(message)

@@ -9,6 +9,7 @@ Redis here is a real redis-server: a stopped one (nothing listens on its port) o
 import json
 import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.test import Client, TestCase
@@ -167,8 +168,9 @@ def test_a_send_cut_off_mid_attempt_is_marked_interrupted_and_never_sent_twice(
     anna, anna_conversation, fake_bot_api
 ):
     message = cut_off_reply(anna_conversation, "Цена 100")
-    assert services.sends_sweep(now=_now_plus(1)) == {"interrupted": 0, "requeued": 0}
-    assert services.sends_sweep(now=_now_plus(2)) == {"interrupted": 1, "requeued": 0}
+    # A text's provider call lasts 15 s at most: past 30 s its worker died in it.
+    assert services.sends_sweep(now=_now_plus(0.45)) == {"interrupted": 0, "requeued": 0}
+    assert services.sends_sweep(now=_now_plus(0.55)) == {"interrupted": 1, "requeued": 0}
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED
     assert message.error == services._interrupted_reason()  # "...may or may not have..."
@@ -177,6 +179,35 @@ def test_a_send_cut_off_mid_attempt_is_marked_interrupted_and_never_sent_twice(
     assert not fake_bot_api.calls("sendMessage")
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED
+
+
+@pytest.mark.django_db
+def test_an_attempt_that_outlived_its_limit_ends_sent_after_all(anna, anna_conversation,
+                                                                fake_bot_api):
+    """A provider call slower than any should be: the sweeper said "interrupted", then the
+    call came back with the provider's yes, which is the truth."""
+    message = queued_reply(anna_conversation, "Медленно", attempts=0)
+    real_send = services.provider_for(anna_conversation.channel).__class__.send_text
+
+    def slow_send(self, **kwargs):
+        services.sends_sweep(now=_now_plus(1))  # meanwhile, the sweeper gives up on it
+        return real_send(self, **kwargs)
+
+    with mock.patch.object(type(services.provider_for(anna_conversation.channel)),
+                           "send_text", slow_send):
+        services.message_send(message=message)
+    message.refresh_from_db()
+    assert (message.status, message.delivery_unknown, message.error) == ("sent", False, "")
+
+
+@pytest.mark.django_db
+def test_a_file_being_uploaded_is_given_its_upload_time(anna, anna_conversation, fake_bot_api):
+    from inbox.models import Attachment
+
+    message = cut_off_reply(anna_conversation, "Договор")
+    Attachment.objects.create(message=message, name="договор.pdf", kind="document")
+    assert services.sends_sweep(now=_now_plus(1)) == {"interrupted": 0, "requeued": 0}
+    assert services.sends_sweep(now=_now_plus(1.6)) == {"interrupted": 1, "requeued": 0}
 
 
 @pytest.mark.django_db
