@@ -114,7 +114,7 @@ def _with_real_ids(case, ids):
 @schema.parametrize()
 # The world is built once per operation and role, and its rows change from example to example:
 # on purpose, so function-scoped fixtures are allowed.
-@settings(max_examples=8, derandomize=True, deadline=None, database=None,
+@settings(max_examples=5, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_the_api_answers_as_its_schema_says(case, token, world, one_transaction):

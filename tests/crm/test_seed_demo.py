@@ -95,7 +95,7 @@ def assert_documented_pbx():
     assert account.lines.get(team__name="north").number == "+74951234567"
 
 
-def test_it_creates_the_documented_users_teams_and_data(client):
+def test_it_creates_the_documented_users_teams_data_and_consents(client):
     seed()
     assert_documented_staff()
     assert_documented_data()
@@ -105,6 +105,14 @@ def test_it_creates_the_documented_users_teams_and_data(client):
         response = client.post("/login/", {"username": username, "password": "demo"})
         assert response.status_code == 302, username
         client.logout()
+    # The consents' purposes, their texts, and some clients' consents (the same seed: each
+    # costs seconds on PostgreSQL).
+    assert set(Purpose.objects.values_list("code", flat=True)) == {
+        "newsletter", "service_notifications", "contract"}
+    assert Purpose.objects.get(code="newsletter").current_text().text.startswith("Я согласен")
+    states = ConsentState.objects.filter(purpose__code="newsletter")
+    assert states.filter(granted=True).exists() and states.filter(granted=False).exists()
+    assert ConsentState.objects.values("contact").distinct().count() < Contact.objects.count()
 
 
 def test_it_builds_the_same_data_each_run_and_a_second_run_changes_nothing():
@@ -131,16 +139,6 @@ def test_it_builds_the_same_data_each_run_and_a_second_run_changes_nothing():
     assert "already" in seed("--if-empty")
     assert time.monotonic() - started < 1
     assert counts() == before
-
-
-def test_it_seeds_purposes_with_texts_and_some_clients_consents():
-    seed()
-    assert set(Purpose.objects.values_list("code", flat=True)) == {
-        "newsletter", "service_notifications", "contract"}
-    assert Purpose.objects.get(code="newsletter").current_text().text.startswith("Я согласен")
-    states = ConsentState.objects.filter(purpose__code="newsletter")
-    assert states.filter(granted=True).exists() and states.filter(granted=False).exists()
-    assert ConsentState.objects.values("contact").distinct().count() < Contact.objects.count()
 
 
 def test_it_refuses_a_database_with_other_data(anna):
