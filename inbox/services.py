@@ -605,13 +605,14 @@ def queue_send(message: Message) -> None:
 
 # A queued send whose task is this late and has no attempt under way was lost (the broker was
 # down when it was queued, or lost it): queued again (a second task of a send that was only
-# slow is harmless: message_send leaves the message to the first). An attempt at the provider
+# slow is harmless: message_send leaves the message to the first; a wait for its retry or its
+# chat's turn moves the due time, so it is not taken for lost). An attempt at the provider
 # for longer than its call can last was cut off (a worker killed): the message says so instead
 # of waiting an hour for the broker to hand it out again. A text's call lasts 15 s at most
 # (the Bot API client's 5 s to connect and 10 s to read the answer; a fresh connection per
 # call, nothing to wait for), a file's 60 s more for its upload. Should an attempt outlive
 # its limit after all, the message reads "interrupted" until the call ends and says "sent".
-SEND_LOST_AFTER = timedelta(seconds=20)
+SEND_LOST_AFTER = timedelta(seconds=10)
 TEXT_CUT_OFF_AFTER = timedelta(seconds=30)
 SEND_CUT_OFF_AFTER = timedelta(seconds=90)
 
