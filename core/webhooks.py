@@ -12,16 +12,27 @@ A provider only verifies, reads, parses and sends (`WebhookProvider`); the app t
 channel registers, per kind, how to find a channel, its provider, and where a delivery is
 stored (`register`, from its AppConfig.ready()). A new provider needs its module and one
 registration, nothing here.
+
+Some providers ask more of the URL than "200 once stored": WhatsApp checks it with a GET
+(`hub.challenge`, answered by `WebhookProvider.handshake`), VK posts a confirmation request
+that is answered with a code and stored nowhere (`read` returns an `Answer`), and VK retries
+any delivery not answered "ok" (`Received.answer`).
 """
 
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+)
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from core.untrusted import BodyTooLarge, UntrustedJSON, request_body
 
@@ -49,6 +60,15 @@ class Received:
     event_id: str
     event_type: str
     payload: str
+    answer: str = ""  # the body of the 200 (VK wants "ok"); empty for most providers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A delivery that is a question about the URL itself (VK's confirmation): answered with
+    `text`, never stored."""
+
+    text: str
 
 
 class WebhookProvider:
@@ -63,9 +83,15 @@ class WebhookProvider:
         """Is this request from the provider? Must be False when no secret is configured."""
         raise NotImplementedError
 
-    def read(self, delivery: Delivery) -> Received:
+    def read(self, delivery: Delivery) -> "Received | Answer":
         """The delivery's id, type and payload; ValueError (UntrustedJSON is one) when it is
         malformed."""
+        raise NotImplementedError
+
+    def handshake(self, query: Mapping[str, str]) -> str | None:
+        """A GET to the webhook URL: the text that proves we own it (WhatsApp's
+        `hub.challenge`), or None when the request is not the provider's (403). Providers
+        that never GET the URL leave it alone (405)."""
         raise NotImplementedError
 
 
@@ -94,8 +120,20 @@ def url_path(kind: str, channel_uuid) -> str:
     return reverse("webhook", args=[kind, channel_uuid])
 
 
+def _handshake(request, kind: str, channel_uuid, provider: WebhookProvider) -> HttpResponse:
+    try:
+        answer = provider.handshake(request.GET)
+    except NotImplementedError:
+        return HttpResponseNotAllowed(["POST"])
+    if answer is None:
+        logger.warning("webhook %s %s: handshake refused from %s", kind, channel_uuid,
+                       request.META.get("REMOTE_ADDR"))
+        return HttpResponseForbidden()
+    return HttpResponse(answer, content_type="text/plain; charset=utf-8")
+
+
 @csrf_exempt
-@require_POST
+@require_http_methods(["GET", "POST"])
 def webhook(request, kind: str, channel_uuid, path: str = ""):
     receiver = _RECEIVERS.get(kind)
     if receiver is None:
@@ -105,6 +143,8 @@ def webhook(request, kind: str, channel_uuid, path: str = ""):
     path = path.rstrip("/")  # a trailing slash is forgiven
     if path not in provider.webhook_paths:
         raise Http404
+    if request.method == "GET":
+        return _handshake(request, kind, channel_uuid, provider)
     try:
         body = request_body(request, max_bytes=provider.max_body_bytes)
     except BodyTooLarge as e:
@@ -117,10 +157,12 @@ def webhook(request, kind: str, channel_uuid, path: str = ""):
         return HttpResponseForbidden()
     try:
         received = provider.read(delivery)
+        if isinstance(received, Answer):
+            return HttpResponse(received.text, content_type="text/plain; charset=utf-8")
         if not received.event_id or len(received.event_id) > MAX_EVENT_ID:
             raise UntrustedJSON(f"an event id of {len(received.event_id)} characters")
     except (ValueError, TypeError) as e:
         logger.warning("webhook %s %s: malformed delivery refused: %s", kind, channel_uuid, e)
         return HttpResponseBadRequest()
     receiver.store(channel, received)
-    return HttpResponse(status=200)
+    return HttpResponse(received.answer, status=200, content_type="text/plain; charset=utf-8")

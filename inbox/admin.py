@@ -1,6 +1,6 @@
 """The inbox's settings pages (admin role): channels (secrets write-only, the website chat's
-snippet, connecting a Telegram bot's webhook), canned replies, and the inbound events as
-received (inspect what a provider sent, retry a failure)."""
+snippet, connecting a messenger's webhook with the provider's refusal shown), canned replies,
+and the inbound events as received (inspect what a provider sent, retry a failure)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 from core import webhooks
 from inbox import services, website
 from inbox.models import CannedReply, Channel, InboundEvent
-from inbox.providers.base import ProviderError
+from inbox.providers.base import WEBHOOK_KINDS, ProviderError
 from security.admin_forms import KeepSecretsForm, secret_field
 
 
@@ -46,16 +46,24 @@ class InboundEventAdmin(admin.ModelAdmin):
 class ChannelForm(KeepSecretsForm):
     """Secrets are written, never shown: an empty field keeps the stored value."""
 
-    secret_fields = ("credentials", "webhook_secret")
-    credentials = secret_field(_("credentials"))
-    webhook_secret = secret_field(_("webhook secret"))
+    secret_fields = ("credentials", "webhook_secret", "handshake_secret")
+    credentials = secret_field(_("credentials"), help_text=_(
+        "Telegram and MAX: the bot token; WhatsApp: the access token; VK: the community's "
+        "access token."))
+    webhook_secret = secret_field(_("webhook secret"), help_text=_(
+        "WhatsApp: the Meta app's secret. Telegram, MAX and VK: made on connecting when "
+        "empty."))
+    handshake_secret = secret_field(_("verify token or confirmation code"), help_text=_(
+        "WhatsApp: the verify token given to Meta; VK: the confirmation code (filled in on "
+        "connecting)."))
     api_base_url = forms.URLField(label=_("API base URL"), required=False, assume_scheme="https",
                                   help_text=_("Empty for the provider's public API."))
 
     class Meta:
         model = Channel
         fields = ["name", "kind", "team", "is_active", "allowed_origins", "credentials",
-                  "webhook_secret", "api_base_url", "business_hours", "time_zone",
+                  "webhook_secret", "handshake_secret", "account_id", "business_account_id",
+                  "api_base_url", "business_hours", "time_zone",
                   "out_of_office_reply", "first_response_minutes"]
 
     def clean(self):
@@ -82,24 +90,23 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("webhook URL"))
     def webhook_url(self, obj):
-        if obj is None or obj.kind != Channel.Kind.TELEGRAM or not hasattr(obj, "_webhook_url"):
+        if obj is None or obj.kind not in WEBHOOK_KINDS or not hasattr(obj, "_webhook_url"):
             return "—"
         return obj._webhook_url
 
-    @admin.action(description=_("Connect the webhook (Telegram: setWebhook with the secret)"),
-                  permissions=["change"])
+    @admin.action(description=_("Connect the webhook (register this CRM's URL with the "
+                                "provider)"), permissions=["change"])
     def connect_webhook(self, request, queryset):
-        for channel in queryset.filter(kind=Channel.Kind.TELEGRAM):
+        for channel in queryset.filter(kind__in=WEBHOOK_KINDS):
             url = self._webhook_url(request, channel)
             try:
-                services.channel_connect_webhook(channel=channel, webhook_url=url)
+                done = services.channel_connect_webhook(channel=channel, webhook_url=url)
             except ProviderError as error:
-                self.message_user(request, _("%(channel)s: Telegram refused the webhook: "
+                self.message_user(request, _("%(channel)s: the provider refused the webhook: "
                                              "%(reason)s") % {
                     "channel": channel, "reason": error.message}, messages.ERROR)
             else:
-                self.message_user(request, _("%(channel)s: Telegram now delivers to %(url)s.")
-                                  % {"channel": channel, "url": url}, messages.SUCCESS)
+                self.message_user(request, f"{channel}: {done}", messages.SUCCESS)
 
     @admin.display(description=_("embed snippet"))
     def embed_snippet(self, obj):

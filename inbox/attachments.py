@@ -189,7 +189,7 @@ def fetch(*, attachment: Attachment) -> bool:
         return True
     provider = provider_for(attachment.message.channel)
     try:
-        data = provider.fetch_media(attachment.provider_file_id)
+        data = provider.fetch_media(attachment.provider_file_id, max_bytes=limit)
     except ProviderError as exc:
         if not exc.permanent:
             raise
@@ -232,7 +232,8 @@ def fetch_gave_up(*, message_id: int, reason: str) -> None:
 # --- Sending ---------------------------------------------------------------------------------
 
 
-def send(*, provider, attachment: Attachment, to: str, caption: str = "") -> SendResult:
+def send(*, provider, attachment: Attachment, to: str, caption: str = "",
+         idempotency_key: str = "") -> SendResult:
     """Send a stored attachment through `provider`; an unreadable file is a permanent error."""
     try:
         content = open_decrypted(attachment)
@@ -240,4 +241,5 @@ def send(*, provider, attachment: Attachment, to: str, caption: str = "") -> Sen
         raise ProviderError(_("The file could not be read from storage."),
                             permanent=True) from None
     return provider.send_file(to=to, name=safe_name(attachment.name), content=content,
-                              mime_type=attachment.mime_type, caption=caption)
+                              mime_type=attachment.mime_type, caption=caption,
+                              idempotency_key=idempotency_key)

@@ -21,6 +21,9 @@ from core.fields import EncryptedTextField
 class Channel(models.Model):
     class Kind(models.TextChoices):
         TELEGRAM = "telegram", "Telegram"
+        WHATSAPP = "whatsapp", "WhatsApp"
+        MAX = "max", "MAX"
+        VK = "vk", "VK"
         WEBSITE = "website", _("Website chat")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -31,11 +34,29 @@ class Channel(models.Model):
         related_name="channels",
         help_text=_("New clients of this channel become leads of this team."),
     )
-    # The provider's credentials (a bot token...), encrypted: never shown after saving.
+    # The provider's credentials (a bot token, an access token), encrypted: never shown after
+    # saving.
     credentials = EncryptedTextField(_("credentials"), purpose="channel_credentials",
                                      blank=True)
+    # What the provider signs or authenticates its webhook calls with: Telegram's and MAX's
+    # secret token, the WhatsApp app's secret (HMAC of the body), VK's `secret` field.
     webhook_secret = EncryptedTextField(_("webhook secret"), purpose="channel_webhook_secret",
                                         blank=True)
+    # What the provider asks the URL to answer before it delivers: WhatsApp's verify token,
+    # VK's confirmation code.
+    handshake_secret = EncryptedTextField(
+        _("verify token or confirmation code"), purpose="channel_handshake_secret", blank=True,
+        help_text=_("WhatsApp: the verify token given to Meta; VK: the confirmation code the "
+                    "community's Callback API settings show."),
+    )
+    account_id = models.CharField(
+        _("account ID"), max_length=100, blank=True,
+        help_text=_("WhatsApp: the phone number ID; VK: the community (group) ID."),
+    )
+    business_account_id = models.CharField(
+        _("business account ID"), max_length=100, blank=True,
+        help_text=_("WhatsApp: the WhatsApp Business Account ID (its message templates)."),
+    )
     api_base_url = models.URLField(_("API base URL"), blank=True,
                                    help_text=_("Empty for the provider's public API."))
     # {"mon": [["09:00", "18:00"]], ...}; empty means always open.
@@ -232,7 +253,8 @@ class Attachment(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     kind = models.CharField(max_length=20, blank=True)  # photo, document, voice, video, sticker
-    provider_file_id = models.CharField(max_length=300, blank=True)
+    # The provider's id of the file, or its URL (MAX and VK hand out long signed URLs).
+    provider_file_id = models.CharField(max_length=2000, blank=True)
     # Why the file could not be fetched from the provider (empty while pending or once stored).
     fetch_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

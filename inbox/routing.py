@@ -3,14 +3,17 @@ channel -> their contact -> their open deal -> the conversation on it.
 
 A new sender becomes a contact with a lead deal for the channel's team, owned by the manager
 with the fewest leads from that channel; a known one lands in their open deal (a new lead when
-their deals are all closed).
+their deals are all closed). A channel that gives the sender's phone number (WhatsApp) finds
+the client by it first: one who called, or wrote from another channel that gave the number,
+keeps their card and their open deal.
 """
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
+from crm import selectors as crm_selectors
 from crm import services as crm_services
-from crm.models import Contact, Deal
+from crm.models import Contact, ContactPoint, Deal
 from inbox.models import Channel, ChannelIdentity, Conversation
 from inbox.providers.base import InboundMessage, provider_for
 from security import roles
@@ -99,17 +102,48 @@ def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
     identity = identity_find(channel, inbound.sender_id)
     if identity is not None:
         return identity
-    owner = _manager_for(channel)
     name = inbound.sender_name[:200] or provider_for(channel).anonymous_name()
-    contact = crm_services.contact_create(
-        by=owner, owner=owner, name=name,
-        source=Contact.Source.TELEGRAM if channel.kind == Channel.Kind.TELEGRAM
-        else Contact.Source.WEBSITE,
-    )
+    contact = _contact_by_phone(inbound.phone) if inbound.phone else None
+    if contact is None:
+        owner = _manager_for(channel)
+        contact = crm_services.contact_create(
+            by=owner, owner=owner, name=name, phones=_valid_phones(inbound.phone),
+            points_from_client=True, source=_SOURCE.get(channel.kind, Contact.Source.WEBSITE),
+        )
     return ChannelIdentity.objects.create(
         channel=channel, external_id=inbound.sender_id, contact=contact,
         display_name=name,
     )
+
+
+_SOURCE = {
+    Channel.Kind.TELEGRAM: Contact.Source.TELEGRAM,
+    Channel.Kind.WHATSAPP: Contact.Source.WHATSAPP,
+    Channel.Kind.MAX: Contact.Source.MAX,
+    Channel.Kind.VK: Contact.Source.VK,
+}
+
+
+def _contact_by_phone(phone: str) -> Contact | None:
+    """The client who holds this number (through its blind index): the one with an open
+    deal first, else the newest."""
+    points = crm_selectors.contact_point_lookup(kind=ContactPoint.Kind.PHONE, value=phone)
+    holders = points.values("contact_id")
+    with_deal = (Deal.objects.filter(contact__in=holders, status=Deal.Status.OPEN)
+                 .order_by("-created_at", "-id").values_list("contact_id", flat=True).first())
+    if with_deal is not None:
+        return Contact.objects.select_related("owner").get(pk=with_deal)
+    return (Contact.objects.filter(pk__in=holders).select_related("owner")
+            .order_by("-created_at", "-id").first())
+
+
+def _valid_phones(phone: str) -> list[str]:
+    """The number as a contact point, when it is one (a made-up one is left out rather than
+    refusing the client's message)."""
+    if not phone or crm_selectors.contact_point_index(kind=ContactPoint.Kind.PHONE,
+                                                      value=phone) is None:
+        return []
+    return [phone]
 
 
 def _open_deals_of(contacts) -> dict[int, Deal]:

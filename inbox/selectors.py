@@ -172,7 +172,8 @@ def channel_for_webhook(*, kind: str, uuid) -> Channel:
     if kept is not None and kept[0] > now:
         return kept[1]
     channel = get_object_or_404(
-        Channel.objects.only("id", "uuid", "kind", "webhook_secret", "is_active"),
+        Channel.objects.only("id", "uuid", "kind", "webhook_secret", "handshake_secret",
+                             "account_id", "is_active"),
         kind=kind, uuid=uuid, is_active=True)
     if len(_webhook_channels) >= _WEBHOOK_CHANNELS_MAX:
         _webhook_channels.clear()

@@ -39,7 +39,14 @@ from inbox.models import (
     InboundEvent,
     Message,
 )
-from inbox.providers.base import ClientUnreachable, InboundMessage, ProviderError, provider_for
+from inbox.providers.base import (
+    ClientReachable,
+    ClientUnreachable,
+    DeliveryStatus,
+    InboundMessage,
+    ProviderError,
+    provider_for,
+)
 from security.audit import containment
 
 logger = logging.getLogger("inbox")
@@ -191,24 +198,38 @@ def _events_process_batch(limit: int) -> int:
 
 
 def _sender(normalized: list) -> str:
-    return next((item.sender_id for item in normalized), "")
+    return next((item.sender_id for item in normalized if hasattr(item, "sender_id")), "")
+
+
+class StatusBeforeSend(Exception):
+    """A delivery status names a message we do not have while a send of the channel is at
+    the provider: most likely that send, whose answer is not stored yet. The event fails
+    and the sweeper processes it again a little later."""
 
 
 def _events_apply(events: list[tuple[InboundEvent, list]]) -> None:
     """Apply the normalized contents of stored events, in order: the messages of each channel
-    together (a few statements for the lot), then the unreachable marks."""
+    together (a few statements for the lot), then the echoes of our own messages, the
+    reachability marks and the delivery statuses."""
     by_channel: dict[int, tuple[Channel, list[InboundMessage]]] = {}
-    unreachable: list[tuple[Channel, ClientUnreachable]] = []
+    rest: list[tuple[Channel, object]] = []
     for event, normalized in events:
         for item in normalized:
-            if isinstance(item, InboundMessage):
+            if isinstance(item, InboundMessage) and not item.from_us:
                 by_channel.setdefault(event.channel_id, (event.channel, []))[1].append(item)
-            elif isinstance(item, ClientUnreachable):
-                unreachable.append((event.channel, item))
+            else:
+                rest.append((event.channel, item))
     for channel, inbounds in by_channel.values():
         _messages_receive(channel=channel, inbounds=inbounds)
-    for channel, item in unreachable:
-        _identity_unreachable(channel=channel, sender_id=item.sender_id, reason=item.reason)
+    for channel, item in rest:
+        if isinstance(item, InboundMessage):
+            _echo_receive(channel=channel, echo=item)
+        elif isinstance(item, ClientUnreachable):
+            _identity_unreachable(channel=channel, sender_id=item.sender_id, reason=item.reason)
+        elif isinstance(item, ClientReachable):
+            _identity_reachable(channel=channel, sender_id=item.sender_id)
+        elif isinstance(item, DeliveryStatus):
+            _status_apply(channel=channel, status=item)
 
 
 def event_process(*, event: InboundEvent) -> InboundEvent:
@@ -248,16 +269,27 @@ def events_sweep(*, now=None) -> int:
 # --- Channel set-up ---------------------------------------------------------------------------
 
 
-def channel_connect_webhook(*, channel: Channel, webhook_url: str) -> None:
+def channel_connect_webhook(*, channel: Channel, webhook_url: str) -> str:
     """Point the provider at our webhook (Telegram: setWebhook with the channel's secret
-    token), making the secret first if the channel has none. Raises ProviderError with the
-    provider's reason (Telegram wants an HTTPS URL it can reach...)."""
-    if not channel.webhook_secret:
-        # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and -.
-        channel.webhook_secret = secrets.token_urlsafe(48)
+    token; WhatsApp: the business account's callback override; MAX: a subscription; VK: a
+    callback server), making the secret first if the channel has none and the provider
+    takes ours. Returns what the provider now does; raises ProviderError with the
+    provider's reason (an HTTPS URL it can reach...). Each step's settings are saved (and
+    committed, where the caller has no transaction) before the provider is called: VK asks
+    the URL for its confirmation code while it is being added."""
+    provider = provider_for(channel)
+    if not channel.webhook_secret and provider.makes_webhook_secret:
+        # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and -; VK 50 at most.
+        channel.webhook_secret = secrets.token_urlsafe(36)
         channel.save(update_fields=["webhook_secret"])
-    provider_for(channel).setup_webhook(webhook_url)
+    settings_first = provider.webhook_settings()
+    if settings_first:
+        for name, value in settings_first.items():
+            setattr(channel, name, value)
+        channel.save(update_fields=list(settings_first))
+    done = provider.setup_webhook(webhook_url)
     logger.info("channel %s: webhook set to %s", channel.pk, webhook_url)
+    return done
 
 
 def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> list[Message]:
@@ -345,7 +377,7 @@ def _attachments_store(messages: list[Message], fresh: dict[str, InboundMessage]
     from inbox import tasks
 
     Attachment.objects.bulk_create([
-        Attachment(message=message, kind=a.kind, provider_file_id=a.file_id[:300],
+        Attachment(message=message, kind=a.kind, provider_file_id=a.file_id[:2000],
                    name=a.name[:255], mime_type=a.mime_type[:100], size=a.size)
         for message in messages for a in fresh[message.external_id].attachments
     ])
@@ -460,7 +492,7 @@ OUT_OF_OFFICE_MAX_AGE = timedelta(hours=1)
 def _out_of_office_reply(*, conversation: Conversation, channel: Channel, at) -> None:
     """Outside business hours the client hears the channel's out-of-office reply, once per
     conversation per closed period (the conversation row is locked by the caller)."""
-    text = channel.out_of_office_reply.strip()[:REPLY_TEXT_LIMIT]
+    text = channel.out_of_office_reply.strip()[:provider_for(channel).text_limit]
     if not text or timezone.now() - at > OUT_OF_OFFICE_MAX_AGE:
         return
     if containment.automation_paused():
@@ -498,6 +530,79 @@ def _message_edit(*, message: Message, inbound: InboundMessage) -> Message:
     return message
 
 
+def _identity_reachable(*, channel: Channel, sender_id: str) -> None:
+    """The client allowed messages again (VK's message_allow, MAX's bot_started)."""
+    identity = routing.identity_find(channel, sender_id)
+    if identity is not None and identity.is_unreachable:
+        identity.is_unreachable = False
+        identity.unreachable_reason = ""
+        identity.save(update_fields=["is_unreachable", "unreachable_reason",
+                                     "external_id_index"])
+
+
+# A status only moves forward (Meta may deliver "read" before "delivered"); "failed" ends a
+# message that was not read.
+_STATUS_RANK = {Message.Status.QUEUED: 0, Message.Status.SENT: 1, Message.Status.DELIVERED: 2,
+                Message.Status.READ: 3}
+
+
+def _status_apply(*, channel: Channel, status: DeliveryStatus) -> None:
+    """What became of a message we sent (WhatsApp's statuses), shown live in the card."""
+    message = (Message.objects.select_for_update(of=("self",)).select_related("conversation")
+               .filter(channel=channel, external_id=status.external_id,
+                       direction=Message.Direction.OUTBOUND).first())
+    if message is None:
+        if Message.objects.filter(channel=channel, status=Message.Status.QUEUED,
+                                  sending_since__isnull=False).exists():
+            raise StatusBeforeSend(status.external_id)
+        return  # sent from elsewhere (the provider's own app), or long forgotten
+    if status.status == Message.Status.FAILED:
+        if message.status in (Message.Status.SENT, Message.Status.DELIVERED):
+            message_fail(message, status.error or _("The provider could not deliver the "
+                                                    "message."))
+        return
+    if _STATUS_RANK.get(message.status, 9) >= _STATUS_RANK[status.status]:
+        return
+    message.status = status.status
+    message.save(update_fields=["status"])
+    _message_status_changed(message)
+
+
+def _echo_receive(*, channel: Channel, echo: InboundMessage) -> None:
+    """A message the company sent the client from the provider's own interface (a VK
+    community admin answering in VK): shown in the conversation as ours, sent, with no
+    author. An echo of a message this CRM sent is already here."""
+    if Message.objects.filter(channel=channel, external_id=echo.external_id).exists():
+        return
+    identity = routing.identity_find(channel, echo.sender_id)
+    if identity is None:
+        return  # a client who never wrote to us: no conversation to put it in
+    if echo.our_id and Message.objects.filter(
+            channel=channel, direction=Message.Direction.OUTBOUND, sent_at__isnull=True,
+            status=Message.Status.QUEUED, conversation__identity=identity).exists():
+        # Ours, its send's answer not stored yet: that send records it.
+        return
+    conversation = (Conversation.objects.select_for_update(of=("self",))
+                    .filter(identity=identity).select_related("deal")
+                    .order_by("-created_at", "-id").first())
+    if conversation is None or conversation.deal is None:
+        return
+    message = Message.objects.create(
+        conversation=conversation, channel=channel, direction=Message.Direction.OUTBOUND,
+        status=Message.Status.SENT, external_id=echo.external_id, text=echo.text[:20_000],
+        created_at=echo.sent_at, sent_at=echo.sent_at,
+    )
+    crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
+                              occurred_at=echo.sent_at)
+    (Conversation.objects.filter(pk=conversation.pk)
+     .exclude(last_inbound_at__gt=echo.sent_at)
+     .update(awaiting_reply=False, first_response_due_at=None))
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_outbound_at=Greatest(Coalesce(F("last_outbound_at"), echo.sent_at), echo.sent_at),
+        last_activity_at=Greatest(F("last_activity_at"), echo.sent_at))
+    _conversation_updated(conversation)
+
+
 def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> None:
     identity = routing.identity_find(channel, sender_id)
     if identity is None:
@@ -514,7 +619,7 @@ def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> N
 # -> sent, or failed with the provider's reason (and a retry). Each status change is pushed
 # to the deal's group after commit.
 
-REPLY_TEXT_LIMIT = 4096  # Telegram's limit, the smallest of our channels'
+REPLY_TEXT_LIMIT = 4096  # the most any channel takes (MAX: 4000, its provider's text_limit)
 # Telegram takes about one message a second per chat; faster sends get 429s.
 CHAT_SEND_INTERVAL = 1
 
@@ -653,6 +758,25 @@ def sends_sweep(*, now=None) -> dict[str, int]:
     return {"interrupted": cut_off, "requeued": len(lost)}
 
 
+def reply_window_closes_at(conversation: Conversation):
+    """When free-form replies stop reaching the client (WhatsApp: 24 hours after their last
+    message), or None on channels without such a window."""
+    window = provider_for(conversation.channel).reply_window
+    if window is None:
+        return None
+    if conversation.last_inbound_at is None:
+        return timezone.now() - timedelta(seconds=1)  # they never wrote: closed
+    return conversation.last_inbound_at + window
+
+
+def _check_reply_window(conversation: Conversation) -> None:
+    closes_at = reply_window_closes_at(conversation)
+    if closes_at is not None and closes_at <= timezone.now():
+        raise ValidationError({"text": _(
+            "More than 24 hours have passed since the client last wrote: WhatsApp delivers "
+            "only an approved template now. Pick one, or wait until the client writes.")})
+
+
 def _clean_text(text: str, *, limit: int, empty: str) -> str:
     text = (text or "").strip()
     if not text:
@@ -670,9 +794,11 @@ def message_reply(*, conversation: Conversation, by, text: str,
     """A reply from `by`, queued for sending. With `sealed_text`, that is what the client
     gets and `text` is what the conversation shows (a privacy link: "privacy link sent")."""
     conversation = _conversation_for_reply(conversation=conversation, by=by)
-    text = _clean_text(text, limit=REPLY_TEXT_LIMIT, empty=_("Write the reply first."))
+    limit = min(REPLY_TEXT_LIMIT, provider_for(conversation.channel).text_limit)
+    text = _clean_text(text, limit=limit, empty=_("Write the reply first."))
     if sealed_text:
-        sealed_text = _clean_text(sealed_text, limit=REPLY_TEXT_LIMIT, empty="")
+        sealed_text = _clean_text(sealed_text, limit=limit, empty="")
+    _check_reply_window(conversation)
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
         raise ValidationError({"reply_to": _("That message is from another chat.")})
     now = timezone.now()
@@ -848,11 +974,11 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
 
             result = attachments.send(provider=provider_for(message.channel),
                                       attachment=attachment, to=identity.external_id,
-                                      caption=message.text)
+                                      caption=message.text, idempotency_key=str(message.pk))
         else:
             result = provider_for(message.channel).send_text(
                 to=identity.external_id, text=message.sealed_text or message.text,
-                reply_to_external_id=reply_to,
+                reply_to_external_id=reply_to, idempotency_key=str(message.pk),
             )
     except ProviderError as exc:
         if not exc.permanent:
@@ -915,6 +1041,7 @@ def message_reply_file(*, conversation: Conversation, by, upload, caption: str =
     conversation = _conversation_for_reply(conversation=conversation, by=by)
     if not provider_for(conversation.channel).sends_files:
         raise ValidationError({"file": _("Files cannot be sent to this channel; send a text.")})
+    _check_reply_window(conversation)
     caption = (caption or "").strip()
     if len(caption) > REPLY_CAPTION_LIMIT:
         raise ValidationError({"text": _(

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.untrusted import MAX_DEPTH, BodyTooLarge, UntrustedJSON, parse_json
+from tests.inbox.messengers import signed_headers
 
 HOSTILE = {
     # Thousands deep, yet under every surface's size limit (the consent form's is 16 KB).
@@ -106,6 +107,10 @@ def surfaces(north, anna, director):
     telegram = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="tg", team=north,
                                       webhook_secret="s" * 20, credentials="1:x",
                                       api_base_url="http://127.0.0.1:9")
+    messengers = {kind: Channel.objects.create(
+        kind=kind, name=kind, team=north, webhook_secret="s" * 20, credentials="x",
+        handshake_secret="code", account_id="1", api_base_url="http://127.0.0.1:9")
+        for kind in ("whatsapp", "max", "vk")}
     website = Channel.objects.create(kind=Channel.Kind.WEBSITE, name="web", team=north,
                                      public_key="pk_untrusted", allowed_origins=SITE)
     account = PbxAccount.objects.create(name="pbx", team=north, api_key=API_KEY,
@@ -123,9 +128,28 @@ def surfaces(north, anna, director):
         return lambda body: client.post(path, data=body, content_type="application/json",
                                         **headers)
 
+    def signed(kind: str):
+        """Signed as its provider signs (VK: the secret and community inside an object)."""
+        path = f"/hooks/{kind}/{messengers[kind].uuid}/"
+
+        def post(body: bytes):
+            if kind == "vk":
+                try:
+                    value = parse_json(body, max_bytes=10_000_000)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict):
+                    body = json.dumps({**value, "secret": "s" * 20, "group_id": 1}).encode()
+            headers = signed_headers(messengers[kind], body)
+            return Client().post(path, data=body, content_type="application/json", **headers)
+        return post
+
     return {
         "telegram webhook": raw(Client(), f"/hooks/telegram/{telegram.uuid}/",
                                 HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="s" * 20),
+        "whatsapp webhook": signed("whatsapp"),
+        "max webhook": signed("max"),
+        "vk webhook": signed("vk"),
         "mango webhook": mango,
         "website chat": raw(Client(), f"/widget/{website.public_key}/messages/",
                             HTTP_ORIGIN=SITE),
@@ -134,7 +158,8 @@ def surfaces(north, anna, director):
     }
 
 
-SURFACES = ["telegram webhook", "mango webhook", "website chat", "consent form", "REST API"]
+SURFACES = ["telegram webhook", "whatsapp webhook", "max webhook", "vk webhook", "mango webhook",
+            "website chat", "consent form", "REST API"]
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ sending task retries only the latter, honouring `retry_after` when the provider 
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 
 from core.providers import ProviderError  # noqa: F401 (the providers' error, named here too)
@@ -34,6 +34,15 @@ class InboundMessage:
     reply_to_external_id: str = ""
     edited: bool = False
     attachments: tuple[InboundAttachment, ...] = field(default_factory=tuple)
+    # The client's phone number when the channel gives it (WhatsApp: the sender is their
+    # number): a client already known by it, from a call or another channel, keeps their card.
+    phone: str = ""
+    # Written by us from the provider's own interface (VK: a community admin answering in
+    # VK): stored as an outbound message that was sent, not as the client's.
+    from_us: bool = False
+    # Our own message's id as we gave it to the provider (VK's random_id): an echo of a
+    # message this product sent is not stored a second time.
+    our_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,56 @@ class ClientUnreachable:
     reason: str
 
 
-NormalizedEvent = InboundMessage | ClientUnreachable
+@dataclass(frozen=True)
+class ClientReachable:
+    """The client allowed messages again (VK's message_allow, MAX's bot_started)."""
+
+    sender_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """What became of a message we sent (WhatsApp: sent, delivered, read, failed)."""
+
+    external_id: str
+    status: str  # one of Message.Status: sent, delivered, read, failed
+    at: datetime
+    error: str = ""
+
+
+NormalizedEvent = InboundMessage | ClientUnreachable | ClientReachable | DeliveryStatus
+
+
+# --- Reading what a provider sent ---------------------------------------------------------------
+# A stored delivery passed the provider's signature and the JSON door (core.untrusted), but its
+# shape is still whatever arrived: parsers read it through these, so a field of another type
+# than documented is a field left out, never an exception in the worker.
+
+
+def obj(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def objs(value) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def text(value) -> str:
+    """A string or a number as text; anything else (null, an object) as nothing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def moment(value, *, milliseconds: bool = False) -> datetime:
+    """A Unix time (seconds, or milliseconds) as a datetime; now when it is none."""
+    try:
+        seconds = float(value) / (1000 if milliseconds else 1)
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.now(tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -62,6 +120,15 @@ class Provider(WebhookProvider):
     kind: str = ""
     # Whether the manager can send the client a file here (the composer offers it only then).
     sends_files: bool = True
+    # The longest text one message may carry here.
+    text_limit: int = 4096
+    # How long after the client's last message free-form replies reach them (WhatsApp's
+    # customer-service window); None where there is no such limit.
+    reply_window: timedelta | None = None
+    # Whether `channel_connect_webhook` makes the channel's webhook secret when it has none
+    # (Telegram, MAX and VK take the one we give them; WhatsApp's is the Meta app's secret,
+    # which only the admin can copy in).
+    makes_webhook_secret: bool = True
 
     def __init__(self, channel):
         self.channel = channel
@@ -78,27 +145,49 @@ class Provider(WebhookProvider):
 
     # --- Outbound --------------------------------------------------------------------------
 
-    def send_text(self, *, to: str, text: str, reply_to_external_id: str = "") -> SendResult:
+    # `idempotency_key` is the same for every attempt of one message: a provider that can
+    # make a repeated call a no-op (VK's random_id) does.
+
+    def send_text(self, *, to: str, text: str, reply_to_external_id: str = "",
+                  idempotency_key: str = "") -> SendResult:
         raise NotImplementedError
 
     def send_file(self, *, to: str, name: str, content: bytes, mime_type: str,
-                  caption: str = "") -> SendResult:
+                  caption: str = "", idempotency_key: str = "") -> SendResult:
         raise NotImplementedError
 
-    def fetch_media(self, file_id: str) -> bytes:
+    def fetch_media(self, file_id: str, *, max_bytes: int | None = None) -> bytes:
+        """A client's file; past `max_bytes` a permanent ProviderError, the rest unread."""
         raise NotImplementedError
 
-    def setup_webhook(self, url: str) -> None:
+    def webhook_settings(self) -> dict[str, str]:
+        """Channel fields to save before the provider is pointed at the URL (VK asks for its
+        confirmation code as soon as the URL is added)."""
+        return {}
+
+    def setup_webhook(self, url: str) -> str:
+        """Point the provider at `url`; returns what the admin is told it did."""
+        raise NotImplementedError
+
+    # --- The demo and simulate_inbound -------------------------------------------------------
+
+    def simulated_delivery(self, *, sender: str, text: str) -> tuple[bytes, dict[str, str]]:
+        """A delivery of a text from a made-up client named `sender` (the same name is the
+        same client), as the provider would post it: body and headers, signed with the
+        channel's secret."""
         raise NotImplementedError
 
 
 PROVIDERS = {
     "telegram": "inbox.providers.telegram.TelegramProvider",
+    "whatsapp": "inbox.providers.whatsapp.WhatsAppProvider",
+    "max": "inbox.providers.max.MaxProvider",
+    "vk": "inbox.providers.vk.VkProvider",
     "website": "inbox.providers.website.WebsiteProvider",
 }
 # The kinds whose provider posts to `/hooks/<kind>/<channel uuid>/` (core.webhooks); the
 # website chat's widget has endpoints of its own (inbox.views.widget).
-WEBHOOK_KINDS = ("telegram",)
+WEBHOOK_KINDS = ("telegram", "whatsapp", "max", "vk")
 
 
 def provider_for(channel) -> Provider:

@@ -5,8 +5,13 @@ What Telegram sends is described in ../shared/PROTOCOLS.md. Only private chats a
 a bot added to a group or a channel sees messages that are not a client's conversation.
 """
 
+import hashlib
 import hmac
+import json
+import time
 from datetime import UTC, datetime
+
+from django.utils.translation import gettext as _
 
 from core.untrusted import parse_json
 from core.webhooks import Delivery, Received
@@ -144,17 +149,38 @@ class TelegramProvider(Provider):
 
         return TelegramBotClient(self.channel)
 
-    def send_text(self, *, to: str, text: str, reply_to_external_id: str = "") -> SendResult:
+    def send_text(self, *, to: str, text: str, reply_to_external_id: str = "",
+                  idempotency_key: str = "") -> SendResult:
         return self._client().send_text(to=to, text=text,
                                         reply_to_external_id=reply_to_external_id)
 
     def send_file(self, *, to: str, name: str, content: bytes, mime_type: str,
-                  caption: str = "") -> SendResult:
+                  caption: str = "", idempotency_key: str = "") -> SendResult:
         return self._client().send_file(to=to, name=name, content=content,
                                         mime_type=mime_type, caption=caption)
 
-    def fetch_media(self, file_id: str) -> bytes:
+    def fetch_media(self, file_id: str, *, max_bytes: int | None = None) -> bytes:
+        # getFile hands bots files of 20 MB at most; the caller checks the size it got.
         return self._client().fetch_media(file_id)
 
-    def setup_webhook(self, url: str) -> None:
-        return self._client().setup_webhook(url)
+    def setup_webhook(self, url: str) -> str:
+        self._client().setup_webhook(url)
+        return _("Telegram now delivers to %(url)s.") % {"url": url}
+
+    # --- The demo ----------------------------------------------------------------------------
+
+    def simulated_delivery(self, *, sender: str, text: str) -> tuple[bytes, dict[str, str]]:
+        user_id = 100_000_000 + int(hashlib.sha256(sender.encode()).hexdigest()[:12], 16) \
+            % 900_000_000
+        first, _space, last = sender.partition(" ")
+        person = {"id": user_id, "first_name": first, **({"last_name": last} if last else {})}
+        update_id = int(time.time() * 1000) % 2_000_000_000
+        update = {"update_id": update_id, "message": {
+            "message_id": update_id % 1_000_000_000,
+            "from": {**person, "is_bot": False, "language_code": "ru"},
+            "chat": {**person, "type": "private"},
+            "date": int(time.time()),
+            "text": text,
+        }}
+        body = json.dumps(update, ensure_ascii=False).encode()
+        return body, {SECRET_HEADER: self.channel.webhook_secret}

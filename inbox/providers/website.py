@@ -86,7 +86,8 @@ class WebsiteProvider(Provider):
 
     # --- Outbound --------------------------------------------------------------------------
 
-    def send_text(self, *, to: str, text: str, reply_to_external_id: str = "") -> SendResult:
+    def send_text(self, *, to: str, text: str, reply_to_external_id: str = "",
+                  idempotency_key: str = "") -> SendResult:
         message_id = str(uuid.uuid4())
         event = {"id": message_id, "direction": "out", "text": text,
                  "at": timezone.now().isoformat()}
@@ -99,15 +100,16 @@ class WebsiteProvider(Provider):
         return SendResult(external_id=f"w:out:{message_id}")
 
     def send_file(self, *, to: str, name: str, content: bytes, mime_type: str,
-                  caption: str = "") -> SendResult:
+                  caption: str = "", idempotency_key: str = "") -> SendResult:
         raise ProviderError(_("Files cannot be sent to the website chat yet: send the text, "
                               "or a link to the file."), permanent=True)
 
-    def fetch_media(self, file_id: str) -> bytes:
+    def fetch_media(self, file_id: str, *, max_bytes: int | None = None) -> bytes:
         raise ProviderError(_("Website visitors cannot send files."), permanent=True)
 
-    def setup_webhook(self, url: str) -> None:
+    def setup_webhook(self, url: str) -> str:
         """Nothing to register: the widget posts to this CRM itself."""
+        return ""
 
 
 def payload_text(payload: dict) -> str:

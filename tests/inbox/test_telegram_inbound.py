@@ -671,7 +671,7 @@ async def test_the_deal_card_receives_the_message_live(north, anna):
 
 
 @pytest.mark.django_db(transaction=True)  # the command's request commits, as in real use
-def test_simulate_inbound_plays_telegram_against_the_demo_channel(north, anna, ivan):
+def test_simulate_inbound_plays_telegram_against_the_demo_channel(north, south, anna, ivan):
     import io
     import random
     from urllib.parse import urlparse
@@ -703,7 +703,7 @@ def test_simulate_inbound_plays_telegram_against_the_demo_channel(north, anna, i
     assert [m.text for m in conversation.messages.all()] == [
         "Добрый день!", "<script>alert(1)</script>"]
 
-    with pytest.raises(CommandError, match="No Telegram channel"):
+    with pytest.raises(CommandError, match="No messenger channel"):
         call_command("simulate_inbound", "--channel", "нет такого", "--from", "x",
                      "--text", "y")
 

@@ -540,7 +540,7 @@ def test_the_admin_refuses_an_origin_with_a_path(director, north):
 
 @pytest.mark.django_db
 def test_the_demo_site_shows_the_demo_channel_widget_in_embedded_mode_only(
-    north, anna, settings
+    north, south, anna, settings
 ):
     import random
 

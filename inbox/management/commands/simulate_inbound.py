@@ -1,14 +1,13 @@
-"""`manage.py simulate_inbound --channel NAME --from NAME --text TEXT`: play Telegram.
+"""`manage.py simulate_inbound --channel NAME --from NAME --text TEXT`: play a messenger.
 
-Posts a realistic update, with the channel's secret header, to the channel's own webhook:
-through Django's test client by default (no network, no server needed), or over HTTP to a
-running server with `--url http://127.0.0.1:8000`. The same `--from` name is always the same
-Telegram user, so a second message lands in the first one's conversation.
+Posts a realistic delivery of the channel's provider (Telegram, WhatsApp, MAX or VK), signed
+with the channel's own secret, to the channel's own webhook: through Django's test client by
+default (no network, no server needed), or over HTTP to a running server with
+`--url http://127.0.0.1:8000`. The same `--from` name is always the same client, so a second
+message lands in the first one's conversation.
 """
 
-import hashlib
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -17,8 +16,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 
 from core import webhooks
+from core.webhooks import Delivery
 from inbox.models import Channel, InboundEvent, Message
-from inbox.providers.telegram import SECRET_HEADER
+from inbox.providers.base import WEBHOOK_KINDS, InboundMessage, provider_for
 
 
 def _host() -> str:
@@ -27,71 +27,46 @@ def _host() -> str:
                  if h and "*" not in h and not h.startswith(".")), "localhost")
 
 
-def telegram_user_id(name: str) -> int:
-    """A stable, plausible Telegram user id for a name."""
-    return 100_000_000 + int(hashlib.sha256(name.encode()).hexdigest()[:12], 16) % 900_000_000
-
-
-def text_update(*, sender: str, text: str) -> dict:
-    now = int(time.time())
-    user_id = telegram_user_id(sender)
-    first, _space, last = sender.partition(" ")
-    person = {"id": user_id, "first_name": first}
-    if last:
-        person["last_name"] = last
-    update_id = int(time.time() * 1000) % 2_000_000_000
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id % 1_000_000_000,
-            "from": {**person, "is_bot": False, "language_code": "ru"},
-            "chat": {**person, "type": "private"},
-            "date": now,
-            "text": text,
-        },
-    }
-
-
 class Command(BaseCommand):
-    help = "Post a Telegram text message from a made-up client to a channel's own webhook."
+    help = ("Post a text message from a made-up client to a messenger channel's own webhook "
+            "(Telegram, WhatsApp, MAX, VK).")
 
     def add_arguments(self, parser):
         parser.add_argument("--channel", required=True, help="The channel's name.")
         parser.add_argument("--from", dest="sender", required=True,
-                            help="The client's name as Telegram shows it.")
+                            help="The client's name as the messenger shows it.")
         parser.add_argument("--text", required=True)
         parser.add_argument("--url", default="",
                             help="Post over HTTP to this server (e.g. http://127.0.0.1:8000) "
                                  "instead of in process.")
 
     def handle(self, *args, channel, sender, text, url, **options):
-        found = Channel.objects.filter(name=channel, kind=Channel.Kind.TELEGRAM).first()
+        messengers = Channel.objects.filter(kind__in=WEBHOOK_KINDS)
+        found = messengers.filter(name=channel).first()
         if found is None:
-            names = ", ".join(Channel.objects.filter(kind=Channel.Kind.TELEGRAM)
-                              .values_list("name", flat=True)) or "none"
-            raise CommandError(f"No Telegram channel named {channel!r} (there are: {names}).")
+            names = ", ".join(messengers.values_list("name", flat=True)) or "none"
+            raise CommandError(f"No messenger channel named {channel!r} (there are: {names}).")
         if not found.webhook_secret:
             raise CommandError(f"Channel {channel!r} has no webhook secret: set one first.")
-        update = text_update(sender=sender, text=text)
-        body = json.dumps(update, ensure_ascii=False).encode()
+        provider = provider_for(found)
+        body, headers = provider.simulated_delivery(sender=sender, text=text)
         path = webhooks.url_path(found.kind, found.uuid)
         if url:
-            status = self._post_http(url.rstrip("/") + path, body, found.webhook_secret)
+            status = self._post_http(url.rstrip("/") + path, body, headers)
         else:
-            response = Client().post(
-                path, data=body, content_type="application/json",
-                headers={SECRET_HEADER: found.webhook_secret}, SERVER_NAME=_host(),
-            )
-            status = response.status_code
-        self.stdout.write(f"POST {path} update_id={update['update_id']} -> HTTP {status}")
+            status = Client().post(path, data=body, content_type="application/json",
+                                   headers=headers, SERVER_NAME=_host()).status_code
+        received = provider.read(Delivery(headers=headers, body=body, form={}, path=""))
+        self.stdout.write(f"POST {path} ({found.get_kind_display()}, event "
+                          f"{received.event_id}) -> HTTP {status}")
         if status != 200:
-            raise CommandError("The webhook refused the update.")
-        self._report(found, update)
+            raise CommandError("The webhook refused the delivery.")
+        self._report(found, received.event_id, provider.parse(json.loads(body)))
 
-    def _post_http(self, target: str, body: bytes, secret: str) -> int:
+    def _post_http(self, target: str, body: bytes, headers: dict[str, str]) -> int:
         request = urllib.request.Request(
             target, data=body, method="POST",
-            headers={"Content-Type": "application/json", SECRET_HEADER: secret},
+            headers={"Content-Type": "application/json", **headers},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -101,19 +76,16 @@ class Command(BaseCommand):
         except urllib.error.URLError as e:
             raise CommandError(f"Cannot reach {target}: {e.reason}") from None
 
-    def _report(self, channel: Channel, update: dict) -> None:
-        event = InboundEvent.objects.filter(
-            channel=channel, provider_event_id=str(update["update_id"])
-        ).first()
+    def _report(self, channel: Channel, event_id: str, parsed: list) -> None:
+        event = InboundEvent.objects.filter(channel=channel, provider_event_id=event_id).first()
         if event is None:
             self.stdout.write("The event is not in this database (posted to another server?).")
             return
         self.stdout.write(f"Event #{event.pk}: {event.status}"
                           + (f" ({event.error})" if event.error else ""))
-        chat_id = update["message"]["chat"]["id"]
-        message = (Message.objects.filter(
-            channel=channel, external_id=f"{chat_id}:{update['message']['message_id']}")
-            .select_related("conversation__deal__owner").first())
+        external_ids = [item.external_id for item in parsed if isinstance(item, InboundMessage)]
+        message = (Message.objects.filter(channel=channel, external_id__in=external_ids)
+                   .select_related("conversation__deal__owner").first())
         if message is None:
             self.stdout.write("No message yet: a worker will process the event.")
             return
