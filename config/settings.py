@@ -492,6 +492,9 @@ CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "s
 CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 30}
 # Replies whose send task the broker never took, or that a dead worker cut off mid-send.
 CELERY_BEAT_SCHEDULE["sweep-outbound-messages"] = {"task": "inbox.sweep_sends", "schedule": 30}
+# WhatsApp's approved message templates, as each account lists them (hourly).
+CELERY_BEAT_SCHEDULE["sync-message-templates"] = {"task": "inbox.sync_templates",
+                                                  "schedule": 3600}
 # Offboardings scheduled for an employee's last day run within a minute of their time.
 # Subject requests near their due date (hourly; each is mailed at most once a day), and the
 # retention rules (daily).

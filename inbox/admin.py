@@ -10,7 +10,7 @@ from django.utils.translation import ngettext
 
 from core import webhooks
 from inbox import services, website
-from inbox.models import CannedReply, Channel, InboundEvent
+from inbox.models import CannedReply, Channel, InboundEvent, MessageTemplate
 from inbox.providers.base import WEBHOOK_KINDS, ProviderError
 from security.admin_forms import KeepSecretsForm, secret_field
 
@@ -83,7 +83,7 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "team", "is_active"]
     list_filter = ["kind", "is_active"]
     readonly_fields = ["uuid", "public_key", "embed_snippet", "webhook_url"]
-    actions = ["connect_webhook"]
+    actions = ["connect_webhook", "sync_templates"]
 
     def _webhook_url(self, request, channel) -> str:
         return request.build_absolute_uri(webhooks.url_path(channel.kind, channel.uuid))
@@ -107,6 +107,20 @@ class ChannelAdmin(admin.ModelAdmin):
                     "channel": channel, "reason": error.message}, messages.ERROR)
             else:
                 self.message_user(request, f"{channel}: {done}", messages.SUCCESS)
+
+    @admin.action(description=_("Sync the message templates (WhatsApp)"),
+                  permissions=["change"])
+    def sync_templates(self, request, queryset):
+        for channel in queryset.filter(kind=Channel.Kind.WHATSAPP):
+            try:
+                synced = services.templates_sync(channel=channel)
+            except ProviderError as error:
+                self.message_user(request, _("%(channel)s: the provider refused: %(reason)s")
+                                  % {"channel": channel, "reason": error.message},
+                                  messages.ERROR)
+            else:
+                self.message_user(request, _("%(channel)s: %(count)d templates synced.") % {
+                    "channel": channel, "count": synced["templates"]}, messages.SUCCESS)
 
     @admin.display(description=_("embed snippet"))
     def embed_snippet(self, obj):
@@ -144,3 +158,19 @@ class CannedReplyAdmin(admin.ModelAdmin):
     list_display = ["title", "team"]
     list_filter = ["team"]
     search_fields = ["title", "text"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """As the provider approved them: synced from the channel's list, never edited here."""
+
+    list_display = ["name", "language", "channel", "category", "status", "synced_at"]
+    list_filter = ["channel", "status"]
+    readonly_fields = ["channel", "name", "language", "category", "status", "body",
+                       "parameters", "synced_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

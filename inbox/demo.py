@@ -6,7 +6,7 @@ import uuid
 
 from crm.demo import demo_token, demo_url, site_origins
 from crm.management import demo_data as data
-from inbox.models import CannedReply, Channel
+from inbox.models import CannedReply, Channel, MessageTemplate
 from security.models import Team
 
 DEMO_TELEGRAM = {"name": "Telegram-бот", "team": "north"}
@@ -97,6 +97,13 @@ def seed(builder) -> dict[str, int]:
             "business_account_id": channel["business_account_id"],
             "credentials": channel["credentials"],
         })
+    whatsapp = Channel.objects.get(kind="whatsapp", name=DEMO_MESSENGERS[0]["name"])
+    if not whatsapp.templates.exists():
+        # What the hourly sync would bring from the account (the demo's reaches no Meta).
+        MessageTemplate.objects.bulk_create(
+            MessageTemplate(channel=whatsapp, name=name, language="ru", category=category,
+                            status="APPROVED", body=body, parameters=body.count("{{"))
+            for name, category, body in data.WHATSAPP_TEMPLATES)
     Channel.objects.get_or_create(
         name=DEMO_WEBSITE["name"],
         defaults={

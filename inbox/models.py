@@ -224,6 +224,9 @@ class Message(models.Model):
     # link is a bearer credential to the client's data, so the conversation shows "privacy
     # link sent" and the text with the link is kept encrypted only until it is sent.
     sealed_text = EncryptedTextField(blank=True, max_length=20_000, purpose="sealed_message")
+    # An approved template sent instead of free text (WhatsApp outside the 24-hour window):
+    # {"name", "language", "parameters"}; `text` holds what the client reads.
+    template = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -242,6 +245,31 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} #{self.pk}"
+
+
+class MessageTemplate(models.Model):
+    """A template the provider approved for messages outside the reply window (WhatsApp's
+    message templates), as last synced from the account."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(_("name"), max_length=512)
+    language = models.CharField(_("language"), max_length=20)
+    category = models.CharField(_("category"), max_length=30, blank=True)
+    status = models.CharField(_("status"), max_length=30)
+    # The body with its placeholders {{1}}, {{2}}...; `parameters` is how many it has.
+    body = models.TextField(_("text"), blank=True)
+    parameters = models.PositiveSmallIntegerField(default=0)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "language"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        constraints = [models.UniqueConstraint(fields=["channel", "name", "language"],
+                                               name="template_unique_per_channel")]
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"
 
 
 class Attachment(models.Model):

@@ -13,7 +13,14 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from crm.selectors import deals_visible_to
-from inbox.models import Attachment, CannedReply, Channel, Conversation, Message
+from inbox.models import (
+    Attachment,
+    CannedReply,
+    Channel,
+    Conversation,
+    Message,
+    MessageTemplate,
+)
 
 MESSAGE_PAGE = 50
 
@@ -107,6 +114,11 @@ def canned_replies_for(*, user) -> QuerySet[CannedReply]:
 
 def canned_reply_get(*, user, pk) -> CannedReply:
     return get_object_or_404(canned_replies_for(user=user), pk=pk)
+
+
+def approved_templates(*, channel: Channel) -> QuerySet[MessageTemplate]:
+    """The templates a reply outside the channel's window may use (not client data)."""
+    return MessageTemplate.objects.filter(channel=channel, status="APPROVED")
 
 
 def deal_conversations(*, deal) -> QuerySet[Conversation]:

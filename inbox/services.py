@@ -7,6 +7,7 @@ go out after commit (crm.services.timeline_add and core.events do that).
 
 import json
 import logging
+import re
 import secrets
 import time
 from datetime import timedelta
@@ -38,6 +39,7 @@ from inbox.models import (
     Conversation,
     InboundEvent,
     Message,
+    MessageTemplate,
 )
 from inbox.providers.base import (
     ClientReachable,
@@ -45,7 +47,10 @@ from inbox.providers.base import (
     DeliveryStatus,
     InboundMessage,
     ProviderError,
+    obj,
+    objs,
     provider_for,
+    text,
 )
 from security.audit import containment
 
@@ -823,6 +828,75 @@ def _reply_queued(*, conversation: Conversation, message: Message, by, at) -> No
     queue_send(message)
 
 
+# --- Message templates (WhatsApp outside the 24-hour window) -----------------------------------
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
+# What Meta takes in one parameter of a template's body: a line of text.
+TEMPLATE_PARAMETER_LIMIT = 1024
+
+
+def templates_sync(*, channel: Channel) -> dict[str, int]:
+    """The channel's templates as the provider lists them now (WhatsApp: the business
+    account's); those gone from the account go here too. Raises ProviderError."""
+    listed = provider_for(channel).templates()
+    kept = []
+    with transaction.atomic():
+        for item in listed:
+            name, language = text(item.get("name"))[:512], text(item.get("language"))[:20]
+            if not name or not language:
+                continue
+            body = next((text(c.get("text")) for c in objs(item.get("components"))
+                         if text(c.get("type")).upper() == "BODY"), "")
+            template, _created = MessageTemplate.objects.update_or_create(
+                channel=channel, name=name, language=language, defaults={
+                    "category": text(item.get("category"))[:30],
+                    "status": text(item.get("status"))[:30].upper(), "body": body[:4096],
+                    "parameters": max(map(int, _PLACEHOLDER.findall(body)), default=0),
+                    "synced_at": timezone.now()})
+            kept.append(template.pk)
+        removed, _by_model = MessageTemplate.objects.filter(channel=channel).exclude(
+            pk__in=kept).delete()
+    return {"templates": len(kept), "removed": removed}
+
+
+def template_render(template: MessageTemplate, parameters: list[str]) -> str:
+    """The text the client reads: the body with its placeholders filled in."""
+    def value(match):
+        number = int(match.group(1))
+        return parameters[number - 1] if 0 < number <= len(parameters) else match.group(0)
+    return _PLACEHOLDER.sub(value, template.body)
+
+
+@transaction.atomic
+def message_reply_template(*, conversation: Conversation, by, template_id: int,
+                           parameters: list[str]) -> Message:
+    """An approved template, its fields filled in, queued for sending: what reaches a
+    WhatsApp client outside the 24-hour window."""
+    conversation = _conversation_for_reply(conversation=conversation, by=by)
+    template = MessageTemplate.objects.filter(channel=conversation.channel, pk=template_id,
+                                              status="APPROVED").first()
+    if template is None:
+        raise ValidationError({"template": _("Choose an approved template of this channel.")})
+    values = [str(value).strip() for value in parameters][:template.parameters]
+    if len(values) < template.parameters or not all(values):
+        raise ValidationError({"parameters": _("Fill in every field of the template.")})
+    for value in values:
+        if len(value) > TEMPLATE_PARAMETER_LIMIT or "\n" in value or "\t" in value:
+            raise ValidationError({"parameters": _(
+                "A field of a template holds one line of at most %(limit)d characters."
+            ) % {"limit": TEMPLATE_PARAMETER_LIMIT}})
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, channel_id=conversation.channel_id,
+        direction=Message.Direction.OUTBOUND, author=by,
+        text=template_render(template, values)[:REPLY_TEXT_LIMIT],
+        template={"name": template.name, "language": template.language, "parameters": values},
+        status=Message.Status.QUEUED, created_at=now,
+    )
+    _reply_queued(conversation=conversation, message=message, by=by, at=now)
+    return message
+
+
 NOTE_TEXT_LIMIT = 20_000
 
 
@@ -975,6 +1049,12 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
             result = attachments.send(provider=provider_for(message.channel),
                                       attachment=attachment, to=identity.external_id,
                                       caption=message.text, idempotency_key=str(message.pk))
+        elif message.template:
+            template = obj(message.template)
+            result = provider_for(message.channel).send_template(
+                to=identity.external_id, name=text(template.get("name")),
+                language=text(template.get("language")),
+                parameters=[text(v) for v in template.get("parameters") or []])
         else:
             result = provider_for(message.channel).send_text(
                 to=identity.external_id, text=message.sealed_text or message.text,

@@ -31,6 +31,23 @@ def sweep_events() -> int:
     return services.events_sweep()
 
 
+@shared_task(name="inbox.sync_templates")
+def sync_templates() -> dict[str, int]:
+    """Every WhatsApp channel's approved templates, as its account lists them now (hourly):
+    a template approved or withdrawn at Meta shows in the card within the hour."""
+    from inbox.models import Channel
+    from inbox.providers.base import ProviderError
+
+    synced = {}
+    for channel in Channel.objects.filter(kind=Channel.Kind.WHATSAPP, is_active=True) \
+            .exclude(business_account_id=""):
+        try:
+            synced[channel.name] = services.templates_sync(channel=channel)["templates"]
+        except ProviderError as error:
+            logger.warning("channel %s: templates not synced: %s", channel.pk, error.message)
+    return synced
+
+
 @shared_task(name="inbox.sweep_sends")
 def sweep_sends() -> dict[str, int]:
     """Queue again the replies whose send task was lost, fail those cut off mid-send."""

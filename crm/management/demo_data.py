@@ -353,3 +353,13 @@ WITHDRAWAL_NOTES = [
     "Написал письмо с отзывом согласия",
 ]
 CONSENT_PAGES = ["/", "/catalog/", "/contacts/", "/subscribe/"]
+
+# The demo WhatsApp channel's approved templates (what reaches a client 24 hours after they
+# last wrote): name, category, body.
+WHATSAPP_TEMPLATES = [
+    ("order_ready", "UTILITY", "Здравствуйте, {{1}}! Ваш заказ {{2}} готов, ждём вас."),
+    ("follow_up", "MARKETING", "Здравствуйте, {{1}}! Вы спрашивали нас о {{2}}: если вопрос "
+                               "ещё актуален, ответьте на это сообщение."),
+    ("reply_please", "UTILITY", "Здравствуйте! Мы ответили на ваш вопрос: напишите нам, "
+                                "чтобы продолжить разговор."),
+]

@@ -2,7 +2,7 @@ from django import template
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
-from inbox import selectors
+from inbox import selectors, services
 
 register = template.Library()
 
@@ -17,6 +17,15 @@ def conversation_panel(context, deal):
         conversation.chat, conversation.chat_has_older = selectors.chat_page(
             conversation=conversation)
         conversation.failed_reply = selectors.failed_reply(conversation=conversation)
+        # WhatsApp: until when free text reaches the client; past it, the templates instead.
+        conversation.window_closes_at = services.reply_window_closes_at(conversation)
+        conversation.window_closed = (conversation.window_closes_at is not None
+                                      and conversation.window_closes_at <= timezone.now())
+        if conversation.window_closed:
+            conversation.templates = list(selectors.approved_templates(
+                channel=conversation.channel))
+            most = max((t.parameters for t in conversation.templates), default=0)
+            conversation.template_fields = range(1, most + 1)
     can_reply = crm_selectors.deal_can_edit(user=user, deal=deal)
     return {
         "request": context["request"],

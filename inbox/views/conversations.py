@@ -101,8 +101,8 @@ def _reply_to(deal, value) -> Message | None:
 @login_required
 @require_POST
 def conversation_reply(request, pk, conversation_id):
-    """Send a reply (typed, or a canned reply), or keep a private note when `private` is
-    set: the same composer, as a manager would expect."""
+    """Send a reply (typed, a canned reply, or a WhatsApp template), or keep a private note
+    when `private` is set: the same composer, as a manager would expect."""
     deal = crm_selectors.deal_get(user=request.user, pk=pk)
     conversation = get_object_or_404(selectors.deal_conversations(deal=deal), pk=conversation_id)
     text = request.POST.get("text", "")
@@ -111,7 +111,13 @@ def conversation_reply(request, pk, conversation_id):
         if not text.strip() and request.POST.get("canned") and not private:
             text = selectors.canned_reply_get(user=request.user,
                                               pk=int_or_404(request.POST["canned"])).text
-        if request.FILES.get("file"):
+        if request.POST.get("template"):
+            # WhatsApp past its 24-hour window: an approved template, its fields filled in.
+            message = services.message_reply_template(
+                conversation=conversation, by=request.user,
+                template_id=int_or_404(request.POST["template"]),
+                parameters=request.POST.getlist("parameter"))
+        elif request.FILES.get("file"):
             if private:
                 raise ValidationError({"file": _("A private note cannot carry a file.")})
             message = services.message_reply_file(conversation=conversation, by=request.user,

@@ -12,7 +12,8 @@
  *   comes with every chat refresh, and the conversations list refetches itself;
  * - the Retry button posts with fetch;
  * - the composer: a canned reply fills the text, "private note" relabels the button, "Reply to
- *   this" on a client's message quotes it;
+ *   this" on a client's message quotes it; past WhatsApp's 24-hour window, a template's
+ *   fields show as it is chosen, with a preview of what the client will read;
  * - the assignee looking at the card marks its conversations read.
  */
 (function () {
@@ -255,6 +256,46 @@
     });
   });
 
+  /* --- WhatsApp past its window: a template, its fields, and what the client will read ----- */
+
+  function showTemplate(form) {
+    var select = form.querySelector("[data-template-select]");
+    if (!select) return;
+    var option = select.options[select.selectedIndex];
+    var count = option && option.value ? Number(option.dataset.parameters || 0) : 0;
+    var values = [];
+    form.querySelectorAll("[data-template-field]").forEach(function (label) {
+      var number = Number(label.dataset.templateField);
+      var input = label.querySelector("input");
+      label.hidden = number > count;
+      input.disabled = number > count;
+      input.required = number <= count;
+      values[number] = input.value;
+    });
+    var preview = form.querySelector("[data-template-preview]");
+    if (!option || !option.value) {
+      preview.hidden = true;
+      return;
+    }
+    // Text only (textContent): the placeholders are filled in, nothing is parsed as HTML.
+    preview.textContent = option.dataset.body.replace(/\{\{\s*(\d{1,2})\s*\}\}/g,
+      function (whole, number) { return values[Number(number)] || whole; });
+    preview.hidden = false;
+  }
+
+  ["change", "input"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var form = event.target.closest && event.target.closest("form[data-template-composer]");
+      if (form) showTemplate(form);
+    });
+  });
+  document.addEventListener("reset", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches("form[data-template-composer]")) {
+      window.setTimeout(function () { showTemplate(form); });
+    }
+  });
+
   /* --- Live events and Retry ---------------------------------------------------------------- */
 
   /* --- The conversations list: a client's new message re-renders it (unanswered first) --- */
@@ -325,6 +366,7 @@
 
   function start() {
     document.querySelectorAll("[data-chat-messages]").forEach(scrollToEnd);
+    document.querySelectorAll("form[data-template-composer]").forEach(showTemplate);
     showReplyButtons();
     markRead();
   }

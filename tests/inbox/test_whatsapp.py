@@ -374,3 +374,109 @@ def test_connecting_subscribes_the_business_account_with_our_url(whatsapp_channe
     assert url in done
     whatsapp_channel.refresh_from_db()
     assert whatsapp_channel.webhook_secret == "wa-app-secret-0123456789"  # Meta's, untouched
+
+
+# --- Templates: synced from the account, sent past the window ---------------------------------
+
+
+@pytest.fixture
+def closed(wa_conversation, whatsapp_channel):
+    """The client last wrote 25 hours ago; the account's templates are synced."""
+    Conversation.objects.filter(pk=wa_conversation.pk).update(
+        last_inbound_at=timezone.now() - timedelta(hours=25))
+    wa_conversation.refresh_from_db()
+    services.templates_sync(channel=whatsapp_channel)
+    return wa_conversation
+
+
+@pytest.mark.django_db
+class TestTemplates:
+    def test_sync_keeps_the_accounts_templates_with_their_fields(self, whatsapp_channel,
+                                                                fake_graph_api):
+        from inbox.models import MessageTemplate
+
+        MessageTemplate.objects.create(channel=whatsapp_channel, name="gone", language="ru",
+                                       status="APPROVED")
+        assert services.templates_sync(channel=whatsapp_channel) == {"templates": 3,
+                                                                      "removed": 1}
+        by_name = {t.name: t for t in MessageTemplate.objects.all()}
+        assert set(by_name) == {"order_update", "come_back", "spring_sale"}
+        assert by_name["order_update"].parameters == 2
+        assert by_name["spring_sale"].status == "REJECTED"
+        [call] = fake_graph_api.calls("message_templates")
+        assert call.status == 200
+
+    def test_a_template_is_sent_with_its_fields_and_shown_as_the_client_reads_it(
+            self, closed, fake_graph_api):
+        from inbox.models import MessageTemplate
+
+        template = MessageTemplate.objects.get(name="order_update")
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            message = services.message_reply_template(
+                conversation=closed, by=closed.assignee, template_id=template.pk,
+                parameters=["Пётр", "№ 1024"])
+        message.refresh_from_db()
+        [call] = fake_graph_api.calls("messages")
+        assert call.body["type"] == "template"
+        assert call.body["template"]["name"] == "order_update"
+        assert [p["text"] for p in call.body["template"]["components"][0]["parameters"]] == [
+            "Пётр", "№ 1024"]
+        assert message.status == Message.Status.SENT
+        assert "Пётр" in message.text and "№ 1024" in message.text and "{{" not in message.text
+
+    @pytest.mark.parametrize("parameters", [[], ["Пётр"], ["Пётр", " "], ["Пётр", "a\nb"],
+                                            ["Пётр", "x" * 1025]])
+    def test_every_field_must_be_one_filled_line(self, closed, parameters):
+        from inbox.models import MessageTemplate
+
+        template = MessageTemplate.objects.get(name="order_update")
+        with pytest.raises(ValidationError):
+            services.message_reply_template(conversation=closed, by=closed.assignee,
+                                            template_id=template.pk, parameters=parameters)
+        assert not Message.objects.filter(direction="out").exists()
+
+    def test_a_rejected_or_foreign_template_is_refused(self, closed, north, fake_graph_api):
+        from inbox.models import Channel, MessageTemplate
+
+        rejected = MessageTemplate.objects.get(name="spring_sale")
+        other = Channel.objects.create(kind="whatsapp", name="other", team=north)
+        foreign = MessageTemplate.objects.create(channel=other, name="x", language="ru",
+                                                 status="APPROVED")
+        for template in (rejected, foreign):
+            with pytest.raises(ValidationError):
+                services.message_reply_template(conversation=closed, by=closed.assignee,
+                                                template_id=template.pk, parameters=["a", "b"])
+
+    def test_the_card_offers_the_templates_instead_of_the_text_box(self, closed):
+        client = Client()
+        client.force_login(closed.assignee)
+        page = client.get(closed.deal.get_absolute_url()).content.decode()
+        assert 'data-template-composer' in page and 'name="template"' in page
+        assert 'data-reply-window="closed"' in page
+        assert f'id="reply-{closed.pk}"' not in page  # no free-form box
+        assert "order_update" in page and "spring_sale" not in page
+
+    def test_within_the_window_the_card_says_how_long_free_text_reaches_the_client(
+            self, wa_conversation):
+        client = Client()
+        client.force_login(wa_conversation.assignee)
+        page = client.get(wa_conversation.deal.get_absolute_url()).content.decode()
+        assert 'data-reply-window="open"' in page and f'id="reply-{wa_conversation.pk}"' in page
+
+    def test_the_reply_view_sends_a_template(self, closed, fake_graph_api):
+        from inbox.models import MessageTemplate
+
+        client = Client()
+        client.force_login(closed.assignee)
+        template = MessageTemplate.objects.get(name="order_update")
+        url = reverse("conversation_reply", args=[closed.deal_id, closed.pk])
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = client.post(url, {"template": template.pk,
+                                         "parameter": ["Пётр", "№ 7"]},
+                                   HTTP_ACCEPT="application/json",
+                                   HTTP_X_REQUESTED_WITH="fetch")
+        assert response.status_code == 200
+        assert fake_graph_api.calls("messages")[0].body["type"] == "template"
+        response = client.post(url, {"template": template.pk, "parameter": ["Пётр"]},
+                               HTTP_ACCEPT="application/json", HTTP_X_REQUESTED_WITH="fetch")
+        assert response.status_code == 400 and "parameters" in response.json()["errors"]
