@@ -14,7 +14,8 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - `manage.py verify_audit`: `audit_chains`;
 - exports (security/exports.py): `exports`, the lists an app lets be exported;
 - the anomaly rules (security/audit/rules.py): `clients_worked_with`;
-- the privacy link (consents/privacy.py): `client_routes`, `client_send`.
+- the privacy link (consents/privacy.py): `client_routes`, `client_send`;
+- merging two cards of one client (crm/merge.py): `merge_models`, `merge`, `unmerge`.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
 no download.
@@ -55,6 +56,31 @@ class Erasure:
     deal_ids: list[int]
     phone_indexes: list[str]  # the blind indexes of their phones
     report: ErasureReport
+
+
+@dataclass
+class Merge:
+    """Two cards of one client made one, as every app's `merge` sees it."""
+
+    kept: object  # crm.Contact
+    duplicate: object  # crm.Contact
+    by: object  # the user merging
+
+
+def move_contact_rows(label: str, merge: Merge) -> list[int]:
+    """Point the rows of model `label` ("inbox.conversation") that name the duplicate at the
+    kept contact; their ids."""
+    model = apps.get_model(label)
+    rows = model.objects.filter(contact=merge.duplicate)
+    ids = list(rows.values_list("pk", flat=True))
+    rows.update(contact=merge.kept)
+    return ids
+
+
+def move_contact_rows_back(label: str, ids: list[int], merge: Merge) -> int:
+    """An undo: those of `ids` still on the kept contact go back to the duplicate."""
+    return apps.get_model(label).objects.filter(pk__in=ids, contact=merge.kept).update(
+        contact=merge.duplicate)
 
 
 @dataclass(frozen=True)
@@ -130,6 +156,12 @@ class Holdings:
     # `text` there, keeps only `shown` readable, and returns what the timeline notes.
     client_routes: Callable | None = None
     client_send: Callable | None = None
+    # Merging two cards of one client (crm/merge.py): the models whose `contact` moves to the
+    # kept card (and back on an undo), and for what needs more than that, merge(merge) ->
+    # {"app.model": [ids]} and unmerge(merge, moved) with what it returned.
+    merge_models: tuple[str, ...] = ()
+    merge: Callable | None = None
+    unmerge: Callable | None = None
 
 
 _DECLARED: dict[str, Holdings] = {}

@@ -94,6 +94,10 @@ class Contact(TimeStamped):
         _("source"), max_length=20, choices=Source.choices, default=Source.MANUAL
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="contacts")
+    # Merged into another card (crm/merge.py): out of every list, its records there; an undo
+    # within 30 days brings it back.
+    merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True,
+                                    blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["name"]
@@ -463,3 +467,26 @@ class Mention(models.Model):
 
     def __str__(self):
         return f"Mention #{self.pk}"
+
+
+class ContactMerge(models.Model):
+    """Two cards of one client made one (crm/merge.py): what moved from `duplicate` to `kept`,
+    app by app ({"inbox.conversation": [ids]}), so an undo within 30 days moves it back."""
+
+    kept = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_in")
+    duplicate = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_out")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                           related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    moved = models.JSONField(default=dict)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("contact merge")
+        verbose_name_plural = _("contact merges")
+
+    def __str__(self):
+        return f"{self.duplicate_id} -> {self.kept_id}"

@@ -152,7 +152,8 @@ def _company_ids(user, codename: str = "view_deal") -> list[QuerySet]:
 
 def contacts_visible_to(user) -> QuerySet[Contact]:
     role = active_role(user)
-    contacts = Contact.objects.all()
+    # A card merged into another is in no list: its records are on the kept card.
+    contacts = Contact.objects.filter(merged_into__isnull=True)
     if role in (roles.ADMIN, roles.MARKETER, roles.SUPPORT):
         return contacts
     if role in (roles.SALES_HEAD, roles.MANAGER):

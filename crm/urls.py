@@ -39,6 +39,9 @@ urlpatterns = [
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/notes/", contacts.contact_note_add, name="contact_note_add"),
+    path("contacts/<int:pk>/merge/<int:other>/", contacts.contact_merge, name="contact_merge"),
+    path("contacts/<int:pk>/merges/<int:merge_id>/undo/", contacts.contact_merge_undo,
+         name="contact_merge_undo"),
     # A masked phone or e-mail shown in full, with a reason (security.reveal: logged, capped).
     path("contacts/<int:pk>/points/<int:point_id>/reveal/", reveal.contact_point_reveal,
          name="contact_point_reveal"),

@@ -171,6 +171,25 @@ def _prefetch_messages(messages: list) -> None:
                              "reply_to", "attachments")
 
 
+def _merge(merge) -> dict[str, list[int]]:
+    """A campaign's recipients are one per contact: those of a campaign the kept card is in
+    already stay where they are."""
+    from inbox.models import CampaignRecipient
+
+    rows = CampaignRecipient.objects.filter(contact=merge.duplicate).exclude(
+        campaign__in=CampaignRecipient.objects.filter(contact=merge.kept).values("campaign"))
+    ids = list(rows.values_list("pk", flat=True))
+    CampaignRecipient.objects.filter(pk__in=ids).update(contact=merge.kept)
+    return {"inbox.campaignrecipient": ids}
+
+
+def _unmerge(merge, moved: dict) -> None:
+    from core.holdings import move_contact_rows_back
+
+    move_contact_rows_back("inbox.campaignrecipient", moved.get("inbox.campaignrecipient", []),
+                           merge)
+
+
 def holdings() -> Holdings:
     from inbox import demo, services
 
@@ -185,6 +204,8 @@ def holdings() -> Holdings:
         contact_activity="conversations__last_activity_at",
         subject_data=subject_data,
         client_routes=client_routes, client_send=client_send,
+        merge_models=("inbox.channelidentity", "inbox.conversation"),
+        merge=_merge, unmerge=_unmerge,
         api_urls="inbox.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("message", _("Message"), "inbox/timeline/message.html",

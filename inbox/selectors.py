@@ -9,7 +9,7 @@ exists, because routing always attaches one.
 import time
 
 from django.core.paginator import Page, Paginator
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from crm.selectors import deals_visible_to
@@ -114,6 +114,17 @@ def canned_replies_for(*, user) -> QuerySet[CannedReply]:
 
 def canned_reply_get(*, user, pk) -> CannedReply:
     return get_object_or_404(canned_replies_for(user=user), pk=pk)
+
+
+def client_channels(*, contact) -> list[dict]:
+    """The client's identities on our channels (the caller fetched `contact` through a
+    selector), the most recently active first: channel, name there, last activity,
+    reachability."""
+    rows = (contact.identities.select_related("channel")
+            .annotate(last_activity=Max("conversations__last_activity_at"))
+            .order_by(F("last_activity").desc(nulls_last=True), "-id"))
+    return [{"channel": row.channel, "name": row.display_name, "last_activity": row.last_activity,
+             "unreachable": row.is_unreachable} for row in rows]
 
 
 def approved_templates(*, channel: Channel) -> QuerySet[MessageTemplate]:

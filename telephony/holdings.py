@@ -146,6 +146,7 @@ def holdings() -> Holdings:
         ),
         contact_activity="calls__started_at",
         subject_data=subject_data,
+        merge_models=("telephony.call", "telephony.callbackcommand"),
         api_urls="telephony.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("call", _("Call"), "telephony/timeline/call.html", _call,

@@ -67,6 +67,11 @@ ROUTES: dict[str, Route] = {
     "contact_detail": Route(("get",), _contact),
     "contact_edit": Route(("get", "post"), _contact, {"name": "x", "source": "manual"}),
     "contact_note_add": Route(("post",), _contact, {"text": "x"}),
+    # Merging two cards of one client, and its undo: whoever may change both cards.
+    "contact_merge": Route(("get", "post"), lambda w: {"pk": w.contact.pk,
+                                                       "other": w.duplicate.pk}),
+    "contact_merge_undo": Route(("post",), lambda w: {"pk": w.contact.pk,
+                                                      "merge_id": w.merge.pk}),
     "contact_point_reveal": Route(
         ("post",), lambda w: {"pk": w.contact.pk, "point_id": w.point.pk},
         {"reason": "для проверки"},
@@ -254,6 +259,8 @@ class World:
     offboarding: object = None  # that offboarding
     subject_request: object = None  # the contact's request for access to their data
     campaign: object = None  # anna's draft campaign through the deal's Telegram channel
+    duplicate: object = None  # another card of the contact's client, not merged yet
+    merge: object = None  # a third card, merged into the contact
 
 
 @pytest.fixture
@@ -277,7 +284,13 @@ def world(anna, ivan, head_north, director, anna_company, security_officer):
     leaver = make_user("leaver", "manager", anna.team)
     scheduled = offboarding.offboard_user(leaver, head_north, by=director,
                                           at=timezone.now() + timezone.timedelta(days=1))
+    from crm import merge as merging
+
+    duplicate = services.contact_create(by=anna, name="Клиент Анны (дубль)")
+    merged = merging.contacts_merge(by=anna, kept=contact, duplicate=services.contact_create(
+        by=anna, name="Клиент Анны (слит)"))
     return World(
+        duplicate=duplicate, merge=merged,
         deal=deal, contact=contact, company=anna_company, task=task,
         entry=deal.timeline.first(), point=contact.points.get(), export=export, colleague=ivan,
         conversation=conversation, message=message, attachment=attachment, call=call,

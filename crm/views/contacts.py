@@ -1,14 +1,16 @@
 """The contacts' pages: the list, the contact card, its notes and forms."""
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.forms import apply_service_errors
 from core.http import query_text
+from crm import merge as merging
 from crm import selectors, services
 from crm.forms import (
     ContactForm,
@@ -47,6 +49,7 @@ def contact_list(request):
 def _contact_card(request, contact, *, note_form=None):
     user = request.user
     access_log.read(contact, action=Action.VIEW)
+    can_edit = selectors.contact_can_edit(user=user, contact=contact)
     return render(request, "crm/contact_detail.html", {
         "nav": "contacts",
         "contact": contact,
@@ -54,7 +57,10 @@ def _contact_card(request, contact, *, note_form=None):
         "tags": contact.tags.all(),
         "deals": selectors.deal_list(user=user).filter(contact=contact)[:RELATED_LIMIT],
         "entries": with_kinds(selectors.contact_timeline(user=user, contact=contact)),
-        "can_edit": selectors.contact_can_edit(user=user, contact=contact),
+        "can_edit": can_edit,
+        "duplicates": merging.duplicates_of(user=user, contact=contact) if can_edit else [],
+        "merges": [(m, merging.merge_can_undo(merge=m))
+                   for m in merging.merges_into(contact=contact)[:RELATED_LIMIT]],
         "can_add_deal": user.has_perm("crm.add_deal"),
         "can_add_note": user.has_perm("crm.add_note"),
         "note_form": note_form or NoteForm(),
@@ -126,3 +132,47 @@ def contact_edit(request, pk):
     return form_page(request, form, save=save, done=_("Contact saved."),
                      template="crm/contact_form.html",
                      context={"nav": "contacts", "contact": contact}, shown=contact)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_merge(request, pk, other):
+    """Merge card `other` into card `pk`: what would move (GET), then the merge (POST)."""
+    kept = selectors.contact_get(user=request.user, pk=pk)
+    duplicate = selectors.contact_get(user=request.user, pk=other)
+    if request.method == "POST":
+        try:
+            merging.contacts_merge(by=request.user, kept=kept, duplicate=duplicate)
+        except ValidationError as error:
+            for text in error.messages:
+                messages.error(request, text)
+        else:
+            messages.success(request, _("%(duplicate)s is merged into this card; it can be "
+                                        "undone here for 30 days.") % {"duplicate": duplicate})
+        return redirect(kept.get_absolute_url())
+    for contact in (kept, duplicate):
+        if not selectors.contact_can_edit(user=request.user, contact=contact):
+            raise PermissionDenied(_("You may merge only cards you can change."))
+    access_log.read(duplicate, action=Action.VIEW)
+    return render(request, "crm/contact_merge.html", {
+        "nav": "contacts", "kept": kept, "duplicate": duplicate,
+        "moves": [(apps.get_model(label)._meta.verbose_name_plural, count) for label, count
+                  in merging.preview(kept=kept, duplicate=duplicate).items()],
+        "points": masking.present_points(user=request.user, contact=duplicate),
+    })
+
+
+@login_required
+@require_POST
+def contact_merge_undo(request, pk, merge_id):
+    kept = selectors.contact_get(user=request.user, pk=pk)
+    merge = get_object_or_404(merging.merges_into(contact=kept), pk=merge_id)
+    try:
+        merging.contacts_merge_undo(by=request.user, merge=merge)
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+    else:
+        messages.success(request, _("The merge is undone: %(duplicate)s is a card of its own "
+                                    "again.") % {"duplicate": merge.duplicate})
+    return redirect(kept.get_absolute_url())

@@ -36,3 +36,10 @@ def conversation_panel(context, deal):
         "canned_replies": list(selectors.canned_replies_for(user=user)) if can_reply else [],
         "now": timezone.now(),
     }
+
+
+@register.inclusion_tag("inbox/_client_channels.html")
+def client_channels(contact):
+    """Every channel the client has written from (a card the page fetched through a
+    selector), with the last activity in each and whether they can still be reached."""
+    return {"channels": selectors.client_channels(contact=contact)}

@@ -177,8 +177,15 @@ def test_json_describes_the_demo_and_changes_nothing(django_assert_num_queries):
     assert director["role"] == roles.ADMIN and director["team"] is None
     assert {t["name"] for t in described["teams"]} == {"north", "south"}
     assert described["url"].startswith("http://")
-    telegram, site = described["channels"]
+    telegram, site, whatsapp, max_, vk = described["channels"]
     assert telegram["kind"] == "telegram" and telegram["secret"]
+    # What each provider itself holds to sign or authenticate its calls.
+    assert whatsapp["kind"] == "whatsapp" and whatsapp["app_secret"] and whatsapp["verify_token"]
+    assert max_["kind"] == "max" and max_["secret"]
+    assert vk["kind"] == "vk" and vk["secret"] and vk["confirmation_code"]
+    for channel in (whatsapp, max_, vk):
+        assert channel["name"]
+        assert channel["webhook_url"].startswith(f"{described['url']}hooks/{channel['kind']}/")
     assert telegram["webhook_url"].startswith(described["url"] + "hooks/telegram/")
     assert site["kind"] == "website" and site["public_key"]
     assert site["webhook_url"] == f"{described['url']}widget/{site['public_key']}/messages/"
