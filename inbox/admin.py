@@ -10,7 +10,7 @@ from django.utils.translation import ngettext
 
 from core import webhooks
 from inbox import services, website
-from inbox.models import CannedReply, Channel, InboundEvent, MessageTemplate
+from inbox.models import CannedReply, Channel, InboundEvent, MessageTemplate, MessengerPolicy
 from inbox.providers.base import WEBHOOK_KINDS, ProviderError
 from security.admin_forms import KeepSecretsForm, secret_field
 
@@ -173,4 +173,17 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MessengerPolicy)
+class MessengerPolicyAdmin(admin.ModelAdmin):
+    """One row: the organisation's switch (inbox/policy.py)."""
+
+    list_display = ["__str__", "restrict_foreign"]
+
+    def has_add_permission(self, request):
+        return not MessengerPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -39,11 +39,14 @@ class InboxConfig(AppConfig):
 
         from auditlog.registry import auditlog
 
-        from inbox.models import CannedReply, Channel
+        from inbox.models import CannedReply, Channel, MessengerPolicy
         from security.audit import containment
 
         # Who changed a channel's settings, and when (its secrets never go into the log).
-        auditlog.register(Channel, exclude_fields=["credentials", "webhook_secret"])
+        auditlog.register(Channel, exclude_fields=["credentials", "webhook_secret",
+                                                   "handshake_secret"])
+        # Who switched the 584-FZ rule on or off, and when.
+        auditlog.register(MessengerPolicy)
         auditlog.register(CannedReply)
 
         from django.db.models.signals import post_delete, post_save

@@ -428,3 +428,27 @@ class CampaignRecipient(models.Model):
 
     def __str__(self):
         return f"{self.campaign_id}/{self.contact_id}: {self.status}"
+
+
+class MessengerPolicy(models.Model):
+    """The organisation's rules for messengers (one row; inbox/policy.py)."""
+
+    # 584-FZ: Telegram and WhatsApp are foreign messengers; with this on, files and messages
+    # carrying personal data or payment details do not go out through them.
+    restrict_foreign = models.BooleanField(
+        _("keep personal data off foreign messengers (584-FZ)"), default=False,
+        help_text=_("Telegram and WhatsApp then refuse files and messages with phones, "
+                    "e-mails, passport, card, INN, SNILS or bank details; the manager is "
+                    "offered the client's domestic channel (MAX, VK, the website chat)."),
+    )
+
+    class Meta:
+        verbose_name = _("messenger policy")
+        verbose_name_plural = _("messenger policy")
+
+    def __str__(self):
+        return str(_("Messenger policy"))
+
+    @classmethod
+    def current(cls) -> "MessengerPolicy":
+        return cls.objects.get_or_create(pk=1)[0]

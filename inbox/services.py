@@ -30,7 +30,7 @@ from crm import mentions as crm_mentions
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from inbox import notifications as inbox_notifications
-from inbox import routing
+from inbox import policy, routing
 from inbox import selectors as inbox_selectors
 from inbox.models import (
     Attachment,
@@ -804,6 +804,7 @@ def message_reply(*, conversation: Conversation, by, text: str,
     if sealed_text:
         sealed_text = _clean_text(sealed_text, limit=limit, empty="")
     _check_reply_window(conversation)
+    policy.check(conversation=conversation, by=by, text=f"{text}\n{sealed_text}")
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
         raise ValidationError({"reply_to": _("That message is from another chat.")})
     now = timezone.now()
@@ -885,11 +886,12 @@ def message_reply_template(*, conversation: Conversation, by, template_id: int,
             raise ValidationError({"parameters": _(
                 "A field of a template holds one line of at most %(limit)d characters."
             ) % {"limit": TEMPLATE_PARAMETER_LIMIT}})
+    text = template_render(template, values)[:REPLY_TEXT_LIMIT]
+    policy.check(conversation=conversation, by=by, text=text)
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation, channel_id=conversation.channel_id,
-        direction=Message.Direction.OUTBOUND, author=by,
-        text=template_render(template, values)[:REPLY_TEXT_LIMIT],
+        direction=Message.Direction.OUTBOUND, author=by, text=text,
         template={"name": template.name, "language": template.language, "parameters": values},
         status=Message.Status.QUEUED, created_at=now,
     )
@@ -1122,6 +1124,7 @@ def message_reply_file(*, conversation: Conversation, by, upload, caption: str =
     if not provider_for(conversation.channel).sends_files:
         raise ValidationError({"file": _("Files cannot be sent to this channel; send a text.")})
     _check_reply_window(conversation)
+    policy.check(conversation=conversation, by=by, text=caption, has_file=True)
     caption = (caption or "").strip()
     if len(caption) > REPLY_CAPTION_LIMIT:
         raise ValidationError({"text": _(

@@ -242,6 +242,7 @@ class AccessRecord(ChainedRecord):
         SUBSCRIBE = "subscribe", _("Live updates subscribed")
         NOT_FOUND = "not_found", _("Not found (refused)")
         REFUSED = "refused", _("Revoked credential refused")
+        BLOCKED = "blocked", _("Sending blocked (foreign messenger)")
 
     at = models.DateTimeField(db_index=True)
     # No foreign keys: a log row is never touched again, not even when a user or a contact

@@ -122,6 +122,9 @@ class Provider(WebhookProvider):
     sends_files: bool = True
     # The longest text one message may carry here.
     text_limit: int = 4096
+    # A messenger owned abroad (584-FZ): the organisation may keep personal data off it
+    # (inbox/policy.py).
+    foreign: bool = False
     # How long after the client's last message free-form replies reach them (WhatsApp's
     # customer-service window); None where there is no such limit.
     reply_window: timedelta | None = None

@@ -75,6 +75,7 @@ def _attachment(kind: str, media) -> InboundAttachment:
 
 class TelegramProvider(Provider):
     kind = "telegram"
+    foreign = True
     max_body_bytes = 1_000_000
 
     # --- Inbound ---------------------------------------------------------------------------

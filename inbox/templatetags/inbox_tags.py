@@ -2,7 +2,7 @@ from django import template
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
-from inbox import selectors, services
+from inbox import policy, selectors, services
 
 register = template.Library()
 
@@ -21,6 +21,10 @@ def conversation_panel(context, deal):
         conversation.window_closes_at = services.reply_window_closes_at(conversation)
         conversation.window_closed = (conversation.window_closes_at is not None
                                       and conversation.window_closes_at <= timezone.now())
+        # 584-FZ: what this channel may not carry, said before the manager types.
+        conversation.foreign_restricted = policy.restricted(conversation.channel)
+        if conversation.foreign_restricted:
+            conversation.domestic_channels = policy.domestic_channels(conversation.contact)
         if conversation.window_closed:
             conversation.templates = list(selectors.approved_templates(
                 channel=conversation.channel))
