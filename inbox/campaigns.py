@@ -27,6 +27,7 @@ from consents.models import ConsentState, Purpose
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.models import Deal, Tag
+from inbox import policy
 from inbox.models import (
     Campaign,
     CampaignRecipient,
@@ -35,7 +36,7 @@ from inbox.models import (
     Conversation,
     Message,
 )
-from security import roles
+from security import personal_data, roles
 from security.audit import containment
 
 CAMPAIGN_ROLES = (roles.MANAGER, roles.SALES_HEAD, roles.ADMIN, roles.MARKETER)
@@ -85,8 +86,10 @@ def campaign_recipients(*, campaign: Campaign) -> QuerySet[CampaignRecipient]:
 
 def channels_for_campaigns() -> QuerySet[Channel]:
     """Messenger channels a campaign can go through (a website chat reaches only visitors
-    with the page open: no campaigns there)."""
-    return Channel.objects.filter(is_active=True).exclude(kind=Channel.Kind.WEBSITE)
+    with the page open: no campaigns there; WhatsApp takes free text only within 24 hours of
+    a client's message, and a campaign is free text)."""
+    return Channel.objects.filter(is_active=True).exclude(
+        kind__in=[Channel.Kind.WEBSITE, Channel.Kind.WHATSAPP])
 
 
 def purposes_for_campaigns() -> QuerySet[Purpose]:
@@ -127,6 +130,10 @@ def campaign_create(*, by, name: str, purpose: Purpose, channel: Channel, text: 
         errors["purpose"] = _("This purpose is no longer in use.")
     if not channels_for_campaigns().filter(pk=channel.pk).exists():
         errors["channel"] = _("Campaigns go through an active messenger channel.")
+    elif text and policy.restricted(channel) and personal_data.find(text):
+        errors["text"] = _("%(channel)s is a foreign messenger: by the company's rule "
+                           "(584-FZ) a campaign through it carries no personal data.") % {
+            "channel": channel.get_kind_display()}
     if errors:
         raise ValidationError(errors)
     return Campaign.objects.create(name=name[:200], purpose=purpose, channel=channel, text=text,

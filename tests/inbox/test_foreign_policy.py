@@ -107,7 +107,8 @@ def test_switched_on_telegram_refuses_personal_data_and_files(switched_on, anna_
     with pytest.raises(ValidationError) as error:
         reply(anna_conversation, "Карта 4111 1111 1111 1111? Нет: паспорт 45 06 123456")
     assert "584" in str(error.value)
-    assert "passport" in str(error.value) and "card" in str(error.value)
+    for kind in ("passport", "card"):
+        assert str(personal_data.KINDS[kind]) in str(error.value)
     with pytest.raises(ValidationError) as error:
         services.message_reply_file(conversation=anna_conversation, by=anna_conversation.assignee,
                                     upload=SimpleUploadedFile("a.pdf", b"%PDF", "application/pdf"))
@@ -148,3 +149,21 @@ def test_the_card_says_the_rule_and_the_refusal_is_logged(switched_on, anna_conv
     record = AccessRecord.objects.get(action=AccessRecord.Action.BLOCKED)
     assert record.detail["found"] == ["inn"] and record.user_id == anna_conversation.assignee_id
     assert record.detail["conversation"] == anna_conversation.pk
+
+
+@pytest.mark.django_db
+def test_campaigns_keep_to_the_rule_and_skip_whatsapp(switched_on, anna, telegram_channel,
+                                                     whatsapp_channel):
+    from consents.models import Purpose
+    from consents.services import purpose_text_publish
+    from inbox import campaigns
+
+    purpose = Purpose.objects.create(code="news", title="Новости", is_advertising=True)
+    purpose_text_publish(purpose=purpose, text="Согласен.")
+    assert whatsapp_channel not in campaigns.channels_for_campaigns()
+    with pytest.raises(ValidationError) as error:
+        campaigns.campaign_create(by=anna, name="Акция", purpose=purpose,
+                                  channel=telegram_channel, text="Звоните +7 916 123-45-67")
+    assert "text" in error.value.message_dict
+    campaigns.campaign_create(by=anna, name="Акция", purpose=purpose, channel=telegram_channel,
+                              text="Скидка 10% до пятницы")
