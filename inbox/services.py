@@ -224,8 +224,8 @@ def _events_apply(events: list[tuple[InboundEvent, list]]) -> None:
                 by_channel.setdefault(event.channel_id, (event.channel, []))[1].append(item)
             else:
                 rest.append((event.channel, item))
-    for channel, inbounds in by_channel.values():
-        _messages_receive(channel=channel, inbounds=inbounds)
+    if by_channel:
+        _messages_receive_all(list(by_channel.values()))
     for channel, item in rest:
         if isinstance(item, InboundMessage):
             _echo_receive(channel=channel, echo=item)
@@ -298,32 +298,46 @@ def channel_connect_webhook(*, channel: Channel, webhook_url: str) -> str:
 
 
 def _messages_receive(*, channel: Channel, inbounds: list[InboundMessage]) -> list[Message]:
-    """Store inbound messages of one channel (edits and repeats included), in arrival order.
+    """Store inbound messages of one channel (edits and repeats included), in arrival order."""
+    return _messages_receive_all([(channel, inbounds)])
 
-    However many there are, the routing (identities, deals, conversations), the inserts and
-    the timeline take a few statements for the lot: a drain processes events in batches, and
-    a statement per message was most of what an update cost. A first message of a new client
-    makes their contact, lead deal and conversation one at a time.
+
+def _messages_receive_all(groups: list[tuple[Channel, list[InboundMessage]]]) -> list[Message]:
+    """Store the inbound messages of a drain's batch, channel by channel in the order given.
+
+    However many there are, the routing (identities, deals, conversations) and the inserts
+    take a few statements per channel, and the conversations' counts, the timeline and the
+    live events a few for the whole batch, whatever its mix of messengers: a drain processes
+    events in batches, and a statement per message was most of what an update cost. The deals
+    and conversations are written once each, in id order, as every writer locks them. A first
+    message of a new client makes their contact, lead deal and conversation one at a time.
     """
-    fresh, late_edits = _fresh_and_edits(channel, inbounds)
-    if not fresh:
+    channels = {channel.pk: channel for channel, _inbounds in groups}
+    messages: list[Message] = []
+    edits: list[tuple[dict[str, Message], list[InboundMessage]]] = []
+    for channel, inbounds in groups:
+        fresh, late_edits = _fresh_and_edits(channel, inbounds)
+        if not fresh:
+            continue
+        conversations = routing.conversations_for(channel, list(fresh.values()))
+        stored = _messages_store(channel, fresh, conversations)
+        _attachments_store(stored, fresh)
+        messages += stored
+        edits.append(({message.external_id: message for message in stored}, late_edits))
+    if not messages:
         return []
-    conversations = routing.conversations_for(channel, list(fresh.values()))
-    messages = _messages_store(channel, fresh, conversations)
-    _attachments_store(messages, fresh)
     touched = _touched(messages)
-    if touched:
-        _conversations_received(channel, touched)
+    _conversations_received(channels, touched)
     crm_services.timeline_add_many(kind="message", items=[
         (message.conversation.deal, message.conversation.identity.contact, message,
          message.created_at)
         for message in messages
     ])
-    _after_arrival(channel, touched)
-    stored = {message.external_id: message for message in messages}
-    for inbound in late_edits:
-        if inbound.external_id in stored:
-            _message_edit(message=stored[inbound.external_id], inbound=inbound)
+    _after_arrival(channels, touched)
+    for stored, late_edits in edits:
+        for inbound in late_edits:
+            if inbound.external_id in stored:
+                _message_edit(message=stored[inbound.external_id], inbound=inbound)
     return messages
 
 
@@ -400,14 +414,15 @@ def _touched(messages: list[Message]) -> list[tuple[Conversation, list[Message]]
     return [(arrived[0].conversation, arrived) for _pk, arrived in sorted(arrived_in.items())]
 
 
-def _after_arrival(channel: Channel, touched) -> None:
+def _after_arrival(channels: dict[int, Channel], touched) -> None:
     """The out-of-office reply where the channel is closed, and one live event per owner,
     whatever the number of their conversations in the batch (the conversation lists refetch
     themselves on it)."""
     by_owner: dict[int, list[Conversation]] = {}
     for conversation, arrived in touched:
         if not conversation.identity.is_unreachable:
-            _out_of_office_reply(conversation=conversation, channel=channel,
+            _out_of_office_reply(conversation=conversation,
+                                 channel=channels[conversation.channel_id],
                                  at=arrived[-1].created_at)
         by_owner.setdefault(conversation.deal.owner_id, []).append(conversation)
     for owner_id, owned in by_owner.items():
@@ -437,17 +452,18 @@ def _messages_insert(messages: list[Message]) -> list[Message]:
     return inserted
 
 
-def _conversations_received(channel: Channel,
+def _conversations_received(channels: dict[int, Channel],
                             touched: list[tuple[Conversation, list[Message]]]) -> None:
     """Count the messages that arrived in each conversation: unread, awaiting a reply, the
     last activity, and the first-response clock started at the first unanswered one (working
-    time only; the rows are locked, so what they hold is current)."""
-    hours = _hours(channel)
+    time of the conversation's channel; the rows are locked, so what they hold is current)."""
+    hours = {pk: _hours(channel) for pk, channel in channels.items()}
     rows = [
         (conversation.pk, len(arrived), max(m.created_at for m in arrived),
          None if conversation.first_response_due_at is not None else
-         hours.add_working_minutes(min(m.created_at for m in arrived),
-                                   channel.first_response_minutes))
+         hours[conversation.channel_id].add_working_minutes(
+             min(m.created_at for m in arrived),
+             channels[conversation.channel_id].first_response_minutes))
         for conversation, arrived in touched
     ]
     if connection.vendor == "postgresql":

@@ -348,3 +348,23 @@ def test_simulate_inbound_plays_each_messenger_against_its_demo_channel(north, s
             assert "HTTP 200" in out.getvalue() and "processed" in out.getvalue()
         conversation = Conversation.objects.get(channel=channel)
         assert [m.text for m in conversation.messages.all()] == ["Добрый день!", "<b>ещё</b>"]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_several_messengers_is_one_round(max_channel, vk_channel, whatsapp_channel):
+    """A drain's batch mixing messengers stores every message, counts each conversation once
+    and tells the owner once, whatever the mix."""
+    from unittest import mock
+
+    deliver(max_channel, fixture("max", "message_created_text"), on_commit=False)
+    deliver(vk_channel, vk("message_new_text"), on_commit=False)
+    deliver(whatsapp_channel, fixture("whatsapp", "message_text"), on_commit=False)
+    assert InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).count() == 3
+    with mock.patch("core.events.send_after_commit") as push, \
+            TestCase.captureOnCommitCallbacks(execute=True):
+        assert services._events_process_batch(50) == 3
+    assert Message.objects.count() == 3
+    assert set(Conversation.objects.values_list("unread_count", "awaiting_reply")) == {(1, True)}
+    updates = [c.args[1] for c in push.call_args_list
+               if c.args[1].get("type") == "conversation.updated"]
+    assert len(updates) == 1 and len(updates[0]["conversations"]) == 3

@@ -166,7 +166,7 @@ class TestWebhook:
         assert not Message.objects.exists() and not ChannelIdentity.objects.exists()
 
     def test_a_failure_is_recorded_on_the_event_and_can_be_retried(self, channel):
-        with mock.patch.object(services, "_messages_receive", side_effect=RuntimeError("boom")):
+        with mock.patch.object(services, "_messages_receive_all", side_effect=RuntimeError("boom")):
             assert post(channel, fixture("message_text")).status_code == 200
         event = InboundEvent.objects.get()
         assert event.status == InboundEvent.Status.FAILED
@@ -713,7 +713,7 @@ def test_a_failed_event_is_retried_from_the_admin(channel, director):
     # The admin role's permissions do not cover the inbox yet: a superuser here.
     director.is_superuser = True
     director.save()
-    with mock.patch.object(services, "_messages_receive", side_effect=RuntimeError("boom")):
+    with mock.patch.object(services, "_messages_receive_all", side_effect=RuntimeError("boom")):
         post(channel, fixture("message_text"))
     event = InboundEvent.objects.get(status=InboundEvent.Status.FAILED)
     client = Client()
