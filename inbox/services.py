@@ -1007,8 +1007,21 @@ def _chat_wait(message: Message) -> float:
         status=Message.Status.QUEUED, sending_since__isnull=True, pk__lt=message.pk).count()
     if ahead:
         return CHAT_SEND_INTERVAL * ahead
+    per_second = provider_for(message.channel).channel_rate
+    if per_second and not _channel_slot(message.channel_id, per_second):
+        return 1  # the number's share of this second is taken (WhatsApp: 80)
     key = f"inbox:chat-send:{message.channel_id}:{message.conversation.identity_id}"
     return 0 if cache.add(key, 1, timeout=CHAT_SEND_INTERVAL) else CHAT_SEND_INTERVAL
+
+
+def _channel_slot(channel_id: int, per_second: int) -> bool:
+    """One of the channel's `per_second` sends of the current second, if one is left."""
+    key = f"inbox:channel-send:{channel_id}:{int(time.time())}"
+    cache.add(key, 0, timeout=2)
+    try:
+        return cache.incr(key) <= per_second
+    except ValueError:  # expired between the two calls: a new second
+        return True
 
 
 def message_send(*, message: Message, attempt: int | None = None) -> Message:

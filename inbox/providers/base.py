@@ -122,6 +122,9 @@ class Provider(WebhookProvider):
     sends_files: bool = True
     # The longest text one message may carry here.
     text_limit: int = 4096
+    # Sends a second the provider takes from one channel (WhatsApp: 80 per number); 0: no
+    # limit of ours beyond a chat's one a second.
+    channel_rate: int = 0
     # A messenger owned abroad (584-FZ): the organisation may keep personal data off it
     # (inbox/policy.py).
     foreign: bool = False

@@ -480,3 +480,21 @@ class TestTemplates:
         response = client.post(url, {"template": template.pk, "parameter": ["Пётр"]},
                                HTTP_ACCEPT="application/json", HTTP_X_REQUESTED_WITH="fetch")
         assert response.status_code == 400 and "parameters" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_a_number_takes_80_messages_a_second_and_the_81st_waits(wa_conversation):
+    from unittest import mock
+
+    from inbox.services import ChatBusy
+
+    message = Message.objects.create(conversation=wa_conversation,
+                                     channel=wa_conversation.channel, direction="out",
+                                     text="x", status=Message.Status.QUEUED)
+    with mock.patch("inbox.services.time.time", return_value=1_900_000_000.5):
+        for _ in range(80):
+            assert services._channel_slot(wa_conversation.channel_id, 80)
+        with pytest.raises(ChatBusy):
+            services.message_send(message=message)
+    with mock.patch("inbox.services.time.time", return_value=1_900_000_001.5):
+        assert services._channel_slot(wa_conversation.channel_id, 80)  # the next second
