@@ -1,6 +1,7 @@
 """Benchmark of inbound Telegram messages on the production stack, webhook to deal card.
 
     make bench-inbox                                   # 300 msg/s for 5 minutes (the target)
+    BENCH_ARGS="--mix" make bench-inbox                # the same, a quarter per messenger
     scripts/test-services.sh .venv/bin/python bench/inbox_stack.py --duration 20
 
 Starts the processes of docker-compose.yml with its commands and settings (CRM_MODE=production,
@@ -30,6 +31,13 @@ straight to gunicorn and the websocket straight to uvicorn. Then:
    commits one row; bench.stack_urls, never a product route), for the ratio; then each of
    the two at full speed for `--capacity` seconds (closed loop), for the ceiling.
 
+`--mix`: Telegram, WhatsApp, MAX and VK updates in equal shares of the same total rate (in
+turn: one of each every four requests), each to its own channel of the same team through its
+provider's webhook and signing (Telegram's and MAX's secret headers, WhatsApp's HMAC-SHA256 of
+each body with the app secret, VK's secret inside the body), `--chats` split between the
+four (chat c is the (c mod 4)th kind's); every channel's API base URL is the fake. The report
+adds a line per kind.
+
 Prints a table and the CPU each component used per message. `--strict`: exit 1 when a target
 is missed (300 msg/s with zero loss, ack p99 <= 25 ms, end-to-end p99 <= 150 ms). Refuses a
 database that holds anything but an earlier run's data. Not run in CI.
@@ -37,6 +45,9 @@ database that holds anything but an earlier run's data. Not run in CI.
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -45,8 +56,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,6 +76,11 @@ TARGET_RATE, TARGET_ACK_P99, TARGET_E2E_P99 = 300, 25.0, 150.0
 PREFIX = "bench_"
 FIRST_CHAT_ID = 810_000_000
 FIRST_UPDATE_ID = 300_000_000
+# The messengers of --mix, in the order their updates take turns (and chats are dealt out).
+KINDS = ("telegram", "whatsapp", "max", "vk")
+WHATSAPP_NUMBER_ID, WHATSAPP_DISPLAY_NUMBER = "106540352242922", "74950000000"
+MAX_BOT_ID = 590_000_001
+VK_GROUP_ID = 229_876_543
 
 TEXTS = [
     "Здравствуйте! Сколько стоит поставка 10 серверов?",
@@ -84,7 +102,8 @@ NAMES = [("Мария", "Иванова"), ("Пётр", "Смирнов"), ("А�
 
 
 class FakeBotApi:
-    """The channel's Bot API base URL: inbound only, so any call is counted as a surprise."""
+    """The channels' API base URL (the Bot API's; with --mix also Graph's, MAX's and VK's):
+    inbound only, so any call is counted as a surprise."""
 
     def __init__(self):
         self.calls: list[str] = []
@@ -232,18 +251,32 @@ def setup_data(args, bot_api: FakeBotApi) -> dict:
     manager = User.objects.create_user(f"{PREFIX}manager", password=secrets.token_urlsafe(),
                                        team=team, first_name="Bench")
     manager.groups.add(Group.objects.get(name=roles.MANAGER))
-    channel = Channel.objects.create(
-        kind=Channel.Kind.TELEGRAM, name=f"{PREFIX}telegram", team=team,
-        credentials="123456:bench-token-never-used", webhook_secret=secrets.token_urlsafe(32),
-        api_base_url=bot_api.base_url,
-    )
+    # Each kind's settings as its provider reads them; no business account ID for WhatsApp,
+    # so the hourly template sync leaves the channel alone.
+    settings_of = {
+        "telegram": {"credentials": "123456:bench-token-never-used",
+                     "webhook_secret": secrets.token_urlsafe(32)},
+        "whatsapp": {"credentials": "bench-token-never-used",
+                     "webhook_secret": secrets.token_hex(16),  # the Meta app's secret
+                     "handshake_secret": secrets.token_urlsafe(16),
+                     "account_id": WHATSAPP_NUMBER_ID},
+        "max": {"credentials": "bench-token-never-used",
+                "webhook_secret": secrets.token_urlsafe(32)},
+        "vk": {"credentials": "bench-token-never-used", "webhook_secret": secrets.token_hex(16),
+               "handshake_secret": secrets.token_hex(4), "account_id": str(VK_GROUP_ID)},
+    }
+    channels = {}
+    for kind in KINDS if args.mix else KINDS[:1]:
+        channel = Channel.objects.create(kind=kind, name=f"{PREFIX}{kind}", team=team,
+                                         api_base_url=bot_api.base_url, **settings_of[kind])
+        channels[kind] = {"pk": channel.pk, "path": f"/hooks/{kind}/{channel.uuid}/",
+                          "secret": channel.webhook_secret}
     browser = Client()
     browser.force_login(manager)  # a real session row, as a login makes
     fields = _stat(backend)
     return {
-        "channel_pk": channel.pk,
-        "path": f"/hooks/telegram/{channel.uuid}/",
-        "secret": channel.webhook_secret,
+        "channels": channels,  # kind -> pk, webhook path, secret; in the order of KINDS
+        "kinds": {channel["pk"]: kind for kind, channel in channels.items()},
         "session_cookie": f"{settings.SESSION_COOKIE_NAME}="
                           f"{browser.cookies[settings.SESSION_COOKIE_NAME].value}",
         "postmaster": int(fields[1]) if fields else None,  # None: not on this machine
@@ -251,43 +284,83 @@ def setup_data(args, bot_api: FakeBotApi) -> dict:
     }
 
 
-def wait_warm_up(channel_pk: int, chats: int, timeout: float = 180) -> list[int]:
-    """The deal of each chat, once every first message has been processed."""
+def wait_warm_up(first: list[tuple[int, str]], timeout: float = 180) -> list[int]:
+    """The deal of each chat, once every first message ((channel, message id) of each chat)
+    has been processed."""
     from django.db import close_old_connections
 
     from inbox.models import Message
 
     deadline = time.monotonic() + timeout
-    first = [f"{FIRST_CHAT_ID + c}:1" for c in range(chats)]
+    chats = len(first)
     while True:
         close_old_connections()
-        rows = dict(Message.objects.filter(channel_id=channel_pk, external_id__in=first)
-                    .values_list("external_id", "conversation__deal_id"))
+        rows = {(channel, external_id): deal for channel, external_id, deal in
+                Message.objects.filter(channel_id__in={c for c, _e in first},
+                                       external_id__in=[e for _c, e in first])
+                .values_list("channel_id", "external_id", "conversation__deal_id")}
         if len(rows) == chats and all(rows.values()):
-            return [rows[e] for e in first]
+            return [rows[key] for key in first]
         if time.monotonic() > deadline:
             raise SystemExit(f"warm-up: {len(rows)} of {chats} first messages processed "
                              f"after {timeout:.0f} s; see the worker's log")
         time.sleep(0.5)
 
 
-# --- Telegram updates ------------------------------------------------------------------------
+# --- Updates, as each messenger posts them ---------------------------------------------------
 
 
-class Updates:
-    """Realistic text updates from `chats` private chats, update_id increasing."""
+class Request(NamedTuple):
+    """One webhook request: where, the provider's headers, the body, and for correlation
+    ((channel, message's external id), (channel, provider's event id)); None: no message."""
 
-    def __init__(self, chats: int, seed: int = 4):
-        self.rnd = random.Random(seed)
-        self.chats = chats
+    path: str
+    headers: str
+    body: bytes
+    tag: tuple[tuple[int, str], tuple[int, str]] | None
+    kind: str
+
+
+class Source:
+    """Realistic text updates of one messenger's channel, from the chats given to it; about a
+    tenth reply to one of the chat's last messages. `first[chat]`: the id of its first
+    message (the warm-up's)."""
+
+    kind = ""
+
+    def __init__(self, channel: dict, rnd: random.Random):
+        self.channel_pk, self.path, self.secret = (channel["pk"], channel["path"],
+                                                   channel["secret"])
+        self.rnd = rnd
+        self.first: dict[int, str] = {}
+
+    def request(self, chat: int, body: bytes, message_id: str, event_id: str,
+                headers: str) -> Request:
+        self.first.setdefault(chat, message_id)
+        return Request(self.path, headers, body,
+                       ((self.channel_pk, message_id), (self.channel_pk, event_id)), self.kind)
+
+
+def _name(chat: int) -> tuple[str, str]:
+    return NAMES[chat % len(NAMES)]
+
+
+class TelegramUpdates(Source):
+    """Private chats' text messages, update_id increasing."""
+
+    kind = "telegram"
+
+    def __init__(self, channel: dict, rnd: random.Random):
+        super().__init__(channel, rnd)
+        self.headers = f"X-Telegram-Bot-Api-Secret-Token: {self.secret}\r\n"
         self.next_update = FIRST_UPDATE_ID
-        self.next_message = [1] * chats
+        self.next_message: dict[int, int] = {}
 
-    def make(self, chat: int) -> tuple[bytes, tuple[str, int]]:
+    def make(self, chat: int) -> Request:
         chat_id = FIRST_CHAT_ID + chat
-        message_id = self.next_message[chat]
-        self.next_message[chat] += 1
-        first, last = NAMES[chat % len(NAMES)]
+        message_id = self.next_message.get(chat, 1)
+        self.next_message[chat] = message_id + 1
+        first, last = _name(chat)
         person = {"id": chat_id, "first_name": first}
         if last:
             person["last_name"] = last
@@ -308,11 +381,163 @@ class Updates:
             }
         update = {"update_id": self.next_update, "message": message}
         self.next_update += 1
-        return (json.dumps(update, ensure_ascii=False).encode(),
-                (f"{chat_id}:{message_id}", update["update_id"]))
+        return self.request(chat, json.dumps(update, ensure_ascii=False).encode(),
+                            f"{chat_id}:{message_id}", str(update["update_id"]), self.headers)
 
-    def random(self) -> tuple[bytes, tuple[str, int]]:
-        return self.make(self.rnd.randrange(self.chats))
+
+class WhatsAppDeliveries(Source):
+    """Cloud API deliveries of one text message each, compact JSON as Meta posts it, signed
+    X-Hub-Signature-256 (HMAC-SHA256 of the body with the app secret); the sender is a
+    Russian mobile number (wa_id), the message a wamid, which is also the delivery's id."""
+
+    kind = "whatsapp"
+
+    def __init__(self, channel: dict, rnd: random.Random):
+        super().__init__(channel, rnd)
+        self.key = self.secret.encode()
+        self.count = 0
+        self.recent: dict[int, deque] = {}
+
+    def make(self, chat: int) -> Request:
+        wa_id = f"7916{1_000_000 + chat}"
+        self.count += 1
+        # Meta's layout: a header, the sender's number, a 20-character key.
+        wamid = "wamid." + base64.b64encode(
+            b"\x1c\x18\x0b" + wa_id.encode() + b"\x15\x02\x00\x12\x18\x14"
+            + f"3EB0{self.count:016X}".encode() + b"\x00").decode()
+        message = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())),
+                   "type": "text", "text": {"body": self.rnd.choice(TEXTS)}}
+        recent = self.recent.setdefault(chat, deque(maxlen=5))
+        if recent and self.rnd.random() < 0.1:
+            message = {"context": {"from": wa_id, "id": self.rnd.choice(recent)}, **message}
+        recent.append(wamid)
+        delivery = {"object": "whatsapp_business_account", "entry": [{
+            "id": "102290129340398", "changes": [{"value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": WHATSAPP_DISPLAY_NUMBER,
+                             "phone_number_id": WHATSAPP_NUMBER_ID},
+                "contacts": [{"profile": {"name": " ".join(filter(None, _name(chat)))},
+                              "wa_id": wa_id}],
+                "messages": [message],
+            }, "field": "messages"}]}]}
+        body = json.dumps(delivery, ensure_ascii=False, separators=(",", ":")).encode()
+        signature = hmac.new(self.key, body, hashlib.sha256).hexdigest()
+        return self.request(chat, body, wamid, wamid,
+                            f"X-Hub-Signature-256: sha256={signature}\r\n")
+
+
+class MaxUpdates(Source):
+    """message_created updates of dialogs with the bot, with the subscription's secret
+    header; the message's mid (hex chat id and seq, as MAX makes them) is also the update's
+    id."""
+
+    kind = "max"
+
+    def __init__(self, channel: dict, rnd: random.Random):
+        super().__init__(channel, rnd)
+        self.headers = f"X-Max-Bot-Api-Secret: {self.secret}\r\n"
+        self.count = 0
+        self.recent: dict[int, deque] = {}
+
+    def make(self, chat: int) -> Request:
+        chat_id, user_id = 123_000_000 + chat, 401_000_000 + chat
+        now = int(time.time() * 1000)
+        self.count += 1
+        seq = (now << 16) + (self.count & 0xFFFF)
+        mid = f"mid.{chat_id:016x}{seq:016x}"
+        text = self.rnd.choice(TEXTS)
+        first, last = _name(chat)
+        sender = {"user_id": user_id, "first_name": first,
+                  **({"last_name": last} if last else {}), "is_bot": False,
+                  "last_activity_time": now - 2000, "name": " ".join(filter(None, (first, last)))}
+        message = {"recipient": {"chat_id": chat_id, "chat_type": "dialog",
+                                 "user_id": MAX_BOT_ID},
+                   "timestamp": now, "body": {"mid": mid, "seq": seq, "text": text},
+                   "sender": sender}
+        recent = self.recent.setdefault(chat, deque(maxlen=5))
+        if recent and self.rnd.random() < 0.1:
+            earlier_mid, earlier_seq = self.rnd.choice(recent)
+            message["link"] = {"type": "reply", "sender": sender, "message": {
+                "mid": earlier_mid, "seq": earlier_seq, "text": "…"}}
+        recent.append((mid, seq))
+        update = {"message": message, "timestamp": now, "user_locale": "ru",
+                  "update_type": "message_created"}
+        return self.request(chat, json.dumps(update, ensure_ascii=False).encode(), mid, mid,
+                            self.headers)
+
+
+class VkCallbacks(Source):
+    """Callback API message_new of the community's dialogs, the secret in the body; message
+    ids count up across the community, conversation_message_id per dialog, a random 40-hex
+    event_id per callback."""
+
+    kind = "vk"
+
+    def __init__(self, channel: dict, rnd: random.Random):
+        super().__init__(channel, rnd)
+        self.next_id = 1_000
+        self.next_in_chat: dict[int, int] = {}
+        self.recent: dict[int, deque] = {}
+
+    def make(self, chat: int) -> Request:
+        user = 712_000_000 + chat
+        now = int(time.time())
+        message_id, self.next_id = self.next_id, self.next_id + 1
+        number = self.next_in_chat.get(chat, 1)
+        self.next_in_chat[chat] = number + 1
+        message = {"date": now, "from_id": user, "id": message_id, "out": 0,
+                   "attachments": [], "conversation_message_id": number,
+                   "fwd_messages": [], "important": False, "is_hidden": False,
+                   "peer_id": user, "random_id": 0, "text": self.rnd.choice(TEXTS)}
+        recent = self.recent.setdefault(chat, deque(maxlen=5))
+        if recent and self.rnd.random() < 0.1:
+            earlier_id, earlier_number = self.rnd.choice(recent)
+            message["reply_message"] = {
+                "date": now - 60, "from_id": user, "text": "…", "attachments": [],
+                "conversation_message_id": earlier_number, "peer_id": user, "id": earlier_id}
+        recent.append((message_id, number))
+        event_id = f"{self.rnd.getrandbits(160):040x}"
+        callback = {"group_id": VK_GROUP_ID, "type": "message_new", "event_id": event_id,
+                    "v": "5.199", "object": {"message": message, "client_info": {
+                        "button_actions": ["text", "vkpay", "open_app", "location",
+                                           "open_link", "callback"],
+                        "keyboard": True, "inline_keyboard": True, "carousel": True,
+                        "lang_id": 0}},
+                    "secret": self.secret}
+        return self.request(chat, json.dumps(callback, ensure_ascii=False).encode(),
+                            str(message_id), event_id, "")
+
+
+SOURCES = {"telegram": TelegramUpdates, "whatsapp": WhatsAppDeliveries, "max": MaxUpdates,
+           "vk": VkCallbacks}
+
+
+class Traffic:
+    """The updates of `chats` chats over the channels set up (one, or the four of --mix):
+    chat c belongs to the (c mod n)th channel; the channels take turns, each time a random
+    chat of the channel's writes, so each kind gets an equal share of the requests."""
+
+    def __init__(self, channels: dict, chats: int, seed: int = 4):
+        self.rnd = random.Random(seed)
+        self.chats = chats
+        self.sources = [SOURCES[kind](channel, self.rnd) for kind, channel in channels.items()]
+        n = len(self.sources)
+        self.chats_of = [range(i, chats, n) for i in range(n)]
+        self.turn = 0
+
+    def make(self, chat: int) -> Request:
+        return self.sources[chat % len(self.sources)].make(chat)
+
+    def random(self) -> Request:
+        i = self.turn % len(self.sources)
+        self.turn += 1
+        return self.sources[i].make(self.rnd.choice(self.chats_of[i]))
+
+    def first_messages(self) -> list[tuple[int, str]]:
+        """(channel, message id) of each chat's first message, in the order of the chats."""
+        n = len(self.sources)
+        return [(self.sources[c % n].channel_pk, self.sources[c % n].first[c])
+                for c in range(self.chats)]
 
 
 # --- HTTP load (raw asyncio: the generator must cost little next to the server) ------------
@@ -372,27 +597,27 @@ STATUS_NAMES = {GAVE_UP: "never sent, server > --give-up s behind",
 
 
 class Phase:
-    """Results of one load phase: per request (due, sent, answered, status)."""
+    """Results of one load phase: per request (due, sent, answered, status, kind)."""
 
     def __init__(self, name: str):
         self.name = name
-        self.rows: list[tuple[float, float, float, int]] = []
-        # accepted update's message id -> (when it was due, update_id)
-        self.tags: dict[str, tuple[float, int]] = {}
+        self.rows: list[tuple[float, float, float, int, str]] = []
+        # accepted update's (channel, message id) -> (when it was due, (channel, event id))
+        self.tags: dict[tuple[int, str], tuple[float, tuple[int, str]]] = {}
         self.started = self.ended = self.drained = 0.0
 
     @property
-    def ok(self) -> list[tuple[float, float, float, int]]:
+    def ok(self) -> list[tuple[float, float, float, int, str]]:
         return [r for r in self.rows if r[3] == 200]
 
-    def accepted_per_s(self) -> float:
-        ok = self.ok
+    def accepted_per_s(self, kind: str | None = None) -> float:
+        ok = [r for r in self.ok if kind is None or r[4] == kind]
         if not ok:
             return 0.0
         return len(ok) / (max(r[2] for r in ok) - self.started)
 
-    def ack_ms(self) -> list[float]:
-        return sorted((r[2] - r[0]) * 1000 for r in self.ok)
+    def ack_ms(self, kind: str | None = None) -> list[float]:
+        return sorted((r[2] - r[0]) * 1000 for r in self.ok if kind is None or r[4] == kind)
 
     def lag_ms(self) -> list[float]:
         return sorted((r[1] - r[0]) * 1000 for r in self.rows)
@@ -406,21 +631,20 @@ class Phase:
         return counts
 
 
-async def _send(conn: Connection, path: str, headers: str, body: bytes, due: float,
-                phase: Phase, loop) -> int:
+async def _send(conn: Connection, request: Request, due: float, phase: Phase, loop) -> int:
     sent = loop.time()
     try:
-        status = await asyncio.wait_for(conn.post(path, body, headers), 30)
+        status = await asyncio.wait_for(conn.post(request.path, request.body, request.headers),
+                                        30)
     except (TimeoutError, OSError, ValueError, IndexError):
         conn.close()
         status = NO_ANSWER  # refused, reset, timed out or garbled: not accepted
-    phase.rows.append((due, sent, loop.time(), status))
+    phase.rows.append((due, sent, loop.time(), status, request.kind))
     return status
 
 
-async def open_loop(port: int, path: str, headers: str, make_body, *, rate: float,
-                    duration: float, connections: int, phase: Phase,
-                    give_up: float = 60) -> Phase:
+async def open_loop(port: int, make_request, *, rate: float, duration: float,
+                    connections: int, phase: Phase, give_up: float = 60) -> Phase:
     """`rate` requests a second, each due at its time whatever the server does; a request
     that finds every connection busy waits for one, and its latency counts from when it was
     due (no coordinated omission). One still unsent `give_up` s after it was due is dropped
@@ -435,19 +659,19 @@ async def open_loop(port: int, path: str, headers: str, make_body, *, rate: floa
             due = start + i / rate
             if (delay := due - loop.time()) > 0:
                 await asyncio.sleep(delay)
-            queue.put_nowait((due, make_body()))
+            queue.put_nowait((due, make_request()))
         for _ in range(connections):
             queue.put_nowait(None)
 
     async def connection():
         conn = Connection(port)
         while (job := await queue.get()) is not None:
-            due, (body, tag) = job
+            due, request = job
             if loop.time() - due > give_up:  # keeps a run on a stalled server finite
-                phase.rows.append((due, loop.time(), loop.time(), GAVE_UP))
+                phase.rows.append((due, loop.time(), loop.time(), GAVE_UP, request.kind))
                 continue
-            if await _send(conn, path, headers, body, due, phase, loop) == 200 and tag:
-                phase.tags[tag[0]] = (due, tag[1])
+            if await _send(conn, request, due, phase, loop) == 200 and request.tag:
+                phase.tags[request.tag[0]] = (due, request.tag[1])
         conn.close()
 
     await asyncio.gather(schedule(), *(connection() for _ in range(connections)))
@@ -455,8 +679,8 @@ async def open_loop(port: int, path: str, headers: str, make_body, *, rate: floa
     return phase
 
 
-async def closed_loop(port: int, path: str, headers: str, make_body, *, duration: float,
-                      connections: int, phase: Phase) -> Phase:
+async def closed_loop(port: int, make_request, *, duration: float, connections: int,
+                      phase: Phase) -> Phase:
     """As fast as the server answers, `connections` requests in flight: the ceiling."""
     loop = asyncio.get_running_loop()
     phase.started = loop.time()
@@ -465,8 +689,7 @@ async def closed_loop(port: int, path: str, headers: str, make_body, *, duration
     async def connection():
         conn = Connection(port)
         while loop.time() < deadline:
-            body, _tag = make_body()
-            await _send(conn, path, headers, body, loop.time(), phase, loop)
+            await _send(conn, make_request(), loop.time(), phase, loop)
         conn.close()
 
     await asyncio.gather(*(connection() for _ in range(connections)))
@@ -487,6 +710,7 @@ class DealCards:
         self.cookie, self.deals = cookie, deals
         self.arrivals: dict[int, float] = {}
         self.other_events = 0
+        self.repeated = 0  # an entry that reached the deal cards again
         self.sockets = []
         self.tasks = []
 
@@ -520,6 +744,8 @@ class DealCards:
                 at = loop.time()
                 event = json.loads(raw)
                 if event.get("type") == "timeline.entry":
+                    if event["entry"] in self.arrivals:
+                        self.repeated += 1
                     self.arrivals.setdefault(event["entry"], at)
                 else:
                     self.other_events += 1
@@ -547,8 +773,9 @@ class DealCards:
 # --- Correlation through the database --------------------------------------------------------
 
 
-def snapshot(channel_pk: int) -> dict:
-    """What the database holds now: messages, their timeline entries, the events' status."""
+def snapshot(channel_pks: list[int]) -> dict:
+    """What the database holds now: messages, their timeline entries, the events' status;
+    messages and events keyed by (channel, the provider's id)."""
     from django.contrib.contenttypes.models import ContentType
     from django.db import close_old_connections
 
@@ -557,63 +784,90 @@ def snapshot(channel_pk: int) -> dict:
 
     close_old_connections()
     try:
-        return {
-            "events": dict(InboundEvent.objects.filter(channel_id=channel_pk)
-                           .values_list("provider_event_id", "status")),
-            # How long each stored update waited for its processing to commit (ms).
-            "processing": {event_id: (done - received).total_seconds() * 1000
-                           for event_id, received, done in InboundEvent.objects.filter(
-                               channel_id=channel_pk, processed_at__isnull=False)
-                           .values_list("provider_event_id", "received_at", "processed_at")},
-            "messages": dict(Message.objects.filter(channel_id=channel_pk)
-                             .values_list("external_id", "pk")),
-            "entries": dict(TimelineEntry.objects.filter(
+        events = InboundEvent.objects.filter(channel_id__in=channel_pks)
+        entries: dict[int, int] = {}
+        repeated_entries: dict[int, int] = {}  # a message's entries after its first
+        for source_id, pk in TimelineEntry.objects.filter(
                 kind="message", source_type=ContentType.objects.get_for_model(Message),
-            ).values_list("source_id", "pk")),
+        ).values_list("source_id", "pk"):
+            if source_id in entries:
+                repeated_entries[source_id] = repeated_entries.get(source_id, 0) + 1
+            entries.setdefault(source_id, pk)
+        return {
+            "events": {(channel, event_id): status for channel, event_id, status in
+                       events.values_list("channel_id", "provider_event_id", "status")},
+            # How long each stored update waited for its processing to commit (ms).
+            "processing": {(channel, event_id): (done - received).total_seconds() * 1000
+                           for channel, event_id, received, done in events.filter(
+                               processed_at__isnull=False).values_list(
+                               "channel_id", "provider_event_id", "received_at",
+                               "processed_at")},
+            "messages": {(channel, external_id): pk for channel, external_id, pk in
+                         Message.objects.filter(channel_id__in=channel_pks)
+                         .values_list("channel_id", "external_id", "pk")},
+            "entries": entries,
+            "repeated_entries": repeated_entries,
         }
     finally:
         close_old_connections()
 
 
-def correlate(db: dict, accepted: dict[str, tuple[float, int]],
-              arrivals: dict[int, float]) -> dict:
+def correlate(db: dict, accepted: dict[tuple[int, str], tuple[float, tuple[int, str]]],
+              arrivals: dict[int, float], kinds: dict[int, str]) -> dict:
     """update -> message -> entry -> websocket: end-to-end latencies, losses, and updates
-    still waiting in the queue when the wait ended (late, not lost)."""
+    still waiting in the queue when the wait ended (late, not lost); in total and per kind
+    of channel (`kinds`: channel -> kind), where a lost or late update counts as never."""
     e2e, no_message, no_event, late = [], 0, 0, 0
     e2e_by_due = {}
-    processing = sorted(db["processing"][str(update_id)] for _due, update_id in accepted.values()
-                        if str(update_id) in db["processing"])
-    for external_id, (due, update_id) in accepted.items():
-        message = db["messages"].get(external_id)
+    by_kind = {kind: {"e2e": [], "lost": 0, "late": 0, "repeated": 0}
+               for kind in kinds.values()}
+    processing = sorted(db["processing"][event] for _due, event in accepted.values()
+                        if event in db["processing"])
+    for key, (due, event) in accepted.items():
+        of_kind = by_kind[kinds[key[0]]]
+        message = db["messages"].get(key)
         if message is None:
-            if db["events"].get(str(update_id)) == "received":
+            if db["events"].get(event) == "received":
                 late += 1
+                of_kind["late"] += 1
             else:
                 no_message += 1
+                of_kind["lost"] += 1
+            of_kind["e2e"].append(float("inf"))
             continue
+        of_kind["repeated"] += db["repeated_entries"].get(message, 0)
         at = arrivals.get(db["entries"].get(message))
         if at is None:
             no_event += 1
+            of_kind["lost"] += 1
+            of_kind["e2e"].append(float("inf"))
             continue
         e2e.append((at - due) * 1000)
         e2e_by_due[due] = e2e[-1]
+        of_kind["e2e"].append(e2e[-1])
+    for of_kind in by_kind.values():
+        of_kind["e2e"].sort()
     statuses: dict[str, int] = {}
     for status in db["events"].values():
         statuses[status] = statuses.get(status, 0) + 1
     return {"e2e": sorted(e2e), "no_message": no_message, "no_event": no_event, "late": late,
-            "event_statuses": statuses, "processing": processing, "e2e_by_due": e2e_by_due}
+            "event_statuses": statuses, "processing": processing, "e2e_by_due": e2e_by_due,
+            "by_kind": by_kind}
 
 
-def write_trace(path: str, main: "Phase", e2e_by_due: dict[float, float]) -> None:
+def write_trace(path: str, main: "Phase", e2e_by_due: dict[float, float],
+                mix: bool = False) -> None:
     """One CSV row per webhook request, in the order they were due: when (s from the start),
-    ack and webhook-to-websocket latency (ms; empty when it has none), status. For finding
-    when the tail happens (stalls, periodic jobs) rather than only how long it is."""
+    ack and webhook-to-websocket latency (ms; empty when it has none), status (and with
+    --mix, the kind). For finding when the tail happens (stalls, periodic jobs) rather than
+    only how long it is."""
     with open(path, "w") as out:
-        out.write("due_s,ack_ms,ws_ms,status\n")
-        for due, _sent, answered, status in sorted(main.rows):
+        out.write(f"due_s,ack_ms,ws_ms,status{',kind' if mix else ''}\n")
+        for due, _sent, answered, status, kind in sorted(main.rows):
             ws = e2e_by_due.get(due)
             out.write(f"{due - main.started:.4f},{(answered - due) * 1000:.2f},"
-                      f"{'' if ws is None else f'{ws:.2f}'},{status}\n")
+                      f"{'' if ws is None else f'{ws:.2f}'},{status}"
+                      f"{',' + kind if mix else ''}\n")
 
 
 # --- Report ----------------------------------------------------------------------------------
@@ -641,6 +895,24 @@ def _cpu_table(cpu: dict, messages: int, span: float) -> list[str]:
                     f"machine: {busy * 100:.0f}% busy, other users included)"]
 
 
+def _kind_table(main: Phase, by_kind: dict, kinds: list[str]) -> str:
+    """--mix: the main figures of each kind's share of the load."""
+    lines = [f"\n{'per kind':<10} {'accepted msg/s':>24} {'ack p50/p99 ms':>16} "
+             f"{'webhook->ws p50/p99 ms':>23} {'losses':>7} {'late':>5} {'dup':>4}"]
+    for kind in kinds:
+        rows = [r for r in main.rows if r[4] == kind]
+        ok = sum(1 for r in rows if r[3] == 200)
+        ack, e2e, of_kind = main.ack_ms(kind), by_kind[kind]["e2e"], by_kind[kind]
+        accepted = f"{main.accepted_per_s(kind):.1f} ({ok} of {len(rows)})"
+        lines.append(f"{kind:<10} {accepted:>24} "
+                     f"{f'{pct(ack, 0.5):.1f} / {pct(ack, 0.99):.1f}':>16} "
+                     f"{f'{ms(pct(e2e, 0.5))} / {ms(pct(e2e, 0.99))}':>23} "
+                     f"{len(rows) - ok + of_kind['lost']:>7} {of_kind['late']:>5} "
+                     f"{of_kind['repeated']:>4}")
+    return "\n".join([*lines, "(losses: non-200 and accepted but never on the deal card; "
+                               "dup: timeline entries beyond one per message)"])
+
+
 def report(args, info: dict, runs: dict, stack: Stack, bot_api: FakeBotApi) -> bool:
     main, bare, caps, result = runs["main"], runs["bare"], runs["caps"], runs["result"]
     ack, bare_ack = main.ack_ms(), bare.ack_ms()
@@ -656,8 +928,16 @@ def report(args, info: dict, runs: dict, stack: Stack, bot_api: FakeBotApi) -> b
     print(f"\nproduction stack: gunicorn config.wsgi {WEB_WORKERS} sync workers, uvicorn "
           f"config.asgi {WS_WORKERS} workers, celery worker -c {WORKER_CONCURRENCY}, beat; "
           f"PostgreSQL {pg // 10000}.{pg % 10000}, Redis; {os.cpu_count()} CPUs")
-    print(f"load: {args.rate:g} Telegram updates/s for {args.duration:g} s over "
-          f"{args.connections} connections from {args.chats} chats (one deal each, all "
+    kinds = list(info["channels"])
+    if args.mix:
+        per_kind = [len(range(i, args.chats, len(kinds))) for i in range(len(kinds))]
+        what = (f"{args.rate:g} updates/s, mix: {', '.join(kinds)} ({args.rate / len(kinds):g}/s "
+                f"each, in turn, each to its own channel, signed as its provider signs),")
+        chats = f"{args.chats} chats ({', '.join(map(str, per_kind))}; "
+    else:
+        what, chats = f"{args.rate:g} Telegram updates/s", f"{args.chats} chats ("
+    print(f"load: {what} for {args.duration:g} s over "
+          f"{args.connections} connections from {chats}one deal each, all "
           f"subscribed on {args.sockets} websocket(s)); requests that found every connection "
           f"busy: {sum(1 for lag in lags if lag > 5)}, p99 wait {pct(lags, 0.99):.1f} ms")
     rows = [
@@ -694,6 +974,8 @@ def report(args, info: dict, runs: dict, stack: Stack, bot_api: FakeBotApi) -> b
     print(f"\n{'':<24} {'target':>8} {'result':>14}  notes")
     for name, target, value, note in rows:
         print(f"{name:<24} {target:>8} {value:>14}  {note}")
+    if args.mix:
+        print(_kind_table(main, result["by_kind"], kinds))
 
     span = main.drained - main.started
     print(f"\nCPU per accepted update, from the first request until the deal cards had "
@@ -701,8 +983,11 @@ def report(args, info: dict, runs: dict, stack: Stack, bot_api: FakeBotApi) -> b
     print("\n".join(_cpu_table(runs["cpu"], len(main.ok), span)))
     print(f"CPU per request of the bare view ({args.bare_duration:g} s):")
     print("\n".join(_cpu_table(runs["bare_cpu"], len(bare.ok), bare.ended - bare.started)))
+    calls = "provider API calls (all four fakes)" if args.mix else "Bot API calls"
+    repeated = (f"; entries repeated on the websocket: {result['repeated']}" if args.mix
+                else "")
     print(f"event statuses: {result['event_statuses']}; other websocket events: "
-          f"{result['other_events']}; Bot API calls: {len(bot_api.calls)}; "
+          f"{result['other_events']}{repeated}; {calls}: {len(bot_api.calls)}; "
           f"logs in {stack.tmp}")
 
     met = (args.rate >= TARGET_RATE and accepted >= 0.99 * args.rate and losses == 0
@@ -717,17 +1002,15 @@ def report(args, info: dict, runs: dict, stack: Stack, bot_api: FakeBotApi) -> b
 # --- Main ------------------------------------------------------------------------------------
 
 
-async def run_load(args, info, stack: Stack, deals: list[int], updates: Updates,
+async def run_load(args, info, stack: Stack, deals: list[int], traffic: Traffic,
                    cpu_meter: CpuMeter) -> dict:
-    headers = f"X-Telegram-Bot-Api-Secret-Token: {info['secret']}\r\n"
     cards = DealCards(stack.ws_port, info["session_cookie"], deals)
     await cards.open()
     args.sockets = len(cards.sockets)
     print(f"websocket: {len(cards.sockets)} socket(s) subscribed to {len(deals)} deals")
 
     before = await asyncio.to_thread(cpu_meter.snapshot)
-    main = await open_loop(stack.web_port, info["path"], headers, updates.random,
-                           rate=args.rate, duration=args.duration,
+    main = await open_loop(stack.web_port, traffic.random, rate=args.rate, duration=args.duration,
                            connections=args.connections, phase=Phase("webhook"),
                            give_up=args.give_up)
     print(f"webhook phase done: {len(main.ok)} of {len(main.rows)} accepted; waiting for the "
@@ -736,28 +1019,28 @@ async def run_load(args, info, stack: Stack, deals: list[int], updates: Updates,
     main.drained = asyncio.get_running_loop().time()
     # What the database holds when the wait ends; then a moment for the events of the last
     # messages committed, still on their way.
-    db = await asyncio.to_thread(snapshot, info["channel_pk"])
+    db = await asyncio.to_thread(snapshot, list(info["kinds"]))
     after = await asyncio.to_thread(cpu_meter.snapshot)
     await asyncio.sleep(2)
     await cards.close()
-    result = correlate(db, main.tags, cards.arrivals)
-    result["other_events"] = cards.other_events
+    result = correlate(db, main.tags, cards.arrivals, info["kinds"])
+    result["other_events"], result["repeated"] = cards.other_events, cards.repeated
 
     def bare_body():  # the same bodies, to a view that only stores them
-        return updates.random()[0], None
+        return traffic.random()._replace(path="/bench/ack/", headers="", tag=None)
 
     bare_before = await asyncio.to_thread(cpu_meter.snapshot)
-    bare = await open_loop(stack.web_port, "/bench/ack/", "", bare_body, rate=args.rate,
+    bare = await open_loop(stack.web_port, bare_body, rate=args.rate,
                            duration=args.bare_duration, connections=args.connections,
                            phase=Phase("bare"), give_up=args.give_up)
     bare_after = await asyncio.to_thread(cpu_meter.snapshot)
     caps = {}
     if args.capacity > 0:
-        caps["bare"] = await closed_loop(stack.web_port, "/bench/ack/", "", bare_body,
-                                         duration=args.capacity, connections=args.connections,
+        caps["bare"] = await closed_loop(stack.web_port, bare_body, duration=args.capacity,
+                                         connections=args.connections,
                                          phase=Phase("bare ceiling"))
-        caps["webhook"] = await closed_loop(stack.web_port, info["path"], headers,
-                                            updates.random, duration=args.capacity,
+        caps["webhook"] = await closed_loop(stack.web_port, traffic.random,
+                                            duration=args.capacity,
                                             connections=args.connections,
                                             phase=Phase("webhook ceiling"))
     return {"main": main, "bare": bare, "caps": caps, "result": result,
@@ -765,8 +1048,7 @@ async def run_load(args, info, stack: Stack, deals: list[int], updates: Updates,
             "bare_cpu": CpuMeter.delta(bare_before, bare_after)}
 
 
-async def warm_up(args, info, stack: Stack, updates: Updates) -> None:
-    headers = f"X-Telegram-Bot-Api-Secret-Token: {info['secret']}\r\n"
+async def warm_up(args, stack: Stack, traffic: Traffic) -> None:
     phase = Phase("warm-up")
     chats = iter(range(args.chats))
     loop = asyncio.get_running_loop()
@@ -774,10 +1056,10 @@ async def warm_up(args, info, stack: Stack, updates: Updates) -> None:
     async def connection():
         conn = Connection(stack.web_port)
         for chat in chats:
-            body, _tag = updates.make(chat)
-            await _send(conn, info["path"], headers, body, loop.time(), phase, loop)
+            await _send(conn, traffic.make(chat), loop.time(), phase, loop)
         for _ in range(20):  # and the bare view's code path
-            await _send(conn, "/bench/ack/", "", b"{}", loop.time(), phase, loop)
+            await _send(conn, Request("/bench/ack/", "", b"{}", None, ""), loop.time(), phase,
+                        loop)
         conn.close()
 
     await asyncio.gather(*(connection() for _ in range(min(8, args.chats))))
@@ -804,6 +1086,9 @@ def main() -> int:
                         help="drop a request still unsent this many s after it was due")
     parser.add_argument("--drain-limit", type=float, default=120,
                         help="wait at most this many s after the load for the deal cards")
+    parser.add_argument("--mix", action="store_true",
+                        help="Telegram, WhatsApp, MAX and VK updates in equal shares of the "
+                             "rate, each to its own channel, --chats split between them")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--trace", metavar="CSV",
                         help="write each webhook request's times to this file")
@@ -812,6 +1097,8 @@ def main() -> int:
         args.bare_duration = min(args.duration, 60)
     if args.chats < 1 or args.rate <= 0 or args.duration <= 0 or args.connections < 1:
         parser.error("--chats, --rate, --duration and --connections must be positive")
+    if args.mix and args.chats < len(KINDS):
+        parser.error(f"--mix needs at least {len(KINDS)} --chats, one per kind")
 
     tmp = Path(tempfile.mkdtemp(prefix="crm-bench-inbox."))
     env = stack_env(tmp)
@@ -823,24 +1110,24 @@ def main() -> int:
         stack.migrate()
         info = setup_data(args, bot_api)
         stack.start()
-        updates = Updates(args.chats)
+        traffic = Traffic(info["channels"], args.chats)
         try:
             import uvloop
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        runner(warm_up(args, info, stack, updates))
-        deals = wait_warm_up(info["channel_pk"], args.chats)
+        runner(warm_up(args, stack, traffic))
+        deals = wait_warm_up(traffic.first_messages())
         print(f"warm-up: {args.chats} chats have their deals; load: {args.rate:g}/s for "
               f"{args.duration:g} s")
         import redis
 
         cpu_meter = CpuMeter(stack, info["postmaster"], redis.Redis.from_url(env["REDIS_URL"]))
-        runs = runner(run_load(args, info, stack, deals, updates, cpu_meter))
+        runs = runner(run_load(args, info, stack, deals, traffic, cpu_meter))
         stack.check_alive()
         met = report(args, info, runs, stack, bot_api)
         if args.trace:
-            write_trace(args.trace, runs["main"], runs["result"]["e2e_by_due"])
+            write_trace(args.trace, runs["main"], runs["result"]["e2e_by_due"], args.mix)
     finally:
         stack.stop()
         bot_api.server.shutdown()
