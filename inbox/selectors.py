@@ -133,9 +133,11 @@ def approved_templates(*, channel: Channel) -> QuerySet[MessageTemplate]:
 
 
 def deal_conversations(*, deal) -> QuerySet[Conversation]:
-    """The conversations of a deal the caller already fetched through `deal_get`."""
+    """The conversations of a deal the caller already fetched through `deal_get`, the one the
+    client last wrote in first (its reply box is the card's first: the channel the client
+    is reading), then the rest by their last activity."""
     return deal.conversations.select_related("channel", "identity", "assignee").order_by(
-        "-last_activity_at", "-id"
+        F("last_inbound_at").desc(nulls_last=True), "-last_activity_at", "-id"
     )
 
 

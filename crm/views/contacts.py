@@ -153,7 +153,7 @@ def contact_merge(request, pk, other):
     for contact in (kept, duplicate):
         if not selectors.contact_can_edit(user=request.user, contact=contact):
             raise PermissionDenied(_("You may merge only cards you can change."))
-    access_log.read(duplicate, action=Action.VIEW)
+    access_log.read([kept, duplicate], action=Action.VIEW)
     return render(request, "crm/contact_merge.html", {
         "nav": "contacts", "kept": kept, "duplicate": duplicate,
         "moves": [(apps.get_model(label)._meta.verbose_name_plural, count) for label, count

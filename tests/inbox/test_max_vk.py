@@ -368,3 +368,24 @@ def test_a_batch_of_several_messengers_is_one_round(max_channel, vk_channel, wha
     updates = [c.args[1] for c in push.call_args_list
                if c.args[1].get("type") == "conversation.updated"]
     assert len(updates) == 1 and len(updates[0]["conversations"]) == 3
+
+
+@pytest.mark.django_db
+def test_the_card_puts_first_the_channel_the_client_last_wrote_in(anna, anna_deal,
+                                                                  max_channel, vk_channel):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox import selectors
+    from tests.inbox.conftest import make_conversation
+
+    older = make_conversation(channel=max_channel, deal=anna_deal, chat_id="1")
+    newer = make_conversation(channel=vk_channel, deal=anna_deal, chat_id="2")
+    now = timezone.now()
+    # The manager answered in MAX last; the client last wrote in VK.
+    Conversation.objects.filter(pk=older.pk).update(last_inbound_at=now - timedelta(hours=2),
+                                                    last_activity_at=now)
+    Conversation.objects.filter(pk=newer.pk).update(last_inbound_at=now - timedelta(hours=1),
+                                                    last_activity_at=now - timedelta(hours=1))
+    assert list(selectors.deal_conversations(deal=anna_deal)) == [newer, older]
