@@ -11,12 +11,13 @@ blocked), "400" (Bad Request), "500"; `fail_next(mode, times, method="getFile")`
 
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fake_server import FakeServer
 
 SENDING = ("sendMessage", "sendDocument")
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what getFile hands to bots
@@ -32,38 +33,16 @@ class Recorded:
     status: int = 0  # the answer's HTTP status, once given (0: not answered yet)
 
 
-class FakeBotApi:
+class FakeBotApi(FakeServer):
+    SENDING = SENDING
+
     def __init__(self, token: str = "123456:TEST-token"):
         self.token = token
-        self.requests: list[Recorded] = []
         self.files: dict[str, bytes] = {}  # file_id -> content, served as documents/<file_id>
         self.retry_after = 1
-        # Seconds a sending method takes to answer (after it is recorded): a slow provider,
-        # for a worker killed while its send is in flight (bench/faults.py).
-        self.send_delay = 0.0
-        self._failures: list[tuple[str, tuple[str, ...]]] = []
         self._next_message_id = 100
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeBotApi":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail_next(self, mode: str, times: int = 1, *, method: str | None = None) -> None:
-        methods = (method,) if method else SENDING
-        with self._lock:
-            self._failures.extend([(mode, methods)] * times)
 
     def add_file(self, content: bytes, file_id: str | None = None) -> str:
         file_id = file_id or f"BQACAgIAAxkBAA{secrets.token_hex(8)}"
@@ -71,12 +50,9 @@ class FakeBotApi:
         return file_id
 
     def _failure(self, method: str) -> tuple[int, dict] | None:
-        with self._lock:
-            index = next((i for i, (_mode, methods) in enumerate(self._failures)
-                          if method in methods), None)
-            if index is None:
-                return None
-            mode = self._failures.pop(index)[0]
+        mode = self._take_failure(method)
+        if mode is None:
+            return None
         if mode == "429":
             return 429, {"ok": False, "error_code": 429,
                          "description": f"Too Many Requests: retry after {self.retry_after}",
@@ -89,9 +65,6 @@ class FakeBotApi:
                          "description": "Bad Request: wrong file_id or the file is temporarily "
                                         "unavailable"}
         return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
-
-    def calls(self, method: str) -> list[Recorded]:
-        return [r for r in self.requests if r.method == method]
 
     # --- The protocol -----------------------------------------------------------------------
 

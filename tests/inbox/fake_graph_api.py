@@ -23,13 +23,13 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fake_server import FakeServer
 from tests.inbox.fake_bot_api import Recorded
 
 SENDING = ("messages", "media")
@@ -101,41 +101,19 @@ def read_body(handler: BaseHTTPRequestHandler) -> tuple[dict, dict]:
     return body, files
 
 
-class FakeGraphApi:
+class FakeGraphApi(FakeServer):
+    SENDING = SENDING
+    FAILURE_MODES = tuple(FAILURES)
+
     def __init__(self, token: str = "EAAG-test-token", version: str = "v21.0"):
         self.token = token
         self.version = version
-        self.requests: list[Recorded] = []
         self.media: dict[str, tuple[bytes, str]] = {}  # media id -> (content, mime type)
         self.templates: list[dict] = copy.deepcopy(DEFAULT_TEMPLATES)
         self.subscribed_apps: list[dict] = []  # the bodies of the subscribed_apps calls
-        # Seconds a sending method takes to answer (after it is recorded): a slow provider.
-        self.send_delay = 0.0
-        self._failures: list[tuple[str, tuple[str, ...]]] = []
         self._next_id = 0
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeGraphApi":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail_next(self, mode: str, times: int = 1, *, method: str | None = None) -> None:
-        if mode not in FAILURES:
-            raise ValueError(f"unknown failure mode {mode!r}")
-        methods = (method,) if method else SENDING
-        with self._lock:
-            self._failures.extend([(mode, methods)] * times)
 
     def add_file(self, content: bytes, mime_type: str = "application/pdf",
                  media_id: str | None = None) -> str:
@@ -144,21 +122,15 @@ class FakeGraphApi:
             self.media[media_id] = (content, mime_type)
         return media_id
 
-    def calls(self, method: str) -> list[Recorded]:
-        return [r for r in self.requests if r.method == method]
-
     def _new_id(self) -> int:
         with self._lock:
             self._next_id += 1
             return self._next_id
 
     def _failure(self, method: str) -> tuple[int, dict] | None:
-        with self._lock:
-            index = next((i for i, (_mode, methods) in enumerate(self._failures)
-                          if method in methods), None)
-            if index is None:
-                return None
-            mode = self._failures.pop(index)[0]
+        mode = self._take_failure(method)
+        if mode is None:
+            return None
         status, code, message, details = FAILURES[mode]
         return status, graph_error(code, message, details=details)
 

@@ -19,13 +19,13 @@ auth, like MAX's CDN URLs).
 
 import json
 import secrets
-import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fake_server import FakeServer
 from tests.inbox.fake_bot_api import Recorded
 
 SENDING = ("messages", "uploads", "upload")
@@ -70,49 +70,29 @@ def read_body(handler: BaseHTTPRequestHandler) -> tuple[dict, dict]:
     return body, files
 
 
-class FakeMaxApi:
+class FakeMaxApi(FakeServer):
+    SENDING = SENDING
+    FAILURE_MODES = tuple(FAILURES)
+
     def __init__(self, token: str = "max-test-token"):
         self.token = token
-        self.requests: list[Recorded] = []
         self.bot = {"user_id": 9_000_001, "first_name": "CRM", "name": "CRM",
                     "username": "crm_test_bot", "is_bot": True,
                     "last_activity_time": 1_700_000_000_000}
         self.uploaded: dict[str, tuple[str, bytes, str]] = {}  # token -> (filename, bytes, type)
         self.files: dict[str, bytes] = {}  # id -> content, served at /files/<id>
         self.subscriptions: list[dict] = []  # {"url", "time", "update_types", "version", "secret"}
-        # Seconds a sending method takes to answer (after it is recorded): a slow provider.
-        self.send_delay = 0.0
-        self._failures: list[tuple[str, tuple[str, ...]]] = []
         self._not_ready = 0
         self._uploads: dict[str, tuple[str, str | None]] = {}  # upload id -> (type, token)
         self._seq = 0
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeMaxApi":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def fail_next(self, mode: str, times: int = 1, *, method: str | None = None) -> None:
         if mode == "not_ready":
             with self._lock:
                 self._not_ready += times
             return
-        if mode not in FAILURES:
-            raise ValueError(f"unknown failure mode {mode!r}")
-        methods = (method,) if method else SENDING
-        with self._lock:
-            self._failures.extend([(mode, methods)] * times)
+        super().fail_next(mode, times, method=method)
 
     def add_file(self, content: bytes, file_id: str | None = None) -> str:
         """Serve `content` without auth; returns its URL."""
@@ -121,21 +101,15 @@ class FakeMaxApi:
             self.files[file_id] = content
         return f"{self.base_url}/files/{file_id}"
 
-    def calls(self, method: str) -> list[Recorded]:
-        return [r for r in self.requests if r.method == method]
-
     def _next_seq(self) -> int:
         with self._lock:
             self._seq += 1
             return self._seq
 
     def _failure(self, method: str) -> tuple[int, dict] | None:
-        with self._lock:
-            index = next((i for i, (_mode, methods) in enumerate(self._failures)
-                          if method in methods), None)
-            if index is None:
-                return None
-            mode = self._failures.pop(index)[0]
+        mode = self._take_failure(method)
+        if mode is None:
+            return None
         return max_error(*FAILURES[mode])
 
     # --- The protocol -----------------------------------------------------------------------

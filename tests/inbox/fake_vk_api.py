@@ -21,13 +21,13 @@ like VK's document URLs).
 
 import json
 import secrets
-import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fake_server import FakeServer
 from tests.inbox.fake_bot_api import Recorded
 
 SENDING = ("messages.send", "docs.getMessagesUploadServer", "docs.save")
@@ -81,11 +81,13 @@ def integer(params: dict, name: str) -> int:
         raise VkError(100, f"{INVALID}{name} not integer") from None
 
 
-class FakeVkApi:
+class FakeVkApi(FakeServer):
+    SENDING = SENDING
+    FAILURE_MODES = tuple(FAILURES)
+
     def __init__(self, token: str = "vk1.a.test-token"):
         self.token = token
         self.confirmation_code = "a1b2c3d4"
-        self.requests: list[Recorded] = []
         # The distinct messages sent: {"id", "peer_id", "random_id", "message", "attachment",
         # "reply_to"}.
         self.delivered: list[dict] = []
@@ -93,36 +95,12 @@ class FakeVkApi:
         self.files: dict[str, bytes] = {}  # id -> content, served at /files/<id>
         self.callback_servers: dict[int, dict] = {}  # server_id -> {group_id, url, title, ...}
         self.callback_settings: dict[int, dict] = {}  # server_id -> setCallbackSettings params
-        # Seconds a sending method takes to answer (after it is recorded): a slow provider.
-        self.send_delay = 0.0
-        self._failures: list[tuple[str, tuple[str, ...]]] = []
         self._sent: dict[tuple[int, int], int] = {}  # (peer_id, random_id) -> message id
         self._uploads: dict[str, int] = {}  # upload id -> the peer it is for
         self._uploaded: dict[str, tuple[str, bytes, int]] = {}  # file -> (filename, bytes, owner)
         self._next_id = 1000
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeVkApi":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail_next(self, mode: str, times: int = 1, *, method: str | None = None) -> None:
-        if mode not in FAILURES:
-            raise ValueError(f"unknown failure mode {mode!r}")
-        methods = (method,) if method else SENDING
-        with self._lock:
-            self._failures.extend([(mode, methods)] * times)
 
     def add_file(self, content: bytes, file_id: str | None = None) -> str:
         """Serve `content` without auth; returns its URL."""
@@ -131,21 +109,15 @@ class FakeVkApi:
             self.files[file_id] = content
         return f"{self.base_url}/files/{file_id}"
 
-    def calls(self, method: str) -> list[Recorded]:
-        return [r for r in self.requests if r.method == method]
-
     def _new_id(self) -> int:
         with self._lock:
             self._next_id += 1
             return self._next_id
 
     def _failure(self, method: str) -> VkError | None:
-        with self._lock:
-            index = next((i for i, (_mode, methods) in enumerate(self._failures)
-                          if method in methods), None)
-            if index is None:
-                return None
-            mode = self._failures.pop(index)[0]
+        mode = self._take_failure(method)
+        if mode is None:
+            return None
         return VkError(int(mode), FAILURES[mode])
 
     # --- The protocol -----------------------------------------------------------------------
