@@ -5,8 +5,52 @@ the fake's `SENDING` ones) answer as `mode` does; the fake turns the mode taken 
 `_take_failure` into its provider's error. `send_delay`: seconds a sending method takes to
 answer, after it is recorded (a slow provider)."""
 
+import json
 import threading
-from http.server import ThreadingHTTPServer
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A fake's request handler: quiet, answering JSON (or bytes) with `_send`."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, payload, ctype: str | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype or ("application/octet-stream"
+                                                   if isinstance(payload, bytes)
+                                                   else "application/json"))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> tuple[dict, dict]:
+    """The request's fields (JSON, a form, or a multipart's text parts) and its files
+    ({name: (filename, bytes, content type)})."""
+    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    ctype = handler.headers.get("Content-Type", "")
+    body, files = {}, {}
+    if ctype.startswith("application/json"):
+        body = json.loads(raw or b"{}")
+    elif ctype.startswith("application/x-www-form-urlencoded"):
+        body = dict(parse_qsl(raw.decode()))
+    elif ctype.startswith("multipart/form-data"):
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            content = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                files[name] = (part.get_filename(), content, part.get_content_type())
+            else:
+                body[name] = content.decode()
+    return body, files
 
 
 class FakeServer:

@@ -9,15 +9,11 @@ blocked), "400" (Bad Request), "500"; `fail_next(mode, times, method="getFile")`
 `getFile` and the download serve; like the real API, getFile refuses files over 20 MB.
 """
 
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 
-from tests.fake_server import FakeServer
+from tests.fake_server import FakeServer, JsonHandler, read_body
 
 SENDING = ("sendMessage", "sendDocument")
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what getFile hands to bots
@@ -105,19 +101,7 @@ class FakeBotApi(FakeServer):
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, payload):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream"
-                                 if isinstance(payload, bytes) else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _token_ok(self, token):
                 if token != fake.token:
                     self._send(401, {"ok": False, "error_code": 401,
@@ -148,23 +132,7 @@ class FakeBotApi(FakeServer):
                     return self._send(404, {"ok": False, "error_code": 404,
                                             "description": "Not Found"})
                 token, _slash, method = self.path[len("/bot"):].partition("/")
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                ctype = self.headers.get("Content-Type", "")
-                body, files = {}, {}
-                if ctype.startswith("application/json"):
-                    body = json.loads(raw or b"{}")
-                elif ctype.startswith("multipart/form-data"):
-                    message = BytesParser(policy=HTTP).parsebytes(
-                        f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
-                    for part in message.iter_parts():
-                        name = part.get_param("name", header="content-disposition")
-                        content = part.get_payload(decode=True) or b""
-                        if part.get_filename():
-                            files[name] = (part.get_filename(), content,
-                                           part.get_content_type())
-                        else:
-                            body[name] = content.decode()
+                body, files = read_body(self)
                 recorded = Recorded(method, token, body, files)
                 fake.requests.append(recorded)
                 if not self._token_ok(token):

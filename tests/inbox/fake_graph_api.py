@@ -20,16 +20,12 @@ media that an inbound message can name.
 
 import copy
 import hashlib
-import json
 import re
 import secrets
 import time
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_server import FakeServer
+from tests.fake_server import FakeServer, JsonHandler, read_body
 from tests.inbox.fake_bot_api import Recorded
 
 SENDING = ("messages", "media")
@@ -77,28 +73,6 @@ def graph_error(code: int, message: str, *, details: str | None = None,
 def bad_param(message: str) -> tuple[int, dict]:
     return 400, graph_error(100, f"(#100) {message}")
 
-
-def read_body(handler: BaseHTTPRequestHandler) -> tuple[dict, dict]:
-    """The request's JSON, form or multipart parameters, and its files (name -> (filename,
-    bytes, content type))."""
-    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-    ctype = handler.headers.get("Content-Type", "")
-    body, files = {}, {}
-    if ctype.startswith("application/json"):
-        body = json.loads(raw or b"{}")
-    elif ctype.startswith("application/x-www-form-urlencoded"):
-        body = dict(parse_qsl(raw.decode()))
-    elif ctype.startswith("multipart/form-data"):
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            content = part.get_payload(decode=True) or b""
-            if part.get_filename():
-                files[name] = (part.get_filename(), content, part.get_content_type())
-            else:
-                body[name] = content.decode()
-    return body, files
 
 
 class FakeGraphApi(FakeServer):
@@ -244,18 +218,7 @@ class FakeGraphApi(FakeServer):
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, payload, ctype="application/json"):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _handle(self, verb):
                 url = urlsplit(self.path)
                 method, ident = fake._route(verb, url.path)
@@ -272,8 +235,8 @@ class FakeGraphApi(FakeServer):
                 recorded.status = status
                 if fake.send_delay and method in SENDING:
                     time.sleep(fake.send_delay)
-                ctype = fake.media[ident][1] if isinstance(payload, bytes) else "application/json"
-                self._send(status, payload, ctype)
+                self._send(status, payload,
+                           fake.media[ident][1] if isinstance(payload, bytes) else None)
 
             def do_GET(self):
                 self._handle("GET")

@@ -17,15 +17,11 @@ the real API it refuses text over 4000 characters and an attachment token it nev
 auth, like MAX's CDN URLs).
 """
 
-import json
 import secrets
 import time
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_server import FakeServer
+from tests.fake_server import FakeServer, JsonHandler, read_body
 from tests.inbox.fake_bot_api import Recorded
 
 SENDING = ("messages", "uploads", "upload")
@@ -48,26 +44,6 @@ def max_error(status: int, code: str, message: str) -> tuple[int, dict]:
 def bad_payload(message: str) -> tuple[int, dict]:
     return max_error(400, "proto.payload", message)
 
-
-def read_body(handler: BaseHTTPRequestHandler) -> tuple[dict, dict]:
-    """The request's JSON, form or multipart parameters, and its files (name -> (filename,
-    bytes, content type))."""
-    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-    ctype = handler.headers.get("Content-Type", "")
-    body, files = {}, {}
-    if ctype.startswith("application/json"):
-        body = json.loads(raw or b"{}")
-    elif ctype.startswith("multipart/form-data"):
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            content = part.get_payload(decode=True) or b""
-            if part.get_filename():
-                files[name] = (part.get_filename(), content, part.get_content_type())
-            else:
-                body[name] = content.decode()
-    return body, files
 
 
 class FakeMaxApi(FakeServer):
@@ -229,19 +205,7 @@ class FakeMaxApi(FakeServer):
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, payload):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream"
-                                 if isinstance(payload, bytes) else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _handle(self, verb):
                 url = urlsplit(self.path)
                 method, ident = fake._route(verb, url.path)

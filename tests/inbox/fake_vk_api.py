@@ -19,15 +19,11 @@ API it refuses a send without random_id (100) and text over 4096 characters (914
 like VK's document URLs).
 """
 
-import json
 import secrets
 import time
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_server import FakeServer
+from tests.fake_server import FakeServer, JsonHandler, read_body
 from tests.inbox.fake_bot_api import Recorded
 
 SENDING = ("messages.send", "docs.getMessagesUploadServer", "docs.save")
@@ -48,28 +44,6 @@ class VkError(Exception):
         super().__init__(message)
         self.code, self.message = code, message
 
-
-def read_body(handler: BaseHTTPRequestHandler) -> tuple[dict, dict]:
-    """The request's form, JSON or multipart parameters, and its files (name -> (filename,
-    bytes, content type))."""
-    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-    ctype = handler.headers.get("Content-Type", "")
-    body, files = {}, {}
-    if ctype.startswith("application/x-www-form-urlencoded"):
-        body = dict(parse_qsl(raw.decode()))
-    elif ctype.startswith("application/json"):
-        body = json.loads(raw or b"{}")
-    elif ctype.startswith("multipart/form-data"):
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            content = part.get_payload(decode=True) or b""
-            if part.get_filename():
-                files[name] = (part.get_filename(), content, part.get_content_type())
-            else:
-                body[name] = content.decode()
-    return body, files
 
 
 def integer(params: dict, name: str) -> int:
@@ -228,19 +202,7 @@ class FakeVkApi(FakeServer):
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, payload):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream"
-                                 if isinstance(payload, bytes) else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _handle(self):
                 url = urlsplit(self.path)
                 body, files = read_body(self)
