@@ -6,6 +6,7 @@ instead of filling the worker's memory.
 
 import json
 import logging
+from contextlib import contextmanager
 
 import httpx
 from django.utils.translation import gettext as _
@@ -24,10 +25,12 @@ class ProviderHttp:
         self.name = name  # "WhatsApp", for the messages the manager reads
         self._transport = transport
 
-    def request(self, method: str, url: str, *, timeout=TIMEOUT, **kwargs) -> httpx.Response:
+    @contextmanager
+    def _reaching(self):
+        """A network failure as a retryable ProviderError (the URL, which may carry a token,
+        never in it)."""
         try:
-            with httpx.Client(timeout=timeout, transport=self._transport) as client:
-                return client.request(method, url, **kwargs)
+            yield
         except httpx.TimeoutException as exc:
             raise ProviderError(_("%(provider)s did not answer in time (%(error)s).") % {
                 "provider": self.name, "error": type(exc).__name__}, permanent=False) from exc
@@ -35,33 +38,32 @@ class ProviderHttp:
             raise ProviderError(_("Could not reach %(provider)s (%(error)s).") % {
                 "provider": self.name, "error": type(exc).__name__}, permanent=False) from exc
 
+    def request(self, method: str, url: str, *, timeout=TIMEOUT, **kwargs) -> httpx.Response:
+        with self._reaching(), httpx.Client(timeout=timeout,
+                                            transport=self._transport) as client:
+            return client.request(method, url, **kwargs)
+
     def download(self, url: str, *, max_bytes: int | None, **kwargs) -> bytes:
         """The body of a GET, refused (permanently) past `max_bytes` without reading on."""
         max_bytes = max_bytes if max_bytes is not None else float("inf")
         too_large = ProviderError(_("The file is larger than the limit and was not "
                                     "downloaded."), permanent=True)
-        try:
-            with httpx.Client(timeout=FILE_TIMEOUT, transport=self._transport) as client, \
-                    client.stream("GET", url, **kwargs) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise self.refused(response)
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
+        with self._reaching(), \
+                httpx.Client(timeout=FILE_TIMEOUT, transport=self._transport) as client, \
+                client.stream("GET", url, **kwargs) as response:
+            if response.status_code != 200:
+                response.read()
+                raise self.refused(response)
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise too_large
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
                     raise too_large
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise too_large
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(_("%(provider)s did not answer in time (%(error)s).") % {
-                "provider": self.name, "error": type(exc).__name__}, permanent=False) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(_("Could not reach %(provider)s (%(error)s).") % {
-                "provider": self.name, "error": type(exc).__name__}, permanent=False) from exc
+                chunks.append(chunk)
+            return b"".join(chunks)
 
     def refused(self, response: httpx.Response, detail: str = "", **kwargs) -> ProviderError:
         """The provider's refusal in a sentence of ours; 429 and 5xx are worth retrying,

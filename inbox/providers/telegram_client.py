@@ -7,21 +7,16 @@ other 4xx is not (403 "bot was blocked by the user", 400 "chat not found"...).
 """
 
 import json
-import logging
 
 import httpx
 from django.utils.translation import gettext as _
 
 from inbox.providers.base import ProviderError, SendResult
+from inbox.providers.http import FILE_TIMEOUT, TIMEOUT, ProviderHttp
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-# httpx logs every request's URL at INFO, and Bot API URLs carry the bot token.
-logging.getLogger("httpx").setLevel(logging.WARNING)
-# Short: a worker waiting on a hung API holds up every other send.
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-FILE_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
 class TelegramBotClient:
@@ -101,16 +96,9 @@ class TelegramBotClient:
         raise self._error(response, payload)
 
     def _request(self, method: str, url: str, *, timeout, **kwargs) -> httpx.Response:
-        try:
-            with httpx.Client(timeout=timeout, transport=self._transport) as client:
-                return client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(_("Telegram did not answer in time (%(error)s).")
-                                % {"error": type(exc).__name__}, permanent=False) from exc
-        except httpx.HTTPError as exc:
-            # Never echo the URL: it carries the bot token.
-            raise ProviderError(_("Could not reach Telegram (%(error)s).")
-                                % {"error": type(exc).__name__}, permanent=False) from exc
+        # The URL carries the bot token: ProviderHttp never echoes it.
+        return ProviderHttp("Telegram", transport=self._transport).request(
+            method, url, timeout=timeout, **kwargs)
 
     @staticmethod
     def _error(response: httpx.Response, payload=None) -> ProviderError:
