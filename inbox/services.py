@@ -615,13 +615,9 @@ def _echo_receive(*, channel: Channel, echo: InboundMessage) -> None:
     )
     crm_services.timeline_add(kind="message", deal=conversation.deal, source=message,
                               occurred_at=echo.sent_at)
-    (Conversation.objects.filter(pk=conversation.pk)
-     .exclude(last_inbound_at__gt=echo.sent_at)
-     .update(awaiting_reply=False, first_response_due_at=None))
     Conversation.objects.filter(pk=conversation.pk).update(
-        last_outbound_at=Greatest(Coalesce(F("last_outbound_at"), echo.sent_at), echo.sent_at),
         last_activity_at=Greatest(F("last_activity_at"), echo.sent_at))
-    _conversation_updated(conversation)
+    _reply_settled(message)  # a reply that was sent, as one from the card
 
 
 def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> None:
