@@ -512,12 +512,32 @@ def contact_point_lookup(*, kind: str, value: str) -> QuerySet[ContactPoint]:
     """Every contact point holding this phone or e-mail, whoever's contact it is.
 
     Unscoped on purpose: for matching inbound calls and messages to contacts, which no user
-    does. Anything a user asks goes through `contacts_by_point`.
+    does. Anything a user asks goes through `contacts_by_point`. A card merged into another
+    holds nothing any more (its records are the kept card's): its points are left out.
     """
     index = contact_point_index(kind=kind, value=value)
     if index is None:
         return ContactPoint.objects.none()
-    return ContactPoint.objects.filter(kind=kind, value_index=index).select_related("contact")
+    return _live_points(kind, index).select_related("contact")
+
+
+def _live_points(kind: str, index: str) -> QuerySet[ContactPoint]:
+    return ContactPoint.objects.filter(kind=kind, value_index=index,
+                                       contact__merged_into__isnull=True)
+
+
+def phone_holder(*, index: str | None) -> Contact | None:
+    """The client holding the phone with this blind index (unscoped, as
+    `contact_point_lookup`): the one with an open deal first, else the newest card."""
+    if not index:
+        return None
+    holders = _live_points(ContactPoint.Kind.PHONE, index).values("contact_id")
+    with_deal = (Deal.objects.filter(contact__in=holders, status=Deal.Status.OPEN)
+                 .order_by("-created_at", "-id").values_list("contact_id", flat=True).first())
+    contacts = Contact.objects.select_related("owner")
+    if with_deal is not None:
+        return contacts.get(pk=with_deal)
+    return contacts.filter(pk__in=holders).order_by("-created_at", "-id").first()
 
 
 def contacts_by_point(*, user, kind: str, value: str) -> QuerySet[Contact]:

@@ -103,7 +103,8 @@ def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
     if identity is not None:
         return identity
     name = inbound.sender_name[:200] or provider_for(channel).anonymous_name()
-    contact = _contact_by_phone(inbound.phone) if inbound.phone else None
+    contact = crm_selectors.phone_holder(index=crm_selectors.contact_point_index(
+        kind=ContactPoint.Kind.PHONE, value=inbound.phone)) if inbound.phone else None
     if contact is None:
         owner = _manager_for(channel)
         contact = crm_services.contact_create(
@@ -122,19 +123,6 @@ _SOURCE = {
     Channel.Kind.MAX: Contact.Source.MAX,
     Channel.Kind.VK: Contact.Source.VK,
 }
-
-
-def _contact_by_phone(phone: str) -> Contact | None:
-    """The client who holds this number (through its blind index): the one with an open
-    deal first, else the newest."""
-    points = crm_selectors.contact_point_lookup(kind=ContactPoint.Kind.PHONE, value=phone)
-    holders = points.values("contact_id")
-    with_deal = (Deal.objects.filter(contact__in=holders, status=Deal.Status.OPEN)
-                 .order_by("-created_at", "-id").values_list("contact_id", flat=True).first())
-    if with_deal is not None:
-        return Contact.objects.select_related("owner").get(pk=with_deal)
-    return (Contact.objects.filter(pk__in=holders).select_related("owner")
-            .order_by("-created_at", "-id").first())
 
 
 def _valid_phones(phone: str) -> list[str]:

@@ -24,6 +24,7 @@ from core import deliveries
 from core import events as crm_events
 from core.hours import BusinessHours
 from core.tasks import delay_on_commit
+from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.models import Contact, ContactPoint, Deal, TimelineEntry
 from security import masking, roles
@@ -363,13 +364,6 @@ def _open_deal_of(index: str) -> Deal | None:
             .select_related("contact", "owner").order_by("-created_at", "-id").first())
 
 
-def _contact_of(index: str) -> Contact | None:
-    holders = ContactPoint.objects.filter(kind=ContactPoint.Kind.PHONE,
-                                          value_index=index).values("contact_id")
-    return (Contact.objects.filter(pk__in=holders).select_related("owner")
-            .order_by("-created_at", "-id").first())
-
-
 def _deal_for(call: Call) -> Deal:
     index = call.client_number_index or Call.index_of(call.client_number)
     deal = _open_deal_of(index)
@@ -382,7 +376,7 @@ def _deal_for(call: Call) -> Deal:
     if deal is not None:
         return deal
     team = _team_for(call)
-    contact = _contact_of(index)
+    contact = crm_selectors.phone_holder(index=index)
     if contact is None:
         owner = _owner_for_new_client(call, team)
         contact = crm_services.contact_create(

@@ -161,3 +161,16 @@ def test_a_reader_of_a_shared_deal_cannot_merge(anna, ivan, cards):
     assert client.get(url).status_code == 403
     assert client.post(url).status_code == 403
     assert not ContactMerge.objects.exists()
+
+
+def test_a_merged_card_is_matched_by_no_inbound_call_message_or_consent(anna, cards):
+    """The duplicate keeps the phone both cards had; after the merge nothing inbound may
+    land on it (it is in no list): calls, WhatsApp and consent forms find the kept card."""
+    kept, duplicate = cards["kept"], cards["duplicate"]
+    Deal.objects.filter(contact__in=[kept, duplicate]).update(status=Deal.Status.WON)
+    merging.contacts_merge(by=anna, kept=kept, duplicate=duplicate)
+    assert duplicate.points.filter(value_index__in=kept.points.values("value_index")).exists()
+    assert [p.contact for p in selectors.contact_point_lookup(kind="phone",
+                                                              value="+79161234567")] == [kept]
+    index = selectors.contact_point_index(kind="phone", value="8 916 123-45-67")
+    assert selectors.phone_holder(index=index) == kept
