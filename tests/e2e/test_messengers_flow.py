@@ -4,12 +4,9 @@ card; her reply from the card reaches the provider's (local fake) API. Past What
 24-hour window the card offers the approved templates instead of the free-form box, and a
 template sent from it reaches the Graph API with its fields."""
 
-import json
-import threading
 import time
 from datetime import timedelta
 
-import httpx
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -18,7 +15,7 @@ from crm.models import Deal
 from inbox import services
 from inbox.models import Channel, Conversation
 from tests.e2e.test_deal_card import log_in, wait_until
-from tests.inbox.messengers import fixture, signed_headers
+from tests.inbox.messengers import deliver_over_http, fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -57,33 +54,6 @@ def delivery(kind: str, n: int, text: str) -> dict:
         payload["secret"] = SECRET
         payload["object"]["message"].update(id=900_000 + n, date=now, text=text)
     return payload
-
-
-def post(base_url: str, channel: Channel, payload: dict) -> float:
-    """POST it as the provider does, over real HTTP from another thread (the test's thread
-    runs Playwright's event loop). Returns time.monotonic() when the answer came."""
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    # signed_headers speaks the test client's META names: HTTP_X_HUB_SIGNATURE_256...
-    headers = {name[5:].replace("_", "-"): value
-               for name, value in signed_headers(channel, body).items()}
-    result: dict = {}
-
-    def run():
-        try:
-            response = httpx.post(f"{base_url}/hooks/{channel.kind}/{channel.uuid}/",
-                                  content=body, timeout=20,
-                                  headers={"Content-Type": "application/json", **headers})
-            result.update(done=time.monotonic(), status=response.status_code)
-        except Exception as e:  # re-raised in the test
-            result["error"] = e
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=30)
-    if "error" in result:
-        raise result["error"]
-    assert result.get("status") == 200, result
-    return result["done"]
 
 
 def sent_texts(kind: str, fake) -> list[str]:
@@ -127,7 +97,7 @@ def test_a_message_arrives_live_and_the_reply_reaches_the_provider(
     kind, fake = provider
     frames = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append(p)))
-    post(asgi_server, channel, delivery(kind, 1, "Здравствуйте! Нужен счёт."))
+    deliver_over_http(asgi_server, channel, delivery(kind, 1, "Здравствуйте! Нужен счёт."))
     conversation = Conversation.objects.get(channel=channel)
     deal = Deal.objects.get(pk=conversation.deal_id)
     assert deal.owner_id == anna.pk
@@ -138,7 +108,7 @@ def test_a_message_arrives_live_and_the_reply_reaches_the_provider(
     expect(chat).to_contain_text("Здравствуйте! Нужен счёт.")
 
     live = f"Когда доставка? ({kind})"
-    posted_at = post(asgi_server, channel, delivery(kind, 2, live))
+    posted_at = deliver_over_http(asgi_server, channel, delivery(kind, 2, live))
     expect(chat).to_contain_text(live, timeout=1000)
     print(f"\n{kind}: webhook POST -> text on screen: "
           f"{(time.monotonic() - posted_at) * 1000:.0f} ms")
@@ -164,7 +134,7 @@ def test_past_24_hours_whatsapp_offers_the_templates_instead_of_the_text_box(
     _kind, fake = provider
     frames = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append(p)))
-    post(asgi_server, channel, delivery("whatsapp", 1, "Пришлите каталог"))
+    deliver_over_http(asgi_server, channel, delivery("whatsapp", 1, "Пришлите каталог"))
     conversation = Conversation.objects.get(channel=channel)
     Conversation.objects.filter(pk=conversation.pk).update(
         last_inbound_at=timezone.now() - timedelta(hours=25))

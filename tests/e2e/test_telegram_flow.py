@@ -2,11 +2,8 @@
 arrives live on the manager's open deal card, she answers from the conversation panel, the
 reply reaches the (fake) Bot API and shows as sent."""
 
-import json
-import threading
 import time
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -14,6 +11,7 @@ from crm.models import Deal
 from inbox.models import Channel, Conversation
 from tests.e2e.test_deal_card import log_in, wait_until
 from tests.inbox.fake_bot_api import FakeBotApi
+from tests.inbox.messengers import deliver_over_http
 
 pytestmark = pytest.mark.e2e
 
@@ -53,34 +51,6 @@ def text_update(update_id: int, text: str) -> dict:
     }
 
 
-def post_update(base_url: str, channel: Channel, update: dict) -> float:
-    """POST the update as Telegram does, over real HTTP from another thread (the test's
-    thread runs Playwright's event loop). Returns time.monotonic() when the answer came."""
-    result: dict = {}
-
-    def run():
-        try:
-            response = httpx.post(
-                f"{base_url}/hooks/telegram/{channel.uuid}/",
-                content=json.dumps(update, ensure_ascii=False).encode(),
-                headers={"Content-Type": "application/json",
-                         "X-Telegram-Bot-Api-Secret-Token": SECRET},
-                timeout=20,
-            )
-            result["done"] = time.monotonic()
-            result["status"] = response.status_code
-        except Exception as e:  # re-raised in the test
-            result["error"] = e
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=30)
-    if "error" in result:
-        raise result["error"]
-    assert result.get("status") == 200, result
-    return result["done"]
-
-
 # Data fixtures come before the browser: they are built before Playwright's loop starts.
 def test_a_client_message_arrives_live_and_the_reply_is_sent(
     anna, telegram_channel, fake_bot_api, asgi_server, page
@@ -90,7 +60,7 @@ def test_a_client_message_arrives_live_and_the_reply_is_sent(
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
 
     # A new client writes: the pipeline makes the contact, the deal and the conversation.
-    post_update(asgi_server, telegram_channel, text_update(1, "Здравствуйте! Нужен счёт."))
+    deliver_over_http(asgi_server, telegram_channel, text_update(1, "Здравствуйте! Нужен счёт."))
     deal = Deal.objects.get(contact__name="Мария Иванова")
     assert deal.owner_id == anna.pk
     conversation = Conversation.objects.get(deal=deal, channel=telegram_channel)
@@ -108,7 +78,7 @@ def test_a_client_message_arrives_live_and_the_reply_is_sent(
 
     # The same client writes again: the text is on the card within a second, no reload.
     live_text = "Когда будет доставка?"
-    posted_at = post_update(asgi_server, telegram_channel, text_update(2, live_text))
+    posted_at = deliver_over_http(asgi_server, telegram_channel, text_update(2, live_text))
     expect(chat).to_contain_text(live_text, timeout=1000)
     shown_after = time.monotonic() - posted_at
     print(f"\nwebhook POST -> text on screen: {shown_after * 1000:.0f} ms")
@@ -116,7 +86,7 @@ def test_a_client_message_arrives_live_and_the_reply_is_sent(
     assert page.evaluate("window.__noReload") is True
 
     # Markup from the client is text, never HTML.
-    post_update(asgi_server, telegram_channel,
+    deliver_over_http(asgi_server, telegram_channel,
                 text_update(3, f"{HOSTILE} Это картинка?"))
     expect(chat).to_contain_text(f"{HOSTILE} Это картинка?", timeout=1000)
 

@@ -1,11 +1,15 @@
-"""Posting a provider's delivery to a channel's webhook, signed as that provider signs it, and
-reading the fixtures of tests/inbox/fixtures/<kind>/."""
+"""Posting a provider's delivery to a channel's webhook, signed as that provider signs it (through
+the test client, or over HTTP to a running server), and reading the fixtures of
+tests/inbox/fixtures/<kind>/."""
 
 import hashlib
 import hmac
 import json
+import threading
+import time
 from pathlib import Path
 
+import httpx
 from django.test import Client, TestCase
 from django.urls import reverse
 
@@ -42,3 +46,30 @@ def deliver(channel, payload: dict | None = None, *, raw: bytes | None = None,
         return Client().post(url, data=body, content_type="application/json", **meta)
     with TestCase.captureOnCommitCallbacks(execute=True):
         return Client().post(url, data=body, content_type="application/json", **meta)
+
+
+def deliver_over_http(base_url: str, channel, payload: dict) -> float:
+    """POST it as the provider does, over real HTTP from another thread (the test's thread
+    runs Playwright's event loop). Returns time.monotonic() when the answer came."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    # signed_headers speaks the test client's META names: HTTP_X_HUB_SIGNATURE_256...
+    headers = {name[5:].replace("_", "-"): value
+               for name, value in signed_headers(channel, body).items()}
+    result: dict = {}
+
+    def run():
+        try:
+            response = httpx.post(f"{base_url}/hooks/{channel.kind}/{channel.uuid}/",
+                                  content=body, timeout=20,
+                                  headers={"Content-Type": "application/json", **headers})
+            result.update(done=time.monotonic(), status=response.status_code)
+        except Exception as e:  # re-raised in the test
+            result["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    if "error" in result:
+        raise result["error"]
+    assert result.get("status") == 200, result
+    return result["done"]

@@ -25,6 +25,7 @@ from inbox.models import (
 from inbox.providers.base import ClientUnreachable, InboundMessage, provider_for
 from inbox.tasks import sweep_events
 from tests.factories import make_contact, make_deal
+from tests.inbox.messengers import deliver, signed_headers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 SECRET = "tg-secret_0123456789"
@@ -50,14 +51,8 @@ def url(channel) -> str:
 def post(channel, payload, *, secret=SECRET, raw: bytes | None = None, on_commit=True):
     """POST an update as Telegram does. Tests run inside a transaction that never commits,
     so the callbacks queued after commit (the processing task, live events) run here."""
-    headers = {} if secret is None else {"HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN": secret}
-    body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
-    if not on_commit:
-        return Client().post(url(channel), data=body, content_type="application/json",
-                             **headers)
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return Client().post(url(channel), data=body, content_type="application/json",
-                             **headers)
+    headers = {} if secret is None else signed_headers(channel, b"", secret=secret)
+    return deliver(channel, payload, raw=raw, headers=headers, on_commit=on_commit)
 
 
 def text_update(update_id: int, text: str, *, chat_id=700100200, message_id=None,
