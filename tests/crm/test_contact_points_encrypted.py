@@ -158,7 +158,10 @@ def test_the_migration_encrypts_existing_rows_and_can_be_reversed(anna):
         assert sorted((p.kind, p.value) for p in contact.points.only("kind", "value")) == [
             ("email", "old@mail.ru"), ("email", "x@mail.ru"), ("phone", PHONE),
         ]
-        found = selectors.contact_point_lookup(kind="phone", value="8 916 123-45-67")
+        # The blind index the lookup matches on (the lookup itself also reads a column of a
+        # later crm migration: a merged card's).
+        index = selectors.contact_point_index(kind="phone", value="8 916 123-45-67")
+        found = ContactPoint.objects.filter(kind="phone", value_index=index)
         assert list(found.values_list("contact_id", flat=True)) == [contact.pk]
 
         migrate(BEFORE)
