@@ -495,6 +495,13 @@ CELERY_BEAT_SCHEDULE["sweep-outbound-messages"] = {"task": "inbox.sweep_sends", 
 # WhatsApp's approved message templates, as each account lists them (hourly).
 CELERY_BEAT_SCHEDULE["sync-message-templates"] = {"task": "inbox.sync_templates",
                                                   "schedule": 3600}
+# Mailboxes read over IMAP without IDLE (manage.py mailbox_idle wakes the read at once where
+# the server has it); each mail is stored once whatever the overlap.
+EMAIL_POLL_SECONDS = envint("EMAIL_POLL_SECONDS", 60, minimum=5)
+CELERY_BEAT_SCHEDULE["poll-mailboxes"] = {"task": "inbox.poll_mailboxes",
+                                          "schedule": EMAIL_POLL_SECONDS}
+# A mail larger than this is stored by its headers and text only (its files stay on the server).
+EMAIL_MAX_MESSAGE_BYTES = envint("EMAIL_MAX_MESSAGE_BYTES", 30 * 1024 * 1024, minimum=1024)
 # Offboardings scheduled for an employee's last day run within a minute of their time.
 # Subject requests near their due date (hourly; each is mailed at most once a day), and the
 # retention rules (daily).

@@ -526,12 +526,12 @@ def _live_points(kind: str, index: str) -> QuerySet[ContactPoint]:
                                        contact__merged_into__isnull=True)
 
 
-def phone_holder(*, index: str | None) -> Contact | None:
-    """The client holding the phone with this blind index (unscoped, as
+def point_holder(*, kind: str, index: str | None) -> Contact | None:
+    """The client holding the phone or e-mail with this blind index (unscoped, as
     `contact_point_lookup`): the one with an open deal first, else the newest card."""
     if not index:
         return None
-    holders = _live_points(ContactPoint.Kind.PHONE, index).values("contact_id")
+    holders = _live_points(kind, index).values("contact_id")
     with_deal = (Deal.objects.filter(contact__in=holders, status=Deal.Status.OPEN)
                  .order_by("-created_at", "-id").values_list("contact_id", flat=True).first())
     contacts = Contact.objects.select_related("owner")

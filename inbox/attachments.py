@@ -13,6 +13,7 @@ INBOX_MAX_ATTACHMENT_BYTES, is recorded in `fetch_error`.
 """
 
 import hashlib
+import json
 import logging
 import re
 import unicodedata
@@ -24,7 +25,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from core import events as crm_events
-from inbox.models import Attachment, Message
+from inbox.models import Attachment, InboundEvent, Message
 from inbox.providers.base import ProviderError, SendResult, provider_for
 from security import files
 
@@ -172,6 +173,14 @@ def _changed(message_id: int) -> None:
         })
 
 
+def _delivery_of(message: Message) -> dict:
+    """The stored delivery a message came in (its id is the message's), or nothing."""
+    payload = (InboundEvent.objects.filter(channel_id=message.channel_id,
+                                           provider_event_id=message.external_id)
+               .values_list("payload", flat=True).first())
+    return json.loads(payload) if payload else {}
+
+
 def fetch(*, attachment: Attachment) -> bool:
     """Fetch one inbound attachment from its provider and store it. True when this call
     stored or refused it; False when there was nothing to do. Raises ProviderError when
@@ -189,7 +198,11 @@ def fetch(*, attachment: Attachment) -> bool:
         return True
     provider = provider_for(attachment.message.channel)
     try:
-        data = provider.fetch_media(attachment.provider_file_id, max_bytes=limit)
+        if provider.polled:
+            data = provider.media_in(_delivery_of(attachment.message),
+                                     attachment.provider_file_id, max_bytes=limit)
+        else:
+            data = provider.fetch_media(attachment.provider_file_id, max_bytes=limit)
     except ProviderError as exc:
         if not exc.permanent:
             raise
@@ -233,8 +246,9 @@ def fetch_gave_up(*, message_id: int, reason: str) -> None:
 
 
 def send(*, provider, attachment: Attachment, to: str, caption: str = "",
-         idempotency_key: str = "") -> SendResult:
-    """Send a stored attachment through `provider`; an unreadable file is a permanent error."""
+         idempotency_key: str = "", **threading) -> SendResult:
+    """Send a stored attachment through `provider`; an unreadable file is a permanent error.
+    `threading`: an e-mail's thread (Provider.threaded)."""
     try:
         content = open_decrypted(attachment)
     except AttachmentUnavailable:
@@ -242,4 +256,4 @@ def send(*, provider, attachment: Attachment, to: str, caption: str = "",
                             permanent=True) from None
     return provider.send_file(to=to, name=safe_name(attachment.name), content=content,
                               mime_type=attachment.mime_type, caption=caption,
-                              idempotency_key=idempotency_key)
+                              idempotency_key=idempotency_key, **threading)

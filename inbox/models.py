@@ -25,6 +25,7 @@ class Channel(models.Model):
         MAX = "max", "MAX"
         VK = "vk", "VK"
         WEBSITE = "website", _("Website chat")
+        EMAIL = "email", _("E-mail")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -94,6 +95,52 @@ class Channel(models.Model):
         from core.hours import validate_business_hours
 
         validate_business_hours(self.business_hours, self.time_zone)
+
+
+class Mailbox(models.Model):
+    """An e-mail channel's mailbox: where its mail is read (IMAP) and sent from (SMTP), and
+    how far it has been read (inbox/providers/mail/imap.py)."""
+
+    class Security(models.TextChoices):
+        SSL = "ssl", _("TLS (SSL)")
+        STARTTLS = "starttls", "STARTTLS"
+        NONE = "none", _("None (a server on this machine only)")
+
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="mailbox")
+    address = models.EmailField(_("address"), help_text=_("The address clients write to."))
+    username = models.CharField(_("user name"), max_length=254)
+    # A password or an app password, encrypted: never shown after saving.
+    password = EncryptedTextField(_("password"), purpose="mailbox_password", blank=True)
+    imap_host = models.CharField(_("IMAP server"), max_length=253)
+    imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
+    imap_security = models.CharField(_("IMAP security"), max_length=10,
+                                     choices=Security.choices, default=Security.SSL)
+    folder = models.CharField(_("folder to read"), max_length=200, default="INBOX")
+    smtp_host = models.CharField(_("SMTP server"), max_length=253)
+    smtp_port = models.PositiveIntegerField(_("SMTP port"), default=465)
+    smtp_security = models.CharField(_("SMTP security"), max_length=10,
+                                     choices=Security.choices, default=Security.SSL)
+    sent_folder = models.CharField(
+        _("folder for sent mail"), max_length=200, blank=True, default="Sent",
+        help_text=_("A copy of every reply is put there; empty: no copy."))
+    # How far the folder has been read: UIDs are only meaningful with their UIDVALIDITY; when
+    # the server changes it the folder is read again from the start (the Message-ID keeps
+    # each mail once).
+    uidvalidity = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_uid = models.BigIntegerField(default=0, editable=False)
+    checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.CharField(max_length=500, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("mailbox")
+        verbose_name_plural = _("mailboxes")
+
+    def __str__(self):
+        return self.address
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2] or "localhost"
 
 
 class ChannelIdentity(models.Model):
@@ -245,6 +292,37 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} #{self.pk}"
+
+
+class MailDetails(models.Model):
+    """What an e-mail message has beyond its text: the envelope the card shows, the ids it
+    threads on, its sanitized HTML (inbox/providers/mail/html.py) and the history folded
+    under it."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="mail")
+    mail_id = models.CharField(max_length=998)  # its Message-ID, without the brackets
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)  # ids separated by spaces
+    subject = models.CharField(max_length=998, blank=True)
+    # The normalized subject ("re: fwd: Invoice" -> "invoice"), hashed: the last way a reply
+    # without ids finds its thread.
+    subject_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # Addresses: personal data, encrypted as the identities' ids are.
+    sender = EncryptedTextField(purpose="mail_address", blank=True)
+    recipients = EncryptedTextField(purpose="mail_address", blank=True)  # "to" and "cc", JSON
+    html = models.TextField(blank=True)
+    quoted = models.TextField(blank=True)
+    # The inline images' Content-IDs -> the attachment's part, for the HTML's cid: links.
+    inline = models.JSONField(default=dict, blank=True)
+    automatic = models.BooleanField(default=False)
+    invitation = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("e-mail details")
+        verbose_name_plural = _("e-mail details")
+
+    def __str__(self):
+        return self.subject or self.mail_id
 
 
 class MessageTemplate(models.Model):

@@ -3,9 +3,12 @@ channel -> their contact -> their open deal -> the conversation on it.
 
 A new sender becomes a contact with a lead deal for the channel's team, owned by the manager
 with the fewest leads from that channel; a known one lands in their open deal (a new lead when
-their deals are all closed). A channel that gives the sender's phone number (WhatsApp) finds
-the client by it first: one who called, or wrote from another channel that gave the number,
-keeps their card and their open deal.
+their deals are all closed). A channel that gives the sender's phone number (WhatsApp) or
+e-mail address finds the client by it first: one who called, or wrote from another channel
+that gave it, keeps their card and their open deal.
+
+E-mail threads come first (`threads_for`): a reply in a thread goes to the open conversation
+the thread is in, whoever of the client's company sends it.
 """
 
 from django.contrib.auth import get_user_model
@@ -103,12 +106,14 @@ def _identity_for(channel: Channel, inbound: InboundMessage) -> ChannelIdentity:
     if identity is not None:
         return identity
     name = inbound.sender_name[:200] or provider_for(channel).anonymous_name()
-    contact = crm_selectors.phone_holder(index=crm_selectors.contact_point_index(
-        kind=ContactPoint.Kind.PHONE, value=inbound.phone)) if inbound.phone else None
+    contact = _point_holder(ContactPoint.Kind.PHONE, inbound.phone) or _point_holder(
+        ContactPoint.Kind.EMAIL, inbound.email)
     if contact is None:
         owner = _manager_for(channel)
         contact = crm_services.contact_create(
-            by=owner, owner=owner, name=name, phones=_valid_phones(inbound.phone),
+            by=owner, owner=owner, name=name,
+            phones=_valid_points(ContactPoint.Kind.PHONE, inbound.phone),
+            emails=_valid_points(ContactPoint.Kind.EMAIL, inbound.email),
             points_from_client=True, source=_SOURCE.get(channel.kind, Contact.Source.WEBSITE),
         )
     return ChannelIdentity.objects.create(
@@ -122,16 +127,25 @@ _SOURCE = {
     Channel.Kind.WHATSAPP: Contact.Source.WHATSAPP,
     Channel.Kind.MAX: Contact.Source.MAX,
     Channel.Kind.VK: Contact.Source.VK,
+    Channel.Kind.EMAIL: Contact.Source.EMAIL,
 }
 
 
-def _valid_phones(phone: str) -> list[str]:
-    """The number as a contact point, when it is one (a made-up one is left out rather than
-    refusing the client's message)."""
-    if not phone or crm_selectors.contact_point_index(kind=ContactPoint.Kind.PHONE,
-                                                      value=phone) is None:
+def _point_holder(kind: str, value: str) -> Contact | None:
+    """The client already known by this phone or e-mail (from a call, another channel, the
+    card), when the channel gives one."""
+    if not value:
+        return None
+    return crm_selectors.point_holder(
+        kind=kind, index=crm_selectors.contact_point_index(kind=kind, value=value))
+
+
+def _valid_points(kind: str, value: str) -> list[str]:
+    """The number or address as a contact point, when it is one (a made-up one is left out
+    rather than refusing the client's message)."""
+    if not value or crm_selectors.contact_point_index(kind=kind, value=value) is None:
         return []
-    return [phone]
+    return [value]
 
 
 def _open_deals_of(contacts) -> dict[int, Deal]:
@@ -180,3 +194,58 @@ def _conversation_for(conversation: Conversation | None, identity: ChannelIdenti
         conversation.save(update_fields=["deal", "assignee"])
     conversation.deal, conversation.identity = deal, identity  # known: no query to read them
     return conversation
+
+
+def threads_for(channel: Channel, inbounds: list[InboundMessage]) -> dict[str, Conversation]:
+    """E-mail: the open conversation each reply belongs to, by the reply's external id. Tried
+    in order: the messages it answers (In-Reply-To, then References, nearest first), the
+    conversation whose token its reply-to address carries, then the same sender's
+    conversation with the same subject. A thread whose conversation is closed, or whose deal
+    is no longer open, is left to the sender's usual routing. The conversations are locked,
+    in id order as everywhere."""
+    from inbox.models import MailDetails, Message
+    from inbox.providers.mail.threading import conversation_of_token
+
+    threaded = [inbound for inbound in inbounds
+                if inbound.answers or inbound.thread_token or inbound.subject_key]
+    if not threaded:
+        return {}
+    keys = {key for inbound in threaded for key in inbound.answers}
+    by_message = dict(Message.objects.filter(channel=channel, external_id__in=keys)
+                      .values_list("external_id", "conversation_id")) if keys else {}
+    by_token = {inbound.thread_token: conversation_of_token(inbound.thread_token)
+                for inbound in threaded if inbound.thread_token}
+    by_subject: dict[tuple[str, str], int] = {}
+    subjects = {inbound.subject_key for inbound in threaded if inbound.subject_key}
+    if subjects:
+        senders = {ChannelIdentity.index_of(channel, inbound.sender_id): inbound.sender_id
+                   for inbound in threaded}
+        for subject, index, conversation_id in (
+                MailDetails.objects.filter(
+                    subject_key__in=subjects, message__channel=channel,
+                    message__conversation__identity__external_id_index__in=list(senders),
+                    message__conversation__status=Conversation.Status.OPEN)
+                .order_by("message__created_at")
+                .values_list("subject_key", "message__conversation__identity__external_id_index",
+                             "message__conversation_id")):
+            by_subject[(subject, senders[index])] = conversation_id
+    candidates = {inbound.external_id: [
+        *(by_message.get(key) for key in inbound.answers),
+        by_token.get(inbound.thread_token),
+        by_subject.get((inbound.subject_key, inbound.sender_id)),
+    ] for inbound in threaded}
+    wanted = {pk for found in candidates.values() for pk in found if pk}
+    if not wanted:
+        return {}
+    open_ones = {conversation.pk: conversation for conversation in (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("deal__owner", "identity__contact")
+        .filter(pk__in=wanted, channel=channel, status=Conversation.Status.OPEN,
+                deal__status=Deal.Status.OPEN)
+        .order_by("id"))}
+    threads: dict[str, Conversation] = {}
+    for external_id, found in candidates.items():
+        conversation = next((open_ones[pk] for pk in found if pk in open_ones), None)
+        if conversation is not None:
+            threads[external_id] = conversation
+    return threads

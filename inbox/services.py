@@ -38,6 +38,7 @@ from inbox.models import (
     ChannelIdentity,
     Conversation,
     InboundEvent,
+    MailDetails,
     Message,
     MessageTemplate,
 )
@@ -46,6 +47,7 @@ from inbox.providers.base import (
     ClientUnreachable,
     DeliveryStatus,
     InboundMessage,
+    MailThread,
     ProviderError,
     obj,
     objs,
@@ -319,15 +321,24 @@ def _messages_receive_all(groups: list[tuple[Channel, list[InboundMessage]]]) ->
         fresh, late_edits = _fresh_and_edits(channel, inbounds)
         if not fresh:
             continue
-        conversations = routing.conversations_for(channel, list(fresh.values()))
+        # E-mail replies go to their thread's conversation; the rest by their sender.
+        threads = routing.threads_for(channel, list(fresh.values()))
+        unthreaded = [inbound for key, inbound in fresh.items() if key not in threads]
+        by_sender = routing.conversations_for(channel, unthreaded) if unthreaded else {}
+        conversations = {key: threads.get(key) or by_sender[inbound.sender_id]
+                         for key, inbound in fresh.items()}
         stored = _messages_store(channel, fresh, conversations)
         _attachments_store(stored, fresh)
+        _mail_details_store(stored, fresh)
         messages += stored
         edits.append(({message.external_id: message for message in stored}, late_edits))
     if not messages:
         return []
     touched = _touched(messages)
-    _conversations_received(channels, touched)
+    # An auto-reply or a bounce is on the timeline, but nobody is waiting for an answer to it.
+    _conversations_received(channels, [
+        (conversation, awaiting) for conversation, arrived in touched
+        if (awaiting := [m for m in arrived if not m.is_automatic])])
     crm_services.timeline_add_many(kind="message", items=[
         (message.conversation.deal, message.conversation.identity.contact, message,
          message.created_at)
@@ -365,15 +376,17 @@ def _fresh_and_edits(channel: Channel, inbounds: list[InboundMessage]
 
 def _messages_store(channel: Channel, fresh: dict[str, InboundMessage],
                     conversations: dict[str, Conversation]) -> list[Message]:
-    """Insert the messages in one statement, each pointing at the message it replies to."""
+    """Insert the messages in one statement (`conversations`: each one's, by external id),
+    each pointing at the message it replies to."""
     replied = {inbound.reply_to_external_id for inbound in fresh.values()
                if inbound.reply_to_external_id}
     reply_to = ({m.external_id: m for m in Message.objects.filter(
         channel=channel, external_id__in=replied)} if replied else {})
     messages = _messages_insert([
         Message(
-            conversation=conversations[inbound.sender_id], channel=channel,
+            conversation=conversations[inbound.external_id], channel=channel,
             direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED,
+            is_automatic=inbound.automatic,
             external_id=inbound.external_id, text=inbound.text[:20_000],
             reply_to=reply_to.get(inbound.reply_to_external_id), created_at=inbound.sent_at,
             # An edit of a message we never saw: keep it, marked as edited.
@@ -405,6 +418,17 @@ def _attachments_store(messages: list[Message], fresh: dict[str, InboundMessage]
             delay_on_commit(tasks.fetch_attachments, message.pk)
 
 
+def _mail_details_store(messages: list[Message], fresh: dict[str, InboundMessage]) -> None:
+    """An e-mail's envelope, HTML and quoted history beside its message."""
+    from inbox.providers.mail.threading import subject_key
+
+    MailDetails.objects.bulk_create([
+        MailDetails(message=message, subject_key=subject_key(mail.get("subject", "")),
+                    **mail)
+        for message in messages if (mail := fresh[message.external_id].mail) is not None
+    ])
+
+
 def _touched(messages: list[Message]) -> list[tuple[Conversation, list[Message]]]:
     """Each conversation with the messages that arrived in it, in conversation id order: the
     order their rows are locked in everywhere."""
@@ -420,7 +444,10 @@ def _after_arrival(channels: dict[int, Channel], touched) -> None:
     themselves on it)."""
     by_owner: dict[int, list[Conversation]] = {}
     for conversation, arrived in touched:
-        if not conversation.identity.is_unreachable:
+        # Never an automatic answer to a machine's mail (an auto-reply to an auto-reply
+        # loops for ever).
+        if not conversation.identity.is_unreachable and not all(
+                message.is_automatic for message in arrived):
             _out_of_office_reply(conversation=conversation,
                                  channel=channels[conversation.channel_id],
                                  at=arrived[-1].created_at)
@@ -466,6 +493,8 @@ def _conversations_received(channels: dict[int, Channel],
              channels[conversation.channel_id].first_response_minutes))
         for conversation, arrived in touched
     ]
+    if not rows:
+        return
     if connection.vendor == "postgresql":
         _conversations_received_at_once(rows)
         return
@@ -1069,13 +1098,16 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
 
     reply_to = message.reply_to.external_id if message.reply_to else ""
     attachment = message.attachments.first()
+    provider = provider_for(message.channel)
+    thread = _mail_thread(message) if provider.threaded else None
+    threading = {"thread": thread} if thread is not None else {}
     try:
         if attachment is not None:
             from inbox import attachments
 
-            result = attachments.send(provider=provider_for(message.channel),
-                                      attachment=attachment, to=identity.external_id,
-                                      caption=message.text, idempotency_key=str(message.pk))
+            result = attachments.send(provider=provider, attachment=attachment,
+                                      to=identity.external_id, caption=message.text,
+                                      idempotency_key=str(message.pk), **threading)
         elif message.template:
             template = obj(message.template)
             result = provider_for(message.channel).send_template(
@@ -1083,9 +1115,9 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
                 language=text(template.get("language")),
                 parameters=[text(v) for v in template.get("parameters") or []])
         else:
-            result = provider_for(message.channel).send_text(
+            result = provider.send_text(
                 to=identity.external_id, text=message.sealed_text or message.text,
-                reply_to_external_id=reply_to, idempotency_key=str(message.pk),
+                reply_to_external_id=reply_to, idempotency_key=str(message.pk), **threading,
             )
     except ProviderError as exc:
         if not exc.permanent:
@@ -1113,6 +1145,8 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
         message.sealed_text = ""
         message.save(update_fields=["status", "external_id", "sent_at", "error",
                                     "sending_since", "delivery_unknown", "sealed_text"])
+        if thread is not None:
+            _mail_details_sent(message, thread, to=identity.external_id)
         _message_status_changed(message)
         if _is_reply(message):
             _reply_settled(message)
@@ -1121,6 +1155,41 @@ def message_send(*, message: Message, attempt: int | None = None) -> Message:
 
             campaigns.recipient_settled(message=message, status="sent")
     return message
+
+
+def _mail_thread(message: Message) -> MailThread:
+    """What an e-mail reply continues: the conversation's latest mail before it (its
+    subject, ids and text, quoted under the reply) and the conversation's reply-to token."""
+    from inbox.providers.mail import threading as mail_threading
+
+    last = (MailDetails.objects.select_related("message")
+            .filter(message__conversation_id=message.conversation_id,
+                    message__created_at__lte=message.created_at)
+            .exclude(message_id=message.pk).order_by("-message__created_at", "-message_id")
+            .first())
+    token = mail_threading.reply_token(message.conversation_id)
+    if last is None:
+        return MailThread(subject="", reply_token=token)
+    references = tuple(last.references.split()) + (last.mail_id,)
+    written = timezone.localtime(last.message.created_at).strftime("%d.%m.%Y %H:%M")
+    quoted_text = "\n".join(f"> {line}" if line else ">"
+                            for line in last.message.text.splitlines())
+    attribution = _("On %(date)s, %(sender)s wrote:") % {"date": written,
+                                                          "sender": last.sender}
+    return MailThread(subject=mail_threading.reply_subject(last.subject),
+                      in_reply_to=last.mail_id, references=references[-20:],
+                      quoted=f"{attribution}\n{quoted_text}", reply_token=token)
+
+
+def _mail_details_sent(message: Message, thread: MailThread, *, to: str) -> None:
+    """Our mail's envelope, as the next reply (ours or the client's) threads on it."""
+    MailDetails.objects.update_or_create(message=message, defaults={
+        "mail_id": message.external_id, "in_reply_to": thread.in_reply_to,
+        "references": " ".join(thread.references),
+        "subject": thread.subject or message.channel.name,
+        "subject_key": "", "sender": message.channel.mailbox.address,
+        "recipients": json.dumps({"to": [to], "cc": []}), "quoted": thread.quoted,
+    })
 
 
 def message_send_gave_up(*, message: Message, reason: str = "") -> Message:

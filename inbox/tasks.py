@@ -48,6 +48,27 @@ def sync_templates() -> dict[str, int]:
     return synced
 
 
+@shared_task(name="inbox.poll_mailboxes")
+def poll_mailboxes() -> int:
+    """Queue a read of every active mailbox (every EMAIL_POLL_SECONDS)."""
+    from inbox.models import Channel
+
+    channels = list(Channel.objects.filter(kind=Channel.Kind.EMAIL, is_active=True,
+                                           mailbox__isnull=False).values_list("pk", flat=True))
+    for pk in channels:
+        check_mailbox.delay(pk)
+    return len(channels)
+
+
+@shared_task(name="inbox.check_mailbox")
+def check_mailbox(channel_id: int) -> int:
+    """Store a mailbox's new mail (one read of a mailbox at a time; a read already at work
+    makes this one a no-op)."""
+    from inbox import mailboxes
+
+    return mailboxes.mailbox_check(channel_id=channel_id)
+
+
 @shared_task(name="inbox.sweep_sends")
 def sweep_sends() -> dict[str, int]:
     """Queue again the replies whose send task was lost, fail those cut off mid-send."""

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Run a command with throwaway PostgreSQL and Redis on 127.0.0.1, unless DATABASE_URL and
-# REDIS_URL are already given. Everything lives in a temporary directory and is stopped
+# Run a command with throwaway PostgreSQL, Redis and an IMAP server (Dovecot) on 127.0.0.1,
+# unless DATABASE_URL, REDIS_URL and TEST_IMAP_URL are already given. Everything lives in a temporary directory and is stopped
 # (and removed) when the command ends, whatever its outcome.
 #
 #   scripts/test-services.sh .venv/bin/pytest
 set -euo pipefail
 
-need_pg=1; need_redis=1
+need_pg=1; need_redis=1; need_imap=1
 [ -n "${DATABASE_URL:-}" ] && need_pg=0
 [ -n "${REDIS_URL:-}" ] && need_redis=0
+[ -n "${TEST_IMAP_URL:-}" ] && need_imap=0
 
 pg_bin() {
     local dir
@@ -22,18 +23,19 @@ install_missing() {
     local packages=()
     [ $need_pg = 1 ] && ! pg_bin >/dev/null && packages+=(postgresql)
     [ $need_redis = 1 ] && ! command -v redis-server >/dev/null && packages+=(redis-server)
+    [ $need_imap = 1 ] && ! command -v dovecot >/dev/null && packages+=(dovecot-imapd)
     # The browser tests drive Debian's Chromium (never a downloaded browser build).
     [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null && packages+=(chromium)
     [ ${#packages[@]} = 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         echo "Missing: ${packages[*]}. Install them (apt-get install ${packages[*]}) or set" \
-             "DATABASE_URL and REDIS_URL to running servers." >&2
+             "DATABASE_URL, REDIS_URL and TEST_IMAP_URL to running servers." >&2
         exit 1
     fi
     echo "Installing ${packages[*]} from Debian..." >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
     # Where an init system runs, Debian starts its own servers on install; we start our own.
-    for service in postgresql redis-server; do
+    for service in postgresql redis-server dovecot; do
         command -v service >/dev/null && service "$service" stop >/dev/null 2>&1 || true
     done
 }
@@ -45,7 +47,7 @@ free_port() {
 install_missing
 tmp=$(mktemp -d /tmp/crm-test-services.XXXXXX)
 chmod 755 "$tmp"
-pg_started=0; redis_started=0
+pg_started=0; redis_started=0; imap_started=0
 
 cleanup() {
     local status=$?
@@ -54,6 +56,9 @@ cleanup() {
     fi
     if [ $redis_started = 1 ]; then
         kill "$(cat "$tmp/redis.pid" 2>/dev/null)" 2>/dev/null || true
+    fi
+    if [ $imap_started = 1 ]; then
+        dovecot -c "$tmp/dovecot/dovecot.conf" stop >/dev/null 2>&1 || true
     fi
     rm -rf "$tmp"
     exit $status
@@ -104,6 +109,76 @@ if [ $need_redis = 1 ]; then
     done
     export REDIS_URL="redis://127.0.0.1:$port/0"
     echo "Redis $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+fi
+
+if [ $need_imap = 1 ]; then
+    # Any user name logs in with the one password and gets a mailbox of its own (the tests'
+    # workers and cases each take a fresh one). As root, mail is kept as `nobody`.
+    port=$(free_port)
+    dir="$tmp/dovecot"
+    mkdir -p "$dir/mail" "$dir/run" "$dir/state"
+    if [ "$(id -u)" = 0 ]; then
+        chown nobody "$dir/mail"
+        mail_owner="uid=nobody gid=$(id -gn nobody)"; login_user=dovenull; internal_user=dovecot
+    else
+        mail_owner="uid=$(id -u) gid=$(id -g)"; login_user=$(id -un); internal_user=$(id -un)
+    fi
+    cat >"$dir/dovecot.conf" <<EOF
+protocols = imap
+listen = 127.0.0.1
+base_dir = $dir/run
+state_dir = $dir/state
+log_path = $dir/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = $login_user
+default_internal_user = $internal_user
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+passdb {
+  driver = static
+  args = password=test-password
+}
+userdb {
+  driver = static
+  args = $mail_owner home=$dir/mail/%u
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $port
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service anvil {
+  chroot =
+}
+namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }
+}
+EOF
+    dovecot -c "$dir/dovecot.conf" || { cat "$dir/dovecot.log" >&2 2>/dev/null; exit 1; }
+    imap_started=1
+    for attempt in $(seq 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" \
+            2>/dev/null && break
+        if [ "$attempt" = 50 ]; then
+            echo "Dovecot did not answer on 127.0.0.1:$port:" >&2
+            cat "$dir/dovecot.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    export TEST_IMAP_URL="imap://127.0.0.1:$port" TEST_IMAP_PASSWORD=test-password
+    echo "Dovecot $(dovecot --version | awk '{print $1}') on 127.0.0.1:$port" >&2
 fi
 
 "$@"

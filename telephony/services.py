@@ -376,7 +376,7 @@ def _deal_for(call: Call) -> Deal:
     if deal is not None:
         return deal
     team = _team_for(call)
-    contact = crm_selectors.phone_holder(index=index)
+    contact = crm_selectors.point_holder(kind=ContactPoint.Kind.PHONE, index=index)
     if contact is None:
         owner = _owner_for_new_client(call, team)
         contact = crm_services.contact_create(

@@ -43,6 +43,18 @@ class InboundMessage:
     # Our own message's id as we gave it to the provider (VK's random_id): an echo of a
     # message this product sent is not stored a second time.
     our_id: str = ""
+    # The sender's e-mail address when the channel gives it: a known client keeps their card.
+    email: str = ""
+    # Sent by a machine (an auto-reply, a list): stored, but never answered automatically.
+    automatic: bool = False
+    # E-mail threading (inbox.routing.threads_for): the external ids of the messages this one
+    # answers, nearest first (In-Reply-To, then References); the conversation token of the
+    # plus-addressed reply-to it was sent to; its normalized subject's key.
+    answers: tuple[str, ...] = ()
+    thread_token: str = ""
+    subject_key: str = ""
+    # The e-mail's envelope and bodies for inbox.models.MailDetails (field -> value).
+    mail: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,17 @@ class SendResult:
     external_id: str
 
 
+@dataclass(frozen=True)
+class MailThread:
+    """What an e-mail reply carries to thread with what it answers (Provider.threaded)."""
+
+    subject: str
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    quoted: str = ""  # the history quoted under the reply
+    reply_token: str = ""  # the conversation's token for the plus-addressed reply-to
+
+
 class Provider(WebhookProvider):
     """One channel's adapter. Built per channel: `provider_for(channel)`. Inbound, it checks
     and reads webhook deliveries (core.webhooks: `verify`, `read`) and turns a stored one
@@ -135,6 +158,11 @@ class Provider(WebhookProvider):
     # (Telegram, MAX and VK take the one we give them; WhatsApp's is the Meta app's secret,
     # which only the admin can copy in).
     makes_webhook_secret: bool = True
+    # Whether a reply goes out with its thread (MailThread: subject, ids, quoted history):
+    # e-mail; the messengers thread by chat.
+    threaded: bool = False
+    # Whether deliveries come from polling the provider (a mailbox) rather than a webhook.
+    polled: bool = False
 
     def __init__(self, channel):
         self.channel = channel
@@ -166,6 +194,11 @@ class Provider(WebhookProvider):
         """A client's file; past `max_bytes` a permanent ProviderError, the rest unread."""
         raise NotImplementedError
 
+    def media_in(self, delivery: dict, file_id: str, *, max_bytes: int | None = None) -> bytes:
+        """A file carried inside the stored delivery its message came in (a mail's parts):
+        the `polled` providers' fetch_media."""
+        raise NotImplementedError
+
     def webhook_settings(self) -> dict[str, str]:
         """Channel fields to save before the provider is pointed at the URL (VK asks for its
         confirmation code as soon as the URL is added)."""
@@ -190,6 +223,7 @@ PROVIDERS = {
     "max": "inbox.providers.max.MaxProvider",
     "vk": "inbox.providers.vk.VkProvider",
     "website": "inbox.providers.website.WebsiteProvider",
+    "email": "inbox.providers.email.EmailProvider",
 }
 # The kinds whose provider posts to `/hooks/<kind>/<channel uuid>/` (core.webhooks); the
 # website chat's widget has endpoints of its own (inbox.views.widget).

@@ -173,4 +173,4 @@ def test_a_merged_card_is_matched_by_no_inbound_call_message_or_consent(anna, ca
     assert [p.contact for p in selectors.contact_point_lookup(kind="phone",
                                                               value="+79161234567")] == [kept]
     index = selectors.contact_point_index(kind="phone", value="8 916 123-45-67")
-    assert selectors.phone_holder(index=index) == kept
+    assert selectors.point_holder(kind="phone", index=index) == kept
