@@ -1,6 +1,7 @@
 """The inbox's settings pages (admin role): channels (secrets write-only, the website chat's
-snippet, connecting a messenger's webhook with the provider's refusal shown), canned replies,
-and the inbound events as received (inspect what a provider sent, retry a failure)."""
+snippet, connecting a messenger's webhook with the provider's refusal shown, an e-mail
+channel's mailbox with its connection tested), canned replies, and the inbound events as
+received (inspect what a provider sent, retry a failure)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,7 +11,14 @@ from django.utils.translation import ngettext
 
 from core import webhooks
 from inbox import services, website
-from inbox.models import CannedReply, Channel, InboundEvent, MessageTemplate, MessengerPolicy
+from inbox.models import (
+    CannedReply,
+    Channel,
+    InboundEvent,
+    Mailbox,
+    MessageTemplate,
+    MessengerPolicy,
+)
 from inbox.providers.base import WEBHOOK_KINDS, ProviderError
 from security.admin_forms import KeepSecretsForm, secret_field
 
@@ -77,13 +85,67 @@ class ChannelForm(KeepSecretsForm):
         return cleaned
 
 
+class MailboxForm(KeepSecretsForm):
+    secret_fields = ("password",)
+    password = secret_field(_("password"), help_text=_(
+        "The mailbox's password, or an app password where the mail service asks for one "
+        "(Yandex, mail.ru, Gmail)."))
+
+    class Meta:
+        model = Mailbox
+        fields = ["address", "username", "password", "imap_host", "imap_port", "imap_security",
+                  "folder", "smtp_host", "smtp_port", "smtp_security", "sent_folder"]
+
+
+class MailboxInline(admin.StackedInline):
+    """An e-mail channel's mailbox, shown once the channel is saved as an e-mail one."""
+
+    model = Mailbox
+    form = MailboxForm
+    max_num = 1
+    can_delete = False
+    readonly_fields = ["state"]
+
+    @admin.display(description=_("last read"))
+    def state(self, obj):
+        if obj is None or obj.checked_at is None:
+            return _("Not read yet.")
+        if obj.last_error:
+            return format_html('{} <strong class="errornote">{}</strong>',
+                               obj.checked_at.strftime("%d.%m.%Y %H:%M"), obj.last_error)
+        return obj.checked_at.strftime("%d.%m.%Y %H:%M")
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
     list_display = ["name", "kind", "team", "is_active"]
     list_filter = ["kind", "is_active"]
     readonly_fields = ["uuid", "public_key", "embed_snippet", "webhook_url"]
-    actions = ["connect_webhook", "sync_templates"]
+    actions = ["connect_webhook", "sync_templates", "test_mailbox"]
+
+    def get_inlines(self, request, obj):
+        return [MailboxInline] if obj is not None and obj.kind == Channel.Kind.EMAIL else []
+
+    @admin.action(description=_("Test the mailbox connection (IMAP and SMTP)"),
+                  permissions=["change"])
+    def test_mailbox(self, request, queryset):
+        from inbox.providers.mail import imap, smtp
+
+        for channel in queryset.filter(kind=Channel.Kind.EMAIL).select_related("mailbox"):
+            mailbox = getattr(channel, "mailbox", None)
+            if mailbox is None:
+                self.message_user(request, _("%(channel)s: no mailbox is set up yet.") % {
+                    "channel": channel}, messages.WARNING)
+                continue
+            for check in (imap.test_connection, smtp.test_connection):
+                try:
+                    answer = check(mailbox)
+                except ProviderError as error:
+                    self.message_user(request, _("%(channel)s: %(reason)s") % {
+                        "channel": channel, "reason": error.message}, messages.ERROR)
+                else:
+                    self.message_user(request, f"{channel}: {answer}", messages.SUCCESS)
 
     def _webhook_url(self, request, channel) -> str:
         return request.build_absolute_uri(webhooks.url_path(channel.kind, channel.uuid))

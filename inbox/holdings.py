@@ -164,11 +164,11 @@ def _message_data(entry) -> dict:
 
 
 def _prefetch_messages(messages: list) -> None:
-    """What message.html and `_message_data` read: a page of messages in five queries."""
+    """What message.html and `_message_data` read: a page of messages in six queries."""
     from django.db.models import prefetch_related_objects
 
     prefetch_related_objects(messages, "channel", "author", "conversation__identity",
-                             "reply_to", "attachments")
+                             "reply_to", "attachments", "mail")
 
 
 def _merge(merge) -> dict[str, list[int]]:

@@ -309,6 +309,9 @@ class MailDetails(models.Model):
     subject_key = models.CharField(max_length=64, blank=True, db_index=True)
     # Addresses: personal data, encrypted as the identities' ids are.
     sender = EncryptedTextField(purpose="mail_address", blank=True)
+    # Who wrote, as their mail program names them (a colleague of the client answering in
+    # the thread is not the conversation's client).
+    sender_name = models.CharField(max_length=200, blank=True)
     recipients = EncryptedTextField(purpose="mail_address", blank=True)  # "to" and "cc", JSON
     html = models.TextField(blank=True)
     quoted = models.TextField(blank=True)

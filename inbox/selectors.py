@@ -153,7 +153,8 @@ def message_list(*, conversation: Conversation, before: int | None = None,
                 Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before)
             )
     page = list(
-        messages.select_related("author", "channel", "conversation__identity", "reply_to")
+        messages.select_related("author", "channel", "conversation__identity", "reply_to",
+                                "mail")
         .prefetch_related("attachments")
         .order_by("-created_at", "-id")[:limit]
     )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox.views import attachments, campaigns, conversations, shortcuts
+from inbox.views import attachments, campaigns, conversations, mail, shortcuts
 
 urlpatterns = [
     path("campaigns/", campaigns.campaign_list, name="campaign_list"),
@@ -22,4 +22,5 @@ urlpatterns = [
          name="message_retry"),
     path("deals/<int:pk>/attachments/<int:attachment_id>/", attachments.attachment_download,
          name="attachment_download"),
+    path("deals/<int:pk>/messages/<int:message_id>/mail/", mail.mail_html, name="mail_html"),
 ]

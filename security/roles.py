@@ -57,8 +57,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # and the rules, read-only. The evidence export stays the officer's alone.
         "security.view_alert", "security.change_alert", "security.view_accessrecord",
         "security.view_rulesetting",
-        # The inbox's set-up: channels, canned replies, and the raw deliveries to retry.
+        # The inbox's set-up: channels and their mailboxes, canned replies, and the raw
+        # deliveries to retry.
         "inbox.view_channel", "inbox.add_channel", "inbox.change_channel",
+        "inbox.view_mailbox", "inbox.add_mailbox", "inbox.change_mailbox",
         "inbox.view_cannedreply", "inbox.add_cannedreply", "inbox.change_cannedreply",
         "inbox.delete_cannedreply", "inbox.view_inboundevent",
         # Telephony's set-up: PBX accounts with their lines and extensions, the PBX's requests

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from consents.services import subject_request_register
 from crm import services, sharing
 from inbox import attachments
-from inbox.models import Channel, ChannelIdentity, Conversation, Message
+from inbox.models import Channel, ChannelIdentity, Conversation, MailDetails, Message
 from security import exports, offboarding
 from security.audit import incidents
 from security.models import Alert, ExportRequest
@@ -99,6 +99,8 @@ ROUTES: dict[str, Route] = {
     "attachment_download": Route(
         ("get",), lambda w: {"pk": w.deal.pk, "attachment_id": w.attachment.pk},
     ),
+    # A client mail's HTML, served for the card's sandboxed frame.
+    "mail_html": Route(("get",), lambda w: {"pk": w.deal.pk, "message_id": w.message.pk}),
     "conversation_messages": Route(
         ("get",), lambda w: {"pk": w.deal.pk, "conversation_id": w.conversation.pk},
     ),
@@ -343,6 +345,7 @@ def _telegram_chat(deal):
     message = Message.objects.create(conversation=conversation, channel=channel,
                                      direction=Message.Direction.OUTBOUND, text="Добрый день",
                                      status=Message.Status.FAILED, error="Forbidden")
+    MailDetails.objects.create(message=message, mail_id="m1@crm.test", html="<p>Счёт</p>")
     return conversation, message
 
 

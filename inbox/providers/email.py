@@ -100,7 +100,7 @@ class EmailProvider(Provider):
             mail={
                 "mail_id": mail.message_id[:998], "in_reply_to": mail.in_reply_to[:998],
                 "references": " ".join(mail.references), "subject": mail.subject,
-                "sender": mail.sender,
+                "sender": mail.sender, "sender_name": mail.sender_name,
                 "recipients": json.dumps({"to": mail.to, "cc": mail.cc}),
                 "html": mail.html, "quoted": mail.quoted,
                 "inline": {a.content_id: a.index for a in mail.attachments if a.content_id},

@@ -406,3 +406,86 @@ def test_mail_details_hold_the_envelope_and_the_inline_images(email_channel):
     assert json.loads(details.recipients)["to"] == [address(email_channel)]
     assert 'src="cid:logo@studio.example"' in details.html
     assert Attachment.objects.get().name == "logo.png"
+
+
+@pytest.mark.django_db
+class TestTheCard:
+    def owner_client(self):
+        from django.test import Client
+
+        conversation = Conversation.objects.get()
+        client = Client()
+        client.force_login(conversation.deal.owner)
+        return client, conversation.deal
+
+    def test_hostile_html_is_served_sanitized_under_a_policy_of_its_own(self, email_channel):
+        from django.urls import reverse
+
+        deliver(address(email_channel), corpus("hostile_html", to=address(email_channel)))
+        read(email_channel)
+        client, deal = self.owner_client()
+        message = Message.objects.get()
+        url = reverse("mail_html", args=[deal.pk, message.pk])
+        page = client.get(url)
+        body = page.content.decode()
+        assert page.status_code == 200 and "Please pay the <b>invoice</b>" in body
+        for hostile in ("<script", "onload", "onerror", "javascript:", "<iframe", "<form",
+                        "<svg", "http-equiv", "track.gif", "banner.png"):
+            assert hostile not in body
+        policy = page["Content-Security-Policy"]
+        assert "sandbox" in policy and "script-src" not in policy and "https:" not in policy
+        assert page["X-Frame-Options"] == "SAMEORIGIN"
+        with_images = client.get(url + "?images=1")
+        assert "https://evil.example/banner.png" in with_images.content.decode()
+        assert "track.gif" not in with_images.content.decode()  # a tracking pixel: never
+        assert "img-src 'self' data: https:" in with_images["Content-Security-Policy"]
+        # The card shows the subject escaped and the formatted version in the sandboxed frame.
+        card = client.get(reverse("deal_detail", args=[deal.pk])).content.decode()
+        assert "&lt;script&gt;alert(&#x27;subject&#x27;)&lt;/script&gt; Invoice" in card
+        assert f'src="{url}"' in card and 'sandbox="allow-popups' in card
+
+    def test_the_quoted_history_and_an_invitation_are_shown_as_such(self, email_channel):
+        from django.urls import reverse
+
+        deliver(address(email_channel), corpus("calendar_invite", to=address(email_channel)))
+        deliver(address(email_channel), corpus("forward_inline", to=address(email_channel)))
+        read(email_channel)
+        client, deal = self.owner_client()
+        card = client.get(reverse("deal_detail", args=[deal.pk])).content.decode()
+        assert "Обсуждение договора, этап 2 · 2026-12-10 08:00 UTC" in card
+        assert "Москва, ул. Тверская 1" in card
+        assert 'class="mail-entry__quoted"' in card and "Forwarded message" in card
+
+    def test_an_inline_image_is_its_attachment(self, email_channel):
+        from django.urls import reverse
+
+        deliver(address(email_channel), corpus("inline_image", to=address(email_channel)))
+        read(email_channel)
+        client, deal = self.owner_client()
+        message = Message.objects.get()
+        body = client.get(reverse("mail_html", args=[deal.pk, message.pk])).content.decode()
+        download = reverse("attachment_download", args=[deal.pk, message.attachments.get().pk])
+        assert f'src="{download}"' in body
+        assert client.get(download).content.startswith(b"\x89PNG")
+
+
+@pytest.mark.django_db
+def test_the_admin_tests_the_mailbox_connection(director, email_channel):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(director)
+    page = client.get(reverse("admin:inbox_channel_change", args=[email_channel.pk]))
+    assert address(email_channel) in page.content.decode()
+    assert "test-password" not in page.content.decode()  # the password is write-only
+    response = client.post(reverse("admin:inbox_channel_changelist"), {
+        "action": "test_mailbox", "_selected_action": [email_channel.pk]}, follow=True)
+    text = response.content.decode()
+    assert "IMAP: INBOX, 0" in text and "SMTP: 250" in text
+    mailbox = email_channel.mailbox
+    mailbox.password = "wrong"
+    mailbox.save()
+    response = client.post(reverse("admin:inbox_channel_changelist"), {
+        "action": "test_mailbox", "_selected_action": [email_channel.pk]}, follow=True)
+    assert "refused the login" in response.content.decode()
