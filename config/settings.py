@@ -502,6 +502,8 @@ CELERY_BEAT_SCHEDULE["poll-mailboxes"] = {"task": "inbox.poll_mailboxes",
                                           "schedule": EMAIL_POLL_SECONDS}
 # A mail larger than this is stored by its headers and text only (its files stay on the server).
 EMAIL_MAX_MESSAGE_BYTES = envint("EMAIL_MAX_MESSAGE_BYTES", 30 * 1024 * 1024, minimum=1024)
+# The demo's mailboxes "on this machine" (Mailbox.Server.LOCAL): Maildir folders.
+MAILDIR_ROOT = Path(envstr("MAILDIR_ROOT", str(VAR_DIR / "maildir")))
 # Offboardings scheduled for an employee's last day run within a minute of their time.
 # Subject requests near their due date (hourly; each is mailed at most once a day), and the
 # retention rules (daily).

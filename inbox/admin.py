@@ -93,8 +93,9 @@ class MailboxForm(KeepSecretsForm):
 
     class Meta:
         model = Mailbox
-        fields = ["address", "username", "password", "imap_host", "imap_port", "imap_security",
-                  "folder", "smtp_host", "smtp_port", "smtp_security", "sent_folder"]
+        fields = ["server", "address", "username", "password", "imap_host", "imap_port",
+                  "imap_security", "folder", "smtp_host", "smtp_port", "smtp_security",
+                  "sent_folder"]
 
 
 class MailboxInline(admin.StackedInline):
@@ -130,21 +131,20 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.action(description=_("Test the mailbox connection (IMAP and SMTP)"),
                   permissions=["change"])
     def test_mailbox(self, request, queryset):
-        from inbox.providers.mail import imap, smtp
+        from inbox.providers.base import provider_for
 
         for channel in queryset.filter(kind=Channel.Kind.EMAIL).select_related("mailbox"):
-            mailbox = getattr(channel, "mailbox", None)
-            if mailbox is None:
+            if getattr(channel, "mailbox", None) is None:
                 self.message_user(request, _("%(channel)s: no mailbox is set up yet.") % {
                     "channel": channel}, messages.WARNING)
                 continue
-            for check in (imap.test_connection, smtp.test_connection):
-                try:
-                    answer = check(mailbox)
-                except ProviderError as error:
-                    self.message_user(request, _("%(channel)s: %(reason)s") % {
-                        "channel": channel, "reason": error.message}, messages.ERROR)
-                else:
+            try:
+                answers = provider_for(channel).test_connection()
+            except ProviderError as error:
+                self.message_user(request, _("%(channel)s: %(reason)s") % {
+                    "channel": channel, "reason": error.message}, messages.ERROR)
+            else:
+                for answer in answers:
                     self.message_user(request, f"{channel}: {answer}", messages.SUCCESS)
 
     def _webhook_url(self, request, channel) -> str:

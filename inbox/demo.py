@@ -1,16 +1,20 @@
 """The inbox's part of the demo (core.holdings: demo): a channel of each messenger (Telegram,
-WhatsApp, MAX, VK) whose webhook `manage.py simulate_inbound` plays, a website chat whose
+WhatsApp, MAX, VK) whose webhook `manage.py simulate_inbound` plays, a mailbox in a folder on
+this machine that it mails into (no mail server or network needed), a website chat whose
 widget the demo site `/demo/site/` shows, and canned replies."""
 
 import uuid
 
 from crm.demo import demo_token, demo_url, site_origins
 from crm.management import demo_data as data
-from inbox.models import CannedReply, Channel, MessageTemplate
+from inbox.models import CannedReply, Channel, Mailbox, MessageTemplate
 from security.models import Team
 
 DEMO_TELEGRAM = {"name": "Telegram-бот", "team": "north"}
 DEMO_WEBSITE = {"name": "Чат на сайте", "team": "north"}
+# A Maildir under MAILDIR_ROOT: what it "sends" is filed in its Sent folder.
+DEMO_MAILBOX = {"name": "Почта отдела продаж", "team": "north",
+                "address": "sales@company.example"}
 # The other messengers, with the settings their providers check (the secrets are derived per
 # installation, like Telegram's). No demo credential reaches a real provider: replies in the
 # demo fail with the provider's refusal, which is what a misconfigured channel shows.
@@ -73,7 +77,10 @@ def describe() -> dict:
         "public_key": demo_website_key(),
         "script_url": f"{demo_url()}widget/{demo_website_key()}.js",
         "site_url": f"{demo_url()}demo/site/",
-    }, *map(_describe_messenger, DEMO_MESSENGERS)]}
+    }, *map(_describe_messenger, DEMO_MESSENGERS), {
+        # A folder on this machine: `simulate_inbound --channel <name>` mails into it.
+        "kind": "email", "name": DEMO_MAILBOX["name"], "address": DEMO_MAILBOX["address"],
+    }]}
 
 
 def seed(builder) -> dict[str, int]:
@@ -117,6 +124,14 @@ def seed(builder) -> dict[str, int]:
             "out_of_office_reply": data.OUT_OF_OFFICE_REPLY,
         },
     )
+    mail, _created = Channel.objects.get_or_create(name=DEMO_MAILBOX["name"], defaults={
+        "uuid": demo_channel_uuid("email"), "kind": "email",
+        "team": Team.objects.get(name=DEMO_MAILBOX["team"]),
+    })
+    Mailbox.objects.get_or_create(channel=mail, defaults={
+        "server": Mailbox.Server.LOCAL, "address": DEMO_MAILBOX["address"],
+        "folder": "INBOX", "sent_folder": "Sent",
+    })
     if not CannedReply.objects.exists():
         teams = {team.name: team for team in Team.objects.all()}
         CannedReply.objects.bulk_create(

@@ -18,7 +18,6 @@ from django.utils import timezone
 from core import marks
 from inbox.models import Channel, Mailbox
 from inbox.providers.base import ProviderError, provider_for
-from inbox.providers.mail import imap
 
 logger = logging.getLogger("inbox.mail")
 
@@ -55,8 +54,7 @@ def sync(channel: Channel, *, batch: int | None = None) -> int:
     provider = provider_for(channel)
     batch = batch or BATCH
     stored = 0
-    with imap.connected(mailbox) as client:
-        folder = imap.FolderReader(client, mailbox.folder)
+    with provider.opened() as folder:
         if mailbox.uidvalidity != folder.uidvalidity:
             if mailbox.uidvalidity is not None:
                 logger.warning("mailbox %s: UIDVALIDITY changed (%s -> %s); reading the "

@@ -106,17 +106,23 @@ class Mailbox(models.Model):
         STARTTLS = "starttls", "STARTTLS"
         NONE = "none", _("None (a server on this machine only)")
 
+    class Server(models.TextChoices):
+        IMAP = "imap", _("IMAP and SMTP servers")
+        LOCAL = "local", _("A folder on this machine (the demo; nothing is really sent)")
+
     channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="mailbox")
+    server = models.CharField(_("mail server"), max_length=10, choices=Server.choices,
+                              default=Server.IMAP)
     address = models.EmailField(_("address"), help_text=_("The address clients write to."))
-    username = models.CharField(_("user name"), max_length=254)
+    username = models.CharField(_("user name"), max_length=254, blank=True)
     # A password or an app password, encrypted: never shown after saving.
     password = EncryptedTextField(_("password"), purpose="mailbox_password", blank=True)
-    imap_host = models.CharField(_("IMAP server"), max_length=253)
+    imap_host = models.CharField(_("IMAP server"), max_length=253, blank=True)
     imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
     imap_security = models.CharField(_("IMAP security"), max_length=10,
                                      choices=Security.choices, default=Security.SSL)
     folder = models.CharField(_("folder to read"), max_length=200, default="INBOX")
-    smtp_host = models.CharField(_("SMTP server"), max_length=253)
+    smtp_host = models.CharField(_("SMTP server"), max_length=253, blank=True)
     smtp_port = models.PositiveIntegerField(_("SMTP port"), default=465)
     smtp_security = models.CharField(_("SMTP security"), max_length=10,
                                      choices=Security.choices, default=Security.SSL)
@@ -141,6 +147,16 @@ class Mailbox(models.Model):
     @property
     def domain(self) -> str:
         return self.address.rpartition("@")[2] or "localhost"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.server == self.Server.IMAP:
+            missing = {name: _("Required for a mailbox on IMAP and SMTP servers.")
+                       for name in ("username", "imap_host", "smtp_host")
+                       if not getattr(self, name)}
+            if missing:
+                raise ValidationError(missing)
 
 
 class ChannelIdentity(models.Model):

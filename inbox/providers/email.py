@@ -15,6 +15,7 @@ cut-off send is recognizable as the same mail).
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from django.utils import timezone
+from django.utils.html import escape as html_escape
 from django.utils.translation import gettext as _
 
 from core.providers import ProviderError
@@ -37,7 +39,7 @@ from inbox.providers.base import (
     obj,
     text,
 )
-from inbox.providers.mail import imap, smtp
+from inbox.providers.mail import imap, local, smtp
 from inbox.providers.mail import parse as mail_parse
 from inbox.providers.mail import threading as mail_threading
 
@@ -60,6 +62,20 @@ class EmailProvider(Provider):
     @property
     def mailbox(self):
         return self.channel.mailbox
+
+    @property
+    def is_local(self) -> bool:
+        return self.mailbox.server == "local"
+
+    def opened(self):
+        """A context manager: the folder to read, by UID (imap.FolderReader's interface)."""
+        return (local.opened if self.is_local else imap.opened)(self.mailbox)
+
+    def test_connection(self) -> list[str]:
+        """What the servers answer to the settings; ProviderError when one refuses."""
+        if self.is_local:
+            return [local.test_connection(self.mailbox)]
+        return [imap.test_connection(self.mailbox), smtp.test_connection(self.mailbox)]
 
     # --- Inbound ---------------------------------------------------------------------------
 
@@ -139,7 +155,7 @@ class EmailProvider(Provider):
         """A file of a mail (`file_id`: its part), from the stored delivery; from the mailbox
         for a mail stored by its headers only."""
         raw = _raw_of(delivery)
-        if obj(delivery).get("headers_only"):
+        if obj(delivery).get("headers_only") and not self.is_local:
             raw = imap.fetch_raw(self.mailbox, int(delivery["uid"]))
         if not raw:
             raise ProviderError("the mail is no longer stored", permanent=True)
@@ -196,6 +212,12 @@ class EmailProvider(Provider):
         return self._send(message)
 
     def _send(self, message: EmailMessage) -> SendResult:
+        message_id = message["Message-ID"].strip("<>")
+        if self.is_local:
+            # The demo: filed in Sent, delivered nowhere.
+            local.deliver(self.mailbox.address, message.as_bytes(),
+                          folder=self.mailbox.sent_folder or "Sent")
+            return SendResult(external_id=mail_parse.message_key(message_id))
         smtp.send(self.mailbox, message)
         if self.mailbox.sent_folder:
             try:
@@ -205,8 +227,37 @@ class EmailProvider(Provider):
                 logger.warning(
                     "channel %s: no copy in %s: %s", self.channel.pk,
                     self.mailbox.sent_folder, exc.message)
-        message_id = message["Message-ID"].strip("<>")
         return SendResult(external_id=mail_parse.message_key(message_id))
+
+    # --- The demo and simulate_inbound -------------------------------------------------------
+
+    def simulated_mail(self, *, sender: str, text: str) -> bytes:
+        """A mail from a made-up client named `sender` (the same name, the same address), as
+        a mail program sends it: text and HTML alternatives, a signature, a small file."""
+        digest = hashlib.sha256(sender.encode()).hexdigest()
+        address = f"client.{digest[:8]}@mail.example"
+        message = EmailMessage()
+        message["From"] = formataddr((sender, address))
+        message["To"] = self.mailbox.address
+        message["Subject"] = text.splitlines()[0][:60] if text.strip() else "Вопрос"
+        message["Date"] = format_datetime(timezone.now())
+        message["Message-ID"] = f"<sim.{digest[:8]}.{timezone.now().timestamp():.6f}@mail.example>"
+        message["X-Mailer"] = "simulate_inbound"
+        signature = f"\n\n-- \n{sender}\n+7 900 000-00-00"
+        message.set_content(text + signature)
+        message.add_alternative(
+            f"<div>{html_escape(text)}</div><div>--<br>{html_escape(sender)}</div>",
+            subtype="html")
+        message.add_attachment("Наименование;Количество\nКоробка;5\n".encode(),
+                               maintype="text", subtype="csv", filename="заявка.csv")
+        return message.as_bytes()
+
+    def deliver_to_mailbox(self, raw: bytes) -> None:
+        """Put a mail into the mailbox's folder as its mail server would (unseen)."""
+        if self.is_local:
+            local.deliver(self.mailbox.address, raw, folder=self.mailbox.folder)
+        else:
+            imap.append(self.mailbox, self.mailbox.folder, raw, seen=False)
 
     def setup_webhook(self, url: str) -> str:
         raise ProviderError(_("A mailbox is read by the CRM; it has no webhook."),

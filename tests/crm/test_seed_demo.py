@@ -177,7 +177,8 @@ def test_json_describes_the_demo_and_changes_nothing(django_assert_num_queries):
     assert director["role"] == roles.ADMIN and director["team"] is None
     assert {t["name"] for t in described["teams"]} == {"north", "south"}
     assert described["url"].startswith("http://")
-    telegram, site, whatsapp, max_, vk = described["channels"]
+    telegram, site, whatsapp, max_, vk, mail = described["channels"]
+    assert mail["kind"] == "email" and mail["name"] and "@" in mail["address"]
     assert telegram["kind"] == "telegram" and telegram["secret"]
     # What each provider itself holds to sign or authenticate its calls.
     assert whatsapp["kind"] == "whatsapp" and whatsapp["app_secret"] and whatsapp["verify_token"]

@@ -489,3 +489,52 @@ def test_the_admin_tests_the_mailbox_connection(director, email_channel):
     response = client.post(reverse("admin:inbox_channel_changelist"), {
         "action": "test_mailbox", "_selected_action": [email_channel.pk]}, follow=True)
     assert "refused the login" in response.content.decode()
+
+
+@pytest.fixture
+def local_mailbox(north, anna, settings, tmp_path):
+    """The embedded demo's kind of mailbox: a Maildir on this machine, no server."""
+    from inbox.models import Channel, Mailbox
+
+    settings.MAILDIR_ROOT = tmp_path / "maildir"
+    channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта (демо)", team=north)
+    Mailbox.objects.create(channel=channel, server=Mailbox.Server.LOCAL,
+                           address="sales@company.example")
+    return channel
+
+
+@pytest.mark.django_db
+class TestTheDemoMailbox:
+    def simulate(self, text, sender="Пётр Иванов"):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            call_command("simulate_inbound", channel="Почта (демо)", sender=sender, text=text,
+                         stdout=out)
+        return out.getvalue()
+
+    def test_simulate_inbound_mails_a_realistic_message_into_it(self, local_mailbox):
+        out = self.simulate("Нужны 5 коробок к пятнице")
+        assert "Read the mailbox: 1 new" in out
+        message = Message.objects.get()
+        assert message.text == "Нужны 5 коробок к пятнице"  # the signature folded away
+        assert message.mail.quoted.startswith("-- \nПётр Иванов")
+        assert message.mail.html and message.mail.sender_name == "Пётр Иванов"
+        attachment = message.attachments.get()
+        assert attachment.name == "заявка.csv" and attachment.file_path
+        self.simulate("И ещё 2 паллеты")
+        assert Conversation.objects.count() == 1 and Message.objects.count() == 2
+
+    def test_a_reply_is_filed_in_its_sent_folder(self, local_mailbox):
+        from inbox.providers.mail import local
+
+        self.simulate("Пришлите счёт")
+        sent = reply_from_card(Conversation.objects.get())
+        assert sent.status == Message.Status.SENT
+        [raw] = [local.LocalFolder("sales@company.example", "Sent").raw(1)]
+        received = email.message_from_bytes(raw, policy=email.policy.default)
+        assert received["Subject"] == "Re: Пришлите счёт"
+        assert received["In-Reply-To"] == f"<{Message.objects.first().mail.mail_id}>"

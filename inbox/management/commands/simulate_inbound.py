@@ -1,12 +1,15 @@
-"""`manage.py simulate_inbound --channel NAME --from NAME --text TEXT`: play a messenger.
+"""`manage.py simulate_inbound --channel NAME --from NAME --text TEXT`: play a client.
 
-Posts a realistic delivery of the channel's provider (Telegram, WhatsApp, MAX or VK), signed
-with the channel's own secret, to the channel's own webhook: through Django's test client by
-default (no network, no server needed), or over HTTP to a running server with
-`--url http://127.0.0.1:8000`. The same `--from` name is always the same client, so a second
-message lands in the first one's conversation.
+For a messenger (Telegram, WhatsApp, MAX or VK) it posts a realistic delivery of the
+channel's provider, signed with the channel's own secret, to the channel's own webhook:
+through Django's test client by default (no network, no server needed), or over HTTP to a
+running server with `--url http://127.0.0.1:8000`. For an e-mail channel it puts a realistic
+multipart mail (text, HTML, a signature, a file) into the channel's mailbox, as its mail
+server would, and reads the mailbox. The same `--from` name is always the same client, so a
+second message lands in the first one's conversation.
 """
 
+import base64
 import json
 import urllib.error
 import urllib.request
@@ -29,7 +32,7 @@ def _host() -> str:
 
 class Command(BaseCommand):
     help = ("Post a text message from a made-up client to a messenger channel's own webhook "
-            "(Telegram, WhatsApp, MAX, VK).")
+            "(Telegram, WhatsApp, MAX, VK), or mail it into an e-mail channel's mailbox.")
 
     def add_arguments(self, parser):
         parser.add_argument("--channel", required=True, help="The channel's name.")
@@ -41,11 +44,14 @@ class Command(BaseCommand):
                                  "instead of in process.")
 
     def handle(self, *args, channel, sender, text, url, **options):
-        messengers = Channel.objects.filter(kind__in=WEBHOOK_KINDS)
+        messengers = Channel.objects.filter(kind__in=(*WEBHOOK_KINDS, Channel.Kind.EMAIL))
         found = messengers.filter(name=channel).first()
         if found is None:
             names = ", ".join(messengers.values_list("name", flat=True)) or "none"
             raise CommandError(f"No messenger channel named {channel!r} (there are: {names}).")
+        if found.kind == Channel.Kind.EMAIL:
+            self._mail(found, sender, text)
+            return
         if not found.webhook_secret:
             raise CommandError(f"Channel {channel!r} has no webhook secret: set one first.")
         provider = provider_for(found)
@@ -62,6 +68,30 @@ class Command(BaseCommand):
         if status != 200:
             raise CommandError("The webhook refused the delivery.")
         self._report(found, received.event_id, provider.parse(json.loads(body)))
+
+    def _mail(self, channel: Channel, sender: str, text: str) -> None:
+        from inbox import mailboxes
+        from inbox.providers.base import ProviderError
+        from inbox.providers.mail import parse as mail_parse
+
+        if not hasattr(channel, "mailbox"):
+            raise CommandError(f"Channel {channel!r} has no mailbox set up.")
+        provider = provider_for(channel)
+        raw = provider.simulated_mail(sender=sender, text=text)
+        try:
+            provider.deliver_to_mailbox(raw)
+        except ProviderError as exc:
+            raise CommandError(f"The mailbox refused the mail: {exc.message}") from None
+        mailbox = channel.mailbox
+        self.stdout.write(f"Mailed {mailbox.address} ({mailbox.folder}) from {sender}")
+        stored = mailboxes.mailbox_check(channel_id=channel.pk)
+        mailbox.refresh_from_db()
+        if mailbox.last_error:
+            raise CommandError(f"The mailbox could not be read: {mailbox.last_error}")
+        self.stdout.write(f"Read the mailbox: {stored} new")
+        event_id = mail_parse.message_key(mail_parse.message_id_of(raw))
+        self._report(channel, event_id, provider.parse(
+            {"raw": base64.b64encode(raw).decode()}))
 
     def _post_http(self, target: str, body: bytes, headers: dict[str, str]) -> int:
         request = urllib.request.Request(

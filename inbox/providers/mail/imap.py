@@ -119,6 +119,13 @@ class FolderReader:
         self.client.add_flags(uids, [b"\\Seen"], silent=True)
 
 
+@contextmanager
+def opened(mailbox):
+    """The mailbox's folder, read by UID (FolderReader), on a logged-in connection."""
+    with connected(mailbox) as client:
+        yield FolderReader(client, mailbox.folder)
+
+
 def fetch_raw(mailbox, uid: int) -> bytes:
     """One mail's whole bytes, by UID (a file of a mail stored by its headers only)."""
     with connected(mailbox) as client:
