@@ -11,13 +11,16 @@ recreated, the server migrated) the folder is read again from the start, under t
 """
 
 import logging
+import threading
+import time
 
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from core import marks
 from inbox.models import Channel, Mailbox
 from inbox.providers.base import ProviderError, provider_for
+from inbox.providers.mail import imap
 
 logger = logging.getLogger("inbox.mail")
 
@@ -79,3 +82,52 @@ def sync(channel: Channel, *, batch: int | None = None) -> int:
             mailbox.last_uid = chunk[-1]
     Mailbox.objects.filter(pk=mailbox.pk).update(checked_at=timezone.now(), last_error="")
     return stored
+
+
+# --- IDLE: new mail read as it arrives -------------------------------------------------------
+
+# How long one wait for the server lasts: a watcher told to stop does within this.
+IDLE_WAIT_SECONDS = 5
+RETRY_MAX_SECONDS = 300
+
+
+def watch(channel_id: int, *, stop: threading.Event) -> None:
+    """Keep an IDLE session on a mailbox's folder and read the mailbox as soon as the server
+    announces mail (`manage.py mailbox_idle` runs one per mailbox; the beat's poll stays the
+    safety net). What came while nobody watched is read first; a dropped connection is
+    reopened after a growing pause. Returns when `stop` is set, or at once for a server
+    without IDLE (polled only)."""
+    pause = 1.0
+    while not stop.is_set():
+        try:
+            channel = Channel.objects.select_related("mailbox").get(
+                pk=channel_id, is_active=True, kind=Channel.Kind.EMAIL)
+            mailbox = channel.mailbox
+            if mailbox.server != Mailbox.Server.IMAP:
+                return
+            mailbox_check(channel_id=channel_id)
+            with imap.connected(mailbox) as client:
+                if not client.has_capability("IDLE"):
+                    logger.info("mailbox %s: the server has no IDLE; polled only", mailbox.pk)
+                    return
+                idler = imap.Idler(client, mailbox.folder)
+                since, pause = time.monotonic(), 1.0
+                while not stop.is_set():
+                    if idler.wait(IDLE_WAIT_SECONDS):
+                        idler.pause()
+                        mailbox_check(channel_id=channel_id)
+                        close_old_connections()
+                        idler.resume()
+                    elif time.monotonic() - since > imap.Idler.RENEW_SECONDS:
+                        idler.pause()
+                        idler.resume()
+                        since = time.monotonic()
+                idler.pause()
+        except (Channel.DoesNotExist, Mailbox.DoesNotExist):
+            return
+        except Exception as exc:  # a dropped connection, a server restarting: try again
+            logger.warning("mailbox of channel %s: IDLE interrupted: %r", channel_id, exc)
+        finally:
+            close_old_connections()
+        stop.wait(pause)
+        pause = min(pause * 2, RETRY_MAX_SECONDS)

@@ -538,3 +538,34 @@ class TestTheDemoMailbox:
         received = email.message_from_bytes(raw, policy=email.policy.default)
         assert received["Subject"] == "Re: Пришлите счёт"
         assert received["In-Reply-To"] == f"<{Message.objects.first().mail.mail_id}>"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idle_reads_a_mail_as_soon_as_the_server_announces_it(email_channel, smtp_relay,
+                                                              monkeypatch):
+    """The IDLE watcher, against Dovecot: a mail sent through the SMTP server is stored within
+    a second or two of its delivery, with no poll; stopping the watcher ends it."""
+    import smtplib
+    import threading
+    import time
+
+    monkeypatch.setattr(mailboxes, "IDLE_WAIT_SECONDS", 0.5)  # a quick stop at the end
+    stop = threading.Event()
+    watcher = threading.Thread(target=mailboxes.watch, args=(email_channel.pk,),
+                               kwargs={"stop": stop}, daemon=True)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # the watcher's first read and its IDLE
+        sent_at = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", smtp_relay.port) as server:
+            server.send_message(email.message_from_bytes(mail(
+                sender="Пётр <petr@client.example>", to=address(email_channel),
+                text="Срочно нужен счёт")))
+        while not Message.objects.filter(text="Срочно нужен счёт").exists():
+            assert time.monotonic() - sent_at < 10, "IDLE did not bring the mail"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        watcher.join(timeout=15)
+    assert not watcher.is_alive()
+    assert all(seen for _raw, seen in mailbox_messages(address(email_channel)))

@@ -119,6 +119,30 @@ class FolderReader:
         self.client.add_flags(uids, [b"\\Seen"], silent=True)
 
 
+class Idler:
+    """IDLE (RFC 2177) on a folder of a logged-in connection: the server tells of new mail as
+    it arrives. Servers end an IDLE after 30 minutes; `renew` before that."""
+
+    RENEW_SECONDS = 25 * 60
+
+    def __init__(self, client, folder: str):
+        self.client = client
+        client.select_folder(folder, readonly=True)
+        client.idle()
+
+    def wait(self, seconds: float) -> bool:
+        """True when the server announced new mail within `seconds`."""
+        responses = self.client.idle_check(timeout=seconds)
+        return any(len(response) > 1 and response[1] in (b"EXISTS", b"RECENT")
+                   for response in responses)
+
+    def pause(self) -> None:
+        self.client.idle_done()
+
+    def resume(self) -> None:
+        self.client.idle()
+
+
 @contextmanager
 def opened(mailbox):
     """The mailbox's folder, read by UID (FolderReader), on a logged-in connection."""
