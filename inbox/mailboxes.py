@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from core import marks
@@ -97,6 +97,13 @@ def watch(channel_id: int, *, stop: threading.Event) -> None:
     safety net). What came while nobody watched is read first; a dropped connection is
     reopened after a growing pause. Returns when `stop` is set, or at once for a server
     without IDLE (polled only)."""
+    try:
+        _watch(channel_id, stop=stop)
+    finally:
+        connection.close()  # the thread's own database connection
+
+
+def _watch(channel_id: int, *, stop: threading.Event) -> None:
     pause = 1.0
     while not stop.is_set():
         try:

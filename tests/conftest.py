@@ -158,3 +158,31 @@ def _fresh_cache():
 def _media_root(settings, tmp_path_factory):
     """Files a test writes (exports, later attachments) go to a throwaway folder, not var/."""
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+# --- E-mail: the real Dovecot of scripts/test-services.sh, an SMTP server in front of it ---
+
+
+@pytest.fixture(scope="session")
+def smtp_relay():
+    from tests.inbox.mail_servers import SmtpRelay
+
+    relay = SmtpRelay().start()
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture
+def email_channel(north, anna, ivan, smtp_relay):
+    from inbox.models import Channel, Mailbox
+    from tests.inbox.mail_servers import imap_address, imap_password, new_address
+
+    channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта north", team=north)
+    host, port = imap_address()
+    address = new_address("sales")
+    Mailbox.objects.create(
+        channel=channel, address=address, username=address, password=imap_password(),
+        imap_host=host, imap_port=port, imap_security="none", smtp_host="127.0.0.1",
+        smtp_port=smtp_relay.port, smtp_security="none",
+    )
+    return channel

@@ -110,27 +110,3 @@ def vk_channel(north, anna, ivan, fake_vk_api):
         api_base_url=fake_vk_api.base_url,
     )
 
-
-@pytest.fixture(scope="session")
-def smtp_relay():
-    from tests.inbox.mail_servers import SmtpRelay
-
-    relay = SmtpRelay().start()
-    yield relay
-    relay.stop()
-
-
-@pytest.fixture
-def email_channel(north, anna, ivan, smtp_relay):
-    from inbox.models import Mailbox
-    from tests.inbox.mail_servers import imap_address, imap_password, new_address
-
-    channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта north", team=north)
-    host, port = imap_address()
-    address = new_address("sales")
-    Mailbox.objects.create(
-        channel=channel, address=address, username=address, password=imap_password(),
-        imap_host=host, imap_port=port, imap_security="none", smtp_host="127.0.0.1",
-        smtp_port=smtp_relay.port, smtp_security="none",
-    )
-    return channel
