@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt messages bench bench-visibility bench-inbox smoke-production faults clean
+.PHONY: run test lint fmt messages bench bench-visibility bench-inbox bench-mail smoke-production faults clean
 
 # A venv that a failed `python3 -m venv` left without pip is made again.
 $(VENV)/.runtime: pyproject.toml
@@ -53,6 +53,10 @@ bench-visibility: $(VENV)/.test
 # Shorter: BENCH_ARGS="--duration 30" make bench-inbox
 bench-inbox: $(VENV)/.test
 	scripts/test-services.sh $(PY) bench/inbox_stack.py $(BENCH_ARGS)
+
+# E-mail on real servers: 10,000 mails read from Dovecot into the CRM, then new mail under IDLE.
+bench-mail: $(VENV)/.test
+	scripts/test-services.sh $(PY) bench/mail_import.py
 
 clean:
 	rm -rf $(VENV) var

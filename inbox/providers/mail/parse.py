@@ -5,9 +5,15 @@ HTML body, the files, and whether it is a person's mail at all (an auto-reply, a
 Mail is untrusted and often malformed: headers in raw Windows-1251, a charset nobody knows,
 a broken MIME tree. Nothing here raises on what a sender wrote: a part that cannot be read is
 left out, a header that cannot be decoded is read as well as it can be.
+
+The message is read with the `compat32` policy and its headers decoded here (`header`): the
+default policy builds a parsed header object on every access, which made most of the cost of
+reading a mailbox (about 7 ms a mail of the 10,000-mail bench, against 1 ms now).
 """
 
 import email
+import email.errors
+import email.header
 import email.parser
 import email.policy
 import email.utils
@@ -98,12 +104,12 @@ def raw_key(raw: bytes) -> str:
 
 def message_id_of(raw: bytes) -> str:
     """The Message-ID of a raw mail, reading its headers only."""
-    headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
     return _first_id(header(headers, "Message-ID"))
 
 
 def parse(raw: bytes) -> ParsedMail:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     text_body, html_body = _bodies(message)
     if not text_body and html_body:
         text_body = mail_html.to_text(html_body)
@@ -140,14 +146,24 @@ def header(message: Message, name: str) -> str:
                None)
     if raw is None:
         return ""
-    raw = str(raw)
+    return decode_words(str(raw))
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def decode_words(raw: str) -> str:
+    """A raw header value unfolded, its RFC 2047 encoded words decoded; 8-bit bytes where
+    only ASCII may be (unencoded Windows-1251 is common) read as UTF-8 or Windows-1251."""
+    raw = _FOLD.sub("", raw)
     if any("\udc80" <= char <= "\udcff" for char in raw):
-        # 8-bit bytes where only ASCII may be: the policy would make them all "\ufffd".
-        return _decode_bytes(raw.encode("utf-8", "surrogateescape")).replace("\r\n", "")
+        return _decode_bytes(raw.encode("utf-8", "surrogateescape"))
+    if "=?" not in raw:
+        return raw
     try:
-        return str(message.get(name))
-    except Exception:  # a header the policy cannot parse at all
-        return raw.replace("\r\n", "")
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except (LookupError, UnicodeDecodeError, ValueError, email.errors.HeaderParseError):
+        return raw
 
 
 def _one_line(value: str) -> str:
@@ -248,7 +264,7 @@ def _is_attachment(part: Message) -> bool:
         disposition = part.get_content_disposition()
     except Exception:
         disposition = None
-    return disposition == "attachment" or bool(disposition == "inline" and part.get_filename())
+    return disposition == "attachment" or bool(disposition == "inline" and _filename(part))
 
 
 def _bodies(message: Message) -> tuple[str, str]:
@@ -309,7 +325,7 @@ def _attachments(message: Message) -> list[MailAttachment]:
             data = (part.as_bytes() if forwarded else part.get_payload(decode=True)) or b""
         except Exception:
             data = b""
-        name = _one_line(part.get_filename() or "") if not forwarded else ""
+        name = _one_line(decode_words(_filename(part))) if not forwarded else ""
         if forwarded:
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
@@ -321,10 +337,19 @@ def _attachments(message: Message) -> list[MailAttachment]:
     return found[:100]
 
 
+def _filename(part: Message) -> str:
+    """The part's file name (RFC 2231 parameters decoded by the parser, encoded words here)."""
+    try:
+        name = part.get_filename() or ""
+    except Exception:
+        return ""
+    return name if isinstance(name, str) else ""
+
+
 def part_bytes(raw: bytes, index: str) -> tuple[bytes, str]:
     """The decoded content of part `index` of a raw message, and its type (a forwarded
     message as its bytes); KeyError when there is no such part."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     for found, part in walk_indexed(message):
         if found == index:
             if part.get_content_type() == "message/rfc822":
@@ -403,7 +428,7 @@ def _bounce(message: Message) -> Bounce | None:
             if isinstance(inner, Message):
                 original = _first_id(header(inner, "Message-ID"))
         elif content_type == "text/rfc822-headers" and not original:
-            headers = email.message_from_string(part_text(part), policy=email.policy.default)
+            headers = email.message_from_string(part_text(part), policy=email.policy.compat32)
             original = _first_id(header(headers, "Message-ID"))
     if not recipient:
         return None
