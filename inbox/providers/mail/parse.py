@@ -154,7 +154,12 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 def decode_words(raw: str) -> str:
     """A raw header value unfolded, its RFC 2047 encoded words decoded; 8-bit bytes where
-    only ASCII may be (unencoded Windows-1251 is common) read as UTF-8 or Windows-1251."""
+    only ASCII may be (unencoded Windows-1251 is common) read as UTF-8 or Windows-1251.
+    PostgreSQL stores no NUL in text: a value holding one loses it."""
+    return _decode_words(raw).replace("\x00", "")
+
+
+def _decode_words(raw: str) -> str:
     raw = _FOLD.sub("", raw)
     if any("\udc80" <= char <= "\udcff" for char in raw):
         return _decode_bytes(raw.encode("utf-8", "surrogateescape"))
