@@ -504,6 +504,10 @@ CELERY_BEAT_SCHEDULE["poll-mailboxes"] = {"task": "inbox.poll_mailboxes",
 EMAIL_MAX_MESSAGE_BYTES = envint("EMAIL_MAX_MESSAGE_BYTES", 30 * 1024 * 1024, minimum=1024)
 # The demo's mailboxes "on this machine" (Mailbox.Server.LOCAL): Maildir folders.
 MAILDIR_ROOT = Path(envstr("MAILDIR_ROOT", str(VAR_DIR / "maildir")))
+# Double opt-in: a form's consent link works this long; then the request is deleted.
+CONSENT_CONFIRM_HOURS = envint("CONSENT_CONFIRM_HOURS", 48, minimum=1)
+CELERY_BEAT_SCHEDULE["purge-pending-consents"] = {"task": "consents.purge_pending_consents",
+                                                  "schedule": 3600}
 # Offboardings scheduled for an employee's last day run within a minute of their time.
 # Subject requests near their due date (hourly; each is mailed at most once a day), and the
 # retention rules (daily).

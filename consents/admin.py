@@ -41,7 +41,7 @@ class PurposeAdmin(admin.ModelAdmin):
 
 @admin.register(ConsentSite)
 class ConsentSiteAdmin(admin.ModelAdmin):
-    list_display = ["name", "team", "is_active"]
+    list_display = ["name", "team", "double_opt_in", "is_active"]
 
 
 @admin.register(CalendarDay)

@@ -5,7 +5,10 @@
      "text_versions": {"newsletter": 2},                         (the texts shown; default current)
      "page_url": "https://example.ru/form"}
 
--> 201 `{"consents": [{"purpose", "text_version"}]}`.
+-> 201 `{"consents": [{"purpose", "text_version"}]}`; or, where the site confirms by e-mail
+(ConsentSite.double_opt_in, the default for new sites), 202 `{"status": "pending", "detail":
+<words to show>}`: a link is mailed to the address and nothing is recorded until it is
+followed (consents/confirmation.py), so such a form must give an e-mail.
 
 The answer is the same whether the address belonged to a client already or a new one was
 made: a public endpoint that named the contact (or a ledger position) would tell anyone who
@@ -29,7 +32,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from consents import services
+from consents import confirmation, services
 from consents.models import ConsentSite, Purpose
 from core.untrusted import BodyTooLarge, UntrustedJSON, request_json
 from security import ratelimit
@@ -94,12 +97,20 @@ def _capture(request, site_key):
     try:
         fields = _cleaned(data)
         page_url = fields.pop("page_url")
-        contact, events = services.consent_capture(
-            site=site, **fields,
-            evidence={"ip": client_ip(request) or "",
-                      "user_agent": request.headers.get("User-Agent", "")[:300],
-                      "page_url": page_url, "origin": origin},
-        )
+        evidence = {"ip": client_ip(request) or "",
+                    "user_agent": request.headers.get("User-Agent", "")[:300],
+                    "page_url": page_url, "origin": origin}
+        if site.double_opt_in:
+            if not fields["email"]:
+                raise ValidationError({"email": _(
+                    "Give an e-mail: the consent is confirmed by a link sent to it.")})
+            confirmation.pending_create(site=site, **fields, evidence=evidence,
+                                        base_url=request.build_absolute_uri("/"))
+            logger.info("consent site %s: a confirmation link was mailed", site.pk)
+            return _cors(JsonResponse({"status": "pending", "detail": _(
+                "Check your mail: the consent is recorded once you confirm it by the link "
+                "we sent.")}, status=202, json_dumps_params={"ensure_ascii": False}), origin)
+        contact, events = services.consent_capture(site=site, **fields, evidence=evidence)
     except ValidationError as exc:
         code, detail = _first_error(exc)
         return _error(400, code, detail, origin)

@@ -181,6 +181,12 @@ class ConsentSite(models.Model):
                              related_name="consent_sites",
                              help_text=_("New clients from this site's forms become leads of "
                                          "this team."))
+    # Double opt-in: anyone may type anyone's address into a form, so a consent given there
+    # is on the ledger only once the address's owner follows the link mailed to it.
+    double_opt_in = models.BooleanField(
+        _("confirm by e-mail (double opt-in)"), default=True,
+        help_text=_("The form's consents are recorded only when the link sent to the e-mail "
+                    "given is followed; a form must then ask for an e-mail."))
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -314,3 +320,30 @@ class RetentionRule(models.Model):
 
     def __str__(self):
         return f"{self.data_type}: {self.days} days, {self.action}"
+
+
+class PendingConsent(models.Model):
+    """A website form's consents waiting for the owner of the e-mail given to confirm them
+    (ConsentSite.double_opt_in): nothing of it is on the ledger, and no contact is made,
+    until the link mailed to the address is followed (consents/confirmation.py). What the form
+    sent and its evidence are kept encrypted; an unconfirmed one is deleted once expired."""
+
+    site = models.ForeignKey(ConsentSite, on_delete=models.CASCADE, related_name="pending")
+    # The link's token is mailed, never stored: its hash finds the row.
+    token_hash = models.CharField(max_length=64, unique=True)
+    email = EncryptedTextField(purpose="pending_consent")
+    phone = EncryptedTextField(purpose="pending_consent", blank=True)
+    name = EncryptedTextField(purpose="pending_consent", blank=True)
+    purposes = models.JSONField()  # purpose codes
+    text_versions = models.JSONField(default=dict, blank=True)
+    evidence = EncryptedTextField(purpose="pending_consent")  # the form's request, JSON
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("consent awaiting confirmation")
+        verbose_name_plural = _("consents awaiting confirmation")
+
+    def __str__(self):
+        return f"{self.site} #{self.pk}"

@@ -13,3 +13,11 @@ def remind_subject_requests() -> int:
 @shared_task(name="consents.apply_retention")
 def apply_retention() -> dict:
     return retention.apply(dry_run=False).counts()
+
+
+@shared_task(name="consents.purge_pending_consents")
+def purge_pending_consents() -> int:
+    """Double opt-in requests whose link expired unconfirmed (hourly)."""
+    from consents import confirmation
+
+    return confirmation.pending_purge()

@@ -208,6 +208,9 @@ NOT_OBJECT_ROUTES = {
     # Takes a consent site's public key; the callers are the company's website forms, allowed
     # by the site's origins (tests/consents/test_capture.py).
     "consent_capture",
+    # Takes the double opt-in link's token, mailed to the address a form gave; the caller is
+    # that address's owner (tests/consents/test_double_opt_in.py: expiry, tampering, once).
+    "consent_confirm",
 }
 
 

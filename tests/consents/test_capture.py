@@ -1,6 +1,7 @@
-"""The website forms' capture endpoint: a grant per purpose with its evidence, the client
-found through the blind index or created; and every refusal (key, origin, JSON, purpose,
-text version, size, rate)."""
+"""The website forms' capture endpoint on a site that records at once (single opt-in): a grant
+per purpose with its evidence, the client found through the blind index or created; and
+every refusal (key, origin, JSON, purpose, text version, size, rate). The double opt-in
+of new sites: tests/consents/test_double_opt_in.py."""
 
 import json
 
@@ -20,7 +21,7 @@ SITE = "https://shop.example.ru"
 
 @pytest.fixture
 def site(north):
-    return ConsentSite.objects.create(name="Магазин", team=north,
+    return ConsentSite.objects.create(name="Магазин", team=north, double_opt_in=False,
                                       allowed_origins=f"{SITE}\nhttps://www.example.ru/")
 
 
