@@ -100,6 +100,7 @@ class ConsentEvent(ChainedRecord):
         PRIVACY_CENTER = "privacy_center", _("Privacy center")
         IMPORT = "import", _("Import")
         MESSENGER = "messenger", _("Messenger")
+        EMAIL_UNSUBSCRIBE = "unsubscribe", _("Unsubscribe by e-mail")
 
     at = models.DateTimeField(db_index=True, verbose_name=_("at"))
     # Ids, not foreign keys: a ledger row is never touched again (an erased contact keeps its

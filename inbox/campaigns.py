@@ -1,5 +1,7 @@
-"""Campaigns: one message to a segment of clients through a messenger channel, for one
-purpose of processing (DESIGN invariant 5: consent is checked at send time).
+"""Campaigns: one message to a segment of clients through a messenger channel or a mailbox, for
+one purpose of processing (DESIGN invariant 5: consent is checked at send time). By e-mail a
+campaign also reaches the clients known only by the address on their card, and every mail
+carries a List-Unsubscribe (inbox/unsubscribe.py).
 
 - `campaign_create` writes a draft; `campaign_send` queues it (status queued) and the
   `inbox.campaign_dispatch` task sorts the segment: a client with a current consent to the
@@ -26,7 +28,7 @@ from django.utils.translation import gettext as _
 from consents.models import ConsentState, Purpose
 from crm import selectors as crm_selectors
 from crm import services as crm_services
-from crm.models import Deal, Tag
+from crm.models import ContactPoint, Deal, Tag
 from inbox import policy
 from inbox.models import (
     Campaign,
@@ -160,6 +162,31 @@ def campaign_send(*, campaign: Campaign, by) -> Campaign:
     return campaign
 
 
+def _identities_from_points(*, channel: Channel, contact_ids: list[int]) -> None:
+    """On a channel that reaches a client by a contact point (e-mail: their address), the
+    clients in the segment who never wrote there get an identity made of the point on their
+    card (the primary one first), so the campaign reaches them as one who wrote would be.
+    An address another client already holds on the channel is left to that client."""
+    from inbox.providers.base import provider_for
+
+    kind = provider_for(channel).contact_point_kind
+    if not kind:
+        return
+    known = set(ChannelIdentity.objects.filter(channel=channel, contact_id__in=contact_ids)
+                .values_list("contact_id", flat=True))
+    points: dict[int, str] = {}
+    for point in (ContactPoint.objects.filter(contact_id__in=set(contact_ids) - known,
+                                              kind=kind)
+                  .order_by("contact_id", "-is_primary", "pk")):
+        points.setdefault(point.contact_id, point.value)
+    for contact_id, value in points.items():
+        index = ChannelIdentity.index_of(channel, value.lower())
+        if not ChannelIdentity.objects.filter(channel=channel,
+                                              external_id_index=index).exists():
+            ChannelIdentity.objects.create(channel=channel, external_id=value.lower(),
+                                           contact_id=contact_id)
+
+
 def _reasons(*, campaign: Campaign, contact_ids: list[int]) -> dict[int, str]:
     """Why each contact may not be sent to (none: they may), in a few queries."""
     reasons: dict[int, str] = {}
@@ -218,6 +245,7 @@ def campaign_dispatch(*, campaign_id: int) -> Campaign | None:
         now = timezone.now()
         for start in range(0, len(contact_ids), DISPATCH_CHUNK):
             chunk = contact_ids[start:start + DISPATCH_CHUNK]
+            _identities_from_points(channel=campaign.channel, contact_ids=chunk)
             reasons = _reasons(campaign=campaign, contact_ids=chunk)
             CampaignRecipient.objects.bulk_create([
                 CampaignRecipient(campaign=campaign, contact_id=pk,

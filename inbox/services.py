@@ -49,6 +49,7 @@ from inbox.providers.base import (
     InboundMessage,
     MailThread,
     ProviderError,
+    Unsubscribed,
     obj,
     objs,
     provider_for,
@@ -237,6 +238,10 @@ def _events_apply(events: list[tuple[InboundEvent, list]]) -> None:
             _identity_reachable(channel=channel, sender_id=item.sender_id)
         elif isinstance(item, DeliveryStatus):
             _status_apply(channel=channel, status=item)
+        elif isinstance(item, Unsubscribed):
+            from inbox import unsubscribe
+
+            unsubscribe.apply(value=item.token, evidence=item.evidence)
 
 
 def event_process(*, event: InboundEvent) -> InboundEvent:
@@ -1168,6 +1173,15 @@ def _mail_thread(message: Message) -> MailThread:
             .exclude(message_id=message.pk).order_by("-message__created_at", "-message_id")
             .first())
     token = mail_threading.reply_token(message.conversation_id)
+    recipient = getattr(message, "campaign_recipient", None)
+    if recipient is not None:
+        # A campaign's mail: its own subject, no thread to continue, a way to unsubscribe.
+        from inbox import unsubscribe
+
+        return MailThread(subject=recipient.campaign.name, reply_token=token,
+                          unsubscribe=unsubscribe.header(
+                              message.channel.mailbox.address, recipient.contact_id,
+                              recipient.campaign.purpose_id))
     if last is None:
         return MailThread(subject="", reply_token=token)
     references = tuple(last.references.split()) + (last.mail_id,)

@@ -82,7 +82,17 @@ class DeliveryStatus:
     error: str = ""
 
 
-NormalizedEvent = InboundMessage | ClientUnreachable | ClientReachable | DeliveryStatus
+@dataclass(frozen=True)
+class Unsubscribed:
+    """A client pressed "Unsubscribe" on campaign mail (List-Unsubscribe): `token` names them
+    and the purpose (inbox/unsubscribe.py); `evidence`, what the request came with."""
+
+    token: str
+    evidence: dict
+
+
+NormalizedEvent = (InboundMessage | ClientUnreachable | ClientReachable | DeliveryStatus
+                   | Unsubscribed)
 
 
 # --- Reading what a provider sent ---------------------------------------------------------------
@@ -131,6 +141,7 @@ class MailThread:
     references: tuple[str, ...] = ()
     quoted: str = ""  # the history quoted under the reply
     reply_token: str = ""  # the conversation's token for the plus-addressed reply-to
+    unsubscribe: str = ""  # a campaign mail's List-Unsubscribe header
 
 
 class Provider(WebhookProvider):
@@ -163,6 +174,9 @@ class Provider(WebhookProvider):
     threaded: bool = False
     # Whether deliveries come from polling the provider (a mailbox) rather than a webhook.
     polled: bool = False
+    # The kind of contact point a client's id here is (e-mail: their address): a client known
+    # only by the address on their card can be written to first (a campaign).
+    contact_point_kind: str = ""
 
     def __init__(self, channel):
         self.channel = channel

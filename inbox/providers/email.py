@@ -36,6 +36,7 @@ from inbox.providers.base import (
     NormalizedEvent,
     Provider,
     SendResult,
+    Unsubscribed,
     obj,
     text,
 )
@@ -58,6 +59,7 @@ class EmailProvider(Provider):
     text_limit = 100_000
     threaded = True
     polled = True
+    contact_point_kind = "email"
 
     @property
     def mailbox(self):
@@ -89,6 +91,12 @@ class EmailProvider(Provider):
             return self._bounce(mail)
         if not mail.sender or mail.sender == own:
             return []  # our own mail (a copy, a loop), or nobody's: no client wrote it
+        tag = mail_threading.token_in(mail.all_recipients, own)
+        if tag.startswith("u"):  # to the List-Unsubscribe address of a campaign mail
+            return [Unsubscribed(token=tag, evidence={
+                "message_id": mail.message_id[:300], "from": mail.sender,
+                "subject": mail.subject[:300],
+                "at": (mail.sent_at or timezone.now()).isoformat()})]
         event_id = (mail_parse.message_key(mail.message_id) if mail.message_id
                     else mail_parse.raw_key(raw))
         body = mail.text
@@ -107,7 +115,7 @@ class EmailProvider(Provider):
             sender_name=mail.sender_name or mail.sender.partition("@")[0],
             text=body, sent_at=sent_at, email=mail.sender, automatic=mail.automatic,
             answers=tuple(dict.fromkeys(answers)),
-            thread_token=mail_threading.token_in(mail.all_recipients, own),
+            thread_token=tag,
             subject_key=mail_threading.subject_key(mail.subject),
             attachments=tuple(
                 InboundAttachment(kind=_kind(a.mime_type), file_id=a.index,
@@ -186,6 +194,9 @@ class EmailProvider(Provider):
         message["Date"] = format_datetime(timezone.now())
         message_id = self.message_id_for(idempotency_key or timezone.now().strftime("%s%f"))
         message["Message-ID"] = f"<{message_id}>"
+        if thread.unsubscribe:
+            message["List-Unsubscribe"] = thread.unsubscribe
+            message["Precedence"] = "bulk"  # auto-replies to a campaign are not sent back
         if thread.in_reply_to:
             message["In-Reply-To"] = f"<{thread.in_reply_to}>"
             references = [ref for ref in thread.references if ref] or [thread.in_reply_to]

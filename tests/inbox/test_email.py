@@ -569,3 +569,83 @@ def test_idle_reads_a_mail_as_soon_as_the_server_announces_it(email_channel, smt
         watcher.join(timeout=15)
     assert not watcher.is_alive()
     assert all(seen for _raw, seen in mailbox_messages(address(email_channel)))
+
+
+@pytest.mark.django_db
+class TestCampaignMail:
+    """A campaign by e-mail reaches the clients known by the address on their card, carries a
+    List-Unsubscribe, and the client's "Unsubscribe" (a mail to that address) withdraws the
+    consent on the ledger, with the mail as its evidence."""
+
+    def audience(self, anna):
+        from consents.models import ConsentEvent, Purpose
+        from consents.services import consent_record, purpose_text_publish
+        from tests.factories import make_contact
+
+        purpose = Purpose.objects.create(code="newsletter", title="Новости и акции",
+                                         is_advertising=True)
+        purpose_text_publish(purpose=purpose, text="Согласен получать новости.")
+        client_address = client_mailbox()
+        consenting = make_contact(anna, name="Ольга", emails=[client_address])
+        consent_record(contact=consenting, purpose=purpose, kind=ConsentEvent.Kind.GRANTED,
+                       source=ConsentEvent.Source.MANAGER, evidence={"note": "по телефону"},
+                       by=anna)
+        silent = make_contact(anna, name="Не давал согласия", emails=[client_mailbox()])
+        return purpose, client_address, consenting, silent
+
+    def send(self, anna, channel, purpose, name="Декабрьская акция"):
+        from inbox import campaigns
+
+        campaign = campaigns.campaign_create(by=anna, name=name, purpose=purpose,
+                                             channel=channel, text="Скидка 10% до конца года")
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            campaigns.campaign_send(campaign=campaign, by=anna)
+        return campaign
+
+    def test_it_reaches_the_address_on_the_card_and_unsubscribing_withdraws(
+            self, email_channel, anna):
+        from consents.models import ConsentEvent
+        from consents.selectors import consent_history, may_contact
+
+        purpose, client_address, consenting, silent = self.audience(anna)
+        campaign = self.send(anna, email_channel, purpose)
+        outcome = {r.contact_id: (r.status, r.reason) for r in campaign.recipients.all()}
+        assert outcome == {consenting.pk: ("sent", ""), silent.pk: ("excluded", "no_consent")}
+        [(raw, _seen)] = mailbox_messages(client_address)
+        received = email.message_from_bytes(raw, policy=email.policy.default)
+        assert received["Subject"] == "Декабрьская акция"
+        assert received["Precedence"] == "bulk"
+        unsubscribe = received["List-Unsubscribe"].strip("<>").removeprefix("mailto:")
+        to = unsubscribe.partition("?")[0]
+        assert to.startswith(address_of(email_channel, tagged=True))
+
+        # The client's mail program writes to the unsubscribe address.
+        deliver(address(email_channel), mail(sender=client_address, to=to,
+                                             subject="unsubscribe"))
+        read(email_channel)
+        assert not may_contact(contact_id=consenting.pk, purpose=purpose)
+        [withdrawn] = [row for row in consent_history(contact_id=consenting.pk)
+                       if row["event"].kind == ConsentEvent.Kind.WITHDRAWN]
+        assert withdrawn["event"].source == ConsentEvent.Source.EMAIL_UNSUBSCRIBE
+        assert withdrawn["evidence"]["from"] == client_address
+        assert not Message.objects.filter(text="").exists()  # no message made of it
+        second = self.send(anna, email_channel, purpose, name="Январская акция")
+        assert second.recipients.get(contact=consenting).reason == "withdrawn"
+
+    def test_a_forged_unsubscribe_token_withdraws_nothing(self, email_channel, anna):
+        from consents.selectors import may_contact
+
+        purpose, _client, consenting, _silent = self.audience(anna)
+        local, _at, domain = address_of(email_channel).partition("@")
+        forged = f"{local}+u{consenting.pk}.{purpose.pk}.0000000000000000@{domain}"
+        deliver(address_of(email_channel), mail(sender="x@evil.example", to=forged))
+        read(email_channel)
+        assert may_contact(contact_id=consenting.pk, purpose=purpose)
+
+
+def address_of(channel, *, tagged: bool = False) -> str:
+    own = channel.mailbox.address
+    if not tagged:
+        return own
+    local, _at, domain = own.partition("@")
+    return f"{local}+u"
