@@ -40,6 +40,7 @@ from inbox.providers.base import (
     obj,
     text,
 )
+from inbox.providers.mail import html as mail_html
 from inbox.providers.mail import imap, local, smtp
 from inbox.providers.mail import parse as mail_parse
 from inbox.providers.mail import threading as mail_threading
@@ -205,6 +206,10 @@ class EmailProvider(Provider):
         if thread.quoted:
             body += "\n\n" + thread.quoted
         message.set_content(body + "\n")
+        # The same with its simple formatting (paragraphs, bold, links, lists) for the mail
+        # readers that show HTML.
+        message.add_alternative(mail_html.from_plain(text.rstrip(), quoted=thread.quoted),
+                                subtype="html")
         return message
 
     def send_text(self, *, to: str, text: str, reply_to_external_id: str = "",

@@ -21,12 +21,12 @@ from inbox.providers.mail import html as mail_markup
 from security.audit import access_log
 from security.audit.access_log import Action, Surface
 
-_POLICY = ("default-src 'none'; img-src 'self' data:{remote}; style-src 'unsafe-inline'; "
+_POLICY = ("default-src 'none'; img-src 'self' data:{remote}; style-src 'nonce-{nonce}'; "
            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
            "sandbox allow-popups allow-popups-to-escape-sandbox")
 _PAGE = ('<!doctype html><html><head><meta charset="utf-8"><base target="_blank">'
-         '<style>body{{font:14px/1.45 system-ui,sans-serif;color:#1f2933;margin:8px;'
-         'overflow-wrap:anywhere}}img{{max-width:100%;height:auto}}'
+         '<style nonce="{nonce}">body{{font:14px/1.45 system-ui,sans-serif;color:#1f2933;'
+         'margin:8px;overflow-wrap:anywhere}}img{{max-width:100%;height:auto}}'
          'table{{max-width:100%}}</style><title>{title}</title></head><body>{body}</body></html>')
 
 
@@ -46,8 +46,11 @@ def mail_html(request, pk, message_id):
     body = mail_markup.render(details.html, images=images, cid_urls=cid_urls)
     access_log.read(message, action=Action.VIEW, surface=Surface.HTML,
                     contact_id=deal.contact_id, detail={"deal": deal.pk, "mail": True})
-    response = HttpResponse(_PAGE.format(title=escape(details.subject), body=body))
-    response["Content-Security-Policy"] = _POLICY.format(remote=" https:" if images else "")
+    nonce = request.csp_nonce  # our own <style> only: the mail's styles were never kept
+    response = HttpResponse(_PAGE.format(title=escape(details.subject), body=body,
+                                         nonce=nonce))
+    response["Content-Security-Policy"] = _POLICY.format(remote=" https:" if images else "",
+                                                         nonce=nonce)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     response["Referrer-Policy"] = "no-referrer"

@@ -1,6 +1,6 @@
 """Posting a provider's delivery to a channel's webhook, signed as that provider signs it (through
-the test client, or over HTTP to a running server), and reading the fixtures of
-tests/inbox/fixtures/<kind>/."""
+the test client, or over HTTP to a running server), reading the fixtures of
+tests/inbox/fixtures/<kind>/, and a manager's reply from the card, sent."""
 
 import hashlib
 import hmac
@@ -73,3 +73,15 @@ def deliver_over_http(base_url: str, channel, payload: dict) -> float:
         raise result["error"]
     assert result.get("status") == 200, result
     return result["done"]
+
+
+def reply_from_card(conversation, text="Добрый день!"):
+    """The conversation's manager replies from the card; the send runs (the task queued after
+    commit), and the message is returned as it ended."""
+    from inbox import services
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        message = services.message_reply(conversation=conversation, by=conversation.assignee,
+                                         text=text)
+    message.refresh_from_db()
+    return message

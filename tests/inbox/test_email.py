@@ -27,6 +27,7 @@ from inbox.models import (
 )
 from inbox.providers.mail import imap
 from tests.inbox.mail_servers import deliver, imap_login, mailbox_messages, new_address
+from tests.inbox.messengers import reply_from_card
 
 CORPUS = Path(__file__).parent / "fixtures" / "mail"
 
@@ -177,6 +178,43 @@ class TestReading:
         assert InboundEvent.objects.get().status == InboundEvent.Status.IGNORED
         assert not Message.objects.exists()
 
+    def test_a_mail_over_the_size_limit_is_kept_by_its_text_and_says_so(self, email_channel,
+                                                                         settings):
+        """A huge attachment: the mail is stored by its headers only (the card says where the
+        rest is), seen and passed; a file over the attachment limit in a smaller mail is
+        refused with the reason, the message kept."""
+        settings.EMAIL_MAX_MESSAGE_BYTES = 1_000_000
+        settings.INBOX_MAX_ATTACHMENT_BYTES = 100_000
+        huge = EmailMessage()
+        huge["From"], huge["To"], huge["Subject"] = ("Архив <archive@client.example>",
+                                                     address(email_channel), "Фото склада")
+        huge["Message-ID"] = "<huge-001@client.example>"
+        huge.set_content("Фото во вложении.")
+        huge.add_attachment(bytes(1_500_000), maintype="application", subtype="zip",
+                            filename="photos.zip")
+        big_file = EmailMessage()
+        big_file["From"], big_file["To"], big_file["Subject"] = (
+            "Архив <archive@client.example>", address(email_channel), "Прайс")
+        big_file["Message-ID"] = "<big-file-001@client.example>"
+        big_file.set_content("Прайс во вложении.")
+        big_file.add_attachment(bytes(300_000), maintype="application", subtype="pdf",
+                                filename="price.pdf")
+        deliver(address(email_channel), huge.as_bytes())
+        deliver(address(email_channel), big_file.as_bytes())
+        assert read(email_channel) == 2
+        kept = Message.objects.get(mail__mail_id="huge-001@client.example")
+        assert "больше, чем принимает CRM" in kept.text
+        assert kept.mail.subject == "Фото склада" and not kept.attachments.exists()
+        event = InboundEvent.objects.get(provider_event_id="huge-001@client.example")
+        assert json.loads(event.payload)["headers_only"] is True
+        assert len(event.payload) < 10_000  # the file stayed on the server
+        refused = Message.objects.get(mail__mail_id="big-file-001@client.example")
+        assert refused.text == "Прайс во вложении."
+        [attachment] = refused.attachments.all()
+        assert not attachment.file_path and "larger than" in attachment.fetch_error.replace(
+            "больше", "larger than")
+        assert all(seen for _raw, seen in mailbox_messages(address(email_channel)))
+
     def test_a_server_that_refuses_the_login_is_recorded_and_nothing_is_lost(
             self, email_channel):
         mailbox = email_channel.mailbox
@@ -254,14 +292,6 @@ def client_mailbox() -> str:
     return new_address("client", domain="client.example")
 
 
-def reply_from_card(conversation, text="Добрый день! Счёт во вложении."):
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        message = services.message_reply(conversation=conversation, by=conversation.assignee,
-                                         text=text)
-    message.refresh_from_db()
-    return message
-
-
 @pytest.mark.django_db
 class TestThreads:
     def start(self, channel, client):
@@ -275,7 +305,7 @@ class TestThreads:
         client = client_mailbox()
         conversation = self.start(email_channel, client)
         asked = Message.objects.get()
-        sent = reply_from_card(conversation)
+        sent = reply_from_card(conversation, text="Счёт **№ 5** <b>во вложении</b>:\n- коробки")
         assert sent.status == Message.Status.SENT, sent.error
         # What reached the client's mailbox.
         [(raw, _seen)] = mailbox_messages(client)
@@ -286,7 +316,12 @@ class TestThreads:
         assert received["Message-ID"] == f"<{sent.external_id}>"
         reply_to = received["Reply-To"]
         assert reply_to.startswith(address(email_channel).partition("@")[0] + "+c")
-        assert "Пришлите счёт." in received.get_content()
+        assert "Пришлите счёт." in received.get_body(("plain",)).get_content()
+        html = received.get_body(("html",)).get_content()
+        assert "<blockquote" in html and "Пришлите счёт." in html
+        # The manager's simple formatting; what she typed as markup stays text.
+        assert "<b>№ 5</b> &lt;b&gt;во вложении&lt;/b&gt;" in html
+        assert "<ul><li>коробки</li></ul>" in html
         # A copy for the company's mail client.
         [(copy, seen)] = mailbox_messages(address(email_channel), folder="Sent")
         assert b"Message-ID: <" + sent.external_id.encode() in copy and seen
@@ -346,9 +381,16 @@ class TestThreads:
         assert sent.status == Message.Status.FAILED and "5.1.1" in sent.error
         identity = ChannelIdentity.objects.get()
         assert identity.is_unreachable and "User unknown" in identity.unreachable_reason
-        # The next reply is refused before any server is asked.
+        # The next reply is refused before any server is asked, and the card says why.
         refused = reply_from_card(conversation, text="Ещё раз")
         assert refused.status == Message.Status.FAILED
+        from django.test import Client
+        from django.urls import reverse
+
+        owner = Client()
+        owner.force_login(conversation.deal.owner)
+        card = owner.get(reverse("deal_detail", args=[conversation.deal_id])).content.decode()
+        assert "data-unreachable" in card and "5.1.1 User unknown" in card
 
     def test_an_auto_reply_gets_no_out_of_office_reply_and_awaits_nothing(
             self, email_channel, smtp_relay):
@@ -434,6 +476,7 @@ class TestTheCard:
             assert hostile not in body
         policy = page["Content-Security-Policy"]
         assert "sandbox" in policy and "script-src" not in policy and "https:" not in policy
+        assert "unsafe-" not in policy and "default-src 'none'" in policy
         assert page["X-Frame-Options"] == "SAMEORIGIN"
         with_images = client.get(url + "?images=1")
         assert "https://evil.example/banner.png" in with_images.content.decode()

@@ -18,18 +18,10 @@ from inbox.providers.base import (
     provider_for,
 )
 from tests.inbox.conftest import VK_CONFIRMATION, VK_SECRET
-from tests.inbox.messengers import deliver, fixture
+from tests.inbox.messengers import deliver, fixture, reply_from_card
 
 MAX_CHAT = "123456789"  # the fixtures' dialog
 VK_PEER = "712345678"
-
-
-def reply(conversation, text="Добрый день!"):
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        message = services.message_reply(conversation=conversation, by=conversation.assignee,
-                                         text=text)
-    message.refresh_from_db()
-    return message
 
 
 # --- MAX ---------------------------------------------------------------------------------------
@@ -111,7 +103,7 @@ class TestMaxSending:
         return Conversation.objects.get()
 
     def test_a_reply_goes_to_the_chat(self, conversation, fake_max_api):
-        message = reply(conversation)
+        message = reply_from_card(conversation)
         [call] = fake_max_api.calls("messages")
         assert call.body["chat_id"] == MAX_CHAT and call.body["text"] == "Добрый день!"
         assert call.token == fake_max_api.token
@@ -256,7 +248,7 @@ class TestVkSending:
 
     def test_a_reply_carries_a_random_id_and_the_echo_is_not_a_second_message(
             self, vk_channel, conversation, fake_vk_api):
-        message = reply(conversation)
+        message = reply_from_card(conversation)
         [call] = fake_vk_api.calls("messages.send")
         assert call.body["peer_id"] == VK_PEER and call.body["message"] == "Добрый день!"
         assert int(call.body["random_id"]) > 0
@@ -271,7 +263,7 @@ class TestVkSending:
 
     def test_a_retry_reuses_the_random_id_so_vk_sends_once(self, conversation, fake_vk_api):
         fake_vk_api.fail_next("6")
-        message = reply(conversation)
+        message = reply_from_card(conversation)
         calls = fake_vk_api.calls("messages.send")
         assert len(calls) == 2 and calls[0].body["random_id"] == calls[1].body["random_id"]
         assert message.status == Message.Status.SENT

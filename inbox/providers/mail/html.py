@@ -93,3 +93,53 @@ def to_text(html: str) -> str:
     text = html_lib.unescape(text).replace("\xa0", " ")
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])_(\S(?:.*?\S)?)_(?![\w*])")
+_LINK = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
+def _inline(line: str) -> str:
+    line = html_lib.escape(line, quote=True)
+    line = _BOLD.sub(r"<b>\1</b>", line)
+    line = _ITALIC.sub(r"<i>\1</i>", line)
+    return _LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', line)
+
+
+def from_plain(text: str, *, quoted: str = "") -> str:
+    """The HTML alternative of a manager's reply: what they typed, escaped, with the simple
+    formatting a mail reader expects (paragraphs, **bold**, _italic_, links, lines starting
+    with "- " as a list), the quoted history as a quotation under it."""
+    blocks: list[str] = []
+    items: list[str] = []
+    paragraph: list[str] = []
+
+    def flush():
+        if paragraph:
+            blocks.append("<p>" + "<br>".join(paragraph) + "</p>")
+            paragraph.clear()
+        if items:
+            blocks.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
+            items.clear()
+
+    for line in text.splitlines():
+        if line.lstrip().startswith(("- ", "• ")):
+            if paragraph:
+                flush()
+            items.append(_inline(line.lstrip()[2:]))
+        elif not line.strip():
+            flush()
+        else:
+            if items:
+                flush()
+            paragraph.append(_inline(line))
+    flush()
+    if quoted:
+        lines = [line[1:].lstrip() if line.startswith(">") else line
+                 for line in quoted.splitlines()]
+        head, body = (lines[0], lines[1:]) if lines else ("", [])
+        blocks.append(f"<p>{html_lib.escape(head)}</p><blockquote style=\"margin:0 0 0 .8ex;"
+                      f"border-left:1px solid #ccc;padding-left:1ex\">"
+                      + "<br>".join(html_lib.escape(line) for line in body) + "</blockquote>")
+    return "<!doctype html><html><body>" + "".join(blocks) + "</body></html>"

@@ -6,6 +6,7 @@ import logging
 import smtplib
 import socket
 import ssl
+from contextlib import contextmanager
 from email.message import EmailMessage
 
 from core.providers import ProviderError
@@ -21,20 +22,29 @@ def _reply_text(code: int, message: bytes | str) -> str:
     return f"{code} {message}".strip()[:450]
 
 
+@contextmanager
+def _connected(mailbox):
+    """A logged-in SMTP session (TLS from the start, or upgraded by STARTTLS)."""
+    context = ssl.create_default_context()
+    if mailbox.smtp_security == "ssl":
+        server = smtplib.SMTP_SSL(mailbox.smtp_host, mailbox.smtp_port, timeout=TIMEOUT,
+                                  context=context)
+    else:
+        server = smtplib.SMTP(mailbox.smtp_host, mailbox.smtp_port, timeout=TIMEOUT)
+    with server:
+        server.ehlo()
+        if mailbox.smtp_security == "starttls":
+            server.starttls(context=context)
+            server.ehlo()
+        if mailbox.password and server.has_extn("auth"):
+            server.login(mailbox.username, mailbox.password)
+        yield server
+
+
 def send(mailbox, message: EmailMessage) -> None:
     """Hand `message` to the mailbox's SMTP server. Raises ProviderError."""
-    context = ssl.create_default_context()
     try:
-        if mailbox.smtp_security == "ssl":
-            server = smtplib.SMTP_SSL(mailbox.smtp_host, mailbox.smtp_port, timeout=TIMEOUT,
-                                      context=context)
-        else:
-            server = smtplib.SMTP(mailbox.smtp_host, mailbox.smtp_port, timeout=TIMEOUT)
-        with server:
-            if mailbox.smtp_security == "starttls":
-                server.starttls(context=context)
-            if mailbox.password and server.has_extn("auth"):
-                server.login(mailbox.username, mailbox.password)
+        with _connected(mailbox) as server:
             refused = server.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
         code, reason = next(iter(exc.recipients.values()))
@@ -61,20 +71,9 @@ def send(mailbox, message: EmailMessage) -> None:
 
 def test_connection(mailbox) -> str:
     """The server's greeting after the login, or ProviderError."""
-    context = ssl.create_default_context()
     try:
-        if mailbox.smtp_security == "ssl":
-            server = smtplib.SMTP_SSL(mailbox.smtp_host, mailbox.smtp_port, timeout=TIMEOUT,
-                                      context=context)
-        else:
-            server = smtplib.SMTP(mailbox.smtp_host, mailbox.smtp_port, timeout=TIMEOUT)
-        with server:
-            code, greeting = server.ehlo()
-            if mailbox.smtp_security == "starttls":
-                server.starttls(context=context)
-                code, greeting = server.ehlo()
-            if mailbox.password and server.has_extn("auth"):
-                server.login(mailbox.username, mailbox.password)
+        with _connected(mailbox) as server:
+            greeting = server.ehlo_resp or b""
     except smtplib.SMTPAuthenticationError as exc:
         raise ProviderError(f"SMTP: the server refused the login: "
                             f"{_reply_text(exc.smtp_code, exc.smtp_error)}",
@@ -82,4 +81,4 @@ def test_connection(mailbox) -> str:
     except (smtplib.SMTPException, OSError) as exc:
         raise ProviderError(f"SMTP: {exc}", permanent=False) from exc
     first_line = greeting.decode("utf-8", "replace").splitlines()[0] if greeting else ""
-    return f"SMTP: {code} {first_line}".strip()
+    return f"SMTP: 250 {first_line}".strip()
