@@ -475,6 +475,52 @@ def my_open_tasks(*, user) -> QuerySet[Task]:
     return task_list(user=user, done=False).filter(assignee=user)
 
 
+# --- The team's work (a sales head's review) -------------------------------------------------
+
+
+def reviews_team(user) -> bool:
+    """Whether `user` reviews a team's work: a sales head (their teams), the admin (all)."""
+    return active_role(user) in (roles.SALES_HEAD, roles.ADMIN)
+
+
+def team_members(*, user) -> QuerySet:
+    """The people whose work `user` reviews: the members of the teams a head heads, everyone
+    for the admin, nobody for anyone else."""
+    from django.contrib.auth import get_user_model
+
+    people = get_user_model().objects.select_related("team")
+    role = active_role(user)
+    if role == roles.ADMIN:
+        return people.filter(team__isnull=False)
+    if role == roles.SALES_HEAD:
+        return people.filter(team_id__in=user.headed_team_ids)
+    return people.none()
+
+
+def team_open_tasks(*, user, assignee=None) -> QuerySet[Task]:
+    """The open tasks of the people `user` reviews (of one of them), the overdue first, then
+    by due date (those without one last)."""
+    from django.db.models import F
+
+    tasks = (Task.objects.filter(done=False, assignee__in=team_members(user=user))
+             .select_related("assignee", "deal", "contact"))
+    if assignee is not None:
+        tasks = tasks.filter(assignee=assignee)
+    return tasks.order_by(F("due_at").asc(nulls_last=True), "pk")
+
+
+def team_task_counts(*, user) -> list:
+    """Each person `user` reviews with their open and overdue task counts (one query): the
+    active ones, and anyone else who still holds open tasks; the most overdue first."""
+    now = timezone.now()
+    members = team_members(user=user).annotate(
+        open_tasks=Count("tasks", filter=Q(tasks__done=False)),
+        overdue_tasks=Count("tasks", filter=Q(tasks__done=False, tasks__due_at__lt=now)),
+    ).filter(Q(is_active=True) | Q(open_tasks__gt=0))
+    return sorted(members, key=lambda m: (-m.overdue_tasks, -m.open_tasks,
+                                          m.get_full_name() or m.username))
+
+
 # --- Lookup by phone or e-mail ---------------------------------------------------------------
 # The values are encrypted; an exact match goes through the blind index of the normalized
 # value, so `8 (916) 123-45-67` finds `+79161234567`.

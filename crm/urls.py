@@ -32,6 +32,7 @@ urlpatterns = [
     path("deals/<int:pk>/shares/<int:user_id>/revoke/", sharing.deal_share_revoke,
          name="deal_share_revoke"),
     path("tasks/", tasks.task_list, name="task_list"),
+    path("tasks/team/", tasks.team_task_list, name="team_task_list"),
     path("tasks/<int:pk>/complete/", tasks.task_complete, name="task_complete"),
     path("mentions/", mentions.mention_list, name="mention_list"),
     path("contacts/", contacts.contact_list, name="contact_list"),

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +28,35 @@ def task_list(request):
         "nav": "tasks",
         "tasks": tasks,
         "can_complete_task": request.user.has_perm("crm.change_task"),
+        "reviews_team": selectors.reviews_team(request.user),
+        "next": reverse("task_list"),
+    })
+
+
+@login_required
+@require_GET
+@list_rate_limited
+def team_task_list(request):
+    """A sales head's team's open tasks (the admin's: every team's), with each person's open
+    and overdue counts; `?assignee=<id>` lists one person's (404 for anyone outside)."""
+    if not selectors.reviews_team(request.user):
+        raise PermissionDenied
+    assignee = None
+    if request.GET.get("assignee"):
+        try:
+            assignee = selectors.team_members(user=request.user).get(
+                pk=int(request.GET["assignee"]))
+        except (ValueError, OverflowError, ObjectDoesNotExist):
+            raise Http404 from None
+    tasks = list(selectors.team_open_tasks(user=request.user, assignee=assignee)[:500])
+    access_log.read(tasks, action=Action.LIST)
+    return render(request, "crm/team_task_list.html", {
+        "nav": "tasks",
+        "tasks": tasks,
+        "members": selectors.team_task_counts(user=request.user),
+        "assignee": assignee,
+        "can_complete_task": request.user.has_perm("crm.change_task"),
+        "next": request.get_full_path(),
     })
 
 
