@@ -670,7 +670,9 @@ def _identity_unreachable(*, channel: Channel, sender_id: str, reason: str) -> N
 # -> sent, or failed with the provider's reason (and a retry). Each status change is pushed
 # to the deal's group after commit.
 
-REPLY_TEXT_LIMIT = 4096  # the most any channel takes (MAX: 4000, its provider's text_limit)
+# The most a messenger takes (MAX: 4000, its provider's text_limit); a mail takes more (its
+# provider's text_limit).
+REPLY_TEXT_LIMIT = 4096
 # Telegram takes about one message a second per chat; faster sends get 429s.
 CHAT_SEND_INTERVAL = 1
 
@@ -845,7 +847,7 @@ def message_reply(*, conversation: Conversation, by, text: str,
     """A reply from `by`, queued for sending. With `sealed_text`, that is what the client
     gets and `text` is what the conversation shows (a privacy link: "privacy link sent")."""
     conversation = _conversation_for_reply(conversation=conversation, by=by)
-    limit = min(REPLY_TEXT_LIMIT, provider_for(conversation.channel).text_limit)
+    limit = provider_for(conversation.channel).text_limit
     text = _clean_text(text, limit=limit, empty=_("Write the reply first."))
     if sealed_text:
         sealed_text = _clean_text(sealed_text, limit=limit, empty="")

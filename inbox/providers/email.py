@@ -57,7 +57,7 @@ def _raw_of(payload: dict) -> bytes:
 
 class EmailProvider(Provider):
     kind = "email"
-    text_limit = 100_000
+    text_limit = 20_000  # what a message holds (Message.text)
     threaded = True
     polled = True
     contact_point_kind = "email"

@@ -417,6 +417,21 @@ class TestSending:
         assert failed.status == Message.Status.FAILED
         assert "550" in failed.error and "No such user" in failed.error
 
+    def test_a_long_letter_goes_out_whole(self, email_channel):
+        """A mail is no chat message: 10,000 characters are sent as typed (messengers stop
+        at their providers' 4,096)."""
+        client = client_mailbox()
+        deliver(address(email_channel), mail(sender=client, to=address(email_channel)))
+        read(email_channel)
+        letter = "\n\n".join(f"Пункт {n}: " + " ".join(["условия договора"] * 10)
+                               for n in range(60))
+        assert len(letter) > 10_000
+        sent = reply_from_card(Conversation.objects.get(), text=letter)
+        assert sent.status == Message.Status.SENT and sent.text == letter
+        [(raw, _seen)] = mailbox_messages(client)
+        received = email.message_from_bytes(raw, policy=email.policy.default)
+        assert received.get_body(("plain",)).get_content().startswith(letter)
+
     def test_a_file_goes_out_as_an_attachment_of_the_threaded_mail(self, email_channel):
         from django.core.files.uploadedfile import SimpleUploadedFile
 
