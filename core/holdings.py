@@ -162,6 +162,10 @@ class Holdings:
     merge_models: tuple[str, ...] = ()
     merge: Callable | None = None
     unmerge: Callable | None = None
+    # "Worked in the CRM" (crm.selectors.deals_not_worked_in_crm): client_touches(windows) ->
+    # the deal ids, of {deal id: (after, until)}, with a touch of the client recorded here in
+    # that window (a message to or from them, a call).
+    client_touches: Callable | None = None
 
 
 _DECLARED: dict[str, Holdings] = {}

@@ -122,10 +122,14 @@ def _deal_table(user, filters: dict, limit: int):
         _("Contact"), _("Phone"), _("E-mail"), _("Company"), _("Next step"),
         _("Expected close"), pgettext("export column", "Created"),
         pgettext("export column", "Last activity"),
+        # KPIs count only what was worked in the CRM (a won deal with a recorded client touch
+        # in the 30 days before it was won); empty for deals not won.
+        pgettext("export column", "Worked in the CRM"),
     ]
     deals = selectors.deal_list(user=user, filters=selectors.DealFilters(**filters))
     deals = deals.prefetch_related("contact__points")
     rows, deals = [], list(deals[:limit])
+    not_worked = selectors.deals_not_worked_in_crm(deals)
     for deal in deals:
         contact = deal.contact
         rows.append([
@@ -135,6 +139,8 @@ def _deal_table(user, filters: dict, limit: int):
             deal.company.name if deal.company else "", deal.next_step,
             deal.expected_close.isoformat() if deal.expected_close else "",
             _local(deal.created_at), _local(deal.last_activity_at),
+            "" if deal.status != Deal.Status.WON else (
+                _("no") if deal.pk in not_worked else _("yes")),
         ])
     return header, rows, deals
 

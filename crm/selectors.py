@@ -477,6 +477,32 @@ def my_open_tasks(*, user) -> QuerySet[Task]:
 
 # --- The team's work (a sales head's review) -------------------------------------------------
 
+# A won deal counts as worked in the CRM (the KPI the company moved off personal phones for)
+# when a touch of the client is recorded here in the days before it was won.
+WORKED_DAYS = 30
+_TOUCH_CHUNK = 200
+
+
+def deals_not_worked_in_crm(deals) -> set[int]:
+    """The ids of the won deals among `deals` with no client touch (a message to or from the
+    client, a call) recorded in the CRM in the WORKED_DAYS before they were won: flagged in
+    the lists and the card, and left out of "worked in the CRM" in the exports."""
+    from datetime import timedelta
+
+    from core.holdings import declared
+
+    windows = {deal.pk: (deal.closed_at - timedelta(days=WORKED_DAYS), deal.closed_at)
+               for deal in deals if deal.status == Deal.Status.WON and deal.closed_at}
+    touched: set[int] = set()
+    ids = list(windows)
+    for start in range(0, len(ids), _TOUCH_CHUNK):
+        chunk = {pk: windows[pk] for pk in ids[start:start + _TOUCH_CHUNK]}
+        for holdings in declared():
+            if holdings.client_touches is not None:
+                touched |= holdings.client_touches(chunk)
+    return set(windows) - touched
+
+
 
 def reviews_team(user) -> bool:
     """Whether `user` reviews a team's work: a sales head (their teams), the admin (all)."""

@@ -190,6 +190,22 @@ def _unmerge(merge, moved: dict) -> None:
                            merge)
 
 
+def client_touches(windows: dict) -> set[int]:
+    """The deals with a message to or from the client in their window: typed or received,
+    not a private note, not sent or answered by a machine (an out-of-office reply, a
+    campaign, an auto-reply)."""
+    from functools import reduce
+    from operator import or_
+
+    if not windows:
+        return set()
+    within = reduce(or_, (Q(conversation__deal_id=pk, created_at__gt=after, created_at__lte=until)
+                          for pk, (after, until) in windows.items()))
+    return set(Message.objects.filter(within, is_automatic=False, direction__in=[
+        Message.Direction.INBOUND, Message.Direction.OUTBOUND]).exclude(
+        status=Message.Status.FAILED).values_list("conversation__deal_id", flat=True).distinct())
+
+
 def holdings() -> Holdings:
     from inbox import demo, services
 
@@ -205,7 +221,7 @@ def holdings() -> Holdings:
         subject_data=subject_data,
         client_routes=client_routes, client_send=client_send,
         merge_models=("inbox.channelidentity", "inbox.conversation"),
-        merge=_merge, unmerge=_unmerge,
+        merge=_merge, unmerge=_unmerge, client_touches=client_touches,
         api_urls="inbox.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("message", _("Message"), "inbox/timeline/message.html",

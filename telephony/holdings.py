@@ -131,6 +131,20 @@ def _prefetch_calls(calls: list) -> None:
         call.line = lines.get((call.account_id, call.line_number))
 
 
+def client_touches(windows: dict) -> set[int]:
+    """The deals with a call in their window that was answered (a missed call reached
+    nobody)."""
+    from functools import reduce
+    from operator import or_
+
+    if not windows:
+        return set()
+    within = reduce(or_, (Q(deal_id=pk, started_at__gt=after, started_at__lte=until)
+                          for pk, (after, until) in windows.items()))
+    return set(Call.objects.filter(within, answered=True).values_list("deal_id", flat=True)
+               .distinct())
+
+
 def holdings() -> Holdings:
     from telephony import demo, services
 
@@ -147,6 +161,7 @@ def holdings() -> Holdings:
         contact_activity="calls__started_at",
         subject_data=subject_data,
         merge_models=("telephony.call", "telephony.callbackcommand"),
+        client_touches=client_touches,
         api_urls="telephony.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("call", _("Call"), "telephony/timeline/call.html", _call,

@@ -91,6 +91,7 @@ def deal_list(request):
         "heading": deal_list_heading(user),
         "form": form,
         "page": page,
+        "not_worked": selectors.deals_not_worked_in_crm(page.object_list),
         "show_owner": selectors.user_can_see_owner_filter(user),
         "my_tasks": selectors.my_open_tasks(user=user)[:5],
     })
@@ -165,6 +166,7 @@ def _deal_card(request, deal: Deal, *, note_form=None, task_form=None, status_fo
         "note_form": note_form or NoteForm(),
         "task_form": task_form or TaskForm(user=user, deal=deal),
         "status_form": status_form or DealStatusForm(initial={"status": deal.status}),
+        "not_worked": deal.pk in selectors.deals_not_worked_in_crm([deal]),
     })
 
 
