@@ -36,8 +36,9 @@ def parse(value: str) -> tuple[int, int] | None:
 
 def header(address: str, contact_id: int, purpose_id: int) -> str:
     """The List-Unsubscribe header's value for a campaign mail from `address`."""
-    local, _at, domain = address.partition("@")
-    return f"<mailto:{local}+{token(contact_id, purpose_id)}@{domain}?subject=unsubscribe>"
+    from inbox.providers.mail.threading import tagged_address
+
+    return f"<mailto:{tagged_address(address, token(contact_id, purpose_id))}?subject=unsubscribe>"
 
 
 def apply(*, value: str, evidence: dict) -> bool:

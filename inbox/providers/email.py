@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import json
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -130,7 +131,7 @@ class EmailProvider(Provider):
                 "html": mail.html, "quoted": mail.quoted,
                 "inline": {a.content_id: a.index for a in mail.attachments if a.content_id},
                 "automatic": mail.automatic,
-                "invitation": mail.invitation.__dict__ if mail.invitation else None,
+                "invitation": asdict(mail.invitation) if mail.invitation else None,
             },
         )]
 
@@ -189,8 +190,8 @@ class EmailProvider(Provider):
         message["From"] = formataddr((self.channel.name, mailbox.address))
         message["To"] = to
         if thread.reply_token:
-            local, _at, domain = mailbox.address.partition("@")
-            message["Reply-To"] = f"{local}+{thread.reply_token}@{domain}"
+            message["Reply-To"] = mail_threading.tagged_address(mailbox.address,
+                                                                thread.reply_token)
         message["Subject"] = thread.subject or self.channel.name
         message["Date"] = format_datetime(timezone.now())
         message_id = self.message_id_for(idempotency_key or timezone.now().strftime("%s%f"))

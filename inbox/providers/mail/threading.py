@@ -33,9 +33,10 @@ def conversation_of_token(token: str) -> int | None:
     return pk if constant_time_compare(found.group(2), _signature(pk)) else None
 
 
-def reply_address(address: str, conversation_pk: int) -> str:
-    local, _at, domain = address.partition("@")
-    return f"{local}+{reply_token(conversation_pk)}@{domain}"
+def tagged_address(address: str, tag: str) -> str:
+    """Our address plus a tag: `sales@company.ru` + `c12.ab…` -> `sales+c12.ab…@company.ru`."""
+    user_part, _at, domain = address.partition("@")
+    return f"{user_part}+{tag}@{domain}"
 
 
 def token_in(addresses, own_address: str) -> str:
