@@ -586,6 +586,25 @@ class TestTheDemoMailbox:
         self.simulate("И ещё 2 паллеты")
         assert Conversation.objects.count() == 1 and Message.objects.count() == 2
 
+    def test_the_folder_reads_in_arrival_order_across_a_microsecond_digit(self,
+                                                                          local_mailbox):
+        """Maildir names carry the delivery's microseconds unpadded: "M99999" was delivered
+        before "M100000" of the same second, though it sorts after it as text (a second mail
+        of the demo then hid behind the first one's UID)."""
+        from inbox.providers.mail import local
+
+        folder = local.path_of("sales@company.example") / "new"
+        local.LocalFolder("sales@company.example")  # creates the Maildir
+        for name, text in (("1765000000.M99999P7Q1.host", "первое"),
+                           ("1765000000.M100000P7Q2.host", "второе"),
+                           ("1765000001.M5P7Q3.host", "третье")):
+            (folder / name).write_bytes(mail(sender="a@client.example",
+                                             to="sales@company.example", text=text))
+        reader = local.LocalFolder("sales@company.example")
+        texts = [email.message_from_bytes(f.raw).get_payload(decode=True).decode().strip()
+                 for f in reader.fetch(reader.new_uids(0))]
+        assert texts == ["первое", "второе", "третье"]
+
     def test_a_reply_is_filed_in_its_sent_folder(self, local_mailbox):
         from inbox.providers.mail import local
 

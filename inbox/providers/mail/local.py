@@ -5,6 +5,7 @@ flags), and what the demo "sends" is filed in its Sent folder. Production mailbo
 and SMTP servers."""
 
 import mailbox as maildir_lib
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,14 +24,23 @@ def _root(address: str) -> maildir_lib.Maildir:
     return maildir_lib.Maildir(path, create=True)
 
 
+_NAME = re.compile(r"^(\d+)\.M(\d+)P(\d+)Q(\d+)")
+
+
+def _arrival(key: str) -> tuple:
+    found = _NAME.match(key)
+    return (tuple(int(part) for part in found.groups()) if found else (0, 0, 0, 0)), key
+
+
 class LocalFolder:
     uidvalidity = 1  # a Maildir's names never change: its UIDs (positions) stay valid
 
     def __init__(self, address: str, folder: str = "INBOX"):
         root = _root(address)
         self.box = root if folder.upper() == "INBOX" else root.add_folder(folder)
-        # Maildir names start with the delivery time: their order is the arrival order.
-        self.keys = sorted(self.box.keys())
+        # Maildir names start with the delivery time, "<seconds>.M<microseconds>P<pid>Q<n>":
+        # in that order (not as text: the microseconds are not zero-padded) they arrived.
+        self.keys = sorted(self.box.keys(), key=_arrival)
 
     def new_uids(self, after_uid: int) -> list[int]:
         return list(range(after_uid + 1, len(self.keys) + 1))
