@@ -32,13 +32,12 @@ from django.utils import timezone
 
 from consents import subject_keys
 from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectRequest
-from core.holdings import ERASED, Erasure, ErasureReport, declared
+from core.holdings import ERASED, ERASED_PAYLOAD, Erasure, ErasureReport, declared
 from crm.models import Contact, ContactPoint, Deal, Note, Task, TimelineEntry
 from security import exports
 from security.audit import change_log
 from security.models import AccessRecord, ExportRequest, FieldReveal
 
-ERASED_PAYLOAD = '{"erased": true}'
 REASON_REQUEST = "subject_request"
 REASON_RETENTION = "retention"
 

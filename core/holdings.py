@@ -29,6 +29,8 @@ from django.apps import apps
 
 # What an erased text becomes (in Russian: the reports and the cards show it as it is).
 ERASED = "[удалено]"
+# What a provider's stored delivery that named an erased client holds afterwards.
+ERASED_PAYLOAD = '{"erased": true}'
 
 
 class ErasureReport:

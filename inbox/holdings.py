@@ -7,10 +7,10 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.holdings import ERASED, Erasure, Holdings, RetentionKind
+from core.holdings import ERASED, ERASED_PAYLOAD, Erasure, Holdings, RetentionKind
 from crm.models import TimelineEntry
 from crm.timeline import TimelineKind
-from inbox.models import Attachment, ChannelIdentity, InboundEvent, Message
+from inbox.models import Attachment, Channel, ChannelIdentity, InboundEvent, MailDetails, Message
 
 
 def _client_messages(contact):
@@ -41,6 +41,15 @@ def erase(erasure: Erasure) -> set[str]:
     messages = _client_messages(erasure.contact)
     needles |= {external_id for external_id in
                 messages.exclude(external_id="").values_list("external_id", flat=True)}
+    # A mail's delivery is its raw bytes in base64, which no search for the client's values
+    # sees into: the deliveries of their mails go by their ids (a mail's event id is its
+    # message's), and the envelope, HTML and quoted history beside each message go whole.
+    report.add("inbox.inboundevent", "anonymized", InboundEvent.objects.filter(
+        channel__kind=Channel.Kind.EMAIL,
+        provider_event_id__in=messages.exclude(external_id="").values("external_id"),
+    ).exclude(payload=ERASED_PAYLOAD).update(payload=ERASED_PAYLOAD, error=""))
+    report.add("inbox.maildetails", "deleted",
+               MailDetails.objects.filter(message__in=messages).delete()[0])
     # Their files go with the rows once the erasure commits (security.files).
     files = Attachment.objects.filter(message__in=messages)
     report.files_deleted += files.exclude(file_path="").count()
@@ -70,6 +79,7 @@ def _messages_past(before, action) -> list[int]:
     # Messages of the client and notes alike; outbound ones too (they quote the client).
     return list(Message.objects.filter(created_at__lt=before).filter(
         ~Q(text__in=("", ERASED)) | Q(attachments__isnull=False) | ~Q(external_id="")
+        | Q(mail__isnull=False)
     ).distinct().values_list("pk", flat=True))
 
 
@@ -82,6 +92,7 @@ def _messages_apply(ids: list[int], action: str) -> None:
                                      source_id__in=ids).delete()
         messages.delete()
     else:
+        MailDetails.objects.filter(message__in=messages).delete()  # a mail's envelope, HTML
         messages.exclude(text="").update(text=ERASED)
         messages.update(external_id="", error="", sealed_text="")
 

@@ -1,6 +1,7 @@
 """Erasure of a client: afterwards no table and no stored file holds any of their values,
 another client's values are all still there, and the audit chains verify."""
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -17,7 +18,14 @@ from core import crypto
 from crm import services as crm
 from crm.models import Contact, Deal
 from inbox import attachments
-from inbox.models import Channel, ChannelIdentity, Conversation, InboundEvent, Message
+from inbox.models import (
+    Channel,
+    ChannelIdentity,
+    Conversation,
+    InboundEvent,
+    MailDetails,
+    Message,
+)
 from security import exports, reveal
 from security.models import FieldReveal
 from telephony import recordings
@@ -28,7 +36,7 @@ class Client:
     """One client with a value in every place the product keeps one."""
 
     def __init__(self, *, owner, name, phone, email, chat_id, phrase, file_bytes, channel,
-                 account, newsletter):
+                 mail_channel, account, newsletter):
         self.name, self.phone, self.email, self.chat_id = name, phone, email, chat_id
         self.phrase, self.file_bytes = phrase, file_bytes
         digits = phone.lstrip("+")
@@ -61,6 +69,27 @@ class Client:
                                             "message_id": 17, "chat": {"id": int(chat_id)},
                                             "from": {"id": int(chat_id), "first_name": name},
                                             "text": phrase}}, ensure_ascii=False))
+        # A mail from them: the message, its envelope beside it, its raw delivery.
+        mail_identity = ChannelIdentity.objects.create(channel=mail_channel,
+                                                       external_id=email.lower(),
+                                                       contact=self.contact, display_name=name)
+        mail_conversation = Conversation.objects.create(channel=mail_channel,
+                                                        identity=mail_identity,
+                                                        contact=self.contact, deal=self.deal)
+        mail_id = f"{uuid.uuid4().hex}@client.example"
+        mail = Message.objects.create(
+            conversation=mail_conversation, channel=mail_channel, text="Добрый день",
+            direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED,
+            external_id=mail_id)
+        MailDetails.objects.create(message=mail, mail_id=mail_id, subject=f"Re: {phrase}",
+                                   sender=email, sender_name=name, html=f"<p>{name}</p>",
+                                   quoted=f"> {phrase}")
+        raw = (f"From: {name} <{email}>\r\nMessage-ID: <{mail_id}>\r\nSubject: {phrase}"
+               "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nДобрый день\r\n")
+        InboundEvent.objects.create(channel=mail_channel, provider_event_id=mail_id,
+                                    event_type="mail", payload=json.dumps({
+                                        "uid": 1, "raw": base64.b64encode(
+                                            raw.encode()).decode()}))
         entry = uuid.uuid4().hex  # the PBX's id of the call
         call = Call.objects.create(account=account, entry_id=entry, direction="in",
                                    client_number=phone, deal=self.deal, contact=self.contact,
@@ -91,7 +120,12 @@ def _text_fields(model):
 
 
 def _database_texts():
-    """Every text, char and JSON column of every row of every table, as text."""
+    """Every text, char and JSON column of every row of every table, as text; a stored mail
+    delivery also as the mail it holds (its raw bytes are in base64)."""
+    for payload in InboundEvent.objects.filter(payload__contains='"raw"').values_list(
+            "payload", flat=True):
+        yield "inbox.InboundEvent (the mail)", base64.b64decode(
+            json.loads(payload)["raw"]).decode("utf-8", "replace")
     for model in apps.get_models(include_auto_created=True):
         if not model._meta.managed or model._meta.proxy:
             continue
@@ -138,9 +172,11 @@ def _found(values: list[str]) -> list[tuple[str, str]]:
 def world(anna, newsletter, north):
     channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram", team=north,
                                      credentials="1:x", api_base_url="http://127.0.0.1:9")
+    mail_channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта", team=north)
     account = PbxAccount.objects.create(name="Mango", team=north,
                                         api_base_url="http://127.0.0.1:9/vpbx/")
-    common = {"owner": anna, "channel": channel, "account": account, "newsletter": newsletter}
+    common = {"owner": anna, "channel": channel, "mail_channel": mail_channel,
+              "account": account, "newsletter": newsletter}
     erased = Client(name="Пётр Эрасов", phone="+79031234567", email="Petr.Erasov@example.ru",
                     chat_id="987654321", phrase="Кодовое слово бегемот-4711",
                     file_bytes=b"erasov-secret-scan", **common)
