@@ -1169,11 +1169,6 @@ def _mail_thread(message: Message) -> MailThread:
     subject, ids and text, quoted under the reply) and the conversation's reply-to token."""
     from inbox.providers.mail import threading as mail_threading
 
-    last = (MailDetails.objects.select_related("message")
-            .filter(message__conversation_id=message.conversation_id,
-                    message__created_at__lte=message.created_at)
-            .exclude(message_id=message.pk).order_by("-message__created_at", "-message_id")
-            .first())
     token = mail_threading.reply_token(message.conversation_id)
     recipient = getattr(message, "campaign_recipient", None)
     if recipient is not None:
@@ -1184,6 +1179,11 @@ def _mail_thread(message: Message) -> MailThread:
                           unsubscribe=unsubscribe.header(
                               message.channel.mailbox.address, recipient.contact_id,
                               recipient.campaign.purpose_id))
+    last = (MailDetails.objects.select_related("message")
+            .filter(message__conversation_id=message.conversation_id,
+                    message__created_at__lte=message.created_at)
+            .exclude(message_id=message.pk).order_by("-message__created_at", "-message_id")
+            .first())
     if last is None:
         return MailThread(subject="", reply_token=token)
     references = tuple(last.references.split()) + (last.mail_id,)

@@ -99,8 +99,7 @@ class EmailProvider(Provider):
                 "message_id": mail.message_id[:300], "from": mail.sender,
                 "subject": mail.subject[:300],
                 "at": (mail.sent_at or timezone.now()).isoformat()})]
-        event_id = (mail_parse.message_key(mail.message_id) if mail.message_id
-                    else mail_parse.raw_key(raw))
+        event_id = mail_parse.mail_key(raw, mail.message_id)
         body = mail.text
         if obj(payload).get("headers_only"):
             body = (body + "\n\n" if body else "") + _(
@@ -152,9 +151,7 @@ class EmailProvider(Provider):
         """The inbound event of a mail read from the mailbox: its id (the Message-ID's key, or
         the hash of a mail without one: the same mail read twice is one event), type and
         payload (the raw bytes in base64: mail is bytes, not text)."""
-        message_id = mail_parse.message_id_of(fetched.raw)
-        event_id = (mail_parse.message_key(message_id) if message_id
-                    else mail_parse.raw_key(fetched.raw))
+        event_id = mail_parse.mail_key(fetched.raw, mail_parse.message_id_of(fetched.raw))
         payload = {"uidvalidity": uidvalidity, "uid": fetched.uid, "size": fetched.size,
                    "raw": base64.b64encode(fetched.raw).decode("ascii")}
         if fetched.headers_only:

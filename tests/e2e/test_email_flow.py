@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from crm.models import Deal
 from inbox import mailboxes
 from inbox.models import Conversation, Message
-from tests.e2e.test_deal_card import log_in, wait_until
+from tests.e2e.test_messengers_flow import open_card
 from tests.inbox.mail_servers import mailbox_messages, new_address
 from tests.inbox.test_email import CORPUS, mail
 
@@ -48,14 +48,6 @@ def wait_for(condition, seconds=10):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
-
-
-def open_card(page, base_url, deal, frames):
-    log_in(page, base_url, "anna")
-    page.goto(f"{base_url}/deals/{deal.pk}/")
-    expect(page.get_by_role("heading", name=deal.title)).to_be_visible()
-    wait_until(page, lambda: any('"subscribed"' in str(frame) for frame in frames))
-    page.evaluate("window.__noReload = true")
 
 
 def test_a_mail_arrives_live_the_reply_threads_and_the_answer_comes_back(

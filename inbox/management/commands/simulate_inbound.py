@@ -89,7 +89,7 @@ class Command(BaseCommand):
         if mailbox.last_error:
             raise CommandError(f"The mailbox could not be read: {mailbox.last_error}")
         self.stdout.write(f"Read the mailbox: {stored} new")
-        event_id = mail_parse.message_key(mail_parse.message_id_of(raw))
+        event_id = mail_parse.mail_key(raw, mail_parse.message_id_of(raw))
         self._report(channel, event_id, provider.parse(
             {"raw": base64.b64encode(raw).decode()}))
 

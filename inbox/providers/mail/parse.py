@@ -97,8 +97,11 @@ def message_key(message_id: str) -> str:
     return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
 
 
-def raw_key(raw: bytes) -> str:
-    """The key of a message without a Message-ID: its bytes (the same mail twice, once)."""
+def mail_key(raw: bytes, message_id: str) -> str:
+    """A mail's key (its inbound event's and its message's id): its Message-ID's, or for a
+    mail without one the hash of its bytes (the same mail twice, once)."""
+    if message_id:
+        return message_key(message_id)
     return "raw:" + hashlib.sha256(raw).hexdigest()
 
 
