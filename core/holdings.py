@@ -16,6 +16,7 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - the anomaly rules (security/audit/rules.py): `clients_worked_with`;
 - the privacy link (consents/privacy.py): `client_routes`, `client_send`;
 - merging two cards of one client (crm/merge.py): `merge_models`, `merge`, `unmerge`.
+- the sales head's figures (reports/): `activity_facts`, what the app's rows count for.
 
 tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
 no download.
@@ -168,6 +169,10 @@ class Holdings:
     # the deal ids, of {deal id: (after, until)}, with a touch of the client recorded here in
     # that window (a message to or from them, a call).
     client_touches: Callable | None = None
+    # The sales head's figures (crm/rollups.py): activity_facts(start=, end=, user_ids=) ->
+    # every fact (crm.rollups.Fact) the app's rows hold for [start, end), of those people if
+    # given: what `manage.py rebuild_rollups` sums and a figure's drill-down lists.
+    activity_facts: Callable | None = None
 
 
 _DECLARED: dict[str, Holdings] = {}

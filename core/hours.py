@@ -117,6 +117,25 @@ class BusinessHours:
         # No opening ahead at all: the plain clock is the only honest answer.
         return start + timedelta(minutes=minutes)
 
+    def working_minutes(self, start: datetime, end: datetime) -> int:
+        """The open time between `start` and `end`, in whole minutes rounded up (a wait of
+        ten seconds is one minute): how long a client waited as the SLA counts it."""
+        if end <= start:
+            return 0
+        if self.always_open:
+            seconds = (end - start).total_seconds()
+        else:
+            seconds = 0.0
+            day = start.astimezone(self.zone).date() - timedelta(days=1)
+            last = end.astimezone(self.zone).date() + timedelta(days=1)
+            while day <= last:
+                for open_at, close_at in self._intervals_on(day):
+                    overlap = (min(close_at, end) - max(open_at, start)).total_seconds()
+                    if overlap > 0:
+                        seconds += overlap
+                day += timedelta(days=1)
+        return -int(-seconds // 60)
+
 
 def _at(midnight: datetime, minutes: int) -> datetime:
     """Local wall time `minutes` after `midnight` on that day (24:00 is the next midnight)."""

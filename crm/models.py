@@ -490,3 +490,78 @@ class ContactMerge(models.Model):
 
     def __str__(self):
         return f"{self.duplicate_id} -> {self.kept_id}"
+
+
+# --- Rollups ---------------------------------------------------------------------------------
+
+# The first-response histogram's upper bounds, in working minutes: a response of 4 minutes
+# counts in the "5" bucket, and a median reads "at most 5 minutes". One more bucket holds the
+# responses over the last bound.
+RESPONSE_BUCKETS = (1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120, 240, 480, 1440)
+
+
+class ActivityDay(models.Model):
+    """One person's recorded work on one day (in TIME_ZONE), per channel: the figures of the
+    sales head's view, kept up to date by the services that record the work, in the same
+    transactions (crm/rollups.py), and rebuilt from the raw rows by `manage.py rebuild_rollups`.
+
+    `channel` is a messenger's kind, "phone" for calls, or "" for what belongs to no channel
+    (deals, tasks); deals' amounts are summed per `currency` ("" on the other rows)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    day = models.DateField()
+    channel = models.CharField(max_length=20, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    # Messages: the clients' (not a machine's), and the replies sent (typed here or sent from
+    # the messenger's own app), and the conversations a client started.
+    inbound = models.IntegerField(default=0)
+    outbound = models.IntegerField(default=0)
+    conversations_started = models.IntegerField(default=0)
+    # First responses: a client's wait (from their first unanswered message to the reply that
+    # reached them), in working minutes of the channel's business hours.
+    responses = models.IntegerField(default=0)
+    responses_within_sla = models.IntegerField(default=0)
+    response_le_1 = models.IntegerField(default=0)
+    response_le_2 = models.IntegerField(default=0)
+    response_le_3 = models.IntegerField(default=0)
+    response_le_5 = models.IntegerField(default=0)
+    response_le_10 = models.IntegerField(default=0)
+    response_le_15 = models.IntegerField(default=0)
+    response_le_20 = models.IntegerField(default=0)
+    response_le_30 = models.IntegerField(default=0)
+    response_le_45 = models.IntegerField(default=0)
+    response_le_60 = models.IntegerField(default=0)
+    response_le_90 = models.IntegerField(default=0)
+    response_le_120 = models.IntegerField(default=0)
+    response_le_240 = models.IntegerField(default=0)
+    response_le_480 = models.IntegerField(default=0)
+    response_le_1440 = models.IntegerField(default=0)
+    response_over = models.IntegerField(default=0)
+    # Calls, by the day they began.
+    calls_answered = models.IntegerField(default=0)
+    calls_missed = models.IntegerField(default=0)
+    calls_outgoing = models.IntegerField(default=0)
+    talk_seconds = models.IntegerField(default=0)
+    # Tasks and deals.
+    tasks_done = models.IntegerField(default=0)
+    deals_created = models.IntegerField(default=0)
+    deals_won = models.IntegerField(default=0)
+    deals_won_amount = models.DecimalField(max_digits=18, decimal_places=2,
+                                           default=Decimal("0"))
+    deals_lost = models.IntegerField(default=0)
+    deals_lost_amount = models.DecimalField(max_digits=18, decimal_places=2,
+                                            default=Decimal("0"))
+
+    class Meta:
+        verbose_name = _("activity rollup")
+        verbose_name_plural = _("activity rollups")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day", "channel", "currency"],
+                                    name="activity_day_unique"),
+        ]
+        # A team's period: by day, then the people.
+        indexes = [models.Index(fields=["day", "user"], name="activity_day_period")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.day} {self.channel or '-'}"

@@ -5,6 +5,7 @@ role's permission to act; domain errors are `django.core.exceptions.ValidationEr
 input, shown next to the field) or `PermissionDenied`.
 """
 
+import copy
 from decimal import Decimal
 
 import phonenumbers
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from core import events
 from core.sql import update_from_values
-from crm import mentions, notifications
+from crm import mentions, notifications, rollups
 from crm.models import (
     Company,
     Contact,
@@ -431,6 +432,7 @@ def deal_create(
     deal.full_clean()
     deal.save()
     timeline_add(kind="deal_created", deal=deal, actor=by, payload={"stage": stage.name})
+    rollups.deal_changed(None, deal)
     notifications.deal_created(deal=deal, by=by)
     return deal
 
@@ -452,10 +454,13 @@ def deal_update(*, deal: Deal, by, stage: Stage | None = None, owner=None, **fie
         if name in fields and getattr(fields[name], "pk", None)
         != getattr(getattr(deal, name), "pk", None)
     })
+    before = copy.copy(deal)
     for name, value in fields.items():
         setattr(deal, name, value)
     deal.full_clean()
     deal.save()
+    if (before.amount, before.currency) != (deal.amount, deal.currency):
+        rollups.deal_changed(before, deal)
     if stage is not None and stage.pk != deal.stage_id:
         deal_move(deal=deal, stage=stage, by=by)
     if owner is not None and owner.pk != deal.owner_id:
@@ -495,10 +500,12 @@ def deal_close(*, deal: Deal, by, status: str, loss_reason: str = "") -> Deal:
     if status == deal.status and loss_reason == deal.loss_reason:
         return deal
     old = deal.status
+    before = copy.copy(deal)
     deal.status = status
     deal.loss_reason = loss_reason if status == Deal.Status.LOST else ""
     deal.closed_at = timezone.now() if status != Deal.Status.OPEN else None
     deal.save(update_fields=["status", "loss_reason", "closed_at", "updated_at"])
+    rollups.deal_changed(before, deal)
     timeline_add(
         kind="status_changed", deal=deal, actor=by,
         payload={"from": old, "to": status, "loss_reason": deal.loss_reason},
@@ -646,6 +653,7 @@ def task_complete(*, task: Task, by) -> Task:
     task.done = True
     task.done_at = timezone.now()
     task.save(update_fields=["done", "done_at", "updated_at"])
+    rollups.record(rollups.task_facts([task]))
     if task.deal_id or task.contact_id:
         timeline_add(
             kind="task_done", deal=task.deal, contact=task.contact, actor=by, source=task

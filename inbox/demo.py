@@ -3,11 +3,25 @@ WhatsApp, MAX, VK) whose webhook `manage.py simulate_inbound` plays, a mailbox i
 this machine that it mails into (no mail server or network needed), a website chat whose
 widget the demo site `/demo/site/` shows, and canned replies."""
 
+import math
 import uuid
+from datetime import timedelta
 
+from django.contrib.contenttypes.models import ContentType
+
+from core.hours import BusinessHours
 from crm.demo import demo_token, demo_url, site_origins
 from crm.management import demo_data as data
-from inbox.models import CannedReply, Channel, Mailbox, MessageTemplate
+from crm.models import Deal, TimelineEntry
+from inbox.models import (
+    CannedReply,
+    Channel,
+    ChannelIdentity,
+    Conversation,
+    Mailbox,
+    Message,
+    MessageTemplate,
+)
 from security.models import Team
 
 DEMO_TELEGRAM = {"name": "Telegram-бот", "team": "north"}
@@ -139,4 +153,89 @@ def seed(builder) -> dict[str, int]:
             for team, title, text in data.CANNED_REPLIES
             if team is None or team in teams
         )
-    return {}
+    return {"past conversations": _history(builder)}
+
+
+# The share of open deals whose client waits for an answer now (some past the SLA).
+WAITING_NOW = 0.15
+
+
+def _history(builder) -> int:
+    """Each demo deal's conversation in a messenger of its team, over the deal's life: the
+    client writes, the manager answers after a wait that is mostly minutes, now and then
+    hours (in the channel's working time); a few open deals' clients wait for an answer now.
+    Written as the drain and a send would write them (owners, waits), then counted by the
+    rollups' rebuild (reports' part of the demo)."""
+    rng = builder.rng
+    channels: dict[int, list[Channel]] = {}
+    for channel in Channel.objects.exclude(kind=Channel.Kind.EMAIL).order_by("pk"):
+        channels.setdefault(channel.team_id, []).append(channel)
+    deals = [deal for deal in Deal.objects.filter(pk__in=[d.pk for d in builder.deals])
+             .select_related("contact").order_by("pk") if deal.contact_id]
+    message_type = ContentType.objects.get_for_model(Message)
+    conversations, plans = [], []
+    for deal in deals:
+        choices = channels.get(deal.team_id)
+        if not choices:
+            continue
+        channel = rng.choice(choices)
+        identity = ChannelIdentity(channel=channel, contact=deal.contact,
+                                   external_id=f"demo-history-{deal.pk}",
+                                   display_name=deal.contact.name, created_at=deal.created_at)
+        identity.save()
+        conversations.append(Conversation(
+            channel=channel, identity=identity, contact=deal.contact, deal=deal,
+            assignee_id=deal.owner_id, created_at=deal.created_at,
+            last_activity_at=deal.created_at))
+        plans.append((deal, channel))
+    Conversation.objects.bulk_create(conversations)
+    messages, updates = [], []
+    for conversation, (deal, channel) in zip(conversations, plans, strict=True):
+        hours = BusinessHours.of(channel)
+        end = deal.closed_at or builder.now - timedelta(hours=1)
+        waiting = (deal.status == Deal.Status.OPEN and rng.random() < WAITING_NOW)
+        exchanges = rng.randint(2, 6)
+        at = deal.created_at
+        for turn in range(exchanges):
+            at = builder.office_hours(at + (end - at) * rng.uniform(0.05, 0.35)) \
+                if turn else deal.created_at
+            at = min(at, end)
+            line = rng.randrange(len(data.CLIENT_MESSAGES))
+            messages.append(Message(
+                conversation=conversation, channel=channel, direction="in", status="received",
+                text=data.CLIENT_MESSAGES[line], created_at=at, owner_id=deal.owner_id,
+                external_id=f"demo-history-{deal.pk}-{turn}"))
+            last = turn == exchanges - 1
+            if last and waiting:
+                # Written minutes ago (some past the first-response time), an hour or two.
+                at = builder.now - timedelta(minutes=rng.choice([4, 9, 25, 50, 110]))
+                messages[-1].created_at = at
+                conversation.waiting_since = conversation.last_inbound_at = at
+                conversation.awaiting_reply = True
+                conversation.first_response_due_at = hours.add_working_minutes(
+                    at, channel.first_response_minutes)
+                conversation.last_activity_at = at
+                break
+            # Mostly minutes, now and then hours of working time.
+            wait = max(1, round(math.exp(rng.gauss(math.log(7), 1.1))))
+            sent = min(hours.add_working_minutes(at, wait), builder.now - timedelta(minutes=1))
+            messages.append(Message(
+                conversation=conversation, channel=channel, direction="out", status="read",
+                text=data.MANAGER_REPLIES[line], author_id=deal.owner_id, owner_id=deal.owner_id,
+                created_at=sent, sent_at=sent, answered_wait_since=at,
+                external_id=f"demo-history-{deal.pk}-{turn}-reply"))
+            conversation.last_inbound_at, conversation.last_outbound_at = at, sent
+            conversation.last_activity_at = sent
+        updates.append(conversation)
+    Message.objects.bulk_create(messages, batch_size=500)
+    Conversation.objects.bulk_update(updates, [
+        "waiting_since", "awaiting_reply", "first_response_due_at", "last_inbound_at",
+        "last_outbound_at", "last_activity_at"], batch_size=500)
+    TimelineEntry.objects.bulk_create([
+        TimelineEntry(deal_id=message.conversation.deal_id,
+                      contact_id=message.conversation.contact_id, kind="message",
+                      occurred_at=message.created_at, source_type=message_type,
+                      source_id=message.pk)
+        for message in messages], batch_size=500)
+    return len(conversations)
+

@@ -211,6 +211,9 @@ class Conversation(models.Model):
     last_outbound_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
+    # Since when the client has been waiting for an answer (their first message since the
+    # last reply that reached them): the first-response figures count from here.
+    waiting_since = models.DateTimeField(null=True, blank=True)
     unread_count = models.PositiveIntegerField(default=0)
     # The client wrote last and no reply has been sent since ("unanswered first" in lists):
     # a reply clears it when the provider has taken it, not when it is queued, and a reply
@@ -258,6 +261,14 @@ class Message(models.Model):
     external_id = models.CharField(max_length=100, blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                on_delete=models.SET_NULL, related_name="+")
+    # Whom the message counts for in the sales head's figures, fixed when it happens: a
+    # client's message, the deal's owner when it came; a reply, its author (the deal's owner
+    # for one sent from the messenger's own app).
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    # A reply that reached a waiting client: since when they had waited (its first-response
+    # figure, taken back if the provider later reports the reply failed).
+    answered_wait_since = models.DateTimeField(null=True, blank=True)
     text = models.TextField(blank=True, max_length=20_000)
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
@@ -304,6 +315,8 @@ class Message(models.Model):
             models.Index(fields=["conversation", "-created_at", "-id"]),
             models.Index(fields=["send_due_at"], condition=Q(status="queued"),
                          name="message_queued_send_due"),
+            # A person's messages of a period: the figures' drill-downs and rebuilds.
+            models.Index(fields=["owner", "created_at"], name="message_owner_period"),
         ]
 
     def __str__(self):

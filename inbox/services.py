@@ -5,6 +5,7 @@ timeline) and Outbound (replies from the deal card). Keyword-only, atomic; realt
 go out after commit (crm.services.timeline_add and core.events do that).
 """
 
+import copy
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,10 +28,12 @@ from core.hours import BusinessHours
 from core.sql import update_from_values
 from core.tasks import delay_now, delay_on_commit
 from crm import mentions as crm_mentions
+from crm import rollups as crm_rollups
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from inbox import notifications as inbox_notifications
 from inbox import policy, routing
+from inbox import rollups as inbox_rollups
 from inbox import selectors as inbox_selectors
 from inbox.models import (
     Attachment,
@@ -344,6 +347,7 @@ def _messages_receive_all(groups: list[tuple[Channel, list[InboundMessage]]]) ->
     _conversations_received(channels, [
         (conversation, awaiting) for conversation, arrived in touched
         if (awaiting := [m for m in arrived if not m.is_automatic])])
+    _rollups_received(channels, messages)
     crm_services.timeline_add_many(kind="message", items=[
         (message.conversation.deal, message.conversation.identity.contact, message,
          message.created_at)
@@ -394,6 +398,7 @@ def _messages_store(channel: Channel, fresh: dict[str, InboundMessage],
             is_automatic=inbound.automatic,
             external_id=inbound.external_id, text=inbound.text[:20_000],
             reply_to=reply_to.get(inbound.reply_to_external_id), created_at=inbound.sent_at,
+            owner_id=_owner_of(conversations[inbound.external_id]),
             # An edit of a message we never saw: keep it, marked as edited.
             edited_at=inbound.sent_at if inbound.edited else None,
         )
@@ -407,6 +412,12 @@ def _messages_store(channel: Channel, fresh: dict[str, InboundMessage],
             message.reply_to = target
             Message.objects.filter(pk=message.pk).update(reply_to=target)
     return messages
+
+
+def _owner_of(conversation: Conversation) -> int | None:
+    """Whom a client's message counts for: the deal's owner (the deal is loaded by the
+    routing), else the conversation's assignee."""
+    return conversation.deal.owner_id if conversation.deal_id else conversation.assignee_id
 
 
 def _attachments_store(messages: list[Message], fresh: dict[str, InboundMessage]) -> None:
@@ -441,6 +452,28 @@ def _touched(messages: list[Message]) -> list[tuple[Conversation, list[Message]]
     for message in messages:
         arrived_in.setdefault(message.conversation_id, []).append(message)
     return [(arrived[0].conversation, arrived) for _pk, arrived in sorted(arrived_in.items())]
+
+
+def _rollups_received(channels: dict[int, Channel], messages: list[Message]) -> None:
+    """The batch's clients' messages, and the conversations they started (those with no
+    message before the batch), added to the figures."""
+    kinds = {pk: channel.kind for pk, channel in channels.items()}
+    facts = [fact for message in messages
+             if (fact := inbox_rollups.inbound_fact(message, kinds[message.channel_id]))]
+    conversation_ids = {message.conversation_id for message in messages}
+    older = set(Message.objects.filter(conversation_id__in=conversation_ids)
+                .exclude(direction=Message.Direction.NOTE)
+                .exclude(pk__in=[message.pk for message in messages])
+                .values_list("conversation_id", flat=True).distinct())
+    first: dict[int, Message] = {}
+    for message in messages:
+        known = first.get(message.conversation_id)
+        if message.conversation_id not in older and (
+                known is None or (message.created_at, message.pk) < (known.created_at, known.pk)):
+            first[message.conversation_id] = message
+    facts += [fact for message in first.values()
+              if (fact := inbox_rollups.started_fact(message, kinds[message.channel_id]))]
+    crm_rollups.record(facts)
 
 
 def _after_arrival(channels: dict[int, Channel], touched) -> None:
@@ -492,6 +525,7 @@ def _conversations_received(channels: dict[int, Channel],
     hours = {pk: _hours(channel) for pk, channel in channels.items()}
     rows = [
         (conversation.pk, len(arrived), max(m.created_at for m in arrived),
+         min(m.created_at for m in arrived),
          None if conversation.first_response_due_at is not None else
          hours[conversation.channel_id].add_working_minutes(
              min(m.created_at for m in arrived),
@@ -503,12 +537,13 @@ def _conversations_received(channels: dict[int, Channel],
     if connection.vendor == "postgresql":
         _conversations_received_at_once(rows)
         return
-    for pk, count, last, due in rows:  # the embedded SQLite: one process, a few chats
+    for pk, count, last, first, due in rows:  # the embedded SQLite: a few chats at a time
         updates = {
             "unread_count": F("unread_count") + count,
             "last_inbound_at": Greatest(Coalesce(F("last_inbound_at"), last), last),
             "last_activity_at": Greatest(F("last_activity_at"), last),
             "awaiting_reply": True,
+            "waiting_since": Least(Coalesce(F("waiting_since"), first), first),
         }
         if due is not None:
             updates["first_response_due_at"] = due
@@ -519,12 +554,14 @@ def _conversations_received_at_once(rows: list[tuple]) -> None:
     """PostgreSQL: the same for every row in one statement."""
     update_from_values(
         Conversation, alias="c", rows=rows,
-        columns=[("id", ""), ("n", ""), ("last", "timestamptz"), ("due", "timestamptz")],
+        columns=[("id", ""), ("n", ""), ("last", "timestamptz"), ("first", "timestamptz"),
+                 ("due", "timestamptz")],
         set_sql="unread_count = c.unread_count + v.n,"
-        # GREATEST skips NULLs in PostgreSQL: a first message sets last_inbound_at.
+        # GREATEST and LEAST skip NULLs in PostgreSQL: a first message sets last_inbound_at.
         " last_inbound_at = GREATEST(c.last_inbound_at, v.last),"
         " last_activity_at = GREATEST(c.last_activity_at, v.last),"
         " awaiting_reply = true,"
+        " waiting_since = LEAST(c.waiting_since, v.first),"
         " first_response_due_at = COALESCE(c.first_response_due_at, v.due)",
     )
 
@@ -717,18 +754,53 @@ def _reply_settled(message: Message) -> None:
     first-response clock, if one runs, keeps running) and is marked. The lists refetch."""
     conversation = message.conversation
     changed = {"last_reply_failed": _last_reply_failed(conversation.pk)}
-    if message.status == Message.Status.FAILED:
+    failed = message.status == Message.Status.FAILED
+    waited = message.answered_wait_since
+    if failed:
         changed["awaiting_reply"] = True
+        if waited is not None:  # it had answered the client: their wait goes on
+            changed["waiting_since"] = Least(Coalesce(F("waiting_since"), waited), waited)
     else:
         sent_at = message.sent_at or timezone.now()
         changed["last_outbound_at"] = Greatest(Coalesce(F("last_outbound_at"), sent_at),
                                                sent_at)
     Conversation.objects.filter(pk=conversation.pk).update(**changed)
-    if message.status != Message.Status.FAILED:
-        (Conversation.objects.filter(pk=conversation.pk)
-         .exclude(last_inbound_at__gt=message.created_at)
-         .update(awaiting_reply=False, first_response_due_at=None))
+    if not failed:
+        # The row is locked by the update above: what it says holds until the commit.
+        answered = (Conversation.objects.filter(pk=conversation.pk)
+                    .exclude(last_inbound_at__gt=message.created_at))
+        waited = answered.values_list("waiting_since", flat=True).first()
+        answered.update(awaiting_reply=False, first_response_due_at=None, waiting_since=None)
+    _rollups_reply(message, waited=waited)
     _conversation_updated(conversation)
+
+
+def _rollups_reply(message: Message, *, waited) -> None:
+    """A reply that reached the client counts for whoever sent it (the deal's owner for one
+    sent from the messenger's own app), with the client's wait it ended; one the provider
+    later reports failed is taken back, and the wait it had ended goes on."""
+    channel = message.channel
+    if message.status == Message.Status.FAILED:
+        if message.sent_at is None or message.owner_id is None:
+            return  # never counted
+        counted = copy.copy(message)
+        counted.status = Message.Status.SENT
+        undo = [inbox_rollups.outbound_fact(counted, channel.kind)]
+        if waited is not None:
+            undo.append(inbox_rollups.response_fact(counted, channel, waited))
+        Message.objects.filter(pk=message.pk).update(answered_wait_since=None)
+        message.answered_wait_since = None
+        crm_rollups.record((), undo=[fact for fact in undo if fact])
+        return
+    deal = message.conversation.deal
+    message.owner_id = message.author_id or (deal.owner_id if deal else None)
+    message.answered_wait_since = waited
+    Message.objects.filter(pk=message.pk).update(owner_id=message.owner_id,
+                                                 answered_wait_since=waited)
+    facts = [inbox_rollups.outbound_fact(message, channel.kind)]
+    if waited is not None:
+        facts.append(inbox_rollups.response_fact(message, channel, waited))
+    crm_rollups.record([fact for fact in facts if fact])
 
 
 def _conversation_updated(conversation: Conversation) -> None:

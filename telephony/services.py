@@ -8,6 +8,7 @@ by extension. A number nobody knows becomes a new contact with a lead deal for t
 team. Realtime events go out after commit and carry ids only (core.events).
 """
 
+import copy
 import json
 import logging
 
@@ -28,6 +29,7 @@ from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.models import Contact, ContactPoint, Deal, TimelineEntry
 from security import masking, roles
+from telephony import rollups
 from telephony.models import Call, CallEvent, Extension, PbxAccount, PbxLine
 from telephony.providers.base import (
     CallbackResult,
@@ -231,6 +233,7 @@ def _leg_apply(*, account: PbxAccount, leg: CallLegEvent) -> Call:
         "line_number": leg.line_number,
     })
     was = _snapshot(call)
+    before = copy.copy(call)
     _fill_blanks(call, client_number=client_number, line_number=leg.line_number)
     record = dict(call.legs.get(leg.call_id) or {})
     # The extension of the leg: the one that rings for a call in, the caller's for one out.
@@ -267,6 +270,7 @@ def _leg_apply(*, account: PbxAccount, leg: CallLegEvent) -> Call:
     _set_manager(call)
     call.save()
     _after_change(call, was=was)
+    rollups.call_changed(before, call)
     if newer and call.direction == Call.Direction.INBOUND:
         _screen_pop(call, leg_state=leg.state, extension=record.get("extension", ""))
     return call
@@ -286,6 +290,7 @@ def _summary_apply(*, account: PbxAccount, summary: CallSummary) -> Call:
         "client_number": client_number, "line_number": summary.line_number,
     })
     was = _snapshot(call)
+    before = copy.copy(call)
     first_time = not call.summarized
     _fill_blanks(call, client_number=client_number, line_number=summary.line_number)
     call.direction = summary.direction
@@ -302,6 +307,7 @@ def _summary_apply(*, account: PbxAccount, summary: CallSummary) -> Call:
         else summary.callee.extension))
     call.save()
     _after_change(call, was=was)
+    rollups.call_changed(before, call)
     if first_time:
         _missed_call_task(call)
         _ended_for_everyone(call)
