@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "inbox",
     "telephony",
     "consents",
+    "reports",
     # Last: its post_migrate handler builds the role groups from every app's permissions.
     "security",
 ]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("inbox.urls")),
     path("", include("telephony.urls")),
     path("", include("consents.urls")),
+    path("", include("reports.urls")),
     # The privacy center: public, reached through a signed link (consents/privacy.py).
     path("privacy/", include("consents.urls_public")),
     path("api/", include("config.api_urls")),

@@ -11,6 +11,7 @@ import time
 from django.core.paginator import Page, Paginator
 from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from crm.selectors import deals_visible_to
 from inbox.models import (
@@ -47,7 +48,18 @@ def conversation_get(*, user, pk) -> Conversation:
 CONVERSATION_PAGE = 25
 
 
-def conversation_page(*, user, mine: bool = True, page=None) -> Page:
+def conversations_waiting(*, assignee_ids) -> QuerySet[Conversation]:
+    """The conversations of these people whose client waits for an answer now ("unanswered
+    now" on the team page, and the list it opens)."""
+    return Conversation.objects.filter(assignee_id__in=assignee_ids, awaiting_reply=True)
+
+
+# The conversations list's narrowing to what a team page figure counts.
+WAITING = ("unanswered", "overdue")
+
+
+def conversation_page(*, user, mine: bool = True, page=None, assignee=None,
+                      waiting: str = "", kind: str = "", now=None) -> Page:
     """The conversations list: unanswered first, then by last activity. `mine`: those
     assigned to `user`; otherwise every conversation `user` may see (a head: the team's).
 
@@ -58,6 +70,14 @@ def conversation_page(*, user, mine: bool = True, page=None) -> Page:
     conversations = conversations_visible_to(user)
     if mine:
         conversations = conversations.filter(assignee=user)
+    if assignee is not None:
+        conversations = conversations.filter(assignee=assignee)
+    if waiting:  # as conversations_waiting counts them
+        conversations = conversations.filter(awaiting_reply=True)
+    if waiting == "overdue":
+        conversations = conversations.filter(first_response_due_at__lt=now or timezone.now())
+    if kind:
+        conversations = conversations.filter(channel__kind=kind)
     last_message = (Message.objects.filter(conversation=OuterRef("pk"), is_automatic=False)
                     .exclude(direction=Message.Direction.NOTE)
                     .order_by("-created_at", "-id"))

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.http import int_or_404
 from crm import selectors as crm_selectors
 from inbox import selectors, services
-from inbox.models import Message
+from inbox.models import Channel, Message
 from security.audit import access_log
 from security.audit.access_log import Action
 from security.ratelimit import list_rate_limited
@@ -46,15 +46,42 @@ def conversation_list(request):
     user = request.user
     if not user.has_perm("crm.view_deal"):
         raise Http404
-    mine = request.GET.get("scope") != "all"
-    page = selectors.conversation_page(user=user, mine=mine, page=request.GET.get("page"))
+    assignee, waiting, kind = _narrowing(request)
+    mine = request.GET.get("scope") != "all" and assignee is None
+    page = selectors.conversation_page(user=user, mine=mine, page=request.GET.get("page"),
+                                       assignee=assignee, waiting=waiting, kind=kind)
     access_log.read(page.object_list, action=Action.LIST)
     return render(request, "inbox/conversation_list.html", {
         "nav": "conversations",
         "mine": mine,
         "page": page,
+        "assignee": assignee,
+        "waiting": waiting,
+        "kind": kind,
         "now": timezone.now(),
     })
+
+
+def _narrowing(request):
+    """What a team page figure opens: one person's conversations (`assignee`, someone whose
+    work the user reviews, or the user: 404 for anyone else), those waiting for an answer
+    (`waiting=unanswered`) or past the first-response time (`overdue`), of one channel kind
+    (`channel`). Anything else in them is a 404, not a wider list."""
+    assignee = None
+    if request.GET.get("assignee"):
+        pk = int_or_404(request.GET["assignee"])
+        if pk == request.user.pk:
+            assignee = request.user
+        else:
+            assignee = crm_selectors.team_members(user=request.user).filter(pk=pk).first()
+            if assignee is None:
+                raise Http404
+    waiting = request.GET.get("waiting", "")
+    kind = request.GET.get("channel", "")
+    if (waiting and waiting not in selectors.WAITING) or (
+            kind and kind not in Channel.Kind.values):
+        raise Http404
+    return assignee, waiting, kind
 
 
 def _chat_html(request, messages_) -> str:

@@ -1,0 +1,145 @@
+"""The team page's figures in the REST API v1: `reports/activity/`.
+
+Scoped as the page (reports.figures.people): a head their teams, the director everyone, a
+manager themself; a team or person outside that answers 404, a role that reviews nobody
+404 as well."""
+
+from django.conf import settings
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.throttles import ListThrottle
+from reports import figures, periods
+from security.models import Team
+
+
+class ActivityQuerySerializer(serializers.Serializer):
+    # "from" is a Python keyword: the field is declared under it below.
+    to = serializers.DateField(required=False, help_text="Last day (ISO), included.")
+    team = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    user = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(
+            required=False, help_text="First day (ISO). Without from and to: this week.")
+        return fields
+
+
+class ActivityRowSerializer(serializers.Serializer):
+    user = serializers.IntegerField()
+    channel = serializers.CharField(
+        allow_null=True, help_text="A channel kind (telegram, whatsapp, max, vk, website, "
+        "email), phone for calls, or null: everything of the person, deals and tasks too.")
+    inbound = serializers.IntegerField(help_text="Clients' messages (not a machine's).")
+    outbound = serializers.IntegerField(help_text="Replies that reached the client.")
+    conversations_started = serializers.IntegerField()
+    responses = serializers.IntegerField(help_text="Clients' waits answered.")
+    first_response_median_min = serializers.IntegerField(
+        allow_null=True, help_text="Working minutes, rounded up to the histogram's bucket "
+        "(1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120, 240, 480, 1440); 1441 means more "
+        "than a day; null without responses.")
+    first_response_p90_min = serializers.IntegerField(allow_null=True)
+    within_sla_share = serializers.FloatField(allow_null=True)
+    unanswered_now = serializers.IntegerField()
+    overdue_now = serializers.IntegerField()
+    calls_answered = serializers.IntegerField()
+    calls_missed = serializers.IntegerField()
+    calls_outgoing = serializers.IntegerField()
+    talk_seconds = serializers.IntegerField()
+    tasks_done = serializers.IntegerField(allow_null=True)
+    tasks_overdue_now = serializers.IntegerField(allow_null=True)
+    deals_created = serializers.IntegerField(allow_null=True)
+    deals_won = serializers.IntegerField(allow_null=True)
+    deals_won_amount = serializers.DecimalField(
+        max_digits=18, decimal_places=2, allow_null=True,
+        help_text=f"In {settings.DEFAULT_CURRENCY}; other currencies in deals_won_amounts.")
+    deals_won_amounts = serializers.DictField(child=serializers.DecimalField(
+        max_digits=18, decimal_places=2), allow_null=True)
+    deals_lost = serializers.IntegerField(allow_null=True)
+    deals_lost_amounts = serializers.DictField(child=serializers.DecimalField(
+        max_digits=18, decimal_places=2), allow_null=True)
+
+
+class ActivityReportSerializer(serializers.Serializer):
+    # "from" again.
+    to = serializers.DateField()
+    rows = ActivityRowSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField()
+        return fields
+
+
+def _row(row: figures.Row) -> dict:
+    person = row.channel is None
+    data = {
+        "user": row.user.pk, "channel": row.channel,
+        **{name: row.counts.get(name, 0) for name in (
+            "inbound", "outbound", "conversations_started", "responses", "calls_answered",
+            "calls_missed", "calls_outgoing", "talk_seconds")},
+        "first_response_median_min": row.first_response_median,
+        "first_response_p90_min": row.first_response_p90,
+        "within_sla_share": row.within_sla_share,
+        "unanswered_now": row.unanswered_now, "overdue_now": row.overdue_now,
+    }
+    # Tasks and deals belong to no channel: on the person's row only.
+    data.update({
+        "tasks_done": row.counts.get("tasks_done", 0) if person else None,
+        "tasks_overdue_now": row.tasks_overdue_now if person else None,
+        "deals_created": row.counts.get("deals_created", 0) if person else None,
+        "deals_won": row.counts.get("deals_won", 0) if person else None,
+        "deals_won_amount": row.won.get(settings.DEFAULT_CURRENCY, 0) if person else None,
+        "deals_won_amounts": row.won if person else None,
+        "deals_lost": row.counts.get("deals_lost", 0) if person else None,
+        "deals_lost_amounts": row.lost if person else None,
+    })
+    return data
+
+
+class ActivityReportView(APIView):
+    throttle_classes = [ListThrottle]
+
+    @extend_schema(
+        tags=["reports"], summary="The team's activity",
+        description="Each person's figures for the period, one row per channel and one "
+        "(`channel` null) for everything of theirs, as the team page shows them. A head sees "
+        "their teams, the director everyone, a manager themself.",
+        parameters=[ActivityQuerySerializer],
+        responses={200: ActivityReportSerializer,
+                   400: OpenApiResponse(description="Bad dates or a period over a year."),
+                   404: OpenApiResponse(description="A team or person you do not review.")},
+    )
+    def get(self, request):
+        query = ActivityQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        if not figures.may_review(request.user):
+            raise Http404
+        try:
+            period = periods.parse(
+                since=params["from"].isoformat() if params.get("from") else None,
+                until=params["to"].isoformat() if params.get("to") else None)
+        except periods.PeriodError as error:
+            raise ValidationError({"from": [str(error)]}) from None
+        people = figures.people(request.user)
+        if "team" in params:
+            if not Team.objects.filter(pk=params["team"],
+                                       pk__in=people.values("team_id")).exists():
+                raise Http404
+            people = people.filter(team_id=params["team"])
+        if "user" in params:
+            people = people.filter(pk=params["user"])
+            if not people.exists():
+                raise Http404
+        report = figures.activity(people_qs=people, period=period)
+        rows = []
+        for person in report.rows:
+            rows.append(_row(person))
+            rows += [_row(channel_row) for channel_row in person.channels]
+        return Response({"from": period.since, "to": period.until, "rows": rows})

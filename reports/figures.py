@@ -1,0 +1,164 @@
+"""The team page's figures: who a viewer may review, and each person's work in a period,
+per channel, from the rollups (crm.ActivityDay), with what stands now (unanswered
+conversations, overdue tasks) read live."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from math import ceil
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Min, Q, Sum
+from django.utils import timezone
+
+from crm import selectors as crm_selectors
+from crm.models import RESPONSE_BUCKETS, ActivityDay, Task
+from crm.rollups import FIGURES
+from inbox import selectors as inbox_selectors
+from reports.periods import Period
+from security import roles
+
+COUNTS = tuple(name for name in FIGURES if not name.endswith("_amount"))
+BUCKETS = tuple(f"response_le_{bound}" for bound in RESPONSE_BUCKETS) + ("response_over",)
+# A percentile in the last bucket: more than the last bound.
+OVER = RESPONSE_BUCKETS[-1] + 1
+
+
+def people(viewer):
+    """Whose figures `viewer` may see: a head their teams' members, the director everyone in
+    a team, a manager themself; nobody else."""
+    role = crm_selectors.active_role(viewer)
+    if role in (roles.SALES_HEAD, roles.ADMIN):
+        return crm_selectors.team_members(user=viewer)
+    if role == roles.MANAGER:
+        return get_user_model().objects.filter(pk=viewer.pk).select_related("team")
+    return get_user_model().objects.none()
+
+
+def may_review(viewer) -> bool:
+    return crm_selectors.active_role(viewer) in (roles.SALES_HEAD, roles.ADMIN, roles.MANAGER)
+
+
+def percentile(buckets: dict[str, int], share: float) -> int | None:
+    """The nearest-rank percentile of a response histogram, as its bucket's upper bound in
+    working minutes (OVER: beyond the last bound); None without responses."""
+    total = sum(buckets.get(name, 0) for name in BUCKETS)
+    if not total:
+        return None
+    rank = max(1, ceil(share * total))
+    seen = 0
+    for bound, name in zip((*RESPONSE_BUCKETS, OVER), BUCKETS, strict=True):
+        seen += buckets.get(name, 0)
+        if seen >= rank:
+            return bound
+    return OVER
+
+
+@dataclass
+class Row:
+    user: object
+    channel: str | None  # a channel's kind, "phone", or None: everything of the person
+    counts: dict = field(default_factory=dict)
+    won: dict = field(default_factory=dict)  # currency -> amount
+    lost: dict = field(default_factory=dict)
+    unanswered_now: int = 0
+    overdue_now: int = 0
+    waiting_since: datetime | None = None
+    tasks_overdue_now: int = 0
+    channels: list = field(default_factory=list)  # a person's row: the rows per channel
+
+    def __getattr__(self, name):
+        if name in COUNTS:
+            return self.counts.get(name, 0)
+        raise AttributeError(name)
+
+    @property
+    def first_response_median(self) -> int | None:
+        return percentile(self.counts, 0.5)
+
+    @property
+    def first_response_p90(self) -> int | None:
+        return percentile(self.counts, 0.9)
+
+    @property
+    def within_sla_share(self) -> float | None:
+        responses = self.counts.get("responses", 0)
+        return self.counts.get("responses_within_sla", 0) / responses if responses else None
+
+    @property
+    def has_activity(self) -> bool:
+        return any(self.counts.values()) or bool(self.unanswered_now or self.tasks_overdue_now)
+
+    def add(self, other: "Row") -> None:
+        for name, value in other.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+        for mine, theirs in ((self.won, other.won), (self.lost, other.lost)):
+            for currency, amount in theirs.items():
+                mine[currency] = mine.get(currency, Decimal("0")) + amount
+        self.unanswered_now += other.unanswered_now
+        self.overdue_now += other.overdue_now
+        self.tasks_overdue_now += other.tasks_overdue_now
+        if other.waiting_since and (self.waiting_since is None
+                                    or other.waiting_since < self.waiting_since):
+            self.waiting_since = other.waiting_since
+
+
+@dataclass
+class Report:
+    period: Period
+    rows: list[Row]  # one per person, each with its channel rows
+    total: Row
+
+
+def activity(*, people_qs, period: Period, now: datetime | None = None) -> Report:
+    """Each person's figures for the period (per channel and in all), and the total."""
+    now = now or timezone.now()
+    users = {user.pk: user for user in people_qs}
+    per_channel: dict[tuple[int, str], Row] = {}
+
+    def row(user_id: int, channel: str) -> Row:
+        key = (user_id, channel)
+        if key not in per_channel:
+            per_channel[key] = Row(users[user_id], channel)
+        return per_channel[key]
+
+    rollups = ActivityDay.objects.filter(user_id__in=list(users), day__gte=period.since,
+                                         day__lte=period.until)
+    for values in rollups.values("user_id", "channel").annotate(
+            **{name: Sum(name) for name in COUNTS}):
+        row(values["user_id"], values["channel"]).counts = {
+            name: values[name] for name in COUNTS if values[name]}
+    for values in rollups.filter(channel="").values("user_id", "currency").annotate(
+            won=Sum("deals_won_amount"), lost=Sum("deals_lost_amount")):
+        target = row(values["user_id"], "")
+        for name in ("won", "lost"):
+            if values[name]:
+                getattr(target, name)[values["currency"]] = values[name]
+    for values in (inbox_selectors.conversations_waiting(assignee_ids=list(users))
+                   .values("assignee_id", "channel__kind")
+                   .annotate(count=Count("pk"), oldest=Min("waiting_since"),
+                             overdue=Count("pk", filter=Q(first_response_due_at__lt=now)))):
+        target = row(values["assignee_id"], values["channel__kind"])
+        target.unanswered_now = values["count"]
+        target.overdue_now = values["overdue"]
+        target.waiting_since = values["oldest"]
+    for assignee_id, count in (Task.objects.filter(assignee_id__in=list(users), done=False,
+                                                   due_at__lt=now)
+                               .values_list("assignee_id").annotate(Count("pk"))):
+        row(assignee_id, "").tasks_overdue_now = count
+
+    people_rows = []
+    for user_id, user in users.items():
+        person = Row(user, None)
+        channels = sorted((r for (owner, _c), r in per_channel.items() if owner == user_id),
+                          key=lambda r: (r.channel == "", r.channel))
+        for channel_row in channels:
+            person.add(channel_row)
+        person.channels = [r for r in channels if r.channel]
+        if person.has_activity or user.is_active:
+            people_rows.append(person)
+    people_rows.sort(key=lambda r: (-r.unanswered_now, str(r.user).lower()))
+    total = Row(None, None)
+    for person in people_rows:
+        total.add(person)
+    return Report(period, people_rows, total)

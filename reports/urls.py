@@ -1,0 +1,8 @@
+from django.urls import path
+
+from reports import views
+
+urlpatterns = [
+    path("team/", views.team_page, name="team_page"),
+    path("team/records/", views.team_records, name="team_records"),
+]

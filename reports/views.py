@@ -1,0 +1,118 @@
+"""The team page (`/team/`) and the records behind its figures (`/team/records/`).
+
+Who sees whom is reports.figures.people: a head their teams, the director everyone, a
+manager themself; a person or team outside that is a 404, as an object outside the
+visibility rule is everywhere."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET
+
+from core.http import int_or_404
+from inbox.models import Channel
+from reports import figures, periods, records
+from security.audit import access_log
+from security.audit.access_log import Action
+from security.models import Team
+from security.ratelimit import list_rate_limited
+from telephony.rollups import CHANNEL as PHONE
+
+CHANNEL_LABELS = {**dict(Channel.Kind.choices), PHONE: gettext_lazy("Phone")}
+RECORDS_PAGE = 100
+
+
+def _reviewable(request):
+    if not figures.may_review(request.user):
+        raise Http404
+    return figures.people(request.user)
+
+
+def _period(request, *, default: str = "week") -> tuple[periods.Period, str]:
+    """The request's period, or the default one and why the asked one was refused."""
+    try:
+        return periods.parse(period=request.GET.get("period"), since=request.GET.get("from"),
+                             until=request.GET.get("to"), default=default), ""
+    except periods.PeriodError as error:
+        return periods.preset(default), str(error)
+
+
+def _narrowed(request, people):
+    """The people shown: one team's (`team`), one person (`user`); 404 outside the viewer's."""
+    team = None
+    if request.GET.get("team"):
+        team = Team.objects.filter(pk=int_or_404(request.GET["team"]),
+                                   pk__in=people.values("team_id")).first()
+        if team is None:
+            raise Http404
+        people = people.filter(team=team)
+    person = None
+    if request.GET.get("user"):
+        person = people.filter(pk=int_or_404(request.GET["user"])).first()
+        if person is None:
+            raise Http404
+        people = people.filter(pk=person.pk)
+    return people, team, person
+
+
+@login_required
+@require_GET
+@list_rate_limited
+def team_page(request):
+    everyone = _reviewable(request)
+    people, team, person = _narrowed(request, everyone)
+    period, period_error = _period(request)
+    report = figures.activity(people_qs=people, period=period)
+    for row in report.rows:
+        for channel_row in row.channels:
+            channel_row.label = CHANNEL_LABELS.get(channel_row.channel, channel_row.channel)
+    return render(request, "reports/team.html", {
+        "nav": "team",
+        "report": report,
+        "period": period,
+        "period_error": period_error,
+        "presets": periods.PRESETS,
+        "period_query": f"from={period.since.isoformat()}&to={period.until.isoformat()}",
+        "teams": Team.objects.filter(pk__in=everyone.values("team_id")),
+        "people": everyone.order_by("first_name", "last_name", "username"),
+        "team": team,
+        "person": person,
+        "channel_labels": CHANNEL_LABELS,
+    })
+
+
+@login_required
+@require_GET
+@list_rate_limited
+def team_records(request):
+    """The records behind one figure of one person in a period (in one channel)."""
+    people = _reviewable(request)
+    person = people.filter(pk=int_or_404(request.GET.get("user"))).first()
+    figure = request.GET.get("figure", "")
+    channel = request.GET.get("channel") or None
+    if person is None or figure not in records.FIGURES or (
+            channel is not None and channel not in CHANNEL_LABELS):
+        raise Http404
+    try:
+        period = periods.parse(since=request.GET.get("from"), until=request.GET.get("to"))
+    except periods.PeriodError:
+        raise Http404 from None
+    found = records.facts(user_id=person.pk, period=period, figure=figure, channel=channel)
+    shown, hidden = records.records(viewer=request.user, found=found)
+    page = Paginator(shown, RECORDS_PAGE).get_page(request.GET.get("page"))
+    access_log.read([record.obj for record in page.object_list], action=Action.LIST)
+    return render(request, "reports/records.html", {
+        "nav": "team",
+        "person": person,
+        "figure": figure,
+        "figure_label": records.FIGURES[figure],
+        "channel": channel,
+        "channel_label": CHANNEL_LABELS.get(channel, ""),
+        "period": period,
+        "page": page,
+        "count": len(found),
+        "hidden": hidden,
+        "channel_labels": CHANNEL_LABELS,
+    })
