@@ -76,6 +76,10 @@ class ActivityReportSerializer(serializers.Serializer):
         return fields
 
 
+def _money(amounts: dict) -> dict:
+    return {currency: f"{amount:.2f}" for currency, amount in sorted(amounts.items())}
+
+
 def _row(row: figures.Row) -> dict:
     person = row.channel is None
     data = {
@@ -94,10 +98,11 @@ def _row(row: figures.Row) -> dict:
         "tasks_overdue_now": row.tasks_overdue_now if person else None,
         "deals_created": row.counts.get("deals_created", 0) if person else None,
         "deals_won": row.counts.get("deals_won", 0) if person else None,
-        "deals_won_amount": row.won.get(settings.DEFAULT_CURRENCY, 0) if person else None,
-        "deals_won_amounts": row.won if person else None,
+        "deals_won_amount": (f"{row.won.get(settings.DEFAULT_CURRENCY, 0):.2f}" if person
+                             else None),
+        "deals_won_amounts": _money(row.won) if person else None,
         "deals_lost": row.counts.get("deals_lost", 0) if person else None,
-        "deals_lost_amounts": row.lost if person else None,
+        "deals_lost_amounts": _money(row.lost) if person else None,
     })
     return data
 
