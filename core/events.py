@@ -28,6 +28,17 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def team_group(team_id: int) -> str:
+    """The team's live wallboard: pings that its figures changed, never client content."""
+    return f"team.{team_id}"
+
+
+def wallboard_changed(team_ids) -> None:
+    """Tell the wallboards of these teams to fetch themselves again (after commit)."""
+    for team_id in sorted({pk for pk in team_ids if pk}):
+        send_after_commit(team_group(team_id), {"type": "wallboard.changed", "team": team_id})
+
+
 def session_group(session_key: str) -> str:
     # A digest: group names travel through Redis and logs, session keys must not.
     return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]

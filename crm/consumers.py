@@ -31,7 +31,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core import events
 from core.untrusted import UntrustedJSON, parse_json
-from crm.selectors import deals_visible_to
+from crm.selectors import deals_visible_to, team_members
 from security.audit import access_log
 from security.audit.access_log import Action, Surface
 from security.middleware import Refusal
@@ -59,6 +59,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.groups_joined: set[str] = set()
         self.deals: set[int] = set()
+        self.teams: set[int] = set()
         # Accepted before a refusal, so that the browser sees the code (a refused handshake
         # is a bare 1006): the page's script stops on 4401.
         await self.accept()
@@ -131,6 +132,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             else:
                 await self.send_json({"error": "not_found", "subscribe": "deal", "id": object_id})
             return
+        if topic == "team" and isinstance(object_id, int):
+            # A team's wallboard (reports' /team/live/): its head's and the director's.
+            if len(self.groups_joined) > MAX_SUBSCRIPTIONS:
+                await self.send_json({"error": "too_many_subscriptions"})
+            elif not await self._session_holds():
+                return
+            elif await self._team_allowed(object_id):
+                await self._join(events.team_group(object_id))
+                self.teams.add(object_id)
+                await self.send_json({"subscribed": "team", "id": object_id})
+            else:
+                await self.send_json({"error": "not_found", "subscribe": "team", "id": object_id})
+            return
         await self.send_json({"error": "bad_request"})
 
     async def dispatch(self, message):
@@ -154,6 +168,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         if event.get("type") == "access.changed":
             await self._recheck_deals(set(self.deals))
+            await self._recheck_teams()
             return
         await self.send_json(event)
 
@@ -170,6 +185,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.groups_joined.discard(group)
             self.deals.discard(deal_id)
             await self.send_json({"type": "deal.access_lost", "deal": deal_id})
+
+    async def _recheck_teams(self):
+        """A head who no longer heads a team stops hearing its wallboard at once."""
+        for team_id in sorted(self.teams):
+            if not await self._team_allowed(team_id):
+                group = events.team_group(team_id)
+                await self.channel_layer.group_discard(group, self.channel_name)
+                self.groups_joined.discard(group)
+                self.teams.discard(team_id)
+                await self.send_json({"type": "team.access_lost", "team": team_id})
 
     async def _session_holds(self) -> bool:
         """The page's session rules, again: False (and the socket closed) when they refuse.
@@ -200,6 +225,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return False
         access_log.read(deal, action=Action.SUBSCRIBE, surface=Surface.WEBSOCKET, user=self.user)
         return True
+
+    @database_sync_to_async
+    def _team_allowed(self, team_id: int) -> bool:
+        """The team's head, or the director: whoever reviews its people."""
+        return team_members(user=self.user).filter(team_id=team_id).exists()
 
     @database_sync_to_async
     def _visible(self, deal_ids: set[int]) -> set[int]:

@@ -495,6 +495,7 @@ def _after_arrival(channels: dict[int, Channel], touched) -> None:
             "type": "conversation.updated", "conversations": [c.pk for c in owned],
             "deals": [c.deal_id for c in owned],
         })
+    crm_events.wallboard_changed(conversation.deal.team_id for conversation, _a in touched)
     inbox_notifications.messages_arrived([conversation for conversation, _arrived in touched])
 
 
@@ -813,6 +814,7 @@ def _conversation_updated(conversation: Conversation) -> None:
         "type": "conversation.updated", "conversations": [conversation.pk],
         "deals": [conversation.deal_id],
     })
+    crm_events.wallboard_changed([conversation.deal.team_id])
 
 
 def _conversation_for_reply(*, conversation: Conversation, by) -> Conversation:

@@ -162,3 +162,34 @@ def activity(*, people_qs, period: Period, now: datetime | None = None) -> Repor
     for person in people_rows:
         total.add(person)
     return Report(period, people_rows, total)
+
+
+# --- The live wallboard ----------------------------------------------------------------------
+
+
+@dataclass
+class Tile:
+    user: object
+    call: object | None = None  # the call they are on (ringing or talking), if any
+    unanswered: int = 0
+    overdue: int = 0
+    waiting_since: datetime | None = None
+
+
+def wallboard(*, people_qs, now: datetime | None = None) -> list[Tile]:
+    """Each active person: the call they are on now, their clients waiting for an answer
+    (how many, how many past the first-response time, since when the longest)."""
+    from telephony.selectors import calls_now
+
+    now = now or timezone.now()
+    tiles = {user.pk: Tile(user) for user in people_qs.filter(is_active=True)}
+    for values in (inbox_selectors.conversations_waiting(assignee_ids=list(tiles))
+                   .values("assignee_id")
+                   .annotate(count=Count("pk"), oldest=Min("waiting_since"),
+                             overdue=Count("pk", filter=Q(first_response_due_at__lt=now)))):
+        tile = tiles[values["assignee_id"]]
+        tile.unanswered, tile.overdue = values["count"], values["overdue"]
+        tile.waiting_since = values["oldest"]
+    for call in calls_now(manager_ids=list(tiles), now=now).order_by("started_at"):
+        tiles[call.manager_id].call = tiles[call.manager_id].call or call
+    return sorted(tiles.values(), key=lambda tile: str(tile.user).lower())

@@ -5,4 +5,5 @@ from reports import views
 urlpatterns = [
     path("team/", views.team_page, name="team_page"),
     path("team/records/", views.team_records, name="team_records"),
+    path("team/live/", views.team_live, name="team_live"),
 ]

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
@@ -81,6 +82,22 @@ def team_page(request):
         "person": person,
         "channel_labels": CHANNEL_LABELS,
     })
+
+
+@login_required
+@require_GET
+def team_live(request):
+    """The live wallboard (`/team/live/`), for a screen in the sales room: who is on a call,
+    whose clients wait and since when. It follows its teams over the websocket and fetches
+    itself again (`?board=1`: the board alone) when anything on it changes."""
+    everyone = _reviewable(request)
+    people, team, _person = _narrowed(request, everyone)
+    tiles = figures.wallboard(people_qs=people)
+    context = {"nav": "team", "tiles": tiles, "team": team, "now": timezone.now(),
+               "team_ids": sorted({t.user.team_id for t in tiles if t.user.team_id})}
+    if request.GET.get("board") == "1":
+        return render(request, "reports/_wallboard.html", context)
+    return render(request, "reports/live.html", context)
 
 
 @login_required

@@ -17,6 +17,21 @@ def calls_visible_to(user) -> QuerySet[Call]:
     return Call.objects.filter(deal__in=deals_visible_to(user).values("pk"))
 
 
+# A call still ringing or talking after this long lost its ending event: not "on a call now".
+LIVE_CALL_HOURS = 4
+
+
+def calls_now(*, manager_ids, now=None) -> QuerySet[Call]:
+    """The calls these people are on now (ringing or talking): the wallboard's."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    since = (now or timezone.now()) - timedelta(hours=LIVE_CALL_HOURS)
+    return Call.objects.filter(manager_id__in=manager_ids, started_at__gte=since,
+                               state__in=[Call.State.RINGING, Call.State.TALKING])
+
+
 def call_get(*, user, pk) -> Call:
     """The call, or Http404 when `user` may not see it."""
     return get_object_or_404(

@@ -271,9 +271,20 @@ def _leg_apply(*, account: PbxAccount, leg: CallLegEvent) -> Call:
     call.save()
     _after_change(call, was=was)
     rollups.call_changed(before, call)
+    _wallboard(call, before)
     if newer and call.direction == Call.Direction.INBOUND:
         _screen_pop(call, leg_state=leg.state, extension=record.get("extension", ""))
     return call
+
+
+def _wallboard(call: Call, before: Call) -> None:
+    """Someone's phone began or stopped ringing or talking: their team's wallboard shows it."""
+    if (call.state, call.manager_id) == (before.state, before.manager_id):
+        return
+    people = {pk for pk in (call.manager_id, before.manager_id) if pk}
+    if people:
+        crm_events.wallboard_changed(get_user_model().objects.filter(pk__in=people)
+                                     .values_list("team_id", flat=True))
 
 
 def _from_ts(seconds: int):
@@ -308,6 +319,7 @@ def _summary_apply(*, account: PbxAccount, summary: CallSummary) -> Call:
     call.save()
     _after_change(call, was=was)
     rollups.call_changed(before, call)
+    _wallboard(call, before)
     if first_time:
         _missed_call_task(call)
         _ended_for_everyone(call)

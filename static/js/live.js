@@ -323,7 +323,18 @@
     if (!("WebSocket" in window)) return;
     var page = document.querySelector("[data-deal-id][data-entry-url]");
     if (page) liveDeal(page);
-    // Pages that follow only the user's own events (every page: calls.js pops up calls).
-    else if (document.querySelector("[data-live-user]")) openSocket({});
+    // Pages that follow only the user's own events (every page: calls.js pops up calls), and
+    // the teams a wallboard shows (data-teams="1,2": the server checks each subscription).
+    else if (document.querySelector("[data-live-user]")) {
+      openSocket({
+        onOpen: function (socket) {
+          document.querySelectorAll("[data-teams]").forEach(function (element) {
+            element.dataset.teams.split(",").filter(Boolean).forEach(function (id) {
+              socket.send(JSON.stringify({ subscribe: "team", id: Number(id) }));
+            });
+          });
+        },
+      });
+    }
   });
 })();
