@@ -175,6 +175,11 @@ class Tile:
     overdue: int = 0
     waiting_since: datetime | None = None
 
+    @property
+    def call_since(self) -> datetime | None:
+        """Since when the call has been talking (ringing, if not answered yet)."""
+        return self.call and (self.call.answered_at or self.call.started_at)
+
 
 def wallboard(*, people_qs, now: datetime | None = None) -> list[Tile]:
     """Each active person: the call they are on now, their clients waiting for an answer

@@ -4,6 +4,7 @@ amounts per currency."""
 from django import template
 from django.template.defaultfilters import floatformat
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from reports.figures import OVER
 
@@ -36,7 +37,7 @@ def talk(seconds):
     if minutes >= 60:
         return _("%(hours)s h %(minutes)02d min") % {"hours": minutes // 60,
                                                     "minutes": minutes % 60}
-    return _("%(minutes)s min") % {"minutes": minutes}
+    return ngettext("%(minutes)s min", "%(minutes)s min", minutes) % {"minutes": minutes}
 
 
 _SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥"}

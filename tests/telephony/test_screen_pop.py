@@ -193,6 +193,7 @@ def test_every_logged_in_page_follows_the_users_events_with_one_socket(anna, ann
     # A deal card opens its socket as the deal card (live.js: liveDeal, one socket a page).
     live = open("static/js/live.js").read()
     assert 'if (page) liveDeal(page);' in live
-    assert 'else if (document.querySelector("[data-live-user]")) openSocket({});' in live
+    # Any other page: one socket for the user's own events (and a wallboard's teams).
+    assert 'else if (document.querySelector("[data-live-user]")) {\n      openSocket({' in live
     anonymous = Client().get(reverse("login")).content.decode()
     assert "data-live-user" not in anonymous and "calls.js" not in anonymous
