@@ -405,6 +405,9 @@ class DemoBuilder:
                 if entry.kind == "status_changed":
                     deal.closed_at = moment
             deal.created_at, deal.last_activity_at = moments[0], moments[-1]
+            deal.stage_since = max([moments[0]] + [
+                moment for entry, moment in zip(own, moments, strict=True)
+                if entry.kind == "stage_changed"])
             deal.updated_at = moments[-1]
             if closed:
                 deal.expected_close = deal.closed_at.astimezone(self.tz).date()
@@ -432,7 +435,8 @@ class DemoBuilder:
         )
         Deal.objects.bulk_update(
             deals,
-            ["created_at", "updated_at", "last_activity_at", "closed_at", "expected_close"],
+            ["created_at", "updated_at", "last_activity_at", "closed_at", "expected_close",
+             "stage_since"],
             batch_size=batch,
         )
         Contact.objects.bulk_update(contacts, ["created_at", "updated_at"], batch_size=batch)

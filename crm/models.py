@@ -269,6 +269,9 @@ class Deal(TimeStamped):
     expected_close = models.DateField(_("expected close"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
+    # Since when it has been in its stage (created in it, moved to it, reopened in it): the
+    # funnel's deals stuck in a stage.
+    stage_since = models.DateTimeField(_("in the stage since"), null=True, blank=True)
 
     class Meta:
         ordering = ["-last_activity_at", "-id"]
@@ -565,3 +568,50 @@ class ActivityDay(models.Model):
 
     def __str__(self):
         return f"{self.user_id} {self.day} {self.channel or '-'}"
+
+
+# How long a deal stayed in a stage, in days: the funnel's histogram, as RESPONSE_BUCKETS.
+STAY_BUCKETS = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90)
+
+
+class StageDay(models.Model):
+    """A pipeline stage's movement on one day, per person (the deal's owner at the time):
+    the funnel's figures, kept by the deal services from the deals' stage history (their
+    timeline) and rebuilt from it (crm/rollups.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    day = models.DateField()
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    entered = models.IntegerField(default=0)  # came into the stage (created in it, moved in)
+    advanced = models.IntegerField(default=0)  # left it for a later stage, or won in it
+    moved_back = models.IntegerField(default=0)  # left it for an earlier stage
+    won = models.IntegerField(default=0)
+    lost = models.IntegerField(default=0)
+    # The stays that ended that day (left, won or lost), by length in days.
+    stays = models.IntegerField(default=0)
+    stay_le_1 = models.IntegerField(default=0)
+    stay_le_2 = models.IntegerField(default=0)
+    stay_le_3 = models.IntegerField(default=0)
+    stay_le_5 = models.IntegerField(default=0)
+    stay_le_7 = models.IntegerField(default=0)
+    stay_le_10 = models.IntegerField(default=0)
+    stay_le_14 = models.IntegerField(default=0)
+    stay_le_21 = models.IntegerField(default=0)
+    stay_le_30 = models.IntegerField(default=0)
+    stay_le_45 = models.IntegerField(default=0)
+    stay_le_60 = models.IntegerField(default=0)
+    stay_le_90 = models.IntegerField(default=0)
+    stay_over = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("stage rollup")
+        verbose_name_plural = _("stage rollups")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day", "stage"], name="stage_day_unique"),
+        ]
+        indexes = [models.Index(fields=["pipeline", "day"], name="stage_day_period")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.day} {self.stage_id}"

@@ -24,7 +24,16 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import RESPONSE_BUCKETS, ActivityDay, Deal, Task, TimelineEntry
+from crm.models import (
+    RESPONSE_BUCKETS,
+    STAY_BUCKETS,
+    ActivityDay,
+    Deal,
+    Stage,
+    StageDay,
+    Task,
+    TimelineEntry,
+)
 
 # The figures a fact can add to: every counter of ActivityDay.
 FIGURES = tuple(f.name for f in ActivityDay._meta.concrete_fields
@@ -85,23 +94,25 @@ def record(facts: Iterable[Fact], *, undo: Iterable[Fact] = ()) -> None:
     _upsert(rows)
 
 
-def _upsert(rows: dict[tuple, dict]) -> None:
+def _upsert(rows: dict[tuple, dict], *, model=ActivityDay, key=_KEY, figures=FIGURES,
+            conflict=_KEY) -> None:
+    """rows: {key values: {figure: increment}}; `conflict` the unique columns of `key`."""
     changed = sorted({name for row in rows.values() for name in row})
-    unknown = set(changed) - set(FIGURES)
+    unknown = set(changed) - set(figures)
     if unknown:
         raise ValueError(f"not a rollup figure: {sorted(unknown)}")
     quote = connection.ops.quote_name
-    table = quote(ActivityDay._meta.db_table)
-    columns = [*_KEY, *FIGURES]
+    table = quote(model._meta.db_table)
+    columns = [*key, *figures]
     values, params = [], []
-    for key in sorted(rows):
-        row = rows[key]
+    for values_of_key in sorted(rows):
+        row = rows[values_of_key]
         values.append("(" + ", ".join(["%s"] * len(columns)) + ")")
-        params += [*key, *(row.get(name, 0) for name in FIGURES)]
+        params += [*values_of_key, *(row.get(name, 0) for name in figures)]
     sql = (
         f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES {', '.join(values)} "
-        f"ON CONFLICT ({', '.join(quote(c) for c in _KEY)}) DO UPDATE SET "
+        f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET "
         + ", ".join(f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
                     for name in changed)
     )
@@ -206,3 +217,157 @@ def crm_facts(*, start: datetime, end: datetime, user_ids=None) -> list[Fact]:
     if user_ids is not None:
         facts = [fact for fact in facts if fact.user_id in user_ids]
     return facts
+
+
+# --- The funnel: stages entered and left -----------------------------------------------------
+
+STAGE_FIGURES = tuple(f.name for f in StageDay._meta.concrete_fields
+                      if f.name not in ("id", "user", "day", "pipeline", "stage"))
+_STAGE_KEY = ("user_id", "day", "stage_id", "pipeline_id")
+_STAGE_CONFLICT = ("user_id", "day", "stage_id")
+_STAGE_KINDS = ("deal_created", "stage_changed", "status_changed")
+
+
+@dataclass(frozen=True)
+class StageFact:
+    user_id: int | None
+    at: datetime
+    stage_id: int
+    counts: dict = field(hash=False)
+    deal_id: int | None = None
+
+    @property
+    def day(self) -> date:
+        return timezone.localdate(self.at)
+
+
+def stay_bucket(days: int) -> str:
+    position = bisect_right(STAY_BUCKETS, days - 1)
+    return "stay_over" if position == len(STAY_BUCKETS) else f"stay_le_{STAY_BUCKETS[position]}"
+
+
+def _stay(since: datetime, until: datetime) -> dict:
+    days = -int(-(until - since).total_seconds() // 86400)
+    return {"stays": 1, stay_bucket(days): 1}
+
+
+def stage_history(deal_ids: Iterable[int]) -> dict[int, list]:
+    """Each deal's creation, stage moves and status changes, in order: (at, kind, payload)."""
+    deal_ids = list(set(deal_ids))
+    history: dict[int, list] = {}
+    for start in range(0, len(deal_ids), 5000):
+        for deal_id, at, kind, payload in (TimelineEntry.objects.filter(
+                deal_id__in=deal_ids[start:start + 5000], kind__in=_STAGE_KINDS)
+                .order_by("occurred_at", "id")
+                .values_list("deal_id", "occurred_at", "kind", "payload")):
+            history.setdefault(deal_id, []).append((at, kind, payload))
+    return history
+
+
+def stage_facts(deals: Iterable[Deal], *, history: dict | None = None,
+                owners: dict | None = None) -> list[StageFact]:
+    """What each deal's stage history adds to the funnel: it enters its first stage when it
+    is created; a move leaves a stage (forward or back, with the stay's length) and enters
+    another; a win or a loss ends the stay in the stage it happened in; reopening enters the
+    stage again. Each counts for the deal's owner of that moment."""
+    deals = list(deals)
+    ids = [deal.pk for deal in deals]
+    history = stage_history(ids) if history is None else history
+    owners = owner_history(ids) if owners is None else owners
+    positions = dict(Stage.objects.values_list("pk", "position"))
+    facts: list[StageFact] = []
+    for deal in deals:
+        entries = history.get(deal.pk, [])
+        moves = [payload for _at, kind, payload in entries if kind == "stage_changed"]
+        stage = moves[0].get("from_id") if moves else deal.stage_id
+        since = deal.created_at
+        is_open = True
+
+        def add(at, stage_id, counts, deal_id=deal.pk):
+            facts.append(StageFact(owner_at(owners, deal_id, at), at, stage_id, counts,
+                                   deal_id))
+
+        add(since, stage, {"entered": 1})
+        for at, kind, payload in entries:
+            if kind == "stage_changed":
+                target = payload.get("to_id")
+                if is_open:
+                    forward = positions.get(target, 0) > positions.get(stage, 0)
+                    add(at, stage, {"advanced" if forward else "moved_back": 1,
+                                    **_stay(since, at)})
+                    add(at, target, {"entered": 1})
+                stage, since = target, at
+            elif kind == "status_changed":
+                outcome = payload.get("to")
+                if outcome in (Deal.Status.WON, Deal.Status.LOST) and is_open:
+                    counts = {outcome: 1, **_stay(since, at)}
+                    if outcome == Deal.Status.WON:
+                        counts["advanced"] = 1
+                    add(at, stage, counts)
+                    is_open = False
+                elif outcome == Deal.Status.OPEN and not is_open:
+                    add(at, stage, {"entered": 1})
+                    since, is_open = at, True
+    return facts
+
+
+def stage_totals(facts: Iterable[StageFact], *, undo: Iterable[StageFact] = ()) -> dict:
+    pipelines = dict(Stage.objects.values_list("pk", "pipeline_id"))
+    rows: dict[tuple, dict] = {}
+    for sign, group in ((1, facts), (-1, undo)):
+        for fact in group:
+            if fact.user_id is None or fact.stage_id not in pipelines:
+                continue
+            key = (fact.user_id, fact.day, fact.stage_id, pipelines[fact.stage_id])
+            row = rows.setdefault(key, {})
+            for name, value in fact.counts.items():
+                row[name] = row.get(name, 0) + sign * value
+    return {key: changed for key, row in rows.items()
+            if (changed := {name: value for name, value in row.items() if value})}
+
+
+def _stage_upsert(rows: dict) -> None:
+    if rows:
+        _upsert(rows, model=StageDay, key=_STAGE_KEY, figures=STAGE_FIGURES,
+                conflict=_STAGE_CONFLICT)
+
+
+class StagesChange:
+    """A change of a deal's stage or status: the deal's funnel facts read before it and
+    recorded in their place after it (`with rollups.StagesChange(deal): ...`)."""
+
+    def __init__(self, deal: Deal):
+        self.deal = deal
+
+    def __enter__(self):
+        self.before = stage_facts([self.deal]) if self.deal.pk else []
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None:
+            _stage_upsert(stage_totals(stage_facts([self.deal]), undo=self.before))
+        return False
+
+
+def stage_rebuild(since: date, until: date, *, start: datetime, end: datetime) -> int:
+    """The funnel rollups of since..until (the instants start..end) rebuilt from the
+    deals' stage histories."""
+    deal_ids = set(TimelineEntry.objects.filter(
+        kind__in=_STAGE_KINDS, occurred_at__gte=start, occurred_at__lt=end,
+        deal__isnull=False).values_list("deal_id", flat=True))
+    rows = {}
+    ids = sorted(deal_ids)
+    for offset in range(0, len(ids), 2000):
+        chunk = ids[offset:offset + 2000]
+        deals = Deal.objects.filter(pk__in=chunk).only("pk", "created_at", "stage_id")
+        facts = [fact for fact in stage_facts(deals) if start <= fact.at < end]
+        for key, counts in stage_totals(facts).items():
+            row = rows.setdefault(key, {})
+            for name, value in counts.items():
+                row[name] = row.get(name, 0) + value
+    StageDay.objects.filter(day__gte=since, day__lte=until).delete()
+    keys = sorted(rows)
+    for offset in range(0, len(keys), 1000):
+        _stage_upsert({key: rows[key] for key in keys[offset:offset + 1000]})
+    return len(rows)
+

@@ -429,9 +429,11 @@ def deal_create(
         next_step=next_step,
         expected_close=expected_close,
     )
+    deal.stage_since = deal.created_at
     deal.full_clean()
-    deal.save()
-    timeline_add(kind="deal_created", deal=deal, actor=by, payload={"stage": stage.name})
+    with rollups.StagesChange(deal):
+        deal.save()
+        timeline_add(kind="deal_created", deal=deal, actor=by, payload={"stage": stage.name})
     rollups.deal_changed(None, deal)
     notifications.deal_created(deal=deal, by=by)
     return deal
@@ -477,12 +479,14 @@ def deal_move(*, deal: Deal, stage: Stage, by) -> Deal:
     if stage.pk == deal.stage_id:
         return deal
     old = deal.stage
-    deal.stage = stage
-    deal.save(update_fields=["stage", "updated_at"])
-    timeline_add(
-        kind="stage_changed", deal=deal, actor=by,
-        payload={"from": old.name, "to": stage.name, "from_id": old.pk, "to_id": stage.pk},
-    )
+    with rollups.StagesChange(deal):
+        deal.stage = stage
+        deal.stage_since = timezone.now()
+        deal.save(update_fields=["stage", "stage_since", "updated_at"])
+        timeline_add(
+            kind="stage_changed", deal=deal, actor=by,
+            payload={"from": old.name, "to": stage.name, "from_id": old.pk, "to_id": stage.pk},
+        )
     events.deal_changed(deal_id=deal.pk)
     return deal
 
@@ -501,15 +505,20 @@ def deal_close(*, deal: Deal, by, status: str, loss_reason: str = "") -> Deal:
         return deal
     old = deal.status
     before = copy.copy(deal)
-    deal.status = status
-    deal.loss_reason = loss_reason if status == Deal.Status.LOST else ""
-    deal.closed_at = timezone.now() if status != Deal.Status.OPEN else None
-    deal.save(update_fields=["status", "loss_reason", "closed_at", "updated_at"])
+    with rollups.StagesChange(deal):
+        deal.status = status
+        deal.loss_reason = loss_reason if status == Deal.Status.LOST else ""
+        deal.closed_at = timezone.now() if status != Deal.Status.OPEN else None
+        fields = ["status", "loss_reason", "closed_at", "updated_at"]
+        if status == Deal.Status.OPEN and old != Deal.Status.OPEN:
+            deal.stage_since = timezone.now()  # reopened: back in its stage from now
+            fields.append("stage_since")
+        deal.save(update_fields=fields)
+        timeline_add(
+            kind="status_changed", deal=deal, actor=by,
+            payload={"from": old, "to": status, "loss_reason": deal.loss_reason},
+        )
     rollups.deal_changed(before, deal)
-    timeline_add(
-        kind="status_changed", deal=deal, actor=by,
-        payload={"from": old, "to": status, "loss_reason": deal.loss_reason},
-    )
     events.deal_changed(deal_id=deal.pk)
     return deal
 

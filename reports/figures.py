@@ -198,3 +198,11 @@ def wallboard(*, people_qs, now: datetime | None = None) -> list[Tile]:
     for call in calls_now(manager_ids=list(tiles), now=now).order_by("started_at"):
         tiles[call.manager_id].call = tiles[call.manager_id].call or call
     return sorted(tiles.values(), key=lambda tile: str(tile.user).lower())
+
+
+def daily_messages(*, people_qs, period: Period) -> dict:
+    """The people's clients' messages and replies per day of the period: the page's chart."""
+    rows = (ActivityDay.objects.filter(user_id__in=people_qs.values("pk"),
+                                       day__gte=period.since, day__lte=period.until)
+            .values("day").annotate(inbound=Sum("inbound"), outbound=Sum("outbound")))
+    return {row["day"]: (row["inbound"] or 0, row["outbound"] or 0) for row in rows}

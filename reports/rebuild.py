@@ -32,5 +32,8 @@ def rebuild(since: date, until: date, *, user_ids=None) -> int:
         with transaction.atomic():
             written += rollups.rebuild(facts(period, user_ids), since=first, until=last,
                                        user_ids=user_ids)
+            if user_ids is None:  # the funnel's, from the deals' stage histories
+                written += rollups.stage_rebuild(first, last, start=period.start,
+                                                 end=period.end)
         first = last + timedelta(days=1)
     return written

@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from core.http import int_or_404
+from crm import selectors as crm_selectors
 from inbox.models import Channel
-from reports import figures, periods, records
+from reports import charts, figures, funnel, periods, records
 from security.audit import access_log
 from security.audit.access_log import Action
 from security.models import Team
@@ -69,7 +70,10 @@ def team_page(request):
     for row in report.rows:
         for channel_row in row.channels:
             channel_row.label = CHANNEL_LABELS.get(channel_row.channel, channel_row.channel)
+    series = figures.daily_messages(people_qs=people, period=period)
     return render(request, "reports/team.html", {
+        "columns": charts.daily(series, since=period.since, until=period.until),
+        "chart_days": sorted(series.items()),
         "nav": "team",
         "report": report,
         "period": period,
@@ -81,6 +85,38 @@ def team_page(request):
         "team": team,
         "person": person,
         "channel_labels": CHANNEL_LABELS,
+    })
+
+
+@login_required
+@require_GET
+@list_rate_limited
+def team_funnel(request):
+    """The funnel (`/team/funnel/`): a pipeline's stages in the period, for the people shown,
+    with the loss reasons and the deals stuck in a stage longer than `stuck` days."""
+    everyone = _reviewable(request)
+    people, team, person = _narrowed(request, everyone)
+    period, period_error = _period(request, default="quarter")
+    pipelines = funnel.pipelines_for(everyone)
+    pipeline = pipelines.first()
+    if request.GET.get("pipeline"):
+        pipeline = pipelines.filter(pk=int_or_404(request.GET["pipeline"])).first()
+    if pipeline is None:
+        raise Http404
+    stuck_days = int_or_404(request.GET.get("stuck") or funnel.STUCK_DAYS)
+    if not 1 <= stuck_days <= 365:
+        raise Http404
+    shown = funnel.funnel(people_qs=people, period=period, pipeline=pipeline,
+                          stuck_days=stuck_days,
+                          visible_deals=crm_selectors.deals_visible_to(request.user))
+    access_log.read(shown.stuck_deals, action=Action.LIST)
+    bars, height = charts.horizontal([(row.stage.name, row.entered) for row in shown.stages])
+    return render(request, "reports/funnel.html", {
+        "nav": "team", "funnel": shown, "period": period, "period_error": period_error,
+        "presets": periods.PRESETS, "pipelines": pipelines, "teams": Team.objects.filter(
+            pk__in=everyone.values("team_id")),
+        "people": everyone.order_by("first_name", "last_name", "username"),
+        "team": team, "person": person, "bars": bars, "chart_height": height,
     })
 
 

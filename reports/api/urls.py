@@ -6,4 +6,5 @@ from reports.api import views
 
 urlpatterns = [
     path("reports/activity/", views.ActivityReportView.as_view(), name="report-activity"),
+    path("reports/funnel/", views.FunnelReportView.as_view(), name="report-funnel"),
 ]

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from core.api.throttles import ListThrottle
 from reports import figures, periods
+from reports import funnel as funnel_module
 from security.models import Team
 
 
@@ -107,6 +108,30 @@ def _row(row: figures.Row) -> dict:
     return data
 
 
+def _scope(request, params) -> tuple:
+    """The people (narrowed to `team`, `user`: 404 outside the viewer's) and the period
+    (`from`, `to`; this week without them) a report covers."""
+    if not figures.may_review(request.user):
+        raise Http404
+    try:
+        period = periods.parse(
+            since=params["from"].isoformat() if params.get("from") else None,
+            until=params["to"].isoformat() if params.get("to") else None)
+    except periods.PeriodError as error:
+        raise ValidationError({"from": [str(error)]}) from None
+    people = figures.people(request.user)
+    if "team" in params:
+        if not Team.objects.filter(pk=params["team"],
+                                   pk__in=people.values("team_id")).exists():
+            raise Http404
+        people = people.filter(team_id=params["team"])
+    if "user" in params:
+        people = people.filter(pk=params["user"])
+        if not people.exists():
+            raise Http404
+    return people, period
+
+
 class ActivityReportView(APIView):
     throttle_classes = [ListThrottle]
 
@@ -123,28 +148,91 @@ class ActivityReportView(APIView):
     def get(self, request):
         query = ActivityQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        params = query.validated_data
-        if not figures.may_review(request.user):
-            raise Http404
-        try:
-            period = periods.parse(
-                since=params["from"].isoformat() if params.get("from") else None,
-                until=params["to"].isoformat() if params.get("to") else None)
-        except periods.PeriodError as error:
-            raise ValidationError({"from": [str(error)]}) from None
-        people = figures.people(request.user)
-        if "team" in params:
-            if not Team.objects.filter(pk=params["team"],
-                                       pk__in=people.values("team_id")).exists():
-                raise Http404
-            people = people.filter(team_id=params["team"])
-        if "user" in params:
-            people = people.filter(pk=params["user"])
-            if not people.exists():
-                raise Http404
+        people, period = _scope(request, query.validated_data)
         report = figures.activity(people_qs=people, period=period)
         rows = []
         for person in report.rows:
             rows.append(_row(person))
             rows += [_row(channel_row) for channel_row in person.channels]
         return Response({"from": period.since, "to": period.until, "rows": rows})
+
+
+class FunnelQuerySerializer(ActivityQuerySerializer):
+    pipeline = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
+                                        help_text="Default: the default pipeline.")
+    stuck = serializers.IntegerField(required=False, min_value=1, max_value=365,
+                                     help_text="Days in a stage after which an open deal is "
+                                     f"stuck (default {funnel_module.STUCK_DAYS}).")
+
+
+class FunnelStageSerializer(serializers.Serializer):
+    stage = serializers.IntegerField()
+    name = serializers.CharField()
+    entered = serializers.IntegerField(help_text="Deals that came into the stage.")
+    advanced = serializers.IntegerField(help_text="Left it for a later stage, or won in it.")
+    moved_back = serializers.IntegerField()
+    won = serializers.IntegerField()
+    lost = serializers.IntegerField()
+    conversion = serializers.FloatField(
+        allow_null=True, help_text="Of the deals that left the stage, the share that moved on.")
+    median_days = serializers.IntegerField(
+        allow_null=True, help_text="Median stay, rounded up to the histogram's bucket (1, 2, "
+        "3, 5, 7, 10, 14, 21, 30, 45, 60, 90 days; 91 means longer).")
+    stuck = serializers.IntegerField(help_text="Open deals in it longer than `stuck` days now.")
+
+
+class LossReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    deals = serializers.IntegerField()
+
+
+class FunnelReportSerializer(serializers.Serializer):
+    to = serializers.DateField()
+    pipeline = serializers.IntegerField()
+    stuck_days = serializers.IntegerField()
+    stages = FunnelStageSerializer(many=True)
+    loss_reasons = LossReasonSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField()
+        return fields
+
+
+class FunnelReportView(APIView):
+    throttle_classes = [ListThrottle]
+
+    @extend_schema(
+        tags=["reports"], summary="The funnel",
+        description="A pipeline's stages in the period, as the funnel page shows them, for the "
+        "people you review (a head: their teams; the director: everyone; a manager: themself).",
+        parameters=[FunnelQuerySerializer],
+        responses={200: FunnelReportSerializer,
+                   400: OpenApiResponse(description="Bad dates or a period over a year."),
+                   404: OpenApiResponse(description="A team, person or pipeline you do not "
+                                        "review.")},
+    )
+    def get(self, request):
+        query = FunnelQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        people, period = _scope(request, params)
+        pipelines = funnel_module.pipelines_for(figures.people(request.user))
+        pipeline = (pipelines.filter(pk=params["pipeline"]).first() if "pipeline" in params
+                    else pipelines.first())
+        if pipeline is None:
+            raise Http404
+        shown = funnel_module.funnel(people_qs=people, period=period, pipeline=pipeline,
+                                     stuck_days=params.get("stuck", funnel_module.STUCK_DAYS))
+        return Response({
+            "from": period.since, "to": period.until, "pipeline": pipeline.pk,
+            "stuck_days": shown.stuck_days,
+            "stages": [{
+                "stage": row.stage.pk, "name": row.stage.name, "entered": row.entered,
+                "advanced": row.advanced, "moved_back": row.moved_back, "won": row.won,
+                "lost": row.lost, "conversion": row.conversion, "median_days": row.median_days,
+                "stuck": row.stuck,
+            } for row in shown.stages],
+            "loss_reasons": [{"reason": reason, "deals": count}
+                             for reason, count in shown.loss_reasons],
+        })

@@ -66,3 +66,15 @@ def response_minutes(counts) -> str:
         if counts.get(name):
             return wait(OVER if name == "response_over" else int(name.rsplit("_", 1)[1]))
     return "—"
+
+
+@register.filter
+def stay(days):
+    """A median stay in a stage: "≤ 7 d", "> 90 d", or a dash."""
+    from reports.funnel import STAY_OVER
+
+    if days is None:
+        return "—"
+    if days >= STAY_OVER:
+        return _("> %(days)s d") % {"days": STAY_OVER - 1}
+    return _("≤ %(days)s d") % {"days": days}

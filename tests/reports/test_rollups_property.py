@@ -2,7 +2,8 @@
 work: clients writing on channels with and without business hours (across evenings and
 weekends), replies, replies the provider later reports failed, calls in (answered, missed)
 and out, stage moves, deals won, lost and reopened, amounts changed after the win, tasks
-done, deals reassigned and a manager offboarded with their deals handed over.
+done, deals reassigned and a manager offboarded with their deals handed over; and the
+funnel's stage rollups with them.
 
 Each example runs in a transaction rolled back at its end, on a clock that only moves when
 the example says so."""
@@ -18,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm import services as crm_services
-from crm.models import ActivityDay, Deal, Task
-from crm.rollups import FIGURES
+from crm.models import ActivityDay, Deal, StageDay, Task
+from crm.rollups import FIGURES, STAGE_FIGURES
 from inbox import services as inbox_services
 from inbox.models import Channel, Conversation, Message
 from reports.rebuild import rebuild
@@ -61,12 +62,18 @@ def world(north, anna, ivan, head_north, director):
 
 
 def _rows() -> dict:
-    return {
+    """Every figure of both rollups (the activity's and the funnel's) that is not zero."""
+    activity = {
         (row["user_id"], row["day"], row["channel"], row["currency"]):
             {name: row[name] for name in FIGURES if row[name]}
         for row in ActivityDay.objects.values("user_id", "day", "channel", "currency", *FIGURES)
-        if any(row[name] for name in FIGURES)
     }
+    stages = {
+        (row["user_id"], row["day"], "stage", row["stage_id"]):
+            {name: row[name] for name in STAGE_FIGURES if row[name]}
+        for row in StageDay.objects.values("user_id", "day", "stage_id", *STAGE_FIGURES)
+    }
+    return {key: row for key, row in (activity | stages).items() if row}
 
 
 class Play:
