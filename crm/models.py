@@ -545,6 +545,8 @@ class ActivityDay(models.Model):
     calls_answered = models.IntegerField(default=0)
     calls_missed = models.IntegerField(default=0)
     calls_outgoing = models.IntegerField(default=0)
+    # Missed incoming calls whose client we called back within the callback time.
+    calls_called_back = models.IntegerField(default=0)
     talk_seconds = models.IntegerField(default=0)
     # Tasks and deals.
     tasks_done = models.IntegerField(default=0)

@@ -97,6 +97,18 @@ def _history(builder, account: PbxAccount) -> int:
                 answered_at=started + ring if answered else None,
                 ended_at=started + ring + timedelta(seconds=talk), talk_seconds=talk,
                 answered=answered, summarized=True, created_at=started))
+            if direction == "in" and not answered and rng.random() < 0.7:
+                # Mostly called back within the quarter of an hour the call-back task gives.
+                back = calls[-1].ended_at + timedelta(minutes=rng.choice([4, 9, 12, 35, 80]))
+                calls[-1].called_back_at = back
+                talk = rng.randint(60, 300)
+                calls.append(Call(
+                    account=account, entry_id=f"demo-history-{deal.pk}-{len(calls)}",
+                    direction="out", state="ended", client_number=number,
+                    extension=extension_of.get(deal.owner_id, ""), manager_id=deal.owner_id,
+                    contact_id=deal.contact_id, deal=deal, started_at=back,
+                    answered_at=back + ring, ended_at=back + ring + timedelta(seconds=talk),
+                    talk_seconds=talk, answered=True, summarized=True, created_at=back))
     for call in calls:  # the blind index of the number, as save() computes it
         call.client_number_index = Call.index_of(call.client_number)
     Call.objects.bulk_create(calls, batch_size=500)

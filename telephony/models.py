@@ -141,6 +141,9 @@ class Call(models.Model):
     # This call made its contact and lead deal (a new client): who answers may still take them.
     lead_created = models.BooleanField(default=False)
     # The "call back" task of a missed incoming call: made once per call.
+    # A missed incoming call: when someone first called the client back (an outgoing call to
+    # the same number); the team page counts the ones called back within the callback time.
+    called_back_at = models.DateTimeField(null=True, blank=True)
     callback_task = models.ForeignKey("crm.Task", null=True, blank=True,
                                       on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

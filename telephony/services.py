@@ -11,6 +11,7 @@ team. Realtime events go out after commit and carry ids only (core.events).
 import copy
 import json
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -39,12 +40,13 @@ from telephony.providers.base import (
     provider_for,
 )
 from telephony.providers.mango import is_phone_number
+from telephony.rollups import CALLBACK_WITHIN_MINUTES
 
 logger = logging.getLogger("telephony")
 
 LIVE_LEG_STATES = ("connected", "on_hold")
-# A missed incoming call asks the deal's owner to call back within this much working time.
-CALLBACK_WITHIN_MINUTES = 15
+# A missed incoming call asks the deal's owner to call back within CALLBACK_WITHIN_MINUTES of
+# working time (telephony.rollups: the team page counts the ones called back in time).
 
 
 class NoManagerError(Exception):
@@ -228,7 +230,7 @@ def _set_manager(call: Call, *, fallback_extension: str = "") -> None:
 def _leg_apply(*, account: PbxAccount, leg: CallLegEvent) -> Call:
     direction = _leg_direction(leg)
     client_number = _client_number(account, direction, leg.caller, leg.callee)
-    call, _created = _call_for(account=account, entry_id=leg.entry_id, defaults={
+    call, created = _call_for(account=account, entry_id=leg.entry_id, defaults={
         "direction": direction, "started_at": leg.at, "client_number": client_number,
         "line_number": leg.line_number,
     })
@@ -272,9 +274,33 @@ def _leg_apply(*, account: PbxAccount, leg: CallLegEvent) -> Call:
     _after_change(call, was=was)
     rollups.call_changed(before, call)
     _wallboard(call, before)
+    if created:
+        _calls_back(call)
     if newer and call.direction == Call.Direction.INBOUND:
         _screen_pop(call, leg_state=leg.state, extension=record.get("extension", ""))
     return call
+
+
+# A call back later than this after a missed call is not its call-back any more.
+CALLED_BACK_LOOKBACK = timedelta(days=7)
+
+
+def _calls_back(call: Call) -> None:
+    """An outgoing call to a client: the missed calls of that number it answers (the latest
+    week's, not called back yet) are called back now; their figures follow."""
+    if call.direction != Call.Direction.OUTBOUND or not call.client_number_index:
+        return
+    for missed in (Call.objects.select_for_update()
+                   .filter(account_id=call.account_id, direction=Call.Direction.INBOUND,
+                           answered=False, called_back_at__isnull=True,
+                           client_number_index=call.client_number_index,
+                           started_at__lt=call.started_at,
+                           started_at__gte=call.started_at - CALLED_BACK_LOOKBACK)
+                   .order_by("pk")):
+        before = copy.copy(missed)
+        missed.called_back_at = call.started_at
+        missed.save(update_fields=["called_back_at", "client_number_index"])
+        rollups.call_changed(before, missed)
 
 
 def _wallboard(call: Call, before: Call) -> None:
@@ -296,7 +322,7 @@ def _from_ts(seconds: int):
 def _summary_apply(*, account: PbxAccount, summary: CallSummary) -> Call:
     client_number = _client_number(account, summary.direction, summary.caller,
                                    summary.callee)
-    call, _created = _call_for(account=account, entry_id=summary.entry_id, defaults={
+    call, created = _call_for(account=account, entry_id=summary.entry_id, defaults={
         "direction": summary.direction, "started_at": summary.started_at,
         "client_number": client_number, "line_number": summary.line_number,
     })
@@ -320,6 +346,8 @@ def _summary_apply(*, account: PbxAccount, summary: CallSummary) -> Call:
     _after_change(call, was=was)
     rollups.call_changed(before, call)
     _wallboard(call, before)
+    if created:
+        _calls_back(call)
     if first_time:
         _missed_call_task(call)
         _ended_for_everyone(call)

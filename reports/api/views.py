@@ -51,6 +51,9 @@ class ActivityRowSerializer(serializers.Serializer):
     calls_answered = serializers.IntegerField()
     calls_missed = serializers.IntegerField()
     calls_outgoing = serializers.IntegerField()
+    calls_called_back = serializers.IntegerField(
+        help_text="Missed incoming calls whose client was called back within the call-back "
+        "time (15 working minutes).")
     talk_seconds = serializers.IntegerField()
     tasks_done = serializers.IntegerField(allow_null=True)
     tasks_overdue_now = serializers.IntegerField(allow_null=True)
@@ -87,7 +90,7 @@ def _row(row: figures.Row) -> dict:
         "user": row.user.pk, "channel": row.channel,
         **{name: row.counts.get(name, 0) for name in (
             "inbound", "outbound", "conversations_started", "responses", "calls_answered",
-            "calls_missed", "calls_outgoing", "talk_seconds")},
+            "calls_missed", "calls_outgoing", "calls_called_back", "talk_seconds")},
         "first_response_median_min": row.first_response_median,
         "first_response_p90_min": row.first_response_p90,
         "within_sla_share": row.within_sla_share,

@@ -1,3 +1,9 @@
-"""The reports' tests read calls too: the north team's PBX account of the telephony tests."""
+"""The reports' tests read calls too: the north team's PBX account, lines and extensions of
+the telephony tests."""
 
-from tests.telephony.conftest import pbx_account  # noqa: F401
+from tests.telephony.conftest import (  # noqa: F401
+    north_pbx_line,
+    pbx_account,
+    pbx_extensions,
+    south_pbx_line,
+)
