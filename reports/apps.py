@@ -12,7 +12,7 @@ class ReportsConfig(AppConfig):
 
     def ready(self):
         from core import holdings
-        from reports import demo
+        from reports import demo, exports
 
         holdings.declare(holdings.Holdings(app="reports", api_urls="reports.api.urls",
-                                           demo=demo.seed))
+                                           demo=demo.seed, exports=exports.EXPORTS))

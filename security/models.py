@@ -143,6 +143,7 @@ class ExportRequest(models.Model):
     class Resource(models.TextChoices):
         DEALS = "deals", _("Deals")
         CONTACTS = "contacts", _("Contacts")
+        TEAM_ACTIVITY = "team_activity", _("Team activity")
 
     class Format(models.TextChoices):
         CSV = "csv", "CSV"

@@ -49,7 +49,8 @@ def export_create(request):
 def export_detail(request, export_id):
     export = exports.export_get(user=request.user, export_id=export_id)
     return render(request, "security/export_detail.html", {
-        "nav": "deals" if export.resource == ExportRequest.Resource.DEALS else "contacts",
+        "nav": {ExportRequest.Resource.DEALS: "deals", ExportRequest.Resource.CONTACTS: "contacts",
+                ExportRequest.Resource.TEAM_ACTIVITY: "team"}.get(export.resource, ""),
         "export": export,
         # Until the cleanup job runs, an export past its time still says "ready".
         "downloadable": export.status == ExportRequest.Status.READY

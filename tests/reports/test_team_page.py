@@ -300,3 +300,40 @@ def test_a_reply_the_provider_reports_failed_is_taken_back(chat, ivan, head_nort
     assert (day.outbound, day.responses) == (0, 0)
     conversation.refresh_from_db()
     assert conversation.awaiting_reply and conversation.waiting_since == MONDAY
+
+
+# --- The team page as a file -----------------------------------------------------------------
+
+
+def test_the_head_exports_the_team_page_through_the_controlled_exports(work, head_north,
+                                                                      ivan, settings):
+    from security.models import ExportRequest
+    from tests.security.test_exports import exported
+
+    body, rows = exported(head_north, resource="team_activity",
+                          filters={"from": "2026-11-23", "to": "2026-11-29"})
+    assert body["row_count"] >= 2 and body["resource"] == "team_activity"
+    ivan_all = next(row for row in rows if row[:2] == [ivan.get_full_name() or ivan.username,
+                                                        "All"])
+    header = next(row for row in rows if row[:2] == ["Person", "Channel"])
+    figures_of = dict(zip(header, ivan_all, strict=True))
+    assert (figures_of["Replies"], figures_of["Deals won"], figures_of["Unanswered now"]) == (
+        "1", "1", "1")
+    export = ExportRequest.objects.get(pk=body["id"])
+    assert export.user == head_north and export.resource == "team_activity"
+
+
+def test_a_manager_may_not_export_the_team_page(anna):
+    from security.models import ExportRequest
+    from tests.security.test_exports import export_via_api
+
+    response = export_via_api(anna, resource="team_activity", filters={})
+    assert response.status_code == 403
+    assert ExportRequest.objects.get(user=anna).status == ExportRequest.Status.DENIED
+
+
+def test_the_page_export_button_carries_the_period(work, head_north):
+    page = client_for(head_north).get(reverse("team_page"), {"period": "quarter"})
+    html = page.content.decode()
+    assert 'name="resource" value="team_activity"' in html
+    assert 'name="period" value="quarter"' in html
