@@ -489,6 +489,10 @@ EXPORT_MAX_ROWS = envint("EXPORT_MAX_ROWS", 5000, minimum=1)
 # An export's file lives 15 minutes unless downloaded; this job deletes the ones left behind.
 CELERY_BEAT_SCHEDULE["expire-exports"] = {"task": "security.expire_exports", "schedule": 300}
 # Webhook deliveries stored while the broker or the workers were down, and failed ones.
+# The heads' weekly digests: looked for every quarter of an hour, sent on Monday from 9:00
+# in each team's time zone.
+CELERY_BEAT_SCHEDULE["weekly-digests"] = {"task": "reports.send_weekly_digests",
+                                          "schedule": 900}
 CELERY_BEAT_SCHEDULE["sweep-inbound-events"] = {"task": "inbox.sweep_events", "schedule": 30}
 CELERY_BEAT_SCHEDULE["sweep-call-events"] = {"task": "telephony.sweep_events", "schedule": 30}
 # Replies whose send task the broker never took, or that a dead worker cut off mid-send.

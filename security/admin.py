@@ -24,7 +24,7 @@ class MemberInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "head"]
+    list_display = ["name", "head", "time_zone"]
     search_fields = ["name"]
     inlines = [MemberInline]
 

@@ -1,6 +1,7 @@
 import uuid
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -20,6 +21,8 @@ class Team(models.Model):
         on_delete=models.SET_NULL,
         related_name="headed_teams",
     )
+    # Where the team works: its head's weekly digest comes on Monday at 9:00 there.
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
 
     class Meta:
         ordering = ["name"]
@@ -28,6 +31,15 @@ class Team(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"time_zone": _("Unknown time zone “%(zone)s”.") % {
+                "zone": self.time_zone}}) from None
 
 
 class User(AbstractUser):
