@@ -72,11 +72,15 @@ class Column:
         return self.bottom - self.heights[1]
 
 
-def daily(series: dict[date, tuple[int, ...]], *, since: date, until: date,
+def daily(series: dict[date, tuple[int, ...]], *, since: date, until: date, weekly=False,
           width: float = 1100, height: float = 160, gap: float = 2) -> list[Column]:
-    """Columns per day of the period (each day's series side by side), scaled to the
-    period's largest value; days without a value are drawn empty."""
-    days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
+    """Columns per day of the period (per week from its Monday, `weekly`), each one's series
+    side by side, scaled to the period's largest value; days without a value are empty."""
+    if weekly:
+        first = since - timedelta(days=since.weekday())
+        days = [first + timedelta(days=n) for n in range(0, (until - first).days + 1, 7)]
+    else:
+        days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
     size = len(next(iter(series.values()), (0, 0)))
     top = max((value for values in series.values() for value in values), default=0) or 1
     step = min(width / max(len(days), 1), 48)
@@ -86,5 +90,6 @@ def daily(series: dict[date, tuple[int, ...]], *, since: date, until: date,
         values = series.get(day, (0,) * size)
         columns.append(Column(day, values, index * step + gap / 2,
                               tuple(height * value / top for value in values), step - gap,
-                              height, every_day or day.weekday() == 0))
+                              height, (index % 4 == 0) if weekly else
+                              (every_day or day.weekday() == 0)))
     return columns

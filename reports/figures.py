@@ -3,12 +3,13 @@ per channel, from the rollups (crm.ActivityDay), with what stands now (unanswere
 conversations, overdue tasks) read live."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from math import ceil
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, F, Min, Q, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
@@ -66,6 +67,7 @@ class Row:
     waiting_since: datetime | None = None
     tasks_overdue_now: int = 0
     channels: list = field(default_factory=list)  # a person's row: the rows per channel
+    team: object | None = None  # a team's row (by_team): the team
 
     def __getattr__(self, name):
         if name in COUNTS:
@@ -109,6 +111,15 @@ class Report:
     rows: list[Row]  # one per person, each with its channel rows
     total: Row
 
+    def by_team(self) -> list[Row]:
+        """One row per team (its people's sums), by team name: the director's company at a
+        glance, each team opening its people and their channels."""
+        teams: dict[int, Row] = {}
+        for person in self.rows:
+            team = person.user.team
+            teams.setdefault(team.pk if team else 0, Row(None, None, team=team)).add(person)
+        return sorted(teams.values(), key=lambda row: str(row.team or "").lower())
+
 
 def activity(*, people_qs, period: Period, now: datetime | None = None) -> Report:
     """Each person's figures for the period (per channel and in all), and the total."""
@@ -147,11 +158,13 @@ def activity(*, people_qs, period: Period, now: datetime | None = None) -> Repor
                                .values_list("assignee_id").annotate(Count("pk"))):
         row(assignee_id, "").tasks_overdue_now = count
 
+    of_person: dict[int, list[Row]] = {}
+    for (owner, _channel), channel_row in per_channel.items():
+        of_person.setdefault(owner, []).append(channel_row)
     people_rows = []
     for user_id, user in users.items():
         person = Row(user, None)
-        channels = sorted((r for (owner, _c), r in per_channel.items() if owner == user_id),
-                          key=lambda r: (r.channel == "", r.channel))
+        channels = sorted(of_person.get(user_id, ()), key=lambda r: (r.channel == "", r.channel))
         for channel_row in channels:
             person.add(channel_row)
         person.channels = [r for r in channels if r.channel]
@@ -200,9 +213,23 @@ def wallboard(*, people_qs, now: datetime | None = None) -> list[Tile]:
     return sorted(tiles.values(), key=lambda tile: str(tile.user).lower())
 
 
-def daily_messages(*, people_qs, period: Period) -> dict:
-    """The people's clients' messages and replies per day of the period: the page's chart."""
-    rows = (ActivityDay.objects.filter(user_id__in=people_qs.values("pk"),
-                                       day__gte=period.since, day__lte=period.until)
-            .values("day").annotate(inbound=Sum("inbound"), outbound=Sum("outbound")))
-    return {row["day"]: (row["inbound"] or 0, row["outbound"] or 0) for row in rows}
+# Longer periods are charted by week: a column a day would be too thin to read.
+DAILY_UP_TO_DAYS = 92
+
+
+def chart_messages(*, people_qs, period: Period) -> dict:
+    """The people's clients' messages and replies per day of the period (per week, from its
+    Monday, for a long one): the page's chart."""
+    rows = ActivityDay.objects.filter(user_id__in=people_qs.values("pk"),
+                                      day__gte=period.since, day__lte=period.until)
+    if period.days > DAILY_UP_TO_DAYS:
+        rows = rows.annotate(bucket=TruncWeek("day")).values("bucket")
+    else:
+        rows = rows.annotate(bucket=F("day")).values("bucket")
+    rows = rows.annotate(inbound=Sum("inbound"), outbound=Sum("outbound"))
+    return {_as_date(row["bucket"]): (row["inbound"] or 0, row["outbound"] or 0)
+            for row in rows}
+
+
+def _as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else value

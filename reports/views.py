@@ -67,15 +67,21 @@ def team_page(request):
     people, team, person = _narrowed(request, everyone)
     period, period_error = _period(request)
     report = figures.activity(people_qs=people, period=period)
-    for row in report.rows:
+    # Several teams at once (the director's company): a row per team, each opening its people.
+    team_rows = (report.by_team() if team is None and person is None
+                 and people.values("team_id").distinct().count() > 1 else [])
+    for row in (*report.rows, *team_rows):
         for channel_row in row.channels:
             channel_row.label = CHANNEL_LABELS.get(channel_row.channel, channel_row.channel)
-    series = figures.daily_messages(people_qs=people, period=period)
+    series = figures.chart_messages(people_qs=people, period=period)
+    weekly = period.days > figures.DAILY_UP_TO_DAYS
     return render(request, "reports/team.html", {
-        "columns": charts.daily(series, since=period.since, until=period.until),
+        "columns": charts.daily(series, since=period.since, until=period.until, weekly=weekly),
+        "weekly": weekly,
         "chart_days": sorted(series.items()),
         "nav": "team",
         "report": report,
+        "team_rows": team_rows,
         "period": period,
         "period_error": period_error,
         "presets": periods.PRESETS,
