@@ -40,19 +40,24 @@ def may_review(viewer) -> bool:
     return crm_selectors.active_role(viewer) in (roles.SALES_HEAD, roles.ADMIN, roles.MANAGER)
 
 
-def percentile(buckets: dict[str, int], share: float) -> int | None:
-    """The nearest-rank percentile of a response histogram, as its bucket's upper bound in
-    working minutes (OVER: beyond the last bound); None without responses."""
-    total = sum(buckets.get(name, 0) for name in BUCKETS)
+def bucket_percentile(counts: dict[str, int], share: float, *, names, bounds) -> int | None:
+    """The nearest-rank percentile of a histogram (`names`: its columns, `bounds`: each
+    one's upper bound, the last one's meaning "over"), as its bucket's bound; None when it
+    is empty."""
+    total = sum(counts.get(name, 0) for name in names)
     if not total:
         return None
-    rank = max(1, ceil(share * total))
-    seen = 0
-    for bound, name in zip((*RESPONSE_BUCKETS, OVER), BUCKETS, strict=True):
-        seen += buckets.get(name, 0)
+    rank, seen = max(1, ceil(share * total)), 0
+    for bound, name in zip(bounds, names, strict=True):
+        seen += counts.get(name, 0)
         if seen >= rank:
             return bound
-    return OVER
+    return bounds[-1]
+
+
+def percentile(counts: dict[str, int], share: float) -> int | None:
+    """A first-response percentile in working minutes (OVER: beyond the last bound)."""
+    return bucket_percentile(counts, share, names=BUCKETS, bounds=(*RESPONSE_BUCKETS, OVER))
 
 
 @dataclass

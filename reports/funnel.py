@@ -3,13 +3,13 @@ rollups (crm.StageDay), with the loss reasons and the deals stuck in a stage now
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from math import ceil
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from crm.models import STAY_BUCKETS, Deal, Pipeline, StageDay, TimelineEntry
 from crm.rollups import STAGE_FIGURES, owner_at, owner_history
+from reports.figures import bucket_percentile
 from reports.periods import Period
 
 STAYS = tuple(f"stay_le_{bound}" for bound in STAY_BUCKETS) + ("stay_over",)
@@ -22,15 +22,7 @@ STUCK_SHOWN = 50
 
 def median_days(counts: dict) -> int | None:
     """The nearest-rank median stay, as its bucket's upper bound in days."""
-    total = sum(counts.get(name, 0) for name in STAYS)
-    if not total:
-        return None
-    rank, seen = max(1, ceil(total / 2)), 0
-    for bound, name in zip((*STAY_BUCKETS, STAY_OVER), STAYS, strict=True):
-        seen += counts.get(name, 0)
-        if seen >= rank:
-            return bound
-    return STAY_OVER
+    return bucket_percentile(counts, 0.5, names=STAYS, bounds=(*STAY_BUCKETS, STAY_OVER))
 
 
 @dataclass
