@@ -554,6 +554,11 @@ class ActivityDay(models.Model):
     deals_won = models.IntegerField(default=0)
     deals_won_amount = models.DecimalField(max_digits=18, decimal_places=2,
                                            default=Decimal("0"))
+    # Of those, the deals worked in the CRM (a client touch recorded in the 30 days before the
+    # win, crm.selectors.deals_not_worked_in_crm): what the KPIs count.
+    deals_won_in_crm = models.IntegerField(default=0)
+    deals_won_in_crm_amount = models.DecimalField(max_digits=18, decimal_places=2,
+                                                  default=Decimal("0"))
     deals_lost = models.IntegerField(default=0)
     deals_lost_amount = models.DecimalField(max_digits=18, decimal_places=2,
                                             default=Decimal("0"))

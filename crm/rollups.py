@@ -34,6 +34,7 @@ from crm.models import (
     Task,
     TimelineEntry,
 )
+from crm.selectors import deals_not_worked_in_crm
 
 # The figures a fact can add to: every counter of ActivityDay.
 FIGURES = tuple(f.name for f in ActivityDay._meta.concrete_fields
@@ -175,16 +176,18 @@ def deal_facts(deals: Iterable[Deal], history: dict | None = None) -> list[Fact]
     deals = list(deals)
     if history is None:
         history = owner_history(deal.pk for deal in deals)
+    not_worked = deals_not_worked_in_crm(deals)
     facts = []
     for deal in deals:
         source = ("crm.deal", deal.pk)
         facts.append(Fact(owner_at(history, deal.pk, deal.created_at), deal.created_at, "",
                           {"deals_created": 1}, deal.currency, source))
         if deal.status != Deal.Status.OPEN and deal.closed_at is not None:
-            facts.append(Fact(
-                owner_at(history, deal.pk, deal.closed_at), deal.closed_at, "",
-                {f"deals_{deal.status}": 1, f"deals_{deal.status}_amount": deal.amount},
-                deal.currency, source))
+            counts = {f"deals_{deal.status}": 1, f"deals_{deal.status}_amount": deal.amount}
+            if deal.status == Deal.Status.WON and deal.pk not in not_worked:
+                counts |= {"deals_won_in_crm": 1, "deals_won_in_crm_amount": deal.amount}
+            facts.append(Fact(owner_at(history, deal.pk, deal.closed_at), deal.closed_at, "",
+                              counts, deal.currency, source))
     return facts
 
 

@@ -67,7 +67,8 @@ def _table(user, filters: dict, limit: int):
         _("Unanswered now"), _("Overdue now"), _("Incoming calls answered"),
         _("Incoming calls missed"), _("Called back in time"), _("Outgoing calls"),
         _("Talk time, minutes"), _("Tasks done"), _("Tasks overdue now"), _("Deals created"),
-        _("Deals won"), _("Amount won"), _("Deals lost"),
+        _("Deals won"), _("Amount won"), _("Won, worked in the CRM"),
+        _("Amount won, worked in the CRM"), _("Deals lost"),
     ]
     rows = []
     for person in report.rows:
@@ -82,13 +83,17 @@ def _table(user, filters: dict, limit: int):
                 row.unanswered_now, row.overdue_now, row.calls_answered, row.calls_missed,
                 row.calls_called_back, row.calls_outgoing, row.talk_seconds // 60,
                 *((row.tasks_done, row.tasks_overdue_now, row.deals_created, row.deals_won,
-                   ", ".join(f"{amount} {currency}" for currency, amount in
-                             sorted(row.won.items())), row.deals_lost)
-                  if row.channel is None else ("",) * 6),
+                   _amounts(row.won), row.deals_won_in_crm, _amounts(row.won_in_crm),
+                   row.deals_lost)
+                  if row.channel is None else ("",) * 8),
             ])
             if len(rows) >= limit:
                 return header, rows, []
     return header, rows, []
+
+
+def _amounts(by_currency: dict) -> str:
+    return ", ".join(f"{amount} {currency}" for currency, amount in sorted(by_currency.items()))
 
 
 def _describe(filters: dict) -> list[tuple[str, str]]:

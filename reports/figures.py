@@ -66,6 +66,7 @@ class Row:
     channel: str | None  # a channel's kind, "phone", or None: everything of the person
     counts: dict = field(default_factory=dict)
     won: dict = field(default_factory=dict)  # currency -> amount
+    won_in_crm: dict = field(default_factory=dict)  # of it, the deals worked in the CRM
     lost: dict = field(default_factory=dict)
     unanswered_now: int = 0
     overdue_now: int = 0
@@ -99,7 +100,8 @@ class Row:
     def add(self, other: "Row") -> None:
         for name, value in other.counts.items():
             self.counts[name] = self.counts.get(name, 0) + value
-        for mine, theirs in ((self.won, other.won), (self.lost, other.lost)):
+        for mine, theirs in ((self.won, other.won), (self.lost, other.lost),
+                             (self.won_in_crm, other.won_in_crm)):
             for currency, amount in theirs.items():
                 mine[currency] = mine.get(currency, Decimal("0")) + amount
         self.unanswered_now += other.unanswered_now
@@ -145,9 +147,10 @@ def activity(*, people_qs, period: Period, now: datetime | None = None) -> Repor
         row(values["user_id"], values["channel"]).counts = {
             name: values[name] for name in COUNTS if values[name]}
     for values in rollups.filter(channel="").values("user_id", "currency").annotate(
-            won=Sum("deals_won_amount"), lost=Sum("deals_lost_amount")):
+            won=Sum("deals_won_amount"), lost=Sum("deals_lost_amount"),
+            won_in_crm=Sum("deals_won_in_crm_amount")):
         target = row(values["user_id"], "")
-        for name in ("won", "lost"):
+        for name in ("won", "lost", "won_in_crm"):
             if values[name]:
                 getattr(target, name)[values["currency"]] = values[name]
     for values in (inbox_selectors.conversations_waiting(assignee_ids=list(users))

@@ -64,6 +64,11 @@ class ActivityRowSerializer(serializers.Serializer):
         help_text=f"In {settings.DEFAULT_CURRENCY}; other currencies in deals_won_amounts.")
     deals_won_amounts = serializers.DictField(child=serializers.DecimalField(
         max_digits=18, decimal_places=2), allow_null=True)
+    deals_won_in_crm = serializers.IntegerField(
+        allow_null=True, help_text="Of the deals won, those worked in the CRM (a client touch "
+        "recorded in the 30 days before the win): what KPIs count.")
+    deals_won_in_crm_amounts = serializers.DictField(child=serializers.DecimalField(
+        max_digits=18, decimal_places=2), allow_null=True)
     deals_lost = serializers.IntegerField(allow_null=True)
     deals_lost_amounts = serializers.DictField(child=serializers.DecimalField(
         max_digits=18, decimal_places=2), allow_null=True)
@@ -105,6 +110,8 @@ def _row(row: figures.Row) -> dict:
         "deals_won_amount": (f"{row.won.get(settings.DEFAULT_CURRENCY, 0):.2f}" if person
                              else None),
         "deals_won_amounts": _money(row.won) if person else None,
+        "deals_won_in_crm": row.counts.get("deals_won_in_crm", 0) if person else None,
+        "deals_won_in_crm_amounts": _money(row.won_in_crm) if person else None,
         "deals_lost": row.counts.get("deals_lost", 0) if person else None,
         "deals_lost_amounts": _money(row.lost) if person else None,
     })

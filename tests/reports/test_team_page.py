@@ -337,3 +337,20 @@ def test_the_page_export_button_carries_the_period(work, head_north):
     html = page.content.decode()
     assert 'name="resource" value="team_activity"' in html
     assert 'name="period" value="quarter"' in html
+
+
+def test_a_deal_won_without_a_touch_in_the_crm_is_left_out_of_the_kpi(work, ivan, head_north):
+    """The KPI counts only deals worked in the CRM: ivan's first win had the client's
+    messages and his reply; a second one, won with no touch recorded here, is flagged."""
+    with time_machine.travel(MONDAY + timedelta(hours=5), tick=False):
+        quiet = crm_services.deal_create(by=ivan, title="Договорились по телефону",
+                                         amount=90_000)
+        crm_services.deal_close(deal=quiet, by=ivan, status="won")
+    report = client_for(head_north).get(reverse("team_page"), week_of_monday()).context["report"]
+    row = person_row(report, ivan)
+    assert (row.deals_won, row.deals_won_in_crm) == (2, 1)
+    assert row.won_in_crm == {"RUB": work["answered"].deal.amount}
+    body = api_for(head_north).get("/api/v1/reports/activity/",
+                                   {**week_of_monday(), "user": ivan.pk}).json()
+    total = next(r for r in body["rows"] if r["channel"] is None)
+    assert (total["deals_won"], total["deals_won_in_crm"]) == (2, 1)
