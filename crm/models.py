@@ -403,6 +403,10 @@ class TimelineEntry(models.Model):
             models.Index(fields=["deal", "-occurred_at", "-id"]),
             models.Index(fields=["contact", "-occurred_at", "-id"]),
             models.Index(fields=["source_type", "source_id"]),
+            # The deals' owner history (crm.rollups.owner_history): the reports ask who
+            # owned which deals when, among millions of entries of other kinds.
+            models.Index(fields=["deal", "occurred_at"], condition=Q(kind="owner_changed"),
+                         name="timeline_owner_changes"),
         ]
 
     def __str__(self):
