@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from crm.models import STAY_BUCKETS, Deal, Pipeline, StageDay, TimelineEntry
-from crm.rollups import STAGE_FIGURES, owner_at, owner_history
+from crm.models import STAY_BUCKETS, Deal, Pipeline, StageDay
+from crm.rollups import STAGE_FIGURES, ever_owned, owner_at, owner_history
 from reports.figures import bucket_percentile
 from reports.periods import Period
 
@@ -99,11 +99,8 @@ def _loss_reasons(user_ids: list[int], period: Period, pipeline: Pipeline) -> li
     """The reasons of the deals lost in the period by these people (who owned each when it
     was lost), the commonest first."""
     people = set(user_ids)
-    handed = TimelineEntry.objects.filter(kind="owner_changed").filter(
-        Q(payload__from__in=user_ids) | Q(payload__to__in=user_ids))
     lost = list(Deal.objects.filter(
-        Q(owner_id__in=user_ids) | Q(pk__in=handed.values("deal_id")),
-        pipeline=pipeline, status=Deal.Status.LOST,
+        ever_owned(user_ids), pipeline=pipeline, status=Deal.Status.LOST,
         closed_at__gte=period.start, closed_at__lt=period.end,
     ).values_list("pk", "closed_at", "loss_reason"))
     owners = owner_history(pk for pk, _at, _reason in lost)
