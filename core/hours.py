@@ -104,9 +104,13 @@ class BusinessHours:
         """`start` plus `minutes` of open time (counted from the next opening if closed)."""
         if self.always_open or minutes <= 0:
             return start + timedelta(minutes=max(minutes, 0))
+        weekly = sum(end - begin for day in self.days for begin, end in day)
+        if not weekly:
+            return start + timedelta(minutes=minutes)  # never open: the plain clock
         left = timedelta(minutes=minutes)
         day = start.astimezone(self.zone).date() - timedelta(days=1)
-        for ahead in range(_HORIZON_DAYS * 2 + minutes // (24 * 60) * 7):
+        # As many weeks as the open time needs (two hours a week make 15 hours two months).
+        for ahead in range(_HORIZON_DAYS * 2 + minutes // weekly * 7):
             for open_at, close_at in self._intervals_on(day + timedelta(days=ahead)):
                 begin = max(open_at, start)
                 if begin >= close_at:

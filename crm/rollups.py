@@ -1,4 +1,5 @@
-"""The sales head's figures, counted as the work happens (crm.ActivityDay).
+"""The sales head's figures, counted as the work happens (crm.ActivityDay; the funnel's,
+crm.StageDay, below).
 
 Every app that records work describes each piece of it as `Fact`s: who did it, when, in
 which channel, which figures it adds to ({"inbound": 1}). The service that records the work

@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.hours import NEVER_OPEN_SINCE, BusinessHours
 
@@ -80,3 +82,28 @@ def test_a_day_may_end_at_midnight():
     hours = BusinessHours.parse({"mon": [["20:00", "24:00"]]}, MOSCOW)
     assert hours.is_open(msk(23, 23, 59))
     assert hours.closed_since(msk(24, 1)) == msk(24, 0)
+
+
+def test_working_minutes_between_two_moments():
+    hours = BusinessHours.parse(WEEKDAYS, MOSCOW)
+    assert hours.working_minutes(msk(23, 10), msk(23, 10, 15)) == 15
+    # Friday 17:50 to Monday 9:05: ten minutes on Friday, five on Monday.
+    assert hours.working_minutes(msk(27, 17, 50), msk(30, 9, 5)) == 15
+    # Written at night, answered before the opening: no working time passed.
+    assert hours.working_minutes(msk(23, 22), msk(24, 8, 59)) == 0
+    # Ten seconds are a minute, rounded up; a reply before the message is none.
+    assert hours.working_minutes(msk(23, 10), msk(23, 10).replace(second=10)) == 1
+    assert hours.working_minutes(msk(23, 11), msk(23, 10)) == 0
+
+
+@given(start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31),
+                          timezones=st.just(ZoneInfo(MOSCOW))),
+       minutes=st.integers(min_value=0, max_value=5 * 24 * 60),
+       schedule=st.sampled_from([WEEKDAYS, {}, {"mon": [["20:00", "24:00"]],
+                                                "sat": [["10:00", "12:00"], ["13:00", "15:00"]]}]))
+def test_working_minutes_undo_adding_working_minutes(start, minutes, schedule):
+    """The first-response figure (working_minutes) and the SLA's due time
+    (add_working_minutes) count the same working time, whatever the hours and the moment."""
+    hours = BusinessHours.parse(schedule, MOSCOW)
+    start = start.replace(second=0, microsecond=0)
+    assert hours.working_minutes(start, hours.add_working_minutes(start, minutes)) == minutes
