@@ -1,4 +1,5 @@
-"""The team page (`/team/`) and the records behind its figures (`/team/records/`).
+"""The team page (`/team/`), the records behind its figures (`/team/records/`), the funnel
+(`/team/funnel/`) and the live wallboard (`/team/live/`).
 
 Who sees whom is reports.figures.people: a head their teams, the director everyone, a
 manager themself; a person or team outside that is a 404, as an object outside the
