@@ -211,18 +211,19 @@ def build():
         "FROM bench_manager m CROSS JOIN generate_series(0, %(days)s - 1) d "
         "JOIN bench_channel ch ON ch.team_id = m.team_id WHERE (d + m.n) %% 7 < 5",
         params, label="activity rollups (messages)")
-    sql("INSERT INTO crm_activityday (user_id, day, channel, currency, inbound, outbound, "
-        "conversations_started, responses, responses_within_sla, response_le_1, "
-        "response_le_2, response_le_3, response_le_5, response_le_10, response_le_15, "
-        "response_le_20, response_le_30, response_le_45, response_le_60, response_le_90, "
-        "response_le_120, response_le_240, response_le_480, response_le_1440, response_over, "
-        "calls_answered, calls_missed, calls_outgoing, calls_called_back, talk_seconds, "
-        "tasks_done, deals_created, deals_won, deals_won_amount, deals_lost, "
-        "deals_lost_amount) "
+    # Calls (a "phone" row) and deals (a "" row in roubles), on the same working days.
+    other = {"calls_answered": "x.answered", "calls_missed": "x.missed",
+             "calls_outgoing": "x.outgoing", "calls_called_back": "x.back",
+             "talk_seconds": "x.talk", "tasks_done": "x.tasks", "deals_created": "x.created",
+             "deals_won": "x.won", "deals_won_amount": "x.won * 250000",
+             "deals_won_in_crm": "x.won", "deals_won_in_crm_amount": "x.won * 250000",
+             "deals_lost": "x.lost", "deals_lost_amount": "x.lost * 100000"}
+    zeros = [f.name for f in ActivityDay._meta.concrete_fields
+             if f.name not in ("id", "user", "day", "channel", "currency", *other)]
+    sql("INSERT INTO crm_activityday (user_id, day, channel, currency, "
+        + ", ".join([*other, *zeros]) + ") "
         "SELECT m.user_id, (%(now)s::date - d), x.channel, x.currency, "
-        "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
-        "x.answered, x.missed, x.outgoing, x.back, x.talk, x.tasks, x.created, x.won, "
-        "x.won * 250000, x.lost, x.lost * 100000 "
+        + ", ".join([*other.values(), *["0"] * len(zeros)]) + " "
         "FROM bench_manager m CROSS JOIN generate_series(0, %(days)s - 1) d "
         "CROSS JOIN (VALUES ('phone', '', 9, 2, 6, 1, 2400, 0, 0, 0, 0), "
         "('', 'RUB', 0, 0, 0, 0, 0, 5, 1, 1, 1)) AS x(channel, currency, answered, missed, "
