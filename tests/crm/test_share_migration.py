@@ -41,8 +41,9 @@ def test_the_shares_and_their_history_move_with_the_model(anna, ivan, anna_deal)
         migrate(AFTER)
         ContentType.objects.clear_cache()
         share = DealUserObjectPermission.objects.get()
-        assert (share.pk, share.user, share.content_object, share.granted_by) == (
-            share_id, ivan, anna_deal, anna)
+        # The deal by its id: today's Deal model has columns that schema does not have yet.
+        assert (share.pk, share.user, share.content_object_id, share.granted_by) == (
+            share_id, ivan, anna_deal.pk, anna)
         moved = ContentType.objects.get_for_model(DealUserObjectPermission)
         assert moved.pk == share_type.pk and moved.app_label == "crm"
         assert LogEntry.objects.get_for_model(DealUserObjectPermission).count() == 1
