@@ -158,15 +158,21 @@ def owner_history(deal_ids: Iterable[int]) -> dict[int, list[tuple[datetime | No
     return history
 
 
-def ever_owned(user_ids) -> Q:
-    """The deals these people ever owned: those they own now, and those handed to them or by
-    them (their owner-change entries, read through their own partial index). The ids come as
-    a list, so the database combines two index scans instead of filtering every deal."""
+def handed_deals(user_ids) -> list[int]:
+    """The deals handed to these people or by them (their owner-change entries, read through
+    their own partial index)."""
     user_ids = list(user_ids)
-    handed = set(TimelineEntry.objects.filter(kind="owner_changed").filter(
+    return sorted(set(TimelineEntry.objects.filter(kind="owner_changed").filter(
         Q(payload__from__in=user_ids) | Q(payload__to__in=user_ids))
-        .values_list("deal_id", flat=True))
-    return Q(owner_id__in=user_ids) | Q(pk__in=sorted(handed))
+        .values_list("deal_id", flat=True)))
+
+
+def ever_owned(user_ids) -> Q:
+    """The deals these people ever owned: those they own now and those handed to them or by
+    them. The ids come as a list, so the database combines two index scans instead of
+    filtering every deal."""
+    user_ids = list(user_ids)
+    return Q(owner_id__in=user_ids) | Q(pk__in=handed_deals(user_ids))
 
 
 def owner_at(history: dict, deal_id: int | None, at: datetime) -> int | None:

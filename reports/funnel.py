@@ -8,7 +8,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from crm.models import STAY_BUCKETS, Deal, Pipeline, StageDay
-from crm.rollups import STAGE_FIGURES, ever_owned, owner_at, owner_history
+from crm.rollups import STAGE_FIGURES, handed_deals, owner_at, owner_history
 from reports.figures import bucket_percentile
 from reports.periods import Period
 
@@ -97,15 +97,18 @@ def funnel(*, people_qs, period: Period, pipeline: Pipeline, stuck_days: int = S
 
 def _loss_reasons(user_ids: list[int], period: Period, pipeline: Pipeline) -> list:
     """The reasons of the deals lost in the period by these people (who owned each when it
-    was lost), the commonest first."""
+    was lost), the commonest first. Deals that never changed hands are counted by the
+    database; only the handed ones are looked up in their owner history."""
     people = set(user_ids)
-    lost = list(Deal.objects.filter(
-        ever_owned(user_ids), pipeline=pipeline, status=Deal.Status.LOST,
-        closed_at__gte=period.start, closed_at__lt=period.end,
-    ).values_list("pk", "closed_at", "loss_reason"))
-    owners = owner_history(pk for pk, _at, _reason in lost)
-    counts: dict[str, int] = {}
-    for pk, closed_at, reason in lost:
+    lost = Deal.objects.filter(pipeline=pipeline, status=Deal.Status.LOST,
+                               closed_at__gte=period.start, closed_at__lt=period.end)
+    handed = handed_deals(user_ids)
+    counts: dict[str, int] = dict(
+        lost.filter(owner_id__in=user_ids).exclude(pk__in=handed)
+        .values_list("loss_reason").annotate(Count("pk")).order_by())
+    moved = list(lost.filter(pk__in=handed).values_list("pk", "closed_at", "loss_reason"))
+    owners = owner_history(pk for pk, _at, _reason in moved)
+    for pk, closed_at, reason in moved:
         if owner_at(owners, pk, closed_at) in people:
             counts[reason] = counts.get(reason, 0) + 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
