@@ -14,6 +14,8 @@ STEP_DAYS = 31
 
 
 def facts(period: Period, user_ids=None) -> list:
+    """Every app's facts of the period (of these people, if given): what a rebuild sums and
+    a figure's drill-down lists."""
     found = []
     for holdings in declared():
         if holdings.activity_facts is not None:
