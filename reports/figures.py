@@ -36,6 +36,27 @@ def people(viewer):
     return get_user_model().objects.none()
 
 
+def narrow(people, *, team_id: int | None = None, user_id: int | None = None):
+    """The people narrowed to one of their teams and to one of them: (people, team,
+    person); Http404 for a team or person outside them."""
+    from django.http import Http404
+
+    from security.models import Team
+
+    team = person = None
+    if team_id is not None:
+        team = Team.objects.filter(pk=team_id, pk__in=people.values("team_id")).first()
+        if team is None:
+            raise Http404
+        people = people.filter(team=team)
+    if user_id is not None:
+        person = people.filter(pk=user_id).first()
+        if person is None:
+            raise Http404
+        people = people.filter(pk=person.pk)
+    return people, team, person
+
+
 def may_review(viewer) -> bool:
     return crm_selectors.active_role(viewer) in (roles.SALES_HEAD, roles.ADMIN, roles.MANAGER)
 

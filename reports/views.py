@@ -44,20 +44,10 @@ def _period(request, *, default: str = "week") -> tuple[periods.Period, str]:
 
 def _narrowed(request, people):
     """The people shown: one team's (`team`), one person (`user`); 404 outside the viewer's."""
-    team = None
-    if request.GET.get("team"):
-        team = Team.objects.filter(pk=int_or_404(request.GET["team"]),
-                                   pk__in=people.values("team_id")).first()
-        if team is None:
-            raise Http404
-        people = people.filter(team=team)
-    person = None
-    if request.GET.get("user"):
-        person = people.filter(pk=int_or_404(request.GET["user"])).first()
-        if person is None:
-            raise Http404
-        people = people.filter(pk=person.pk)
-    return people, team, person
+    return figures.narrow(
+        people,
+        team_id=int_or_404(request.GET["team"]) if request.GET.get("team") else None,
+        user_id=int_or_404(request.GET["user"]) if request.GET.get("user") else None)
 
 
 @login_required

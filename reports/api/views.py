@@ -15,7 +15,6 @@ from rest_framework.views import APIView
 from core.api.throttles import ListThrottle
 from reports import figures, periods
 from reports import funnel as funnel_module
-from security.models import Team
 
 
 class ActivityQuerySerializer(serializers.Serializer):
@@ -129,16 +128,9 @@ def _scope(request, params) -> tuple:
             until=params["to"].isoformat() if params.get("to") else None)
     except periods.PeriodError as error:
         raise ValidationError({"from": [str(error)]}) from None
-    people = figures.people(request.user)
-    if "team" in params:
-        if not Team.objects.filter(pk=params["team"],
-                                   pk__in=people.values("team_id")).exists():
-            raise Http404
-        people = people.filter(team_id=params["team"])
-    if "user" in params:
-        people = people.filter(pk=params["user"])
-        if not people.exists():
-            raise Http404
+    people, _team, _person = figures.narrow(figures.people(request.user),
+                                            team_id=params.get("team"),
+                                            user_id=params.get("user"))
     return people, period
 
 
