@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -460,11 +460,18 @@ def _rollups_received(channels: dict[int, Channel], messages: list[Message]) -> 
     kinds = {pk: channel.kind for pk, channel in channels.items()}
     facts = [fact for message in messages
              if (fact := inbox_rollups.inbound_fact(message, kinds[message.channel_id]))]
-    conversation_ids = {message.conversation_id for message in messages}
-    older = set(Message.objects.filter(conversation_id__in=conversation_ids)
-                .exclude(direction=Message.Direction.NOTE)
-                .exclude(pk__in=[message.pk for message in messages])
-                .values_list("conversation_id", flat=True).distinct())
+    # Which conversations had a message before the batch. One the client wrote in before
+    # says so itself (its last_inbound_at as the routing loaded it, before this batch's
+    # counts): no query for the usual case. The others (new, opened by the company, or of
+    # automatic mail only) are asked: a message stored before the batch has a smaller id (a
+    # channel's share of the batch is one insert), one probe of each one's index.
+    older = {m.conversation_id for m in messages if m.conversation.last_inbound_at is not None}
+    unknown = {message.conversation_id for message in messages} - older
+    if unknown:
+        first_of_batch = min(message.pk for message in messages)
+        older |= set(Conversation.objects.filter(pk__in=unknown).filter(Exists(
+            Message.objects.filter(conversation=OuterRef("pk"), pk__lt=first_of_batch)
+            .exclude(direction=Message.Direction.NOTE))).values_list("pk", flat=True))
     first: dict[int, Message] = {}
     for message in messages:
         known = first.get(message.conversation_id)
