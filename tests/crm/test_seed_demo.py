@@ -71,6 +71,10 @@ def assert_documented_data():
     assert Task.objects.filter(done=False, due_at__lt=now).exists()  # overdue
     assert Task.objects.filter(done=False, due_at__gt=now).exists()
     assert TimelineEntry.objects.filter(occurred_at__lt=now - timedelta(days=30)).exists()
+    # 90 days of history: every week of the quarter the team page charts has work in it.
+    weeks = {(now - at).days // 7 for at in TimelineEntry.objects.filter(
+        occurred_at__gte=now - timedelta(days=91)).values_list("occurred_at", flat=True)}
+    assert weeks == set(range(13)), sorted(weeks)
     assert not TimelineEntry.objects.filter(occurred_at__lt=now - timedelta(days=91)).exists()
     assert not TimelineEntry.objects.filter(occurred_at__gt=now).exists()
 

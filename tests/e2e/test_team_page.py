@@ -1,4 +1,4 @@
-"""The sales head's morning in a real browser (issue 19), on the demo's 80 days of history:
+"""The sales head's morning in a real browser (issue 19), on the demo's 90 days of history:
 head_north opens the team page and sees the demo's figures, a click on a manager's
 "unanswered now" opens exactly those conversations, and the live wallboard counts a client
 who writes while it is open, without a reload.
