@@ -13,6 +13,7 @@ from guardian.models import UserObjectPermissionBase
 
 from core.crypto import blind_index
 from core.fields import EncryptedTextField
+from core.search import document_field
 
 
 class TimeStamped(models.Model):
@@ -26,6 +27,7 @@ class TimeStamped(models.Model):
 class Company(TimeStamped):
     name = models.CharField(_("name"), max_length=200)
     inn = models.CharField(_("INN"), max_length=12, blank=True, help_text=_("Taxpayer number"))
+    search_document = document_field("name", "inn", names=True)
     industry = models.CharField(_("industry"), max_length=100, blank=True)
     website = models.URLField(_("website"), blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
@@ -77,6 +79,7 @@ class Contact(TimeStamped):
         IMPORT = "import", _("Import")
 
     name = models.CharField(_("full name"), max_length=200)
+    search_document = document_field("name", names=True)
     position = models.CharField(_("position"), max_length=150, blank=True)
     company = models.ForeignKey(
         Company, verbose_name=_("company"), null=True, blank=True,
@@ -233,6 +236,7 @@ class Deal(TimeStamped):
         CNY = "CNY", "¥ CNY"
 
     title = models.CharField(_("title"), max_length=200)
+    search_document = document_field("title", names=True)
     amount = models.DecimalField(
         _("amount"), max_digits=14, decimal_places=2, default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0"))],
@@ -303,6 +307,7 @@ class Deal(TimeStamped):
 
 class Task(TimeStamped):
     title = models.CharField(_("task"), max_length=300)
+    search_document = document_field("title")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("assignee"),
         on_delete=models.PROTECT, related_name="tasks",
@@ -350,6 +355,7 @@ class Note(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     text = models.TextField(_("note"), max_length=10_000)
+    search_document = document_field("text")
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:

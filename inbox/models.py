@@ -16,6 +16,7 @@ from django.utils.translation import pgettext_lazy
 
 from core import crypto
 from core.fields import EncryptedTextField
+from core.search import document_field
 
 
 class Channel(models.Model):
@@ -270,6 +271,7 @@ class Message(models.Model):
     # figure, taken back if the provider later reports the reply failed).
     answered_wait_since = models.DateTimeField(null=True, blank=True)
     text = models.TextField(blank=True, max_length=20_000)
+    search_document = document_field("text")
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
     edited_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,69 @@
+"""The embedded mode matches exactly as PostgreSQL does (a property, Hypothesis): for any text
+of Russian and English word forms in any case, with punctuation and digits, and any word typed
+in any case, SQLite's stored form and instr() matching (core.search, run here in Python as
+SQLite runs it) find the text exactly when PostgreSQL's tsvector and tsquery do, both as a
+word form (messages, notes) and as a name typed (prefixes)."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core import search
+from crm.models import Company, Task
+
+pytestmark = pytest.mark.django_db
+
+VOCABULARY = (
+    "договор договора договоры договорились договорённость скидка скидку скидки скидкой "
+    "доставка доставку доставкой поставка поставщик счёт счета счет оплата оплатили оплачен "
+    "клиент клиенту клиенты менеджер сделка сделки кедр кедров кедровый кедрового иванов "
+    "иванову иванова пётр петр ёлка елка рассрочка рассрочку гарантия гарантию invoice "
+    "invoices shipping delivered и в на не что это как но да или ничего нибудь всех "
+    "2026 7701234567 inn7701 №5 100%"
+).split()
+
+word = st.sampled_from(VOCABULARY).flatmap(
+    lambda w: st.sampled_from([w, w.upper(), w.capitalize()]))
+text = st.lists(st.one_of(word, st.sampled_from([",", "!", " - ", "?", "«", "»"])),
+                min_size=1, max_size=8).map(" ".join)
+prefix = word.flatmap(lambda w: st.integers(1, len(w)).map(lambda n: w[:n]))
+
+
+def _postgres(body: str, typed: str, *, names: bool, assignee) -> bool:
+    """Through the models and the lookup the search uses: a company's name is matched as a
+    name, a task's title as word forms."""
+    query = search.Query.parse(typed)
+    if names:
+        row = Company.objects.create(name=body[:200])
+    else:
+        row = Task.objects.create(title=body[:300], assignee=assignee)
+    match = search.Match(query, names=names)
+    return type(row).objects.filter(pk=row.pk, search_document__matches=match).exists()
+
+
+def _sqlite(body: str, typed: str, *, names: bool) -> bool:
+    query = search.Query.parse(typed)
+    if not query:
+        return False
+    stored = search.sqlite_document(body)
+    if names:
+        return all(f" {w}" in stored or f" {search.stem(w)}" in stored for w in query.words)
+    return all(f" {search.stem(w)} " in stored for w in query.words)
+
+
+# anna is only the tasks' assignee: the same for every example.
+SHARED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SHARED)
+@given(body=text, typed=word)
+def test_a_word_form_matches_as_in_postgresql(anna, body, typed):
+    assert _sqlite(body, typed, names=False) == _postgres(body, typed, names=False,
+                                                          assignee=anna)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SHARED)
+@given(body=text, typed=prefix)
+def test_a_name_typed_matches_as_in_postgresql(anna, body, typed):
+    assert _sqlite(body, typed, names=True) == _postgres(body, typed, names=True,
+                                                         assignee=anna)
