@@ -157,6 +157,7 @@ INSTALLED_APPS = [
     "telephony",
     "consents",
     "reports",
+    "search",
     # Last: its post_migrate handler builds the role groups from every app's permissions.
     "security",
 ]

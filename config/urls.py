@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("telephony.urls")),
     path("", include("consents.urls")),
     path("", include("reports.urls")),
+    path("", include("search.urls")),
     # The privacy center: public, reached through a signed link (consents/privacy.py).
     path("privacy/", include("consents.urls_public")),
     path("api/", include("config.api_urls")),

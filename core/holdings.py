@@ -111,6 +111,31 @@ class ExportResource:
 
 
 @dataclass(frozen=True)
+class SearchSource:
+    """One kind of record the search box finds (search/services.py). Its model has a
+    `search_document` (core.search.document_field)."""
+
+    kind: str  # "message": the hit's `kind` in the API
+    label: str  # "Messages", what the results page calls the group
+    visible: Callable  # (user) -> the QuerySet of these records `user` may see
+    at: str  # the field of the record's time: "created_at"
+    deal: str | None  # the path to its deal's id ("conversation__deal_id"), None if it has none
+    contact: str | None  # the path to its client's contact id, for the access log
+    title: Callable  # (row) -> what the hit is called (its deal's title, the contact's name)
+    text: Callable  # (row) -> the text its snippet is cut from
+    url: Callable  # (row) -> the page a click opens, at the record
+    names: bool = False  # matched as typed, by the words' beginnings (names are)
+    text_match: bool = True  # False: found only by a phone or e-mail (no search_document)
+    channel: str | None = None  # the path to its channel's kind, for `?channel=`
+    channels: Callable | None = None  # () -> {kind: label} of those channels
+    person: str | None = None  # the path to whose record it is, for `?user=`
+    select_related: tuple = ()
+    # (user, query text) -> ids of records found by a phone or e-mail typed in full (the
+    # blind index: the values are encrypted and never in the stored search form).
+    by_contact_point: Callable | None = None
+
+
+@dataclass(frozen=True)
 class Holdings:
     app: str  # the app's label
     # Offboarding: fn(handover) moves what the leaver owns of `handover_kinds` (kind ->
@@ -173,6 +198,8 @@ class Holdings:
     # every fact (crm.rollups.Fact) the app's rows hold for [start, end), of those people if
     # given: what `manage.py rebuild_rollups` sums and a figure's drill-down lists.
     activity_facts: Callable | None = None
+    # What the search box finds of the app's records (search/).
+    search_sources: tuple[SearchSource, ...] = ()
 
 
 _DECLARED: dict[str, Holdings] = {}
@@ -187,6 +214,10 @@ def declared() -> list[Holdings]:
     security revokes the leaver's shares)."""
     order = {config.label: position for position, config in enumerate(apps.get_app_configs())}
     return sorted(_DECLARED.values(), key=lambda h: order.get(h.app, len(order)))
+
+
+def search_sources() -> list[SearchSource]:
+    return [source for holdings in declared() for source in holdings.search_sources]
 
 
 def retention_kinds() -> dict[str, RetentionKind]:

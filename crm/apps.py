@@ -20,7 +20,7 @@ class CrmConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from core import holdings
-        from crm import audit, exports, rollups, selectors, sharing, timeline
+        from crm import audit, exports, rollups, search, selectors, sharing, timeline
         from crm.models import DealUserObjectPermission
         from crm.setup import ensure_default_pipeline
 
@@ -38,6 +38,6 @@ class CrmConfig(AppConfig):
                              "companies": "crm.company", "tasks": "crm.task"},
             api_urls="crm.api.urls", exports=exports.EXPORTS,
             clients_worked_with=selectors.clients_worked_with,
-            activity_facts=rollups.crm_facts,
+            activity_facts=rollups.crm_facts, search_sources=search.SOURCES,
         ))
         post_migrate.connect(ensure_default_pipeline, dispatch_uid="crm.default_pipeline")

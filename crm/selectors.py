@@ -576,6 +576,15 @@ def _point_in_query(q: str) -> tuple[str, str] | None:
     return (kind, index) if index else None
 
 
+def contacts_by_typed_point(*, user, text: str) -> QuerySet[Contact]:
+    """The contacts `user` may see that hold the phone or e-mail `text` is, typed whole in
+    any format (none when it is not one: the hidden digits of a number are never matched)."""
+    point = _point_in_query(text.strip())
+    if point is None:
+        return Contact.objects.none()
+    return contacts_visible_to(user).filter(pk__in=_contacts_holding(*point))
+
+
 def _contacts_holding(kind: str, index: str):
     return ContactPoint.objects.filter(kind=kind, value_index=index).values("contact_id")
 

@@ -218,7 +218,7 @@ def client_touches(windows: dict) -> set[int]:
 
 
 def holdings() -> Holdings:
-    from inbox import demo, rollups, services
+    from inbox import demo, rollups, search, services
 
     return Holdings(
         app="inbox",
@@ -233,7 +233,7 @@ def holdings() -> Holdings:
         client_routes=client_routes, client_send=client_send,
         merge_models=("inbox.channelidentity", "inbox.conversation"),
         merge=_merge, unmerge=_unmerge, client_touches=client_touches,
-        activity_facts=rollups.facts,
+        activity_facts=rollups.facts, search_sources=search.SOURCES,
         api_urls="inbox.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("message", _("Message"), "inbox/timeline/message.html",

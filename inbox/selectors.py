@@ -193,6 +193,33 @@ def chat_page(*, conversation: Conversation,
     return messages[-CHAT_PAGE:], len(messages) > CHAT_PAGE
 
 
+CHAT_OLDER_AROUND = 5  # of a page opened at a message: how many older messages lead to it
+
+
+def chat_page_at(*, conversation: Conversation, message_id: int
+                 ) -> tuple[list[Message], bool, bool] | None:
+    """The conversation panel's page opened at a message (a search hit): a few older ones,
+    the message, then newer ones, oldest first; whether older and newer ones exist. None
+    when the message is not this conversation's or is on the newest page anyway."""
+    anchor = (conversation.messages.filter(pk=message_id)
+              .values_list("created_at", flat=True).first())
+    if anchor is None:
+        return None
+    newer = list(
+        conversation.messages.filter(Q(created_at__gt=anchor) | Q(created_at=anchor,
+                                                                  pk__gte=message_id))
+        .select_related("author", "channel", "conversation__identity", "reply_to", "mail")
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")[:CHAT_PAGE - CHAT_OLDER_AROUND + 1])
+    has_newer = len(newer) > CHAT_PAGE - CHAT_OLDER_AROUND
+    if not has_newer:
+        return None
+    older = message_list(conversation=conversation, before=message_id,
+                         limit=CHAT_OLDER_AROUND + 1)
+    has_older = len(older) > CHAT_OLDER_AROUND
+    return older[-CHAT_OLDER_AROUND:] + newer[:-1], has_older, True
+
+
 def deal_message_get(*, deal, pk) -> Message:
     """A message of one of `deal`'s conversations (the caller fetched the deal through
     crm.selectors.deal_get, so visibility is already applied), else 404."""

@@ -146,7 +146,7 @@ def client_touches(windows: dict) -> set[int]:
 
 
 def holdings() -> Holdings:
-    from telephony import demo, rollups, services
+    from telephony import demo, rollups, search, services
 
     return Holdings(
         app="telephony",
@@ -162,7 +162,7 @@ def holdings() -> Holdings:
         subject_data=subject_data,
         merge_models=("telephony.call", "telephony.callbackcommand"),
         client_touches=client_touches,
-        activity_facts=rollups.facts,
+        activity_facts=rollups.facts, search_sources=search.SOURCES,
         api_urls="telephony.api.urls",
         demo=demo.seed, demo_describe=demo.describe,
         timeline_kinds=(TimelineKind("call", _("Call"), "telephony/timeline/call.html", _call,

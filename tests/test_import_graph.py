@@ -6,6 +6,7 @@
     consents   purposes, the ledger, subject rights
     inbox, telephony   the channel apps: never each other
     reports    the sales head's view, reading every app's records
+    search     one search over every app's declared sources (core.holdings), nothing more
     config     the wiring on top (settings read only core; urls, routing and Celery see all)
 
 Every import counts, those inside functions included (a lazy import is still a dependency).
@@ -20,9 +21,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("core", "config", "security", "crm", "consents", "inbox", "telephony", "reports")
+APPS = ("core", "config", "security", "crm", "consents", "inbox", "telephony", "reports",
+        "search")
 FLOOR = {"core": 0, "security": 1, "crm": 2, "consents": 3, "inbox": 4, "telephony": 4,
-         "reports": 5, "config": 6}
+         "reports": 5, "search": 5, "config": 6}
 # config's settings are read by every process before any app: they may use the ground floor
 # only. The rest of config (urls, routing, the Celery app) wires the apps together.
 CONFIG_LOW = {"config.settings", "config.env"}

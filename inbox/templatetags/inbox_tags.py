@@ -13,9 +13,18 @@ def conversation_panel(context, deal):
     conversations = list(selectors.deal_conversations(deal=deal))
     if not conversations:
         return {"conversations": []}
+    # ?message=<id>: the card opened at a message (a search hit), its page shown instead of
+    # the newest one, with a way back to the newest.
+    at = context["request"].GET.get("message", "")
+    at = int(at) if at.isdigit() and len(at) < 19 else None
     for conversation in conversations:
-        conversation.chat, conversation.chat_has_older = selectors.chat_page(
-            conversation=conversation)
+        conversation.chat_has_newer = False
+        opened = at and selectors.chat_page_at(conversation=conversation, message_id=at)
+        if opened:
+            conversation.chat, conversation.chat_has_older, conversation.chat_has_newer = opened
+        else:
+            conversation.chat, conversation.chat_has_older = selectors.chat_page(
+                conversation=conversation)
         conversation.failed_reply = selectors.failed_reply(conversation=conversation)
         # WhatsApp: until when free text reaches the client; past it, the templates instead.
         conversation.window_closes_at = services.reply_window_closes_at(conversation)

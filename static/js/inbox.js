@@ -58,6 +58,9 @@
         if (old.innerHTML !== li.innerHTML) old.replaceWith(li);
         return;
       }
+      // Opened at an earlier message (a search hit): the newest are behind the "newer"
+      // link, not right after the page shown.
+      if (chat.querySelector("[data-chat-newer]")) return;
       var key = order(li);
       var next = Array.prototype.find.call(list.querySelectorAll("li[data-chat-message]"),
         function (other) { return later(order(other), key); });
@@ -365,7 +368,19 @@
   });
 
   function start() {
-    document.querySelectorAll("[data-chat-messages]").forEach(scrollToEnd);
+    document.querySelectorAll("[data-chat-messages]").forEach(function (list) {
+      // The card opened at a message (#message-<id>, a search hit): that one in view.
+      var target = location.hash.indexOf("#message-") === 0 &&
+        document.getElementById(location.hash.slice(1));
+      if (target && list.contains(target)) {
+        target.classList.add("chat__item--found");
+        list.scrollTop += target.getBoundingClientRect().top -
+          list.getBoundingClientRect().top - list.clientHeight / 3;
+        target.scrollIntoView({block: "nearest"});
+      } else {
+        scrollToEnd(list);
+      }
+    });
     document.querySelectorAll("form[data-template-composer]").forEach(showTemplate);
     showReplyButtons();
     markRead();

@@ -1,0 +1,166 @@
+"""One search across every record a user may see: the sources each app declares
+(core.holdings.SearchSource: deals, contacts, companies, notes, tasks, messages...), each
+through its own model's visibility rule, so a hit, and a count, come only from what the user
+sees. Matching is core.search's (Russian word forms; names as typed; a phone or e-mail typed
+whole through the blind index).
+
+Counts stop at COUNT_CAP: "more than 1,000" says enough and costs a bounded scan. The hits of
+a page are the newest (or, `relevance`, the best matching) of every kind merged, each kind
+asked for no more than the page needs.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import F, FloatField, IntegerField, Q, Value
+from django.utils import timezone
+
+from core import search as text_search
+from core.holdings import SearchSource, search_sources
+
+COUNT_CAP = 1000
+PER_PAGE = 20
+MAX_PAGE = 25  # 500 hits: past that a person narrows the search
+RECENT, RELEVANCE = "recent", "relevance"
+_NONE = Value(None, output_field=IntegerField())
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: str | None = None
+    channel: str | None = None  # a channel kind: only records of a channel (messages)
+    start: datetime.date | None = None
+    end: datetime.date | None = None  # included
+    person: int | None = None  # whose record: a deal's owner, a message's, a note's author
+    order: str = RECENT
+
+
+@dataclass
+class Hit:
+    kind: str
+    label: str
+    id: int
+    deal_id: int | None
+    contact_id: int | None
+    at: datetime.datetime
+    title: str
+    snippet: str  # HTML: the text escaped, the matching words in <mark>
+    url: str
+    record: object = field(repr=False)
+    rank: float = 0.0
+
+
+@dataclass
+class Results:
+    text: str
+    hits: list[Hit]
+    counts: dict[str, int]  # per kind, at most COUNT_CAP
+    labels: dict[str, str]
+    page: int
+    has_next: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def capped(self) -> set[str]:
+        return {kind for kind, count in self.counts.items() if count >= COUNT_CAP}
+
+
+def kinds() -> dict[str, str]:
+    return {source.kind: source.label for source in search_sources()}
+
+
+def _window(filters: Filters) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """The period's bounds in the current time zone: [start 00:00, the day after end)."""
+    zone = timezone.get_current_timezone()
+
+    def midnight(day):
+        return datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+
+    return (midnight(filters.start) if filters.start else None,
+            midnight(filters.end + datetime.timedelta(days=1)) if filters.end else None)
+
+
+def _rows(source: SearchSource, *, user, text: str, query, filters: Filters):
+    """The records of `source` that `user` sees and the search finds, or None when the
+    filters leave the source out."""
+    if filters.channel and not source.channel:
+        return None
+    match = Q(pk__in=[])
+    if source.text_match:
+        match = Q(search_document__matches=text_search.Match(query, names=source.names))
+    if source.by_contact_point:
+        match |= Q(pk__in=source.by_contact_point(user, text))
+    rows = source.visible(user).filter(match)
+    start, end = _window(filters)
+    if start:
+        rows = rows.filter(**{f"{source.at}__gte": start})
+    if end:
+        rows = rows.filter(**{f"{source.at}__lt": end})
+    if filters.channel:
+        rows = rows.filter(**{source.channel: filters.channel})
+    if filters.person:
+        rows = rows.filter(**{source.person: filters.person}) if source.person else None
+    return rows
+
+
+def search(*, user, text: str, filters: Filters = Filters(), page: int = 1,
+           per_page: int = PER_PAGE) -> Results:
+    query = text_search.Query.parse(text)
+    page = max(1, min(page, MAX_PAGE))
+    sources = search_sources()
+    wanted = page * per_page + 1  # of each kind: enough for this page of the merge
+    counts, hits = {}, []
+    for source in sources:
+        rows = _rows(source, user=user, text=text, query=query, filters=filters)
+        if rows is None:
+            continue
+        counts[source.kind] = rows.order_by()[:COUNT_CAP].count()
+        if not counts[source.kind] or filters.kind not in (None, source.kind):
+            continue  # counted for the tabs; hits only of the kind asked for
+        rows = rows.annotate(
+            search_at=F(source.at),
+            search_deal=F(source.deal) if source.deal else _NONE,
+            search_contact=F(source.contact) if source.contact else _NONE)
+        if filters.order == RELEVANCE:
+            rank = (text_search.Rank(F("search_document"), query) if source.text_match
+                    else Value(0.0, output_field=FloatField()))
+            rows = rows.annotate(search_rank=rank).order_by("-search_rank", f"-{source.at}",
+                                                            "-pk")
+        else:
+            rows = rows.order_by(f"-{source.at}", "-pk")
+        if source.select_related:
+            rows = rows.select_related(*source.select_related)
+        hits += [_hit(source, row, query) for row in rows[:wanted]]
+    if filters.order == RELEVANCE:
+        hits.sort(key=lambda hit: (hit.rank, hit.at, hit.id), reverse=True)
+    else:
+        hits.sort(key=lambda hit: (hit.at, hit.id), reverse=True)
+    first = (page - 1) * per_page
+    return Results(text=text, hits=hits[first:first + per_page], counts=counts,
+                   labels={s.kind: s.label for s in sources}, page=page,
+                   has_next=len(hits) > first + per_page and page < MAX_PAGE)
+
+
+def _hit(source: SearchSource, row, query) -> Hit:
+    return Hit(kind=source.kind, label=source.label, id=row.pk, deal_id=row.search_deal,
+               contact_id=row.search_contact, at=row.search_at, title=source.title(row),
+               snippet=text_search.snippet(source.text(row), query, names=source.names),
+               url=source.url(row), record=row, rank=getattr(row, "search_rank", 0.0) or 0.0)
+
+
+def record_reads(results: Results, *, user=None, surface=None) -> None:
+    """A search is a read of every hit it shows (the access log, and so the viewing-volume
+    rules), and one entry of its own with how many it showed. What was typed is not kept:
+    it may be a client's phone, and the log is never rewritten."""
+    from security.audit import access_log
+    from security.models import AccessRecord
+
+    for hit in results.hits:
+        access_log.read(hit.record, action=AccessRecord.Action.SEARCH, user=user,
+                        surface=surface, contact_id=hit.contact_id)
+    access_log.event(action=AccessRecord.Action.SEARCH, user=user, surface=surface,
+                     detail={"shown": len(results.hits),
+                             "found": {kind: n for kind, n in results.counts.items() if n}})

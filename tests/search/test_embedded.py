@@ -1,0 +1,78 @@
+"""The embedded mode (SQLite, `make run`) searches correctly: migrated from scratch, its
+stored search forms are written by the database through the function registered on every
+connection, and Russian matches whatever the case (SQLite's own LIKE and lower() fold only
+ASCII: `кедр` found nothing where `Кедр` found 7)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+SCRIPT = r"""
+import json
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+
+from django.db import connection
+from django.utils import timezone
+from crm import services as crm
+from inbox import services as inbox
+from inbox.models import Channel, Conversation
+from search import services
+from security.models import Team
+from tests.factories import make_user
+
+assert connection.vendor == "sqlite"
+north = Team.objects.create(name="Север")
+anna = make_user("anna", "manager", north)
+olga = make_user("olga", "manager", Team.objects.create(name="Юг"))
+deal = crm.deal_create(by=anna, title="Поставка КЕДРОВОГО бруса")
+note = crm.note_add(by=anna, deal=deal, text="Договорились о СКИДКЕ для Ёлкиных")
+chat = Channel.objects.create(kind="website", name="Чат", team=north, public_key="embedded")
+payload = {"visitor": "v1", "id": "e1", "text": "ПРИШЛИТЕ СЧЁТ, пожалуйста",
+           "sent_at": timezone.now().isoformat()}
+inbox.event_receive(channel=chat, provider_event_id="e1", event_type="message",
+                    payload=json.dumps(payload))
+inbox.events_drain(linger=0, pause=0)
+assert Conversation.objects.get().deal.owner_id == anna.pk  # the team's only manager
+
+def hits(user, text):
+    return sorted(f"{hit.kind}:{hit.title}" for hit in services.search(user=user, text=text).hits)
+
+from crm.models import Deal
+lists = {
+    "icontains": Deal.objects.filter(title__icontains="кедрового").count(),
+    "istartswith": Deal.objects.filter(title__istartswith="поставка к").count(),
+    "iexact": Deal.objects.filter(title__iexact="поставка кедрового бруса").count(),
+    "like_literals": Deal.objects.filter(title__icontains="%").count(),
+}
+print(json.dumps({"lists": lists} | {text: hits(anna, text) for text in (
+    "кедр", "Кедровый", "брус", "скидка", "договор", "елкины", "счет", "пришлите", "ссылка",
+)} | {"olga": hits(olga, "скидка")}, ensure_ascii=False))
+"""
+
+
+def test_sqlite_finds_russian_whatever_the_case(tmp_path):
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in {"DATABASE_URL", "REDIS_URL", "CRM_MODE"}}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=environment | {"CRM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE":
+                           "config.settings"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    deal, note = "deal:Поставка КЕДРОВОГО бруса", "note:Поставка КЕДРОВОГО бруса"
+    assert found["кедр"] == [deal] and found["Кедровый"] == [deal] and found["брус"] == [deal]
+    assert found["скидка"] == [note] and found["договор"] == [note]
+    assert found["елкины"] == [note]
+    [message] = found["счет"]
+    assert message.startswith("message:") and found["пришлите"] == [message]
+    assert found["ссылка"] == [] and found["olga"] == []
+    # The lists' filters (Django's i-lookups) ignore the case of Russian too.
+    assert found["lists"] == {"icontains": 1, "istartswith": 1, "iexact": 1,
+                              "like_literals": 0}
