@@ -2,7 +2,8 @@
 the header's box, finds it (in another form of the word) and opens the deal card at that
 message, which is older than the card's first page of the chat.
 
-With CRM_SCREENSHOTS=<folder> the test saves the results page there (docs/screenshots/search-1280.png)."""
+With CRM_SCREENSHOTS=<folder> the test saves the results page there
+(docs/screenshots/search-1280.png)."""
 
 import os
 from pathlib import Path
