@@ -64,17 +64,31 @@ def stem(word: str) -> str:
     return stemmer.stemWord(word)
 
 
+STEM = "~"  # marks a stem in the embedded mode's stored form
+
+
 def sqlite_document(*texts) -> str:
-    """The embedded mode's stored form: ` word stem word stem ... `, each once: every word
-    as written (PostgreSQL's `simple` part, which names are matched against as typed) and
-    the stem of every word but the stop words (its `russian` part)."""
+    """The embedded mode's stored form: ` word ~stem word ~stem ... `, each once: every word
+    as written (PostgreSQL's `simple` part, which names are matched against as typed) and,
+    marked, the stem of every word but the stop words (its `russian` part, which word forms
+    are matched against: `иванову` must not find the word `иванов`, only its stem)."""
     terms = set()
     for text in texts:
         for word in words(text or ""):
             terms.add(word)
             if not is_stop_word(word):
-                terms.add(stem(word))
+                terms.add(STEM + stem(word))
     return f" {' '.join(sorted(terms))} " if terms else ""
+
+
+def sqlite_patterns(word: str, *, names: bool) -> list[str]:
+    """What the embedded mode looks for in a stored form for one typed word (any of them):
+    as PostgreSQL matches, its stem among the stems; a name also as a prefix of any word or
+    stem, as typed and as stemmed (a tsquery `w:*` of each configuration meets every lexeme
+    of the combined vector)."""
+    if not names:
+        return [f" {STEM}{stem(word)} "]
+    return [f" {word}", f" {STEM}{word}", f" {stem(word)}", f" {STEM}{stem(word)}"]
 
 
 @lru_cache(maxsize=1000)
@@ -220,12 +234,12 @@ class Matches(models.Lookup):
                 either = " || ".join(f"to_tsquery('{config}'::regconfig, %s)" for config in configs)
                 conditions.append(f"({either})")
                 params += [_tsquery_term(word, prefix=match.names)] * len(configs)
-            elif match.names:
-                conditions.append(f"(instr({lhs}, %s) > 0 OR instr({lhs}, %s) > 0)")
-                params += [*lhs_params, f" {word}", *lhs_params, f" {stem(word)}"]
             else:
-                conditions.append(f"instr({lhs}, %s) > 0")
-                params += [*lhs_params, f" {stem(word)} "]
+                patterns = sqlite_patterns(word, names=match.names)
+                conditions.append("(" + " OR ".join([f"instr({lhs}, %s) > 0"] * len(patterns))
+                                  + ")")
+                for pattern in patterns:
+                    params += [*lhs_params, pattern]
         if connection.vendor == "postgresql":
             return f"{lhs} @@ ({' && '.join(conditions)})", [*lhs_params, *params]
         return "(" + " AND ".join(conditions) + ")", params

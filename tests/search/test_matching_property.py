@@ -42,13 +42,14 @@ def _postgres(body: str, typed: str, *, names: bool, assignee) -> bool:
 
 
 def _sqlite(body: str, typed: str, *, names: bool) -> bool:
+    """As the lookup asks SQLite: every typed word's patterns, any of them, in the stored
+    form the database function makes."""
     query = search.Query.parse(typed)
     if not query:
         return False
     stored = search.sqlite_document(body)
-    if names:
-        return all(f" {w}" in stored or f" {search.stem(w)}" in stored for w in query.words)
-    return all(f" {search.stem(w)} " in stored for w in query.words)
+    return all(any(pattern in stored for pattern in search.sqlite_patterns(w, names=names))
+               for w in query.words)
 
 
 # anna is only the tasks' assignee: the same for every example.
