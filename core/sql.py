@@ -1,7 +1,8 @@
 """SQL the ORM writes badly for our hot paths (PostgreSQL only; callers keep an ORM path for
 the embedded SQLite)."""
 
-from django.db import connection
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, models
 
 
 def update_from_values(model, *, alias: str, columns: list[tuple[str, str]], rows: list[tuple],
@@ -21,3 +22,26 @@ def update_from_values(model, *, alias: str, columns: list[tuple[str, str]], row
             f" FROM (VALUES {', '.join([row] * len(rows))}) AS v({names}) WHERE {condition}",
             [value for values in rows for value in values],
         )
+
+
+class Among(models.Lookup):
+    """`field__among=frozenset(ids)`: `field = ANY(%s)` with the ids as one array on
+    PostgreSQL. Thousands of ids through `__in` cost Django milliseconds a query to build (a
+    parameter each) and PostgreSQL to parse; the embedded SQLite gets the plain IN. Give a
+    frozenset: Django resolves a list or a tuple element by element before any lookup."""
+
+    lookup_name = "among"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        ids = [int(value) for value in self.rhs]
+        if not ids:
+            raise EmptyResultSet
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::bigint[])", [*params, ids]
+        return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", [*params, *ids]
+
+
+models.ForeignKey.register_lookup(Among)
+models.IntegerField.register_lookup(Among)

@@ -319,6 +319,8 @@ class Message(models.Model):
                          name="message_queued_send_due"),
             # A person's messages of a period: the figures' drill-downs and rebuilds.
             models.Index(fields=["owner", "created_at"], name="message_owner_period"),
+            # The newest messages holding a common word (search): walked until 20 match.
+            models.Index(fields=["-created_at", "-id"], name="message_recent"),
         ]
 
     def __str__(self):

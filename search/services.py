@@ -10,15 +10,20 @@ asked for no more than the page needs.
 """
 
 import datetime
+import json
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import F, FloatField, IntegerField, Q, Value
 from django.utils import timezone
 
 from core import search as text_search
+from core import sql  # noqa: F401 (the `among` lookup)
 from core.holdings import SearchSource, search_sources
+from crm.selectors import deal_visibility_parts
 
 COUNT_CAP = 1000
+PROBE = 5000  # rows holding a word, past which it is common (see _text_match)
 PER_PAGE = 20
 MAX_PAGE = 25  # 500 hits: past that a person narrows the search
 RECENT, RELEVANCE = "recent", "relevance"
@@ -83,17 +88,47 @@ def _window(filters: Filters) -> tuple[datetime.datetime | None, datetime.dateti
             midnight(filters.end + datetime.timedelta(days=1)) if filters.end else None)
 
 
+def _text_match(source: SearchSource, model, query) -> tuple[Q, bool]:
+    """The rows holding the words, and whether the words are common. A rare word first:
+    every row holding it, if there are fewer than PROBE, found through the GIN index alone
+    and then narrowed to what the user sees; asked with ORDER BY time LIMIT 20 instead,
+    PostgreSQL walks the time index hoping to meet a match early, and for a word of ten rows
+    walks millions. A common word: the ordered query, which meets its matches early."""
+    found = Q(search_document__matches=text_search.Match(query, names=source.names))
+    # No order: a model's default ordering (a deal's last activity) would walk that index.
+    holding = model._default_manager.filter(found).order_by()
+    # The statistics know a common word (not a prefix: those they guess): no need to count.
+    if not source.names and _estimated_rows(holding) > 4 * PROBE:
+        return found, True
+    probe = list(holding.values_list("pk", flat=True)[:PROBE])
+    return (Q(pk__among=frozenset(probe)), False) if len(probe) < PROBE else (found, True)
+
+
+def _estimated_rows(rows) -> int:
+    """PostgreSQL's estimate of a query's rows from its statistics (0 elsewhere). It knows
+    the common words well; the rare ones it guesses, so they are counted."""
+    if connection.vendor != "postgresql":
+        return 0
+    statement, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
 def _rows(source: SearchSource, *, user, text: str, query, filters: Filters):
-    """The records of `source` that `user` sees and the search finds, or None when the
-    filters leave the source out."""
+    """The records of `source` that `user` sees and the search finds, and whether the words
+    are common; (None, False) when the filters leave the source out."""
     if filters.channel and not source.channel:
-        return None
-    match = Q(pk__in=[])
+        return None, False
+    visible = source.visible(user)
+    match, common = Q(pk__in=[]), False
     if source.text_match:
-        match = Q(search_document__matches=text_search.Match(query, names=source.names))
+        match, common = _text_match(source, visible.model, query)
     if source.by_contact_point:
         match |= Q(pk__in=source.by_contact_point(user, text))
-    rows = source.visible(user).filter(match)
+    rows = visible.filter(match)
     start, end = _window(filters)
     if start:
         rows = rows.filter(**{f"{source.at}__gte": start})
@@ -102,22 +137,51 @@ def _rows(source: SearchSource, *, user, text: str, query, filters: Filters):
     if filters.channel:
         rows = rows.filter(**{source.channel: filters.channel})
     if filters.person:
-        rows = rows.filter(**{source.person: filters.person}) if source.person else None
-    return rows
+        if not source.person:
+            return None, False
+        rows = rows.filter(**{source.person: filters.person})
+    return rows, common
+
+
+# The newest of a common word's rows in a user's own part of the base (their deals, their
+# team's), found without ORDER BY: PostgreSQL then reads those rows holding the word (a
+# bitmap of the user's and one of the word's), where ORDER BY time LIMIT 20 made it walk the
+# whole base by time for the few that are theirs. Who sees everything walks by time: the
+# first rows already hold a common word.
+NEWEST_SCAN = 20_000
+
+
+def _keyed(matching, at: str) -> list | None:
+    """(time, id) of every row of `matching`, newest first; None past NEWEST_SCAN."""
+    keyed = list(matching.order_by().values_list(at, "pk")[:NEWEST_SCAN + 1])
+    return sorted(keyed, reverse=True) if len(keyed) <= NEWEST_SCAN else None
+
+
+def _newest(ordered, keyed: list | None, wanted: int) -> list:
+    """The first `wanted` of `ordered` (the rows annotated, newest first), from `keyed` if
+    the user's rows were read already."""
+    if keyed is not None:
+        return list(ordered.filter(pk__in=[pk for _at, pk in keyed[:wanted]]))
+    return list(ordered[:wanted])
 
 
 def search(*, user, text: str, filters: Filters = Filters(), page: int = 1,
            per_page: int = PER_PAGE) -> Results:
     query = text_search.Query.parse(text)
     page = max(1, min(page, MAX_PAGE))
+    everything = deal_visibility_parts(user) is None
     sources = search_sources()
     wanted = page * per_page + 1  # of each kind: enough for this page of the merge
     counts, hits = {}, []
     for source in sources:
-        rows = _rows(source, user=user, text=text, query=query, filters=filters)
+        rows, common = _rows(source, user=user, text=text, query=query, filters=filters)
         if rows is None:
             continue
-        counts[source.kind] = rows.order_by()[:COUNT_CAP].count()
+        keyed = None
+        if common and not everything and filters.order != RELEVANCE:
+            keyed = _keyed(rows, source.at)  # every row of the user's: counted here too
+        counts[source.kind] = (min(len(keyed), COUNT_CAP) if keyed is not None
+                               else rows.order_by()[:COUNT_CAP].count())
         if not counts[source.kind] or filters.kind not in (None, source.kind):
             continue  # counted for the tabs; hits only of the kind asked for
         rows = rows.annotate(
@@ -133,7 +197,8 @@ def search(*, user, text: str, filters: Filters = Filters(), page: int = 1,
             rows = rows.order_by(f"-{source.at}", "-pk")
         if source.select_related:
             rows = rows.select_related(*source.select_related)
-        hits += [_hit(source, row, query) for row in rows[:wanted]]
+        found = _newest(rows, keyed, wanted)
+        hits += [_hit(source, row, query) for row in found]
     if filters.order == RELEVANCE:
         hits.sort(key=lambda hit: (hit.rank, hit.at, hit.id), reverse=True)
     else:

@@ -345,7 +345,16 @@ def test_an_anonymous_search_is_refused(two_teams):
     assert response.status_code == 302 and "рассрочка" not in response.content.decode()
 
 
-def test_paging_goes_through_every_hit_once(chat, anna, head_north):
+@pytest.mark.parametrize("probe", [services.PROBE, 3], ids=["rare word", "common word"])
+def test_paging_goes_through_every_hit_once(chat, anna, head_north, olga, director, probe,
+                                            monkeypatch):
+    """Both ways of finding: a word in fewer rows than PROBE (its rows by the index, then the
+    user's), and a common one (the ordered query), with other users' rows among them."""
+    monkeypatch.setattr(services, "PROBE", probe)
+    south_chat = Channel.objects.create(kind="website", name="Юг", team=olga.team,
+                                        public_key="search-south")
+    for i in range(3):
+        client_writes(south_chat, f"s-{i}", f"Заказ чужой {i}")
     messages = {owned_by(client_writes(chat, f"p-{i}", f"Заказ номер {i}"), anna,
                          head_north).pk for i in range(25)}
     first = services.search(user=anna, text="заказ", page=1)
@@ -356,6 +365,13 @@ def test_paging_goes_through_every_hit_once(chat, anna, head_north):
     assert len(ids) == len(set(ids)) and set(ids) == messages
     ats = [hit.at for hit in first.hits + second.hits]
     assert ats == sorted(ats, reverse=True)
+    assert first.counts["message"] == 25
+    # Who sees every deal: the newest by time, over everyone's.
+    everyone = services.search(user=director, text="заказ", filters=services.Filters(
+        kind="message"))
+    assert everyone.counts["message"] == 28 and len(everyone.hits) == 20
+    assert [hit.at for hit in everyone.hits] == sorted((hit.at for hit in everyone.hits),
+                                                       reverse=True)
 
 
 # --- The deal card opened at a message ----------------------------------------------------
@@ -396,3 +412,16 @@ def test_a_call_is_found_by_the_clients_number_typed_whole(pbx_account, pbx_exte
     assert "1112233" not in hit.snippet and "22-33" not in hit.snippet  # the number, never
     assert not [hit for hit in found(owner, "111-22-33").hits if hit.kind == "call"]
     assert not found(olga, "8 (916) 111-22-33").hits
+
+
+def test_among_is_in_with_one_array(anna, chat, head_north):
+    """core.sql.Among, the lookup the search lists a user's conversations with: the same rows
+    as `__in`, none for an empty set (no query at all)."""
+    from core import sql  # noqa: F401
+
+    message = owned_by(client_writes(chat, "v-among", "Проверка"), anna, head_north)
+    ids = frozenset({message.conversation_id, 10**12})
+    assert list(Message.objects.filter(conversation_id__among=ids)) == list(
+        Message.objects.filter(conversation_id__in=ids))
+    assert list(Message.objects.filter(pk__among=frozenset({message.pk}))) == [message]
+    assert not Message.objects.filter(conversation_id__among=frozenset()).exists()
