@@ -2,6 +2,8 @@
 
     make bench-search                        # the full size
     BENCH_SCALE=0.1 make bench-search        # a tenth of it, for a quick look
+    BENCH_MEASURE_ONLY=1 DATABASE_URL=... .venv/bin/python bench/search.py
+                                             # measure again on a database a run built
 
 Builds, in a throwaway PostgreSQL database, a company of 10,000 users (200 teams of 49
 managers and a head, and the director) with 1M deals (their contacts, channel identities and

@@ -93,7 +93,7 @@ def _text_match(source: SearchSource, model, query) -> tuple[Q, bool]:
     every row holding it, if there are fewer than PROBE, found through the GIN index alone
     and then narrowed to what the user sees; asked with ORDER BY time LIMIT 20 instead,
     PostgreSQL walks the time index hoping to meet a match early, and for a word of ten rows
-    walks millions. A common word: the ordered query, which meets its matches early."""
+    walks millions. A common word is matched as it is (see _keyed and _newest)."""
     found = Q(search_document__matches=text_search.Match(query, names=source.names))
     # No order: a model's default ordering (a deal's last activity) would walk that index.
     holding = model._default_manager.filter(found).order_by()
