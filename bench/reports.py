@@ -46,6 +46,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.database import is_bench_database, sql  # noqa: E402
 from crm.models import ActivityDay, Pipeline  # noqa: E402
 from inbox.models import Channel  # noqa: E402
 from security import roles  # noqa: E402
@@ -64,24 +65,9 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", 20))
 CHANNEL_KINDS = ("telegram", "whatsapp", "website", "email")
 
 
-def _is_bench_database() -> bool:
-    users = User.objects.values_list("username", flat=True)
-    return all(name.startswith(("head", "m", "director")) for name in users)
-
-
-def sql(statement: str, params=None, *, label: str = ""):
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params or [])
-        count = cursor.rowcount
-    if label:
-        print(f"  {label:<28} {count:>11,} rows {time.perf_counter() - started:7.1f} s",
-              flush=True)
-
-
 def build():
     call_command("migrate", "--noinput", verbosity=0)
-    if not _is_bench_database():
+    if not is_bench_database():
         raise SystemExit("this database holds real data; run the bench on a throwaway one")
     call_command("flush", "--noinput", verbosity=0)
     started = time.perf_counter()

@@ -50,6 +50,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.database import is_bench_database, scalar, sql  # noqa: E402
 from core import search as text_search  # noqa: E402
 from core.holdings import search_sources  # noqa: E402
 from crm.models import Pipeline  # noqa: E402
@@ -74,28 +75,6 @@ SYLLABLES = ("ба ве ги до жу за ки ло ме но па ре си �
              "ма пе ра со").split()
 
 
-def _is_bench_database() -> bool:
-    users = User.objects.values_list("username", flat=True)
-    return all(name.startswith(("head", "m", "director")) for name in users)
-
-
-def sql(statement: str, params=None, *, label: str = ""):
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params or [])
-        count = cursor.rowcount
-    elapsed = time.perf_counter() - started
-    if label:
-        print(f"  {label:<34} {count:>11,} rows {elapsed:7.1f} s", flush=True)
-    return elapsed
-
-
-def scalar(statement: str, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params or [])
-        return cursor.fetchone()[0]
-
-
 def vocabulary():
     """Word r: r's digits in base 30 as syllables, and a consonant."""
     syllables = "(ARRAY[" + ", ".join(f"'{s}'" for s in SYLLABLES) + "])"
@@ -108,7 +87,7 @@ def vocabulary():
 
 def build():
     call_command("migrate", "--noinput", verbosity=0)
-    if not _is_bench_database():
+    if not is_bench_database():
         raise SystemExit("this database holds real data; run the bench on a throwaway one")
     call_command("flush", "--noinput", verbosity=0)
     started = time.perf_counter()
