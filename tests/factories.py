@@ -3,6 +3,8 @@
 import itertools
 
 from django.contrib.auth.models import Group
+from django.test import Client
+from rest_framework.test import APIClient
 
 from crm import services
 from crm.models import Stage
@@ -34,3 +36,17 @@ def make_deal(owner: User, *, title: str | None = None, contact=None, **fields):
 
 def stage(position: int) -> Stage:
     return Stage.objects.filter(pipeline__is_default=True).order_by("position")[position]
+
+
+def client_for(user) -> Client:
+    """A browser of `user`'s, logged in."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_for(user) -> APIClient:
+    """An API client of `user`'s, authenticated."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

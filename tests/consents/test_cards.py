@@ -2,31 +2,17 @@
 API consents/."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from consents import selectors, services
 from consents.models import ConsentEvent, Purpose
 from crm import sharing
 from security.models import AccessRecord
-from tests.factories import make_user
+from tests.factories import api_for, client_for, make_user
 
 pytestmark = pytest.mark.django_db
 
 XSS = "<script>alert(1)</script>"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from inbox import attachments, services, tasks
 from inbox.models import Attachment, Message
+from tests.factories import client_for
 from tests.inbox.conftest import CLIENT_CHAT_ID
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
@@ -23,12 +24,6 @@ PHOTO = b"\xff\xd8\xff\xe0JFIF-photo-of-the-rack-" * 300
 PDF = b"%PDF-1.7 technical specification, page one " * 200
 # Every byte value, CR LF and NUL included: what a multipart parser could mangle.
 BINARY = PDF + bytes(range(256)) * 40 + b"\r\n--\r\n\x00"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def update(name: str, *, update_id: int, **media) -> dict:

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from inbox import services
 from inbox.models import CannedReply, Conversation, Message
+from tests.factories import client_for
 from tests.inbox.test_telegram_inbound import post, text_update
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -23,12 +24,6 @@ OUT_OF_OFFICE = "Мы ответим в рабочее время: пн–пт �
 def moscow(day, hour, minute=0):
     """November 2026: the 23rd is a Monday, the 28th a Saturday."""
     return datetime(2026, 11, day, hour, minute, tzinfo=ZoneInfo("Europe/Moscow"))
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ embedded server a reply's request answers at once while the provider keeps faili
 import time
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from core import tasks as core_tasks
 from inbox import services
 from inbox.models import Conversation, Message
+from tests.factories import client_for
 from tests.inbox.test_conversations import (  # noqa: F401 (office_channel: a fixture)
     OUT_OF_OFFICE,
     moscow,
@@ -21,12 +21,6 @@ from tests.inbox.test_conversations import (  # noqa: F401 (office_channel: a fi
 )
 
 LIST = reverse("conversation_list")
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def reply_url(conversation):

@@ -7,7 +7,6 @@ import pytest
 from celery.exceptions import Retry
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,15 +15,10 @@ from inbox.models import ChannelIdentity, Message
 from inbox.providers.base import ProviderError
 from inbox.providers.telegram_client import TelegramBotClient
 from tests.crm.test_consumers import connect
+from tests.factories import client_for
 from tests.inbox.conftest import CLIENT_CHAT_ID
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def reply_url(conversation):

@@ -21,23 +21,11 @@ from inbox import services as inbox_services
 from inbox.models import Channel, Conversation, Message
 from reports import figures, periods
 from security import roles
-from tests.factories import make_user
+from tests.factories import api_for, client_for, make_user
 
 pytestmark = pytest.mark.django_db
 
 MONDAY = timezone.make_aware(timezone.datetime(2026, 11, 23, 10, 0))  # Moscow, open
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

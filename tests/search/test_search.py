@@ -20,21 +20,9 @@ from inbox import services as inbox_services
 from inbox.models import Channel, Conversation, Message
 from search import services
 from security.models import AccessRecord
-from tests.factories import make_contact, make_deal
+from tests.factories import api_for, client_for, make_contact, make_deal
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
