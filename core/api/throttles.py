@@ -12,8 +12,10 @@ class ListThrottle(UserRateThrottle):
     scope = "list"
 
     def limits(self, view) -> bool:
-        """Does this throttle count the view's action? The schema asks too (429 declared)."""
-        return getattr(view, "action", None) in LIST_ACTIONS
+        """Does this throttle count the view's action? The schema asks too (429 declared).
+        A view that is no viewset but returns rows in bulk (a search, a report) says so with
+        `bulk_rows = True` (naming its GET "list" would make the schema call it an array)."""
+        return getattr(view, "bulk_rows", False) or getattr(view, "action", None) in LIST_ACTIONS
 
     def allow_request(self, request, view):
         if not self.limits(view):

@@ -136,6 +136,7 @@ def _scope(request, params) -> tuple:
 
 class ActivityReportView(APIView):
     throttle_classes = [ListThrottle]
+    bulk_rows = True  # ListThrottle counts it as a list
 
     @extend_schema(
         tags=["reports"], summary="The team's activity",
@@ -203,6 +204,7 @@ class FunnelReportSerializer(serializers.Serializer):
 
 class FunnelReportView(APIView):
     throttle_classes = [ListThrottle]
+    bulk_rows = True  # ListThrottle counts it as a list
 
     @extend_schema(
         tags=["reports"], summary="The funnel",

@@ -4,18 +4,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from core.api.throttles import ListThrottle, TokenThrottle
+from tests.factories import api_for
 
 
 @pytest.fixture
 def tight_limits(monkeypatch):
     monkeypatch.setattr(ListThrottle, "THROTTLE_RATES", {"list": "3/min"})
     monkeypatch.setattr(TokenThrottle, "THROTTLE_RATES", {"token": "2/min"})
-
-
-def api_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_a_user_who_pages_too_fast_is_slowed_down(tight_limits, anna, anna_deal):
@@ -78,3 +73,33 @@ def test_the_list_pages_are_limited_per_user_too(client, anna, ivan, anna_deal, 
     assert client.get(f"/deals/{anna_deal.pk}/").status_code == 200
     client.force_login(ivan)
     assert client.get("/deals/").status_code == 200
+
+
+def test_every_api_view_that_declares_the_list_budget_spends_it():
+    """ListThrottle counts only a viewset's list actions and the views that say they return
+    rows in bulk: a plain APIView that declares it (the search, the reports, the access log)
+    and says neither has a throttle that never counts (the reports' did not, until this
+    test)."""
+    from tests.routes import site_routes
+
+    silent = []
+    for route in site_routes():
+        view_class = getattr(route.pattern.callback, "cls", None)
+        if view_class is None or getattr(route.pattern.callback, "actions", None):
+            continue  # not an APIView, or a viewset (its actions are named per route)
+        # Declared by the view itself: every other view has the default, for its lists.
+        declared = next((vars(cls)["throttle_classes"] for cls in view_class.__mro__
+                         if "throttle_classes" in vars(cls)
+                         and not cls.__module__.startswith("rest_framework")), [])
+        if any(issubclass(throttle, ListThrottle) for throttle in declared):
+            if not ListThrottle().limits(view_class()):
+                silent.append(route.name)
+    assert not silent, silent
+
+
+def test_searches_and_reports_spend_the_list_budget(tight_limits, anna):
+    api = api_for(anna)
+    assert api.get("/api/v1/search/", {"q": "договор"}).status_code == 200
+    assert api.get("/api/v1/reports/activity/").status_code == 200
+    assert api.get("/api/v1/reports/funnel/").status_code == 200
+    assert api.get("/api/v1/search/", {"q": "договор"}).status_code == 429
