@@ -54,7 +54,7 @@ from bench.database import is_bench_database, scalar, sql  # noqa: E402
 from core import search as text_search  # noqa: E402
 from core.holdings import search_sources  # noqa: E402
 from crm.models import Pipeline  # noqa: E402
-from inbox.models import Channel, ChannelIdentity  # noqa: E402
+from inbox.models import Channel, ChannelIdentity, Message  # noqa: E402
 from search import services  # noqa: E402
 from security import roles  # noqa: E402
 from security.models import Team, User  # noqa: E402
@@ -206,12 +206,8 @@ def build():
 
 def _hits(text: str) -> int:
     """Messages holding the word (the director's count, uncapped: for picking terms)."""
-    query = text_search.Query.parse(text)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM inbox_message WHERE search_document @@ "
-                       "to_tsquery('russian', %s)", [text_search._tsquery_term(
-                           query.words[0], prefix=False)])
-        return cursor.fetchone()[0]
+    match = text_search.Match(text_search.Query.parse(text))
+    return Message.objects.filter(search_document__matches=match).count()
 
 
 def pick_terms() -> dict[str, tuple[str, int]]:

@@ -219,9 +219,6 @@ class Matches(models.Lookup):
     lookup_name = "matches"
     prepare_rhs = False
 
-    def get_db_prep_lookup(self, value, connection):
-        return "%s", []
-
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         match: Match = self.rhs
@@ -274,17 +271,15 @@ def snippet(text: str, query: Query, *, names: bool = False) -> SafeString:
     <mark>: the client's text stays text."""
     text = text or ""
     stems = query.stems()
-    found = []  # (start, end) of each matching word
+    spans, found = [], []  # (start, end) of each word, and of each matching word
+    first = None  # the first matching word's number
     for word in WORD.finditer(text):
         folded = fold(word.group())
         if stem(folded) in stems or (names and any(folded.startswith(w) for w in query.words)):
             found.append(word.span())
-    spans = [m.span() for m in WORD.finditer(text)]
-    if found:
-        first = next(i for i, span in enumerate(spans) if span == found[0])
-        start_word = max(0, first - SNIPPET_WORDS // 3)
-    else:
-        start_word = 0
+            first = len(spans) if first is None else first
+        spans.append(word.span())
+    start_word = max(0, first - SNIPPET_WORDS // 3) if first is not None else 0
     end_word = min(len(spans), start_word + SNIPPET_WORDS)
     # From the text's very start, or a word's; to its end, or a word's.
     start = spans[start_word][0] if spans and start_word > 0 else 0

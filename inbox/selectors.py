@@ -168,6 +168,13 @@ def deal_conversations(*, deal) -> QuerySet[Conversation]:
     )
 
 
+def _as_shown(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """Messages with what the conversation panel shows of each."""
+    return (messages.select_related("author", "channel", "conversation__identity", "reply_to",
+                                    "mail")
+            .prefetch_related("attachments"))
+
+
 def message_list(*, conversation: Conversation, before: int | None = None,
                  limit: int = MESSAGE_PAGE) -> list[Message]:
     """The newest `limit` messages older than message id `before`, oldest first (the order a
@@ -179,12 +186,7 @@ def message_list(*, conversation: Conversation, before: int | None = None,
             messages = messages.filter(
                 Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before)
             )
-    page = list(
-        messages.select_related("author", "channel", "conversation__identity", "reply_to",
-                                "mail")
-        .prefetch_related("attachments")
-        .order_by("-created_at", "-id")[:limit]
-    )
+    page = list(_as_shown(messages).order_by("-created_at", "-id")[:limit])
     page.reverse()
     return page
 
@@ -212,11 +214,8 @@ def chat_page_at(*, conversation: Conversation, message_id: int
               .values_list("created_at", flat=True).first())
     if anchor is None:
         return None
-    newer = list(
-        conversation.messages.filter(Q(created_at__gt=anchor) | Q(created_at=anchor,
-                                                                  pk__gte=message_id))
-        .select_related("author", "channel", "conversation__identity", "reply_to", "mail")
-        .prefetch_related("attachments")
+    newer = list(_as_shown(conversation.messages.filter(
+        Q(created_at__gt=anchor) | Q(created_at=anchor, pk__gte=message_id)))
         .order_by("created_at", "id")[:CHAT_PAGE - CHAT_OLDER_AROUND + 1])
     has_newer = len(newer) > CHAT_PAGE - CHAT_OLDER_AROUND
     if not has_newer:

@@ -10,7 +10,7 @@ from search import services
 
 
 def _kind_choices():
-    return [("", _("Everything"))] + [(s.kind, s.label) for s in search_sources()]
+    return [("", _("Everything")), *services.kinds().items()]
 
 
 def _channel_choices():

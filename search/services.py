@@ -21,6 +21,8 @@ from core import search as text_search
 from core import sql  # noqa: F401 (the `among` lookup)
 from core.holdings import SearchSource, search_sources
 from crm.selectors import deal_visibility_parts
+from security.audit import access_log
+from security.audit.access_log import Action
 
 COUNT_CAP = 1000
 PROBE = 5000  # rows holding a word, past which it is common (see _text_match)
@@ -205,7 +207,7 @@ def search(*, user, text: str, filters: Filters = Filters(), page: int = 1,
         hits.sort(key=lambda hit: (hit.at, hit.id), reverse=True)
     first = (page - 1) * per_page
     return Results(text=text, hits=hits[first:first + per_page], counts=counts,
-                   labels={s.kind: s.label for s in sources}, page=page,
+                   labels=kinds(), page=page,
                    has_next=len(hits) > first + per_page and page < MAX_PAGE)
 
 
@@ -216,16 +218,13 @@ def _hit(source: SearchSource, row, query) -> Hit:
                url=source.url(row), record=row, rank=getattr(row, "search_rank", 0.0) or 0.0)
 
 
-def record_reads(results: Results, *, user=None, surface=None) -> None:
+def record_reads(results: Results) -> None:
     """A search is a read of every hit it shows (the access log, and so the viewing-volume
     rules), and one entry of its own with how many it showed. What was typed is not kept:
-    it may be a client's phone, and the log is never rewritten."""
-    from security.audit import access_log
-    from security.models import AccessRecord
-
+    it may be a client's phone, and the log is never rewritten. In a request: the log
+    writes them when the response leaves."""
     for hit in results.hits:
-        access_log.read(hit.record, action=AccessRecord.Action.SEARCH, user=user,
-                        surface=surface, contact_id=hit.contact_id)
-    access_log.event(action=AccessRecord.Action.SEARCH, user=user, surface=surface,
+        access_log.read(hit.record, action=Action.SEARCH, contact_id=hit.contact_id)
+    access_log.event(action=Action.SEARCH,
                      detail={"shown": len(results.hits),
                              "found": {kind: n for kind, n in results.counts.items() if n}})

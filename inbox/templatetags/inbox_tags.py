@@ -1,6 +1,7 @@
 from django import template
 from django.utils import timezone
 
+from core.http import int_or_none
 from crm import selectors as crm_selectors
 from inbox import policy, selectors, services
 
@@ -15,8 +16,7 @@ def conversation_panel(context, deal):
         return {"conversations": []}
     # ?message=<id>: the card opened at a message (a search hit), its page shown instead of
     # the newest one, with a way back to the newest.
-    at = context["request"].GET.get("message", "")
-    at = int(at) if at.isdigit() and len(at) < 19 else None
+    at = int_or_none(context["request"].GET.get("message"))
     for conversation in conversations:
         conversation.chat_has_newer = False
         opened = at and selectors.chat_page_at(conversation=conversation, message_id=at)
