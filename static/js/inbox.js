@@ -374,9 +374,7 @@
         document.getElementById(location.hash.slice(1));
       if (target && list.contains(target)) {
         target.classList.add("chat__item--found");
-        list.scrollTop += target.getBoundingClientRect().top -
-          list.getBoundingClientRect().top - list.clientHeight / 3;
-        target.scrollIntoView({block: "nearest"});
+        target.scrollIntoView({block: "center"});
       } else {
         scrollToEnd(list);
       }

@@ -55,4 +55,8 @@ def test_the_header_box_finds_a_telegram_message_and_opens_the_card_at_it(
     expect(found).to_be_visible()
     expect(found).to_have_class("chat__item chat__item--in chat__item--found")
     expect(found).to_be_in_viewport()
+    # In view means seen: not under the sticky top bar (an anchor puts its target at the top).
+    assert page.evaluate(f"""() => document.getElementById('message-{wanted.pk}')
+        .getBoundingClientRect().top >= document.querySelector('.topbar')
+        .getBoundingClientRect().bottom""")
     expect(page.locator("[data-chat-newer]")).to_be_visible()
