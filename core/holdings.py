@@ -111,6 +111,15 @@ class ExportResource:
 
 
 @dataclass(frozen=True)
+class RelatedDocument:
+    """Rows of another model whose own `search_document` finds a search source's record too:
+    a message's files by their names, its mail by its subject."""
+
+    relation: str  # the reverse relation from the record's model: "attachments"
+    names: bool = False  # as SearchSource.names, for these rows' text
+
+
+@dataclass(frozen=True)
 class SearchSource:
     """One kind of record the search box finds (search/services.py). Its model has a
     `search_document` (core.search.document_field)."""
@@ -130,6 +139,8 @@ class SearchSource:
     channels: Callable | None = None  # () -> {kind: label} of those channels
     person: str | None = None  # the path to whose record it is, for `?user=`
     select_related: tuple = ()
+    prefetch_related: tuple = ()
+    related: tuple[RelatedDocument, ...] = ()  # other rows' words that find the record
     # (user, query text) -> ids of records found by a phone or e-mail typed in full (the
     # blind index: the values are encrypted and never in the stored search form).
     by_contact_point: Callable | None = None

@@ -30,7 +30,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from core import stopwords
 
-WORD = re.compile(r"\w+")
+# Letters and digits: an underscore parts words, as PostgreSQL's parser has it.
+WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 8  # of a query: more narrows nothing a person types
 MAX_QUERY = 200  # characters of a query
 
@@ -142,22 +143,33 @@ class SearchDocumentField(models.Field):
         return "NULL", []
 
 
+# A file name's separators: PostgreSQL's parser reads `Счёт_КП.pdf` as a host name and
+# `photo_2026-12-01.jpg` as a path, whose parts no typed word meets.
+FILE_NAME_SEPARATORS = "_.-"
+
+
 class SearchDocument(models.Func):
     """The stored form of these text columns: `names=True` for names, also matched as
-    typed (prefixes of the words as written)."""
+    typed (prefixes of the words as written); `file_names=True` parts them at
+    FILE_NAME_SEPARATORS first."""
 
     output_field = SearchDocumentField()
 
-    def __init__(self, *expressions, names: bool = False):
+    def __init__(self, *expressions, names: bool = False, file_names: bool = False):
         super().__init__(*expressions)
         self.names = names
+        self.file_names = file_names
 
     def as_postgresql(self, compiler, connection, **extra):
         texts = []
         params = []
         for expression in self.get_source_expressions():
             sql, expression_params = compiler.compile(expression)
-            texts.append(f"COALESCE({sql}, '')")
+            sql = f"COALESCE({sql}, '')"
+            if self.file_names:  # the separators are literals of our own: no quoting needed
+                spaces = " " * len(FILE_NAME_SEPARATORS)
+                sql = f"translate({sql}, '{FILE_NAME_SEPARATORS}', '{spaces}')"
+            texts.append(sql)
             params += expression_params
         joined = " || ' ' || ".join(texts)
         configs = ("simple", "russian") if self.names else ("russian",)
@@ -168,11 +180,15 @@ class SearchDocument(models.Func):
         return super().as_sql(compiler, connection, function="crm_search_document", **extra)
 
 
-def document_field(*columns: str, names: bool = False) -> models.GeneratedField:
+def document_field(*columns: str, names: bool = False,
+                   file_names: bool = False) -> models.GeneratedField:
     """A model's `search_document`: the stored form of these columns, kept by the database
     on every write (a reply, an edit, an erasure), so the index is never behind the row."""
+    # `file_names` only where set: the migrations hold the expression as it was written, and a
+    # changed one would rewrite the table.
+    options = {"names": names, **({"file_names": True} if file_names else {})}
     return models.GeneratedField(
-        expression=SearchDocument(*(models.F(column) for column in columns), names=names),
+        expression=SearchDocument(*(models.F(column) for column in columns), **options),
         output_field=SearchDocumentField(), db_persist=True, editable=False)
 
 

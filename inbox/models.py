@@ -337,6 +337,7 @@ class MailDetails(models.Model):
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.TextField(blank=True)  # ids separated by spaces
     subject = models.CharField(max_length=998, blank=True)
+    search_document = document_field("subject")  # the search finds a mail by its subject
     # The normalized subject ("re: fwd: Invoice" -> "invoice"), hashed: the last way a reply
     # without ids finds its thread.
     subject_key = models.CharField(max_length=64, blank=True, db_index=True)
@@ -391,6 +392,8 @@ class Attachment(models.Model):
     # Relative to MEDIA_ROOT; the bytes are encrypted (core.crypto.encrypt_bytes).
     file_path = models.CharField(max_length=300, blank=True)
     name = models.CharField(max_length=255, blank=True)
+    # The search finds a message by its files' names, as typed: `кп` finds `КП_Кедр.pdf`.
+    search_document = document_field("name", names=True, file_names=True)
     mime_type = models.CharField(max_length=100, blank=True)
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)

@@ -1,11 +1,12 @@
 """What the search box finds of the inbox: messages of every channel, by their words (the
-client's, the managers' replies, private notes), where the user sees the conversation."""
+client's, the managers' replies, private notes, a mail's subject, the files' names), where the
+user sees the conversation."""
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core import sql  # noqa: F401 (the `among` lookup)
-from core.holdings import SearchSource
+from core.holdings import RelatedDocument, SearchSource
 from crm.selectors import deal_visibility_parts
 from inbox.models import Channel, Message
 from inbox.selectors import conversations_visible_to, messages_visible_to
@@ -34,12 +35,20 @@ def _url(message) -> str:
     return f"{page}?message={message.pk}#message-{message.pk}"
 
 
+def _text(message) -> str:
+    """What a hit's snippet is cut from: the mail's subject, the text, the files' names."""
+    mail = getattr(message, "mail", None)  # an e-mail's envelope, selected with the message
+    return "\n".join(filter(None, [mail.subject if mail else "", message.text,
+                                    *(file.name for file in message.attachments.all())]))
+
+
 SOURCES = (
     SearchSource(
         kind="message", label=_("Messages"), visible=_messages_seen_by, at="created_at",
         deal="conversation__deal_id", contact="conversation__contact_id",
         channel="channel__kind", channels=lambda: dict(Channel.Kind.choices),
-        person="owner_id", select_related=("conversation__deal", "channel"),
-        title=lambda message: message.conversation.deal.title,
-        text=lambda message: message.text, url=_url),
+        person="owner_id", select_related=("conversation__deal", "channel", "mail"),
+        prefetch_related=("attachments",),
+        related=(RelatedDocument("attachments", names=True), RelatedDocument("mail")),
+        title=lambda message: message.conversation.deal.title, text=_text, url=_url),
 )

@@ -91,19 +91,32 @@ def _window(filters: Filters) -> tuple[datetime.datetime | None, datetime.dateti
 
 
 def _text_match(source: SearchSource, model, query) -> tuple[Q, bool]:
-    """The rows holding the words, and whether the words are common. A rare word first:
-    every row holding it, if there are fewer than PROBE, found through the GIN index alone
-    and then narrowed to what the user sees; asked with ORDER BY time LIMIT 20 instead,
-    PostgreSQL walks the time index hoping to meet a match early, and for a word of ten rows
-    walks millions. A common word is matched as it is (see _keyed and _newest)."""
-    found = Q(search_document__matches=text_search.Match(query, names=source.names))
-    # No order: a model's default ordering (a deal's last activity) would walk that index.
-    holding = model._default_manager.filter(found).order_by()
-    # The statistics know a common word (not a prefix: those they guess): no need to count.
-    if not source.names and _estimated_rows(holding) > 4 * PROBE:
-        return found, True
-    probe = list(holding.values_list("pk", flat=True)[:PROBE])
-    return (Q(pk__among=frozenset(probe)), False) if len(probe) < PROBE else (found, True)
+    """The rows holding the words (in their own text or a related row's: a file's name, a
+    mail's subject), and whether the words are common. A rare word first: every row holding
+    it, if there are fewer than PROBE, found through the GIN indexes alone and then narrowed
+    to what the user sees; asked with ORDER BY time LIMIT 20 instead, PostgreSQL walks the
+    time index hoping to meet a match early, and for a word of ten rows walks millions. A
+    common word is matched as it is (see _keyed and _newest)."""
+    documents = [(model, "pk", source.names)]
+    for related in source.related:
+        relation = model._meta.get_field(related.relation)
+        documents.append((relation.related_model, relation.field.name, related.names))
+    everywhere, found, common = Q(), set(), False
+    for document_model, key, names in documents:
+        match = Q(search_document__matches=text_search.Match(query, names=names))
+        # No order: a model's default ordering (a deal's last activity) would walk that index.
+        holding = document_model._default_manager.filter(match).order_by()
+        everywhere |= match if key == "pk" else Q(pk__in=holding.values(key))
+        if common:
+            continue
+        # The statistics know a common word (not a prefix: those they guess): no counting.
+        if not names and _estimated_rows(holding) > 4 * PROBE:
+            common = True
+            continue
+        probe = list(holding.values_list(key, flat=True)[:PROBE])
+        common = len(probe) == PROBE
+        found.update(probe)
+    return (everywhere, True) if common else (Q(pk__among=frozenset(found)), False)
 
 
 def _estimated_rows(rows) -> int:
@@ -199,6 +212,8 @@ def search(*, user, text: str, filters: Filters = Filters(), page: int = 1,
             rows = rows.order_by(f"-{source.at}", "-pk")
         if source.select_related:
             rows = rows.select_related(*source.select_related)
+        if source.prefetch_related:
+            rows = rows.prefetch_related(*source.prefetch_related)
         found = _newest(rows, keyed, wanted)
         hits += [_hit(source, row, query) for row in found]
     if filters.order == RELEVANCE:

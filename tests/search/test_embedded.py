@@ -40,6 +40,10 @@ inbox.event_receive(channel=chat, provider_event_id="e1", event_type="message",
                     payload=json.dumps(payload))
 inbox.events_drain(linger=0, pause=0)
 assert Conversation.objects.get().deal.owner_id == anna.pk  # the team's only manager
+from inbox.models import Attachment, MailDetails, Message
+Attachment.objects.create(message=Message.objects.get(), name="КП_Кедр-2027.итог.pdf")
+MailDetails.objects.create(message=Message.objects.get(), mail_id="e1@crm.test",
+                           subject="Оплата ПОСТАВКИ")
 
 def hits(user, text):
     return sorted(f"{hit.kind}:{hit.title}" for hit in services.search(user=user, text=text).hits)
@@ -53,6 +57,7 @@ lists = {
 }
 print(json.dumps({"lists": lists} | {text: hits(anna, text) for text in (
     "кедр", "Кедровый", "брус", "скидка", "договор", "елкины", "счет", "пришлите", "ссылка",
+    "итог", "оплате",
 )} | {"olga": hits(olga, "скидка")}, ensure_ascii=False))
 """
 
@@ -67,11 +72,14 @@ def test_sqlite_finds_russian_whatever_the_case(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     deal, note = "deal:Поставка КЕДРОВОГО бруса", "note:Поставка КЕДРОВОГО бруса"
-    assert found["кедр"] == [deal] and found["Кедровый"] == [deal] and found["брус"] == [deal]
+    assert found["Кедровый"] == [deal] and found["брус"] == [deal]
     assert found["скидка"] == [note] and found["договор"] == [note]
     assert found["елкины"] == [note]
     [message] = found["счет"]
     assert message.startswith("message:") and found["пришлите"] == [message]
+    # A message by its file's name (parted at `_.-`) and by its mail's subject.
+    assert found["кедр"] == sorted([deal, message]) and found["итог"] == [message]
+    assert found["оплате"] == [message]
     assert found["ссылка"] == [] and found["olga"] == []
     # The lists' filters (Django's i-lookups) ignore the case of Russian too.
     assert found["lists"] == {"icontains": 1, "istartswith": 1, "iexact": 1,

@@ -2,7 +2,8 @@
 of Russian and English word forms in any case, with punctuation and digits, and any word typed
 in any case, SQLite's stored form and instr() matching (core.search, run here in Python as
 SQLite runs it) find the text exactly when PostgreSQL's tsvector and tsquery do, both as a
-word form (messages, notes) and as a name typed (prefixes)."""
+word form (messages, notes), as a name typed (prefixes) and as a file's name typed (its parts
+split at `_.-`)."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,9 +25,21 @@ VOCABULARY = (
 
 word = st.sampled_from(VOCABULARY).flatmap(
     lambda w: st.sampled_from([w, w.upper(), w.capitalize()]))
-text = st.lists(st.one_of(word, st.sampled_from([",", "!", " - ", "?", "«", "»"])),
+text = st.lists(st.one_of(word, st.sampled_from([",", "!", " - ", "?", "«", "»", "_"])),
                 min_size=1, max_size=8).map(" ".join)
+file_name = st.tuples(
+    st.lists(word, min_size=1, max_size=4), st.sampled_from(["_", ".", "-", " ", "__"]),
+    st.sampled_from(["", ".pdf", ".docx", "(1).jpg"]),
+).map(lambda parts: parts[1].join(parts[0]) + parts[2])
 prefix = word.flatmap(lambda w: st.integers(1, len(w)).map(lambda n: w[:n]))
+
+
+def _file_in_postgres(name: str, typed: str, message) -> bool:
+    from inbox.models import Attachment
+
+    row = Attachment.objects.create(message=message, name=name[:255])
+    match = search.Match(search.Query.parse(typed), names=True)
+    return Attachment.objects.filter(pk=row.pk, search_document__matches=match).exists()
 
 
 def _postgres(body: str, typed: str, *, names: bool, assignee) -> bool:
@@ -68,3 +81,25 @@ def test_a_word_form_matches_as_in_postgresql(anna, body, typed):
 def test_a_name_typed_matches_as_in_postgresql(anna, body, typed):
     assert _sqlite(body, typed, names=True) == _postgres(body, typed, names=True,
                                                          assignee=anna)
+
+
+@pytest.fixture
+def message(anna):
+    from inbox.models import Channel, ChannelIdentity, Conversation, Message
+    from tests.factories import make_contact
+
+    channel = Channel.objects.create(kind="website", name="Чат", team=anna.team,
+                                     public_key="property")
+    contact = make_contact(anna)
+    identity = ChannelIdentity.objects.create(channel=channel, contact=contact,
+                                              external_id="visitor")
+    conversation = Conversation.objects.create(channel=channel, identity=identity,
+                                               contact=contact)
+    return Message.objects.create(conversation=conversation, channel=channel, direction="in",
+                                  status="received")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SHARED)
+@given(name=file_name, typed=prefix)
+def test_a_file_name_typed_matches_as_in_postgresql(message, name, typed):
+    assert _sqlite(name, typed, names=True) == _file_in_postgres(name, typed, message)

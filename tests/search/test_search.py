@@ -17,7 +17,7 @@ from core import search as text_search
 from crm import services as crm_services
 from inbox import selectors as inbox_selectors
 from inbox import services as inbox_services
-from inbox.models import Channel, Conversation, Message
+from inbox.models import Attachment, Channel, Conversation, MailDetails, Message
 from search import services
 from security.models import AccessRecord
 from tests.factories import api_for, client_for, make_contact, make_deal
@@ -231,6 +231,29 @@ def test_notes_and_tasks_are_found(anna, olga):
     assert hit_ids(found(anna, "созвонимся"), "note") == {note.pk}
     assert hit_ids(found(anna, "коммерческих предложений"), "task") == {task.pk}
     assert not found(olga, "созвонимся").hits and not found(olga, "предложение").hits
+
+
+@pytest.mark.parametrize("probe", [services.PROBE, 1], ids=["rare word", "common word"])
+def test_a_message_is_found_by_its_files_and_its_mails_subject(chat, anna, olga, head_north,
+                                                                 director, probe, monkeypatch):
+    monkeypatch.setattr(services, "PROBE", probe)
+    with_files = owned_by(client_writes(chat, "v-files", "Смотрите вложение"), anna, head_north)
+    for name in ("КП_Кедр-2027.итог.pdf", "кедр.jpg"):  # two files: the message once
+        Attachment.objects.create(message=with_files, name=name, kind="document")
+    mail = owned_by(client_writes(chat, "v-mail", "Добрый день"), anna, head_north)
+    MailDetails.objects.create(message=mail, mail_id="s1@crm.test",
+                               subject="Договор поставки <b>на 2027 год</b>")
+    assert [hit.id for hit in found(anna, "кедр").hits] == [with_files.pk]
+    for typed in ("кп", "итог", "pdf", "Кед"):  # the parts of a file's name, as typed
+        assert hit_ids(found(anna, typed)) == {with_files.pk}, typed
+    assert hit_ids(found(anna, "2027")) == {with_files.pk, mail.pk}
+    [hit] = found(anna, "поставка").hits
+    assert hit.id == mail.pk and found(anna, "поставка").counts["message"] == 1
+    assert "<mark>поставки</mark>" in hit.snippet and "&lt;b&gt;" in hit.snippet
+    assert not found(olga, "кедр").hits and not found(olga, "поставка").hits
+    erasure.erase_contact(contact=mail.conversation.contact, by=director,
+                          reason="subject_request")
+    assert not found(director, "поставка").hits
 
 
 # --- The log and the viewing rules --------------------------------------------------------
