@@ -141,6 +141,8 @@ def _rows(source: SearchSource, *, user, text: str, query, filters: Filters):
     match, common = Q(pk__in=[]), False
     if source.text_match:
         match, common = _text_match(source, visible.model, query)
+    if common and source.listed:  # a rare word's few rows are narrowed as they are
+        visible = source.listed(user)
     if source.by_contact_point:
         match |= Q(pk__in=source.by_contact_point(user, text))
     rows = visible.filter(match)
