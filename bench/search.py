@@ -9,7 +9,8 @@ Builds, in a throwaway PostgreSQL database, a company of 10,000 users (200 teams
 managers and a head, and the director) with 1M deals (their contacts, channel identities and
 conversations) and 10M messages of Russian-looking text with a Zipf vocabulary: 1M word forms
 made of Russian syllables, drawn with P(rank r) ~ 1/r into a pool of 1M twelve-word
-sentences, each sentence the text of 10 messages of different deals and days. So a word of
+sentences, each sentence the text of 10 messages of different deals and days, the messages
+written in time order as a live system writes them. So a word of
 the vocabulary's tail is in about 10 messages (rare), a word of rank about 1,000 in about
 10,000 (medium) and one of the first ranks in about 1M (common); the bench picks its terms by
 their counts, measured. The messages are written with INSERT ... SELECT: the database computes
@@ -173,7 +174,10 @@ def build():
         "CASE WHEN g %% 2 = 1 THEN %(now)s END, '', false "
         "FROM generate_series(%(first)s::bigint, %(last)s::bigint) g "
         "JOIN bench_conversation c ON c.n = g %% %(conversations)s "
-        "JOIN bench_sentence s ON s.p = (g * 104729) %% %(sentences)s")
+        "JOIN bench_sentence s ON s.p = (g * 104729) %% %(sentences)s "
+        # In time order, as a live system writes them: a conversation's (and a team's)
+        # messages scattered over the whole table, not side by side.
+        "ORDER BY 12")
     values = {**params, "conversations": conversations, "sentences": SENTENCES}
     seconds = sql(insert_messages, {**values, "first": 0, "last": MESSAGES - 1},
                   label="messages (stored form computed)")
@@ -269,11 +273,12 @@ def main():
                 return services._rows(message_source, user=user, text=word, query=query,
                                       filters=services.Filters())
 
-            def top20(messages=messages, everything=who == "director"):  # as the service does
+            def top20(messages=messages, everything=who == "director", query=query):
                 rows, common = messages()
                 keyed = (services._keyed(rows, "created_at") if common and not everything
                          else None)
-                return services._newest(rows.order_by("-created_at", "-pk"), keyed, 20)
+                return services._first(message_source, rows, keyed, 20, query=query,
+                                       order=services.RECENT)
 
             search_p50, search_p95 = timed(lambda u=user, w=word: services.search(user=u,
                                                                                  text=w))

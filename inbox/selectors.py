@@ -13,7 +13,7 @@ from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from crm.selectors import deal_visibility_parts, deals_visible_to
+from crm.selectors import deal_ids_visible_to, deal_visibility_parts
 from inbox.models import (
     Attachment,
     CannedReply,
@@ -29,9 +29,10 @@ MESSAGE_PAGE = 50
 def conversations_visible_to(user) -> QuerySet[Conversation]:
     """The conversations of the deals `user` sees (one who sees every deal: every
     conversation on a deal, without asking the deals)."""
-    if deal_visibility_parts(user) is None:
+    deal_ids = deal_ids_visible_to(user)
+    if deal_ids is None:
         return Conversation.objects.filter(deal__isnull=False)
-    return Conversation.objects.filter(deal__in=deals_visible_to(user).values("pk"))
+    return Conversation.objects.filter(deal_id__in=deal_ids)
 
 
 def messages_visible_to(user) -> QuerySet[Message]:
