@@ -27,6 +27,7 @@ from crm.selectors import (
     live_deal_shares,
 )
 from security import roles
+from security.models import Team
 
 # Not after a letter, a digit or a dot: "anna@example.ru" mentions nobody.
 _MENTION = re.compile(r"(?<![\w.@])@([\w.+-]+)")
@@ -110,12 +111,18 @@ def mentions_record(*, by, entry: TimelineEntry, text: str) -> list:
 def mention_candidates(*, deal: Deal, by) -> list:
     """Whom `by` may mention in a note on `deal` (the autocomplete): the other active
     colleagues who see it, by the same rule as the refusal."""
-    condition = (Q(pk=deal.owner_id) | Q(groups__name=roles.ADMIN) | Q(is_superuser=True)
-                 | Q(pk__in=live_deal_shares().filter(content_object=deal).values("user_id")))
+    users = get_user_model().objects
+    # Who may see it, by id (each part by an index), not joins of every user with their
+    # groups and teams sorted DISTINCT (6 ms of the card at 10,000 users).
+    parts = [users.filter(pk=deal.owner_id).values("pk"),
+             users.model.groups.through.objects.filter(group__name=roles.ADMIN)
+             .values("user_id"),
+             users.filter(is_superuser=True).values("pk"),
+             live_deal_shares().filter(content_object=deal).values("user_id")]
     if deal.team_id is not None:
-        condition |= Q(headed_teams=deal.team_id)
-    users = (get_user_model().objects.filter(condition, is_active=True).exclude(pk=by.pk)
-             .distinct()
+        parts.append(Team.objects.filter(pk=deal.team_id, head__isnull=False).values("head_id"))
+    ids = parts[0].union(*parts[1:], all=True)
+    users = (users.filter(pk__in=ids, is_active=True).exclude(pk=by.pk)
              .order_by("username")[:100])
     return [user for user in users if _sees(user, deal=deal, contact=None)]
 

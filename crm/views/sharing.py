@@ -41,16 +41,21 @@ class DealShareForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
 
-    def __init__(self, *args, deal, by, q: str = "", **kwargs):
+    def __init__(self, *args, deal, by, q: str = "", options: int = MAX_PICKER_OPTIONS,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         candidates = sharing.share_candidates(deal=deal, by=by)
-        # Validation takes any eligible colleague; the picker shows at most
-        # MAX_PICKER_OPTIONS of them (narrowed by `q` on the sharing page) to stay fast.
+        # Validation takes any eligible colleague; the picker shows at most `options` of
+        # them (narrowed by `q` on the sharing page) to stay fast, the rest a search away.
         self.fields["user"].queryset = candidates
-        shown = list(sharing.share_candidates_search(candidates, q)[: MAX_PICKER_OPTIONS + 1])
-        self.more_candidates = len(shown) > MAX_PICKER_OPTIONS
+        found = sharing.share_candidates_search(candidates, q)
+        # The deal's team first, whom a deal is most often shared with; then anyone by name.
+        shown = list(found.filter(team_id=deal.team_id)[: options + 1]) if deal.team_id else []
+        if len(shown) <= options:
+            shown += found.exclude(pk__in=[user.pk for user in shown])[: options + 1 - len(shown)]
+        self.more_candidates = len(shown) > options
         self.fields["user"].widget.choices = [("", "---------")] + [
-            (user.pk, _colleague_label(user)) for user in shown[:MAX_PICKER_OPTIONS]
+            (user.pk, _colleague_label(user)) for user in shown[:options]
         ]
 
 

@@ -406,6 +406,27 @@ def test_the_sharing_page_finds_colleagues_by_name(anna, olga, ivan, anna_deal):
     assert f'value="{olga.pk}"' in html and f'value="{ivan.pk}"' not in html
 
 
+def test_the_cards_picker_lists_the_deals_team_first_and_finds_the_rest(anna, ivan, olga,
+                                                                         anna_deal,
+                                                                         monkeypatch):
+    """A company of thousands: the card's folded form offers a few colleagues, the deal's
+    team first, and links to the search; a colleague not offered is still shared with."""
+    from crm.templatetags import sharing as card_panel
+
+    monkeypatch.setattr(card_panel, "CARD_OPTIONS", 1)
+    olga.first_name = "Aaa"  # first by name, but of another team
+    olga.save()
+    html = html_for(anna).get(anna_deal.get_absolute_url()).content.decode()
+    picker = html[html.index('name="share-user"'):]
+    picker = picker[:picker.index("</select>")]
+    assert f'value="{ivan.pk}"' in picker and f'value="{olga.pk}"' not in picker
+    assert "Not in the list?" in html or "Нет в списке?" in html
+    response = html_for(anna).post(reverse("deal_shares", args=[anna_deal.pk]), {
+        "share-user": olga.pk, "share-access": sharing.READ})
+    assert response.status_code == 302
+    assert [share.user for share in sharing.deal_shares(deal=anna_deal)] == [olga]
+
+
 def test_sharing_routes_answer_404_to_outsiders_403_to_viewers_and_login_to_anonymous(
     anna, ivan, olga, anna_deal
 ):
