@@ -304,6 +304,28 @@ def test_erasure_takes_the_hits_away(chat, anna, head_north, director):
         assert "паспорт" not in cursor.fetchone()[0]
 
 
+@pytest.mark.parametrize("action", ["anonymize", "delete"])
+def test_retention_takes_the_hits_away(chat, anna, head_north, action):
+    import datetime as dt
+
+    from consents import retention
+    from consents.models import RetentionRule
+
+    old = owned_by(client_writes(chat, "v-old-kept", "Старая накладная на кедр"), anna,
+                   head_north)
+    Attachment.objects.create(message=old, name="накладная_кедр.pdf")
+    MailDetails.objects.create(message=old, mail_id="old@crm.test", subject="Накладная")
+    new = owned_by(client_writes(chat, "v-new-kept", "Новая накладная"), anna, head_north)
+    Message.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=400))
+    assert hit_ids(found(anna, "накладная")) == {old.pk, new.pk}
+    RetentionRule.objects.create(data_type="messages", days=365, action=action)
+    retention.apply(dry_run=False)
+    for typed in ("накладная", "кедр"):
+        assert old.pk not in hit_ids(found(anna, typed)), typed
+    assert hit_ids(found(anna, "накладная")) == {new.pk}
+
+
 # --- The page and the API -----------------------------------------------------------------
 
 
