@@ -172,9 +172,13 @@ class SearchDocument(models.Func):
             texts.append(sql)
             params += expression_params
         joined = " || ' ' || ".join(texts)
-        configs = ("simple", "russian") if self.names else ("russian",)
-        vectors = [f"to_tsvector('{config}'::regconfig, {joined})" for config in configs]
-        return " || ".join(vectors), params * len(configs)
+        # The words as written, ё as е: a query is folded so (core.search.fold), and the
+        # `russian` configuration folds it, `simple` does not (`Ёлкин` typed `Ёлк` found
+        # nothing on PostgreSQL where the embedded mode found it).
+        vectors = ([f"to_tsvector('simple'::regconfig, translate({joined}, 'ёЁ', 'еЕ'))"]
+                   if self.names else [])
+        vectors.append(f"to_tsvector('russian'::regconfig, {joined})")
+        return " || ".join(vectors), params * len(vectors)
 
     def as_sqlite(self, compiler, connection, **extra):
         return super().as_sql(compiler, connection, function="crm_search_document", **extra)
@@ -314,6 +318,28 @@ def snippet(text: str, query: Query, *, names: bool = False) -> SafeString:
 
 
 # --- The index ------------------------------------------------------------------------------
+
+
+def documents_rebuilt(app_label: str, *models_and_indexes: tuple[str, str]):
+    """A migration's operation: on PostgreSQL, these models' stored forms written again by
+    the expression as it is now (the column dropped and generated anew, its GIN index
+    built again), where the expression's SQL changed but not its arguments, which Django's
+    autodetector sees. Rewrites each table once."""
+    from django.db import migrations
+
+    def rebuild(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return  # the embedded mode's stored form is this module's Python, always current
+        for model_name, index in models_and_indexes:
+            model = apps.get_model(app_label, model_name)
+            field = model._meta.get_field("search_document")
+            schema_editor.remove_field(model, field)
+            schema_editor.add_field(model, field)
+            schema_editor.execute(
+                f"CREATE INDEX IF NOT EXISTS {index} ON {model._meta.db_table} "
+                "USING gin (search_document)")
+
+    return migrations.RunPython(rebuild, migrations.RunPython.noop, elidable=False)
 
 
 def gin_index(table: str, name: str):
