@@ -141,8 +141,9 @@ class SearchSource:
     select_related: tuple = ()
     prefetch_related: tuple = ()
     related: tuple[RelatedDocument, ...] = ()  # other rows' words that find the record
-    # (user) -> the same records in the form PostgreSQL reads a common word's rows of
-    # fastest (a user's conversations listed by id); None: `visible` serves.
+    # (user) -> (the same records in the form PostgreSQL reads a common word's rows of
+    # fastest: a user's conversations listed by id; about what share of the table they are,
+    # 0..1). None: `visible` serves, and a common word's rows are read whole.
     listed: Callable | None = None
     # (user, query text) -> ids of records found by a phone or e-mail typed in full (the
     # blind index: the values are encrypted and never in the stored search form).

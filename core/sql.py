@@ -24,6 +24,18 @@ def update_from_values(model, *, alias: str, columns: list[tuple[str, str]], row
         )
 
 
+def table_rows(model) -> int:
+    """About how many rows `model`'s table holds (PostgreSQL's count as of its last ANALYZE;
+    0 when unknown, and on the embedded SQLite)."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                       [model._meta.db_table])
+        row = cursor.fetchone()
+    return max(int(row[0]), 0) if row else 0
+
+
 class Among(models.Lookup):
     """`field__among=frozenset(ids)`: `field = ANY(%s)` with the ids as one array on
     PostgreSQL. Thousands of ids through `__in` cost Django milliseconds a query to build (a

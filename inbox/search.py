@@ -5,10 +5,9 @@ user sees the conversation."""
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from core import sql  # noqa: F401 (the `among` lookup)
+from core import sql  # also the `among` lookup
 from core.holdings import RelatedDocument, SearchSource
-from crm.selectors import deal_visibility_parts
-from inbox.models import Channel, Message
+from inbox.models import Channel, Conversation, Message
 from inbox.selectors import conversations_visible_to, messages_visible_to
 
 # Up to this many conversations, a user's messages are asked by their conversations' ids for
@@ -18,15 +17,16 @@ from inbox.selectors import conversations_visible_to, messages_visible_to
 LISTED_CONVERSATIONS = 20_000
 
 
-def _messages_listed(user):
-    """messages_visible_to, the conversations listed when they are not too many."""
-    if deal_visibility_parts(user) is None:
-        return messages_visible_to(user)
+def _messages_listed(user) -> tuple:
+    """messages_visible_to, the conversations listed when they are not too many, and about
+    what share of all messages they hold (their share of the conversations)."""
     ids = list(conversations_visible_to(user).order_by()
                .values_list("pk", flat=True)[:LISTED_CONVERSATIONS + 1])
+    conversations = sql.table_rows(Conversation)
+    share = min(1.0, len(ids) / conversations) if conversations else 1.0
     if len(ids) > LISTED_CONVERSATIONS:
-        return messages_visible_to(user)
-    return Message.objects.filter(conversation_id__among=frozenset(ids))
+        return messages_visible_to(user), share
+    return Message.objects.filter(conversation_id__among=frozenset(ids)), share
 
 
 def _url(message) -> str:
