@@ -378,18 +378,29 @@ def test_an_anonymous_search_is_refused(two_teams):
     assert response.status_code == 302 and "рассрочка" not in response.content.decode()
 
 
-@pytest.mark.parametrize("probe", [services.PROBE, 3], ids=["rare word", "common word"])
+@pytest.mark.parametrize("probe, walked", [(services.PROBE, None), (3, None), (3, 10**9)],
+                         ids=["rare word", "common word read whole", "common word walked"])
 def test_paging_goes_through_every_hit_once(chat, anna, head_north, olga, director, probe,
-                                            monkeypatch):
-    """Both ways of finding: a word in fewer rows than PROBE (its rows by the index, then the
-    user's), and a common one (the ordered query), with other users' rows among them."""
+                                            walked, monkeypatch):
+    """Every way of finding: a word in fewer rows than PROBE (its rows by the index, then the
+    user's), a common one read whole from the user's rows, or walked by time through
+    everyone's (the statistics say the user's share holds a page soon), with other users'
+    rows among them."""
     monkeypatch.setattr(services, "PROBE", probe)
+    if walked:  # the statistics the choice is made from, as a large base would have them
+        monkeypatch.setattr(services, "WALKED", walked)
+        monkeypatch.setattr(services.sql, "table_rows", lambda model: 1000)
     south_chat = Channel.objects.create(kind="website", name="Юг", team=olga.team,
                                         public_key="search-south")
     for i in range(3):
         client_writes(south_chat, f"s-{i}", f"Заказ чужой {i}")
     messages = {owned_by(client_writes(chat, f"p-{i}", f"Заказ номер {i}"), anna,
                          head_north).pk for i in range(25)}
+    message_source = next(s for s in services.search_sources() if s.kind == "message")
+    _rows, read_whole = services._rows(message_source, user=anna, text="заказ",
+                                       query=text_search.Query.parse("заказ"),
+                                       filters=services.Filters())
+    assert read_whole == (probe == 3 and not walked)
     first = services.search(user=anna, text="заказ", page=1)
     second = services.search(user=anna, text="заказ", page=2)
     assert first.has_next and not second.has_next
