@@ -23,6 +23,8 @@ urlpatterns = [
     path("deals/<int:pk>/notes/", deals.deal_note_add, name="deal_note_add"),
     path("deals/<int:pk>/tasks/", deals.deal_task_add, name="deal_task_add"),
     path("deals/<int:pk>/timeline/", deals.deal_timeline, name="deal_timeline"),
+    path("deals/<int:pk>/mentions/", mentions.deal_mention_candidates,
+         name="deal_mention_candidates"),
     path(
         "deals/<int:pk>/timeline/<int:entry_id>/",
         deals.deal_timeline_entry,

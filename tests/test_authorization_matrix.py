@@ -62,6 +62,7 @@ ROUTES: dict[str, Route] = {
     "deal_note_add": Route(("post",), _deal, {"text": "x"}),
     "deal_task_add": Route(("post",), _deal, {"title": "x"}),
     "deal_timeline": Route(("get",), _deal),
+    "deal_mention_candidates": Route(("get",), _deal),
     "deal_timeline_entry": Route(("get",), lambda w: {"pk": w.deal.pk, "entry_id": w.entry.pk}),
     "task_complete": Route(("post",), lambda w: {"pk": w.task.pk}),
     "contact_detail": Route(("get",), _contact),

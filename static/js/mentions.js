@@ -1,6 +1,7 @@
 /* @mentions in notes and private notes: typing "@" and a few letters in a note offers the
- * colleagues who see the deal (the list the server put in [data-mention-candidates]; the
- * server checks again when the note is saved and refuses anyone else). Arrows choose, Enter
+ * colleagues who see the deal (asked of [data-mention-candidates]'s URL the first time "@"
+ * is typed, not put in every card; the server checks again when the note is saved and
+ * refuses anyone else). Arrows choose, Enter
  * or Tab inserts "@username ", Esc closes the list. In the conversation's composer the list
  * is offered only for a private note: a reply goes to the client. */
 (function () {
@@ -8,10 +9,24 @@
 
   var source = document.querySelector("[data-mention-candidates]");
   if (!source) return;
-  var people = Array.prototype.map.call(source.querySelectorAll("li[data-username]"), function (li) {
-    return { username: li.getAttribute("data-username"), name: li.textContent };
-  });
-  if (!people.length) return;
+  var people = null;     // [{username, name}] once asked
+  var asking = null;
+
+  function ask() {
+    if (!asking) {
+      asking = fetch(source.getAttribute("data-mention-candidates"), {
+        credentials: "same-origin", headers: { Accept: "application/json" },
+      }).then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      }).then(function (data) {
+        people = data.candidates;
+      }).catch(function () {
+        asking = null;  // asked again at the next "@"
+      });
+    }
+    return asking;
+  }
 
   var list = document.createElement("ul");
   list.id = "mention-suggestions";
@@ -77,6 +92,10 @@
   function update(textarea) {
     var found = eligible(textarea) ? query(textarea) : null;
     if (!found) { hide(); return; }
+    if (people === null) {
+      ask().then(function () { if (people !== null) update(textarea); });
+      return;
+    }
     box = textarea;
     box.setAttribute("aria-autocomplete", "list");
     box.setAttribute("aria-controls", list.id);

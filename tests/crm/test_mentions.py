@@ -132,6 +132,26 @@ def test_a_share_makes_a_colleague_mentionable(
     assert [n["kind"] for n in notices(sent, ivan)] == ["mention"]
 
 
+def test_the_card_asks_for_whom_to_offer_and_gets_who_sees_the_deal(anna, ivan, head_north,
+                                                                      anna_deal):
+    """The autocomplete's list is asked when "@" is typed, not put in every card; the card
+    names its URL only where the user may write a note."""
+    client = Client()
+    client.force_login(anna)
+    url = reverse("deal_mention_candidates", args=[anna_deal.pk])
+    card = client.get(anna_deal.get_absolute_url()).content.decode()
+    assert f'data-mention-candidates="{url}"' in card and "head_north" not in card
+    assert client.get(url).json() == {
+        "candidates": [{"username": "head_north", "name": str(head_north)}]}
+    sharing.deal_share(deal=anna_deal, user=ivan, access=sharing.READ, by=anna)
+    assert [c["username"] for c in client.get(url).json()["candidates"]] == [
+        "head_north", "ivan"]
+    reader = Client()
+    reader.force_login(ivan)  # a read share: no note form, so no list offered
+    assert "data-mention-candidates" not in reader.get(
+        anna_deal.get_absolute_url()).content.decode()
+
+
 def test_unknown_names_and_e_mail_addresses_are_only_text(anna, anna_deal):
     services.note_add(by=anna, deal=anna_deal, text="@home и petr@example.ru")
     assert Note.objects.count() == 1 and not Mention.objects.exists()
