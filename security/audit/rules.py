@@ -158,11 +158,16 @@ def observe(code: str, user, members, *, evidence=None) -> Alert | None:
 
 def _raise(code: str, user, config: Effective, count: int, evidence: dict) -> Alert | None:
     since = timezone.now() - timedelta(minutes=config.window_minutes)
+    raised = Alert.objects.filter(rule=code, user=user, raised_at__gte=since)
+    # Raised already (the common case past a threshold: every further read of the window)
+    # needs no lock: a read at night paid a transaction and a row lock on every page.
+    if raised.exists():
+        return None
     with transaction.atomic():
         # One alert per user, rule and window: lock the user's row so parallel requests
         # crossing the threshold together raise it once.
         User.objects.select_for_update().filter(pk=user.pk).first()
-        if Alert.objects.filter(rule=code, user=user, raised_at__gte=since).exists():
+        if raised.exists():  # by a parallel request, while this one waited for the lock
             return None
         alert = Alert.objects.create(
             rule=code, user=user, count=count, threshold=config.threshold,
