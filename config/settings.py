@@ -388,6 +388,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the app folders in the embedded mode, so no collectstatic is needed.
 WHITENOISE_USE_FINDERS = EMBEDDED
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Backups (manage.py backup, security/backups.py): where the archives go, and the public half
+# of the backup key they are encrypted to (base64; `backup --generate-key` makes a pair). The
+# private half stays off the servers, with whoever restores.
+BACKUP_DIR = Path(envstr("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_PUBLIC_KEY = envstr("BACKUP_PUBLIC_KEY", "")
 if EMBEDDED:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
 

@@ -1,0 +1,450 @@
+"""Encrypted backups: `manage.py backup` and `manage.py restore`.
+
+An archive is one file: a tar of `manifest.json`, the database (`pg_dump`'s custom format,
+or the embedded SQLite copied through its backup API) and every file under MEDIA_ROOT
+(attachments, recordings, exports: encrypted already, under the field keys), the whole tar
+encrypted to a backup key that is not the field keys. Public-key encryption, so the servers
+write backups they cannot read: X25519 with a fresh key per archive, HKDF-SHA256, then
+AES-256-GCM over 1 MiB parts, each numbered and the last one marked, so an altered, reordered
+or truncated archive is refused with the part where it breaks (the `cryptography` library's
+primitives; nothing home-made beyond their framing).
+
+    header: MAGIC | recipient key id (16 bytes) | ephemeral public key (32 bytes)
+    parts:  length (4 bytes) | AES-GCM(nonce = part number (11 bytes) | last (1 byte),
+                                        the part, associated data = the header)
+
+The manifest names each member with its size and SHA-256, the migrations the database is at
+and the ids of the field keys its values and files are under; a restore checks all of it
+before it touches the target.
+"""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+
+from core import crypto
+
+MAGIC = b"CRM-BACKUP-1\n"
+PART = 1 << 20
+FORMAT = 1
+ARCHIVE_PREFIX = "crm-backup-"
+ARCHIVE_SUFFIX = ".crmbackup"
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+class BackupError(Exception):
+    """A backup that cannot be made or restored, with what to do about it."""
+
+
+# --- Keys ----------------------------------------------------------------------------------
+
+
+def generate_keypair() -> tuple[str, str]:
+    """(private, public), each base64 of 32 bytes: the public one goes to BACKUP_PUBLIC_KEY
+    on the servers, the private one stays with whoever restores, off the servers."""
+    private = X25519PrivateKey.generate()
+    raw_private = private.private_bytes(serialization.Encoding.Raw,
+                                        serialization.PrivateFormat.Raw,
+                                        serialization.NoEncryption())
+    raw_public = private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                   serialization.PublicFormat.Raw)
+    return base64.b64encode(raw_private).decode(), base64.b64encode(raw_public).decode()
+
+
+def _key_bytes(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 32:
+        raise BackupError(f"{what} is not base64 of 32 bytes (make one: backup --generate-key)")
+    return raw
+
+
+def public_key(text: str) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(_key_bytes(text, "The backup public key"))
+
+
+def private_key(text: str) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(_key_bytes(text, "The backup private key"))
+
+
+def key_id(key: X25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+# --- The encrypted stream ------------------------------------------------------------------
+
+
+def _part_key(shared: bytes, header: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"crm backup parts|" + header).derive(shared)
+    return AESGCM(derived)
+
+
+def _nonce(number: int, last: bool) -> bytes:
+    return number.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def encrypt_stream(source, target, recipient: X25519PublicKey) -> None:
+    """Encrypt the readable `source` into the writable `target` for `recipient`."""
+    ephemeral = X25519PrivateKey.generate()
+    header = (MAGIC + bytes.fromhex(key_id(recipient))
+              + ephemeral.public_key().public_bytes(serialization.Encoding.Raw,
+                                                    serialization.PublicFormat.Raw))
+    sealer = _part_key(ephemeral.exchange(recipient), header)
+    target.write(header)
+    number, part = 0, source.read(PART)
+    while True:
+        following = source.read(PART)
+        last = not following
+        sealed = sealer.encrypt(_nonce(number, last), part, header)
+        target.write(len(sealed).to_bytes(4, "big") + sealed)
+        if last:
+            return
+        number, part = number + 1, following
+
+
+def decrypt_stream(source, target, key: X25519PrivateKey) -> None:
+    """Decrypt what encrypt_stream wrote; BackupError, naming the part, when it is not a
+    backup, is for another key, was altered, or was cut short."""
+    header = source.read(len(MAGIC) + 16 + 32)
+    if len(header) < len(MAGIC) + 48 or not header.startswith(MAGIC):
+        raise BackupError("This is not a backup archive of this product.")
+    recipient = header[len(MAGIC):len(MAGIC) + 16].hex()
+    if recipient != key_id(key.public_key()):
+        raise BackupError(f"The archive was made for backup key {recipient}, not for this "
+                          f"one ({key_id(key.public_key())}).")
+    ephemeral = X25519PublicKey.from_public_bytes(header[len(MAGIC) + 16:])
+    opener = _part_key(key.exchange(ephemeral), header)
+    number = 0
+    while True:
+        length = source.read(4)
+        if len(length) < 4:
+            raise BackupError(f"The archive is truncated: it ends before its last part "
+                              f"(after part {number}).")
+        sealed = source.read(int.from_bytes(length, "big"))
+        if len(sealed) < int.from_bytes(length, "big"):
+            raise BackupError(f"The archive is truncated in part {number + 1}.")
+        for last in (False, True):
+            try:
+                part = opener.decrypt(_nonce(number, last), sealed, header)
+                break
+            except InvalidTag:
+                continue
+        else:
+            raise BackupError(f"The archive was altered or damaged: part {number + 1} does not "
+                              "decrypt.")
+        target.write(part)
+        if last:
+            if source.read(1):
+                raise BackupError("The archive has data after its last part.")
+            return
+        number += 1
+
+
+# --- Making one ----------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(PART), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _database_settings() -> dict:
+    return connection.settings_dict
+
+
+def _postgres_env() -> tuple[list[str], dict]:
+    db = _database_settings()
+    arguments = ["--host", db["HOST"] or "localhost", "--port", str(db["PORT"] or 5432),
+                 "--username", db["USER"] or "postgres"]
+    return arguments, {**os.environ, "PGPASSWORD": db["PASSWORD"] or ""}
+
+
+def _run(command: list[str], env: dict) -> None:
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise BackupError(f"{command[0]} failed: {done.stderr.strip()[-2000:]}")
+
+
+def _dump_database(target: Path) -> str:
+    """The database into `target`: one consistent snapshot. Returns its member name."""
+    if connection.vendor == "postgresql":
+        arguments, env = _postgres_env()
+        _run(["pg_dump", *arguments, "--format=custom", "--no-owner", "--no-privileges",
+              "--file", str(target / "database.dump"), _database_settings()["NAME"]], env)
+        return "database.dump"
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        copy = sqlite3.connect(target / "database.sqlite3")
+        try:
+            connection.connection.backup(copy)
+        finally:
+            copy.close()
+        return "database.sqlite3"
+    raise BackupError(f"No backup for a {connection.vendor} database.")
+
+
+def _media_files() -> list[tuple[str, Path]]:
+    root = Path(settings.MEDIA_ROOT)
+    if not root.is_dir():
+        return []
+    return sorted((path.relative_to(root).as_posix(), path) for path in root.rglob("*")
+                  if path.is_file() and not path.name.endswith(".part"))
+
+
+def _migrations() -> list[list[str]]:
+    return sorted([app, name] for app, name in
+                  MigrationRecorder(connection).applied_migrations())
+
+
+@dataclass
+class Made:
+    path: Path
+    size: int
+    files: int
+    seconds: float
+    pruned: list[Path] = field(default_factory=list)
+
+
+def backup(output: Path, *, recipient: X25519PublicKey,
+           progress: Callable[[str], None] = lambda line: None,
+           keep_daily: int = 7, keep_monthly: int = 12) -> Made:
+    """Write one archive into `output` (a directory) and prune the old ones."""
+    started = datetime.now(UTC)
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output, prefix=".backup-") as work:
+        work = Path(work)
+        progress("database")
+        database = _dump_database(work)
+        files = _media_files()
+        progress(f"{len(files)} files")
+        manifest = {
+            "format": FORMAT, "created_at": started.isoformat(), "vendor": connection.vendor,
+            "database": {"name": database, "size": (work / database).stat().st_size,
+                         "sha256": _sha256(work / database)},
+            "migrations": _migrations(),
+            "field_key_ids": list(crypto.keyring().ciphers),
+            "backup_key_id": key_id(recipient),
+            "files": [{"path": relative, "size": path.stat().st_size,
+                       "sha256": _sha256(path)} for relative, path in files],
+        }
+        name = f"{ARCHIVE_PREFIX}{started:{_STAMP}}{ARCHIVE_SUFFIX}"
+        partial = output / f".{name}.part"
+        with partial.open("wb") as sink, _TarToEncrypted(sink, recipient) as tar:
+            _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
+            tar.add(work / database, arcname=database)
+            for relative, path in files:
+                tar.add(path, arcname=f"media/{relative}")
+        archive = output / name
+        partial.rename(archive)
+    progress("written")
+    pruned = prune(output, keep_daily=keep_daily, keep_monthly=keep_monthly)
+    return Made(path=archive, size=archive.stat().st_size, files=len(files),
+                seconds=(datetime.now(UTC) - started).total_seconds(), pruned=pruned)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+class _TarToEncrypted:
+    """A tar written through a pipe of bounded memory into encrypt_stream: the tar goes to a
+    temporary spool first (the archive is at most the database and the media again)."""
+
+    def __init__(self, sink, recipient):
+        self.sink, self.recipient = sink, recipient
+        self.spool = tempfile.TemporaryFile(dir=Path(sink.name).parent)
+        self.tar = tarfile.open(fileobj=self.spool, mode="w", format=tarfile.PAX_FORMAT)
+
+    def __enter__(self):
+        return self.tar
+
+    def __exit__(self, kind, value, traceback):
+        try:
+            self.tar.close()
+            if kind is None:
+                self.spool.seek(0)
+                encrypt_stream(self.spool, self.sink, self.recipient)
+        finally:
+            self.spool.close()
+
+
+def archives(output: Path) -> list[tuple[datetime, Path]]:
+    found = []
+    for path in output.glob(f"{ARCHIVE_PREFIX}*{ARCHIVE_SUFFIX}"):
+        stamp = path.name[len(ARCHIVE_PREFIX):-len(ARCHIVE_SUFFIX)]
+        try:
+            found.append((datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC), path))
+        except ValueError:
+            continue  # not one of ours: left alone
+    return sorted(found, reverse=True)
+
+
+def prune(output: Path, *, keep_daily: int, keep_monthly: int) -> list[Path]:
+    """Keep the newest archive of each of the last `keep_daily` days that have one, and of
+    each of the last `keep_monthly` months; delete the others (only files of our naming)."""
+    kept, days, months = set(), [], []
+    for made, path in archives(output):
+        day, month = made.date(), (made.year, made.month)
+        if day not in days and len(days) < keep_daily:
+            days.append(day)
+            kept.add(path)
+        if month not in months and len(months) < keep_monthly:
+            months.append(month)
+            kept.add(path)
+    pruned = [path for _made, path in archives(output) if path not in kept]
+    for path in pruned:
+        path.unlink()
+    return pruned
+
+
+# --- Restoring one -------------------------------------------------------------------------
+
+
+@dataclass
+class Restored:
+    manifest: dict
+    files: int
+    migrated: bool  # this code had migrations the archive's database lacked: applied
+    seconds: float
+
+
+def _open_archive(archive: Path, key: X25519PrivateKey, work: Path) -> tuple[dict, Path]:
+    """The archive decrypted into `work` and checked against its manifest."""
+    plain = work / "archive.tar"
+    try:
+        with archive.open("rb") as source, plain.open("wb") as target:
+            decrypt_stream(source, target, key)
+    except FileNotFoundError:
+        raise BackupError(f"No archive at {archive}.") from None
+    with tarfile.open(plain, mode="r:") as tar:
+        members = {member.name: member for member in tar.getmembers()}
+        if "manifest.json" not in members:
+            raise BackupError("The archive has no manifest.")
+        manifest = json.load(tar.extractfile(members["manifest.json"]))
+        if manifest.get("format") != FORMAT:
+            raise BackupError(f"Unknown archive format {manifest.get('format')!r}.")
+        expected = {manifest["database"]["name"]: manifest["database"]} | {
+            f"media/{entry['path']}": entry for entry in manifest["files"]}
+        if set(members) - {"manifest.json"} != set(expected):
+            raise BackupError("The archive's contents differ from its manifest.")
+        for name, entry in expected.items():
+            member = members[name]
+            if not member.isfile() or ".." in Path(name).parts or name.startswith("/"):
+                raise BackupError(f"The archive holds an unsafe member: {name}")
+            digest = hashlib.sha256()
+            stream = tar.extractfile(member)
+            for block in iter(lambda: stream.read(PART), b""):  # noqa: B023 (read at once)
+                digest.update(block)
+            digest = digest.hexdigest()
+            if member.size != entry["size"] or digest != entry["sha256"]:
+                raise BackupError(f"{name} differs from the manifest.")
+        tar.extractall(work / "content", filter="data")
+    plain.unlink()
+    return manifest, work / "content"
+
+
+def _database_is_empty() -> bool:
+    return not connection.introspection.table_names()
+
+
+def _media_is_empty() -> bool:
+    root = Path(settings.MEDIA_ROOT)
+    return not root.exists() or not any(root.iterdir())
+
+
+def _wipe() -> None:
+    """Everything of the target database and media store (restore --force)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    else:
+        connection.close()
+        Path(_database_settings()["NAME"]).unlink(missing_ok=True)
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+def restore(archive: Path, *, key: X25519PrivateKey, force: bool = False,
+            progress: Callable[[str], None] = lambda line: None) -> Restored:
+    """Restore `archive` into the configured database and media store, which must be empty
+    (or `force`: wiped first). Nothing of the target is touched before the whole archive has
+    decrypted and matched its manifest."""
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="crm-restore-") as work:
+        manifest, content = _open_archive(Path(archive), key, Path(work))
+        progress("archive checked against its manifest")
+        if manifest["vendor"] != connection.vendor:
+            raise BackupError(f"The archive is of a {manifest['vendor']} database; this one "
+                              f"is {connection.vendor}.")
+        known = set(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
+        unknown = [f"{app}.{name}" for app, name in manifest["migrations"]
+                   if (app, name) not in known]
+        if unknown:
+            raise BackupError("The archive's database is newer than this code (migrations "
+                              f"{', '.join(unknown[:5])}): restore it with its own version.")
+        missing = set(manifest["field_key_ids"]) - set(crypto.keyring().ciphers)
+        if missing:
+            raise BackupError("FIELD_ENCRYPTION_KEYS lacks the key ids the archive's values "
+                              f"and files are under: {', '.join(sorted(missing))}.")
+        if not force and not (_database_is_empty() and _media_is_empty()):
+            raise BackupError("The database or the media store is not empty: restore into "
+                              "empty ones, or pass --force to wipe them first.")
+        if force:
+            _wipe()
+        progress("database")
+        name = manifest["database"]["name"]
+        if connection.vendor == "postgresql":
+            arguments, env = _postgres_env()
+            _run(["pg_restore", *arguments, "--no-owner", "--no-privileges",
+                  "--exit-on-error", "--dbname", _database_settings()["NAME"],
+                  str(content / name)], env)
+        else:
+            connection.close()
+            shutil.copyfile(content / name, _database_settings()["NAME"])
+        connection.close()  # what the connection knew of the old database is gone
+        media = content / "media"
+        if media.exists():
+            root = Path(settings.MEDIA_ROOT)
+            root.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(media, root, dirs_exist_ok=True)
+        progress(f"{len(manifest['files'])} files")
+    applied = {tuple(entry) for entry in manifest["migrations"]}
+    migrated = bool(known - applied)
+    if migrated:
+        from django.core.management import call_command
+
+        call_command("migrate", "--noinput", verbosity=0)
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    return Restored(manifest=manifest, files=len(manifest["files"]), migrated=migrated,
+                    seconds=(datetime.now(UTC) - started).total_seconds())
