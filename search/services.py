@@ -164,8 +164,8 @@ def _rows(source: SearchSource, *, user, text: str, query, filters: Filters,
     if source.text_match:
         match, holding = _text_match(source, visible.model, query)
     keyed = holding >= PROBE and deal_visibility_parts(user) is not None
-    if keyed and source.listed:  # a rare word's few rows are narrowed as they are
-        visible, share = source.listed(user)
+    if keyed and source.listed:  # read whole from the user's conversations, listed; unless
+        visible, share = source.listed(user)  # the statistics say a walk meets a page soon
         table = sql.table_rows(visible.model)
         keyed = not table or holding / table * share * WALKED < wanted
     if source.by_contact_point:
