@@ -218,10 +218,10 @@ def client_touches(windows: dict) -> set[int]:
 
 
 def holdings() -> Holdings:
-    from inbox import demo, rollups, search, services
+    from inbox import attachments, demo, rollups, search, services
 
     return Holdings(
-        app="inbox",
+        app="inbox", encrypted_files=(attachments.storage.declared(),),
         handover=services.conversations_hand_over,
         handover_kinds={"conversations": _("Conversations")},
         handover_models={"conversations": "inbox.conversation"},

@@ -202,6 +202,11 @@ def _purpose(export: ExportRequest) -> str:
     return f"export:{export.pk}"
 
 
+def purpose_of_path(relative: str) -> str:
+    """The purpose of the file at `relative` (`exports/<id>`), for `manage.py rotate_keys`."""
+    return f"export:{relative.rsplit('/', 1)[-1]}"
+
+
 def _write(export: ExportRequest, data: bytes) -> str:
     directory = _storage_dir()
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ path (`<purpose>:<path>`), so a file copied over another's does not decrypt ther
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -43,6 +44,10 @@ class EncryptedFiles:
 
     def _purpose(self, relative: str) -> str:
         return f"{self.purpose}:{relative}"
+
+    def declared(self) -> tuple[str, Callable[[str], str]]:
+        """As core.holdings.Holdings.encrypted_files takes it."""
+        return self.folder, self._purpose
 
     def path_of(self, relative: str) -> Path:
         root = Path(settings.MEDIA_ROOT).resolve()

@@ -146,10 +146,10 @@ def client_touches(windows: dict) -> set[int]:
 
 
 def holdings() -> Holdings:
-    from telephony import demo, rollups, search, services
+    from telephony import demo, recordings, rollups, search, services
 
     return Holdings(
-        app="telephony",
+        app="telephony", encrypted_files=(recordings.storage.declared(),),
         handover=services.extensions_hand_over,
         handover_kinds={"extensions": _("PBX extensions")},
         handover_models={"extensions": "telephony.extension"},

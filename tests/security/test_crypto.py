@@ -250,7 +250,7 @@ def test_rotate_keys_moves_every_value_to_the_new_key(keys, anna):
     assert "0 under old keys" in rotate("--check")
 
     keys.FIELD_ENCRYPTION_KEYS = f"{NEW},{OLD}"
-    with pytest.raises(CommandError, match="6 values still use old keys"):
+    with pytest.raises(CommandError, match="6 values and files still use old keys"):
         rotate("--check")
     assert "crm.ContactPoint.value: 6 re-encrypted under k2, 0 failed" in rotate()
     assert all(t.startswith("v1:k2:") for t in stored_tokens())
@@ -270,8 +270,71 @@ def test_rotate_keys_reports_values_it_cannot_decrypt(keys, anna):
         call_command("rotate_keys", stdout=out, stderr=err)
     assert "0 re-encrypted under k2, 2 failed" in out.getvalue()
     assert "'k1'" in err.getvalue()
-    with pytest.raises(CommandError, match="2 values still use old keys"):
+    with pytest.raises(CommandError, match="2 values and files still use old keys"):
         rotate("--check")
+
+
+def test_rotate_keys_moves_every_file_too_and_resumes_after_a_crash(keys, anna, north,
+                                                                    monkeypatch):
+    """Attachments, recordings and exports under the old key; a rotation killed on its
+    second file; files written meanwhile (under the new key); the run again finishes, the
+    check passes, the old key goes, and every file and value still reads."""
+    from inbox import attachments
+    from inbox.models import Attachment, Channel, ChannelIdentity, Conversation, Message
+    from security import exports
+    from security.models import ExportRequest
+    from telephony import recordings
+
+    contact = make_contact(anna, phones=["+79160000001"])
+    channel = Channel.objects.create(kind="website", name="Чат", team=north, public_key="rot")
+    identity = ChannelIdentity.objects.create(channel=channel, external_id="v", contact=contact)
+    message = Message.objects.create(
+        conversation=Conversation.objects.create(channel=channel, identity=identity,
+                                                 contact=contact),
+        channel=channel, direction="in", status="received")
+    old_files = [attachments.attach(message=message, data=f"file {i}".encode(),
+                                    name=f"{i}.pdf", mime_type="application/pdf")
+                 for i in range(3)]
+    recording = recordings.storage.store(b"ID3 the call")
+    export = ExportRequest.objects.create(user=anna, resource="deals", status="ready")
+    export.file_path = exports._write(export, b"id;title")
+    export.save(update_fields=["file_path"])
+
+    keys.FIELD_ENCRYPTION_KEYS = f"{NEW},{OLD}"
+    with pytest.raises(CommandError, match="7 values and files still use old keys"):
+        rotate("--check")  # the phone, the visitor's id; 3 attachments, a recording, an export
+    real_replace, calls = os.replace, []
+
+    def killed_on_the_second(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process killed mid-rotation
+        real_replace(source, target)
+
+    monkeypatch.setattr("security.management.commands.rotate_keys.os.replace",
+                        killed_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        rotate()
+    monkeypatch.undo()
+    assert not list(Path(keys.MEDIA_ROOT).rglob("*.rotating"))  # nothing half-written left
+    written_meanwhile = attachments.attach(message=message, data=b"new", name="new.pdf",
+                                           mime_type="application/pdf")
+    with pytest.raises(CommandError, match="still use old keys"):
+        rotate("--check")
+    out = rotate()
+    assert "files attachments/: 2 re-encrypted under k2, 0 failed" in out  # 1 done before
+    assert "files recordings/: 1 re-encrypted" in out and "files exports/: 1 re-encrypted" in out
+    assert "files attachments/: 0 under old keys" in rotate("--check")
+
+    keys.FIELD_ENCRYPTION_KEYS = NEW  # the old key can go now
+    for i, attachment in enumerate(old_files):
+        assert attachments.open_decrypted(attachment) == f"file {i}".encode()
+    assert attachments.open_decrypted(written_meanwhile) == b"new"
+    assert recordings.storage.read(recording) == b"ID3 the call"
+    assert exports.ready_file_text(export) == "id;title"
+    assert contact.points.get(kind="phone").value == "+79160000001"
+    assert all(Path(keys.MEDIA_ROOT, a.file_path).read_bytes().startswith(b"v1:k2:")
+               for a in Attachment.objects.all())
 
 
 def test_reindex_recomputes_the_blind_indexes_under_a_new_key(keys, anna):

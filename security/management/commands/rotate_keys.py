@@ -8,8 +8,12 @@ Rotating a field key:
 3. `rotate_keys --check` exits non-zero while any value still uses an old key id; once it
    passes, the old keys can be removed from FIELD_ENCRYPTION_KEYS.
 
-Files encrypted with `core.crypto.encrypt_bytes` (exports, later attachments and
-recordings) are not rewritten here: keep an old key until the files under it are gone.
+Files encrypted with `core.crypto.encrypt_bytes` (attachments, recordings, exports: the
+folders each app declares in core.holdings, `encrypted_files`) are rotated too, after the
+values: each read, decrypted, encrypted under the current key into a file beside it and put
+in its place by a rename, so a rotation killed halfway leaves every file whole, under one key
+or the other, and running it again goes on where it stopped. A file deleted while it was being
+rewritten is not brought back. `--check` counts the files under old keys with the values.
 
 The blind index key (BLIND_INDEX_KEY) does not rotate with the field keys: an index is a
 keyed hash that must be recomputed from the plain value, and lookups miss until every row is
@@ -17,7 +21,11 @@ done. Change it only when it has leaked: set the new key, restart, and run
 `rotate_keys --reindex` (it decrypts and re-hashes every row: minutes for a million).
 """
 
+import os
+from pathlib import Path
+
 from django.apps import apps
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
@@ -76,6 +84,14 @@ class Command(BaseCommand):
                 moved, failed = self._rotate(model, field, current, batch_size)
                 self.stdout.write(f"{label}: {moved} re-encrypted under {current}, {failed} failed")
                 failed_total += failed
+        for folder, stale, failed in self._files(current, check=check):
+            if check:
+                self.stdout.write(f"files {folder}/: {stale} under old keys")
+                stale_total += stale
+            else:
+                self.stdout.write(f"files {folder}/: {stale} re-encrypted under {current}, "
+                                  f"{failed} failed")
+            failed_total += failed
         if reindex and not check:
             for model in apps.get_models():
                 if hasattr(model, "compute_blind_indexes"):
@@ -83,13 +99,75 @@ class Command(BaseCommand):
                     self.stdout.write(f"{model._meta.label}: {count} blind indexes recomputed")
         if check and stale_total:
             raise CommandError(
-                f"{stale_total} values still use old keys; run `manage.py rotate_keys`"
+                f"{stale_total} values and files still use old keys; run "
+                "`manage.py rotate_keys`"
             )
         if failed_total:
             raise CommandError(
                 f"{failed_total} values could not be decrypted (see above): their key is "
                 "missing from FIELD_ENCRYPTION_KEYS, or they were altered"
             )
+
+    # --- Files ------------------------------------------------------------------------------
+
+    def _files(self, current: str, *, check: bool):
+        """(folder, files under old keys (moved, unless `check`), files that failed) for each
+        folder of encrypted files the apps declare."""
+        from core.holdings import declared
+
+        root = Path(settings.MEDIA_ROOT)
+        for holdings in declared():
+            for folder, purpose_of in holdings.encrypted_files:
+                stale = failed = 0
+                directory = root / folder
+                paths = sorted(directory.rglob("*")) if directory.is_dir() else []
+                for path in paths:
+                    if not path.is_file() or path.suffix in (".part", ".rotating"):
+                        continue  # being written: under the current key when it lands
+                    relative = path.relative_to(root).as_posix()
+                    try:
+                        with path.open("rb") as file:
+                            kid = crypto.key_id_of(file.read(64))
+                    except (OSError, crypto.DecryptionError) as e:
+                        failed += 1
+                        self.stderr.write(f"{relative}: {e}")
+                        continue
+                    if kid == current:
+                        continue
+                    if check:
+                        stale += 1
+                    elif self._rotate_file(path, purpose_of(relative)):
+                        stale += 1
+                    else:
+                        failed += 1
+                yield folder, stale, failed
+
+    def _rotate_file(self, path: Path, purpose: str) -> bool:
+        try:
+            before = path.stat()
+            plain = crypto.decrypt_bytes(path.read_bytes(), purpose)
+        except FileNotFoundError:
+            return True  # deleted meanwhile: nothing left under the old key
+        except (OSError, crypto.DecryptionError) as e:
+            self.stderr.write(f"{path}: {e}")
+            return False
+        rotating = path.with_suffix(".rotating")
+        fd = os.open(rotating, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(crypto.encrypt_bytes(plain, purpose))
+            try:
+                still = path.stat()
+            except FileNotFoundError:
+                still = None
+            # Deleted or replaced while it was rewritten (erasure, retention): not revived.
+            if still is None or (still.st_ino, still.st_mtime_ns) != (before.st_ino,
+                                                                       before.st_mtime_ns):
+                return True
+            os.replace(rotating, path)
+        finally:
+            rotating.unlink(missing_ok=True)
+        return True
 
     # Tokens are read and written with plain SQL: the field would decrypt them on the way.
 
