@@ -12,6 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# pg_dump and pg_restore for `manage.py backup` and `restore` (the nightly backup runs in the
+# worker): Debian's client, PostgreSQL 15, the major version of the stack's server.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
 # The pinned dependencies first, in a layer of their own that is rebuilt only when
 # pyproject.toml changes. The project itself installs no package: it runs from /app.
 COPY pyproject.toml ./
@@ -29,11 +35,11 @@ COPY . .
 RUN python scripts/compile_messages.py \
     && CRM_MODE=embedded SECRET_KEY=collectstatic-only-not-used-at-runtime \
        python manage.py collectstatic --noinput -v 0 \
-    && mkdir -p /var/lib/crm/media \
-    && chown crm:crm /var/lib/crm /var/lib/crm/media
+    && mkdir -p /var/lib/crm/media /var/lib/crm/backups \
+    && chown crm:crm /var/lib/crm /var/lib/crm/media /var/lib/crm/backups
 
 # The code and the static files stay owned by root: the app can write only under
-# /var/lib/crm/media (a volume).
+# /var/lib/crm/media and /var/lib/crm/backups (volumes).
 USER crm
 
 EXPOSE 8000 8001

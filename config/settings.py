@@ -11,6 +11,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -393,6 +394,9 @@ MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 # private half stays off the servers, with whoever restores.
 BACKUP_DIR = Path(envstr("BACKUP_DIR", str(VAR_DIR / "backups")))
 BACKUP_PUBLIC_KEY = envstr("BACKUP_PUBLIC_KEY", "")
+# Every night at 00:30 UTC (03:30 in Moscow), by the beat (or `manage.py serve`'s scheduler).
+CELERY_BEAT_SCHEDULE["backup-daily"] = {"task": "security.backup_daily",
+                                        "schedule": crontab(hour=0, minute=30)}
 if EMBEDDED:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
 

@@ -31,6 +31,28 @@ def mail_alert(alert_id: int) -> int:
     return alerts.mail(alert) if alert is not None else 0
 
 
+@shared_task(name="security.backup_daily")
+def backup_daily() -> str:
+    """The nightly backup into BACKUP_DIR (security/backups.py), old ones pruned; nothing
+    (a warning in the log) while BACKUP_PUBLIC_KEY is not set. Returns the archive's path."""
+    import logging
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from security import backups
+
+    if not settings.BACKUP_PUBLIC_KEY:
+        logging.getLogger(__name__).warning(
+            "no backup tonight: BACKUP_PUBLIC_KEY is not set (README, Backups and restore)")
+        return ""
+    made = backups.backup(Path(settings.BACKUP_DIR),
+                          recipient=backups.public_key(settings.BACKUP_PUBLIC_KEY))
+    logging.getLogger(__name__).info("backup %s: %d bytes, %d files, %.1f s",
+                                     made.path.name, made.size, made.files, made.seconds)
+    return str(made.path)
+
+
 @shared_task(name="security.run_due_offboardings")
 def run_due_offboardings() -> int:
     """Offboardings scheduled for an employee's last day, once their time has come."""

@@ -202,3 +202,21 @@ def test_the_embedded_mode_backs_up_and_restores_its_sqlite(tmp_path):
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["value"] == found["before"] == "+79161234567"
     assert found["report"].count("цепочка цела") == 3
+
+
+def test_the_nightly_job_writes_an_archive_once_a_key_is_set(world, settings, tmp_path,
+                                                           caplog):
+    from django.conf import settings as live
+
+    from security import tasks
+
+    assert live.CELERY_BEAT_SCHEDULE["backup-daily"]["task"] == "security.backup_daily"
+    settings.BACKUP_DIR = tmp_path / "nightly"
+    settings.BACKUP_PUBLIC_KEY = ""
+    assert tasks.backup_daily() == "" and "BACKUP_PUBLIC_KEY is not set" in caplog.text
+    assert not (tmp_path / "nightly").exists()
+    private, settings.BACKUP_PUBLIC_KEY = backups.generate_keypair()
+    archive = Path(tasks.backup_daily())
+    assert archive.parent == tmp_path / "nightly" and archive.stat().st_size > 0
+    with archive.open("rb") as source, (tmp_path / "plain.tar").open("wb") as target:
+        backups.decrypt_stream(source, target, backups.private_key(private))
