@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt messages bench bench-visibility bench-inbox bench-reports bench-search bench-mail smoke-production faults clean
+.PHONY: run test lint fmt messages bench bench-visibility bench-inbox bench-reports bench-search bench-backup bench-mail smoke-production faults clean
 
 # A venv that a failed `python3 -m venv` left without pip is made again.
 $(VENV)/.runtime: pyproject.toml
@@ -62,6 +62,10 @@ bench-reports: $(VENV)/.test
 # The search at 10M messages over 1M deals and 10k users (BENCH_SCALE=0.1 for a tenth).
 bench-search: $(VENV)/.test
 	scripts/test-services.sh $(PY) bench/search.py
+
+# Backup and restore of the 1M-deal database of bench-search, with 2,000 files.
+bench-backup: $(VENV)/.test
+	scripts/test-services.sh $(PY) bench/backup.py
 
 # E-mail on real servers: 10,000 mails read from Dovecot into the CRM, then new mail under IDLE.
 bench-mail: $(VENV)/.test
