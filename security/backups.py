@@ -277,8 +277,9 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 class _TarToEncrypted:
-    """A tar written through a pipe of bounded memory into encrypt_stream: the tar goes to a
-    temporary spool first (the archive is at most the database and the media again)."""
+    """A tar that becomes the encrypted archive when closed: written to a temporary file
+    beside the archive first, then encrypted from it part by part (the disk holds the dump,
+    the tar and the archive at once; a pipe to the encryption would spare the tar's copy)."""
 
     def __init__(self, sink, recipient):
         self.sink, self.recipient = sink, recipient
