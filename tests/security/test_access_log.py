@@ -13,13 +13,7 @@ from crm import services
 from crm.models import Contact, Deal
 from security.audit import audit_chain, change_log
 from security.models import AccessRecord, ChainHead, ChangeSeal
-from tests.factories import make_contact, make_deal
-
-
-def client_of(user):
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.factories import client_for, make_contact, make_deal
 
 
 def records(**filters):
@@ -36,7 +30,7 @@ class TestWhatIsRecorded:
     def test_a_deal_card_view_names_the_user_the_deal_its_client_and_where_from(
         self, anna, anna_deal
     ):
-        response = client_of(anna).get(f"/deals/{anna_deal.pk}/", REMOTE_ADDR="10.0.0.7",
+        response = client_for(anna).get(f"/deals/{anna_deal.pk}/", REMOTE_ADDR="10.0.0.7",
                                         HTTP_USER_AGENT="Firefox/140")
         assert response.status_code == 200
         [record] = records(action="view")
@@ -49,7 +43,7 @@ class TestWhatIsRecorded:
 
     def test_each_row_of_a_list_page_is_recorded_in_one_batch(self, anna):
         deals = [make_deal(anna, contact=make_contact(anna)) for _ in range(5)]
-        client = client_of(anna)
+        client = client_for(anna)
         client.get("/deals/")
         listed = records(action="list", object_type="crm.deal")
         assert sorted(r.object_id for r in listed) == sorted(d.pk for d in deals)
@@ -60,7 +54,7 @@ class TestWhatIsRecorded:
     def test_a_search_is_recorded_as_search(self, anna):
         contact = make_contact(anna, name="Зоя Искомая")
         make_contact(anna, name="Другой")
-        client_of(anna).get("/contacts/", {"q": "Искомая"})
+        client_for(anna).get("/contacts/", {"q": "Искомая"})
         assert [(r.action, r.object_id) for r in records(object_type="crm.contact")] == [
             ("search", contact.pk)]
 
@@ -78,12 +72,12 @@ class TestWhatIsRecorded:
         ]
 
     def test_a_contact_card_and_a_company_card_are_recorded(self, anna, anna_contact):
-        client_of(anna).get(f"/contacts/{anna_contact.pk}/")
+        client_for(anna).get(f"/contacts/{anna_contact.pk}/")
         assert [(r.action, r.contact_id) for r in records()] == [("view", anna_contact.pk)]
 
     def test_an_export_records_every_exported_row(self, head_north, anna, anna_deal):
         other = make_deal(anna, contact=make_contact(anna))
-        response = client_of(head_north).post("/exports/", {"resource": "deals",
+        response = client_for(head_north).post("/exports/", {"resource": "deals",
                                                            "format": "csv"})
         assert response.status_code in (200, 302)
         exported = records(action="export")
@@ -94,7 +88,7 @@ class TestWhatIsRecorded:
     def test_a_reveal_is_recorded(self, anna):
         contact = make_contact(anna, phones=["+79161234567"])
         point = contact.points.get()
-        response = client_of(anna).post(
+        response = client_for(anna).post(
             f"/contacts/{contact.pk}/points/{point.pk}/reveal/",
             {"reason": "Клиент просит перезвонить с другого номера"})
         assert response.status_code == 200, response.content
@@ -102,15 +96,15 @@ class TestWhatIsRecorded:
         assert (record.contact_id, record.detail["field"]) == (contact.pk, "phone")
 
     def test_a_404_on_an_object_route_is_recorded_as_a_refusal(self, olga, anna_deal):
-        assert client_of(olga).get(f"/deals/{anna_deal.pk}/").status_code == 404
+        assert client_for(olga).get(f"/deals/{anna_deal.pk}/").status_code == 404
         [record] = records()
         assert (record.action, record.user_id, record.object_id) == ("not_found", olga.pk,
                                                                      None)
         assert record.path == f"/deals/{anna_deal.pk}/"
 
     def test_pages_without_client_data_record_nothing(self, anna):
-        client_of(anna).get("/account/two-factor/")
-        client_of(anna).get("/deals/")  # an empty list
+        client_for(anna).get("/account/two-factor/")
+        client_for(anna).get("/deals/")  # an empty list
         assert records() == []
 
     def test_anonymous_requests_record_nothing(self, anna_deal):
@@ -122,9 +116,9 @@ class TestTheChain:
     @pytest.fixture
     def logged(self, anna):
         deals = [make_deal(anna, contact=make_contact(anna)) for _ in range(4)]
-        client_of(anna).get("/deals/")
+        client_for(anna).get("/deals/")
         for deal in deals:
-            client_of(anna).get(f"/deals/{deal.pk}/")
+            client_for(anna).get(f"/deals/{deal.pk}/")
         return records()
 
     @staticmethod
@@ -296,6 +290,6 @@ def test_a_lawful_redaction_is_sealed_again_and_stays_on_record(anna, anna_deal)
 
 
 def test_the_log_keeps_the_path_without_the_query(anna, anna_contact):
-    client_of(anna).get("/contacts/", {"q": "Смирнов"})
+    client_for(anna).get("/contacts/", {"q": "Смирнов"})
     [record] = records(action="search")
     assert record.path == "/contacts/"

@@ -17,12 +17,7 @@ from config.asgi import application
 from crm.consumers import SESSION_ENDED
 from security import accounts
 from security.models import RevokedCredential, UserSession
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.factories import client_for
 
 
 def refusals(caplog) -> list[logging.LogRecord]:
@@ -30,7 +25,7 @@ def refusals(caplog) -> list[logging.LogRecord]:
 
 
 def test_a_login_records_whose_session_it_is(anna):
-    client = logged_in(anna)
+    client = client_for(anna)
     key = client.cookies["sessionid"].value
     assert UserSession.objects.get(session_id=key).user == anna
 
@@ -40,7 +35,7 @@ def test_a_session_whose_key_changes_is_recorded_under_the_new_key(anna):
     from django.contrib.sessions.backends.db import SessionStore
     from django.test import RequestFactory
 
-    client = logged_in(anna)
+    client = client_for(anna)
     request = RequestFactory().get("/")
     request.session = SessionStore(client.cookies["sessionid"].value)
     request.user = anna
@@ -52,13 +47,13 @@ def test_a_session_whose_key_changes_is_recorded_under_the_new_key(anna):
 
 
 def test_logging_out_drops_the_record_with_the_session(anna):
-    client = logged_in(anna)
+    client = client_for(anna)
     client.post("/logout/")
     assert not UserSession.objects.filter(user=anna).exists()
 
 
 def test_cut_off_ends_every_session_and_the_token_of_that_user_only(anna, ivan):
-    first, second, other = logged_in(anna), logged_in(anna), logged_in(ivan)
+    first, second, other = client_for(anna), client_for(anna), client_for(ivan)
     Token.objects.create(user=anna)
     ended = accounts.user_cut_off(anna, reason="suspended")
     assert ended == {"sessions_ended": 2, "tokens_revoked": 1}
@@ -74,7 +69,7 @@ def test_cut_off_ends_every_session_and_the_token_of_that_user_only(anna, ivan):
 
 
 def test_a_revoked_session_gets_the_login_page_and_is_logged(anna, anna_deal, caplog):
-    client = logged_in(anna)
+    client = client_for(anna)
     assert client.get(f"/deals/{anna_deal.pk}/").status_code == 200
     accounts.user_cut_off(anna, reason="offboarded")
     with caplog.at_level(logging.WARNING, logger="security.access"):
@@ -153,7 +148,7 @@ def test_reinstating_an_account_that_is_not_suspended_is_an_error(anna, director
 def test_the_stale_session_digests_are_cleared_but_token_digests_stay(anna, settings):
     from django.utils import timezone
 
-    logged_in(anna)
+    client_for(anna)
     Token.objects.create(user=anna)
     accounts.user_cut_off(anna, reason="offboarded")
     later = timezone.now() + timezone.timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)
@@ -166,7 +161,7 @@ def test_the_stale_session_digests_are_cleared_but_token_digests_stay(anna, sett
 
 @database_sync_to_async
 def _session_cookie(user) -> str:
-    return logged_in(user).cookies["sessionid"].value
+    return client_for(user).cookies["sessionid"].value
 
 
 async def _connect(cookie: str):

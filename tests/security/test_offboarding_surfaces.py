@@ -9,19 +9,7 @@ from rest_framework.test import APIClient
 from crm.models import Deal
 from security import accounts, offboarding
 from security.models import Offboarding
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
+from tests.factories import api_for, client_for
 
 # --- The user list ---------------------------------------------------------------------------
 
@@ -32,7 +20,7 @@ def test_the_admin_sees_every_user_with_role_team_and_state(
     accounts.user_suspend(olga, reason="Правило: выгрузка")
     offboarding.offboard_user(ivan, head_north, by=director,
                               at=timezone.now() + timezone.timedelta(days=1))
-    response = logged_in(director).get("/security/users/")
+    response = client_for(director).get("/security/users/")
     assert response.status_code == 200
     html = response.content.decode()
     for name in ("anna", "ivan", "olga", "head_north", "security"):
@@ -47,20 +35,20 @@ def test_the_admin_sees_every_user_with_role_team_and_state(
 def test_the_list_is_for_the_admin_and_the_security_officer_only(
     anna, head_north, director, security_officer
 ):
-    assert logged_in(security_officer).get("/security/users/").status_code == 200
+    assert client_for(security_officer).get("/security/users/").status_code == 200
     for user in (anna, head_north):
-        assert logged_in(user).get("/security/users/").status_code == 403
+        assert client_for(user).get("/security/users/").status_code == 403
     assert Client().get("/security/users/")["Location"].startswith("/login/")
 
 
 def test_the_security_officer_sees_no_offboard_links(anna, security_officer):
-    html = logged_in(security_officer).get("/security/users/").content.decode()
+    html = client_for(security_officer).get("/security/users/").content.decode()
     assert f"/security/users/{anna.pk}/offboard/" not in html
 
 
 def test_a_suspended_account_is_reinstated_from_the_list(olga, security_officer):
     accounts.user_suspend(olga, reason="Правило: выгрузка")
-    response = logged_in(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
+    response = client_for(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
     assert response.status_code == 302
     olga.refresh_from_db()
     assert olga.is_active
@@ -70,7 +58,7 @@ def test_a_suspended_account_is_reinstated_from_the_list(olga, security_officer)
 
 
 def test_the_offboard_page_previews_what_will_move(anna, anna_deal, director):
-    response = logged_in(director).get(f"/security/users/{anna.pk}/offboard/")
+    response = client_for(director).get(f"/security/users/{anna.pk}/offboard/")
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-kind="deals"' in html
@@ -79,7 +67,7 @@ def test_the_offboard_page_previews_what_will_move(anna, anna_deal, director):
 
 
 def test_the_admin_confirms_and_sees_the_report(anna, ivan, anna_deal, director):
-    client = logged_in(director)
+    client = client_for(director)
     url = f"/security/users/{anna.pk}/offboard/"
     step = client.post(url, {"successor": ivan.pk, "when": "now"})
     assert step.status_code == 200 and step.context["confirming"]
@@ -97,18 +85,18 @@ def test_the_admin_confirms_and_sees_the_report(anna, ivan, anna_deal, director)
 
 
 def test_the_page_shows_the_services_errors(anna, marketer, director):
-    response = logged_in(director).post(f"/security/users/{anna.pk}/offboard/", {
+    response = client_for(director).post(f"/security/users/{anna.pk}/offboard/", {
         "successor": marketer.pk, "when": "now", "confirm": "1"})
     assert response.status_code == 200
     assert response.context["form"].errors["successor"]  # not a choice: not a candidate
-    response = logged_in(director).post(f"/security/users/{anna.pk}/offboard/", {
+    response = client_for(director).post(f"/security/users/{anna.pk}/offboard/", {
         "when": "at", "confirm": "1"})
     assert set(response.context["form"].errors) == {"successor", "at"}
     assert not Offboarding.objects.exists()
 
 
 def test_an_offboarding_is_scheduled_and_cancelled_from_the_pages(anna, ivan, director):
-    client = logged_in(director)
+    client = client_for(director)
     at = (timezone.localtime() + timezone.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(f"/security/users/{anna.pk}/offboard/", {
         "successor": ivan.pk, "when": "at", "at": at, "confirm": "1"})
@@ -128,7 +116,7 @@ def test_offboarding_pages_are_404_to_everyone_but_the_admin(
 ):
     done = offboarding.offboard_user(ivan, head_north, by=director)
     for user in (anna, head_north, security_officer):
-        client = logged_in(user)
+        client = client_for(user)
         assert client.get(f"/security/users/{anna.pk}/offboard/").status_code == 404
         assert client.post(f"/security/users/{anna.pk}/offboard/", {
             "successor": head_north.pk, "when": "now", "confirm": "1"}).status_code == 404
@@ -138,7 +126,7 @@ def test_offboarding_pages_are_404_to_everyone_but_the_admin(
 
 
 def test_the_django_admin_action_leads_to_the_offboarding_page(anna, director):
-    response = logged_in(director).post("/admin/security/user/", {
+    response = client_for(director).post("/admin/security/user/", {
         "action": "offboard", "_selected_action": [anna.pk]})
     assert response.status_code == 302
     assert response["Location"] == f"/security/users/{anna.pk}/offboard/"
@@ -148,7 +136,7 @@ def test_the_django_admin_action_leads_to_the_offboarding_page(anna, director):
 
 
 def test_the_users_api_lists_accounts_for_the_admin(anna, head_north, director):
-    response = api(director).get("/api/v1/users/")
+    response = api_for(director).get("/api/v1/users/")
     assert response.status_code == 200
     row = next(u for u in response.json()["results"] if u["username"] == "anna")
     assert row == {"id": anna.pk, "username": "anna", "full_name": "Anna",
@@ -159,7 +147,7 @@ def test_the_users_api_lists_accounts_for_the_admin(anna, head_north, director):
 @pytest.mark.parametrize("who", ["anna", "head_north", "security_officer"])
 def test_the_users_list_is_403_to_others(who, request):
     user = request.getfixturevalue(who)
-    assert api(user).get("/api/v1/users/").status_code == 403
+    assert api_for(user).get("/api/v1/users/").status_code == 403
 
 
 def test_the_users_list_is_401_without_credentials(db):
@@ -167,7 +155,7 @@ def test_the_users_list_is_401_without_credentials(db):
 
 
 def test_the_api_offboards_now_and_returns_the_report(anna, ivan, anna_deal, director):
-    response = api(director).post(f"/api/v1/users/{anna.pk}/offboard/",
+    response = api_for(director).post(f"/api/v1/users/{anna.pk}/offboard/",
                                   {"successor": ivan.pk}, format="json")
     assert response.status_code == 200
     body = response.json()
@@ -178,7 +166,7 @@ def test_the_api_offboards_now_and_returns_the_report(anna, ivan, anna_deal, dir
 
 def test_the_api_schedules_and_cancels(anna, ivan, director):
     at = (timezone.now() + timezone.timedelta(days=1)).isoformat()
-    client = api(director)
+    client = api_for(director)
     response = client.post(f"/api/v1/users/{anna.pk}/offboard/",
                            {"successor": ivan.pk, "at": at}, format="json")
     assert response.status_code == 202 and response.json()["status"] == "scheduled"
@@ -188,7 +176,7 @@ def test_the_api_schedules_and_cancels(anna, ivan, director):
 
 
 def test_the_api_says_what_is_wrong(anna, marketer, director):
-    client = api(director)
+    client = api_for(director)
     url = f"/api/v1/users/{anna.pk}/offboard/"
     assert client.post(url, {"successor": 999999}, format="json").json() == {
         "successor": ["No such user."]}
@@ -202,7 +190,7 @@ def test_the_api_says_what_is_wrong(anna, marketer, director):
 @pytest.mark.parametrize("who", ["anna", "head_north", "security_officer"])
 def test_the_offboard_route_is_404_to_others(who, request, ivan, head_north):
     user = request.getfixturevalue(who)
-    response = api(user).post(f"/api/v1/users/{ivan.pk}/offboard/",
+    response = api_for(user).post(f"/api/v1/users/{ivan.pk}/offboard/",
                               {"successor": head_north.pk}, format="json")
     assert response.status_code == 404
     ivan.refresh_from_db()
@@ -220,14 +208,14 @@ def test_the_users_api_is_in_the_schema(db):
 
 def test_the_report_names_what_moved(anna, ivan, anna_deal, director):
     done = offboarding.offboard_user(anna, ivan, by=director)
-    page = logged_in(director).get(f"/security/offboardings/{done.pk}/").content.decode()
+    page = client_for(director).get(f"/security/offboardings/{done.pk}/").content.decode()
     assert f'<a href="/deals/{anna_deal.pk}/">Сделка «{anna_deal.title}»</a>' in page
     assert anna_deal.contact.name in page
     assert 'data-other-team' not in page  # ivan is in anna's team
 
 
 def test_a_successor_of_another_team_is_marked_in_the_list_and_warned_of(anna, olga, director):
-    client = logged_in(director)
+    client = client_for(director)
     url = f"/security/users/{anna.pk}/offboard/"
     form = client.get(url).content.decode()
     option = form[form.index(f'value="{olga.pk}"'):]
@@ -245,13 +233,13 @@ def test_an_offboarded_account_is_reinstated_by_the_admin_and_the_change_log_say
     from auditlog.models import LogEntry
 
     done = offboarding.offboard_user(ivan, head_north, by=director)
-    client = logged_in(director)
+    client = client_for(director)
     report = client.get(f"/security/offboardings/{done.pk}/").content.decode()
     assert f'action="/security/users/{ivan.pk}/reinstate/"' in report
     assert f'action="/security/users/{ivan.pk}/reinstate/"' in client.get(
         "/security/users/").content.decode()
     # The security officer reinstates suspensions, not offboardings.
-    assert logged_in(security_officer).post(
+    assert client_for(security_officer).post(
         f"/security/users/{ivan.pk}/reinstate/").status_code == 404
     ivan.refresh_from_db()
     assert not ivan.is_active
@@ -273,7 +261,7 @@ def test_reinstating_a_suspension_is_in_the_change_log(olga, security_officer):
     from auditlog.models import LogEntry
 
     accounts.user_suspend(olga, reason="Правило: выгрузка")
-    logged_in(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
+    client_for(security_officer).post(f"/security/users/{olga.pk}/reinstate/")
     entry = LogEntry.objects.get_for_object(olga).filter(
         changes__has_key="is_active").latest("timestamp")
     assert entry.actor == security_officer

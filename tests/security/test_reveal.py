@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from security.models import FieldReveal
+from tests.factories import api_for
 
 REASON = "Клиент просит перезвонить на мобильный"
 
@@ -16,12 +17,6 @@ def phone(anna_contact):
 def reveal_html(client, contact, point, reason=REASON):
     return client.post(f"/contacts/{contact.pk}/points/{point.pk}/reveal/", {"reason": reason},
                        HTTP_ACCEPT="application/json")
-
-
-def api_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_a_manager_reveals_a_phone_with_a_reason_and_it_is_logged(client, anna, anna_contact,

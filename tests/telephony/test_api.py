@@ -6,18 +6,13 @@ from rest_framework.test import APIClient
 
 from crm import sharing
 from telephony.models import CallbackCommand, Recording
+from tests.factories import api_for
 from tests.telephony.fixtures_outbound import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
 
 CALLS = "/api/v1/calls/"
 CLICK = "/api/v1/calls/click-to-call/"
-
-
-def api(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def ids(response):
@@ -30,30 +25,30 @@ class TestList:
         self, anna, ivan, olga, head_north, director, marketer, security_officer, anna_call,
         olga_call,
     ):
-        assert ids(api(anna).get(CALLS)) == {anna_call.pk}
-        assert ids(api(olga).get(CALLS)) == {olga_call.pk}
-        assert ids(api(head_north).get(CALLS)) == {anna_call.pk}
-        assert ids(api(director).get(CALLS)) == {anna_call.pk, olga_call.pk}
+        assert ids(api_for(anna).get(CALLS)) == {anna_call.pk}
+        assert ids(api_for(olga).get(CALLS)) == {olga_call.pk}
+        assert ids(api_for(head_north).get(CALLS)) == {anna_call.pk}
+        assert ids(api_for(director).get(CALLS)) == {anna_call.pk, olga_call.pk}
         for nobody in (ivan, marketer, security_officer):
-            assert ids(api(nobody).get(CALLS)) == set()
+            assert ids(api_for(nobody).get(CALLS)) == set()
 
     def test_a_share_shows_the_deals_calls(self, anna, ivan, anna_deal, anna_call):
         sharing.deal_share(deal=anna_deal, user=ivan, access="read", by=anna)
-        assert ids(api(ivan).get(CALLS)) == {anna_call.pk}
+        assert ids(api_for(ivan).get(CALLS)) == {anna_call.pk}
 
     def test_it_filters_by_deal_direction_and_answered(
         self, anna, anna_deal, olga_deal, mango_account, anna_call,
     ):
         missed = make_call(mango_account, anna_deal, entry_id="missed-1", answered=False,  # noqa: F405
                            talk_seconds=0)
-        assert ids(api(anna).get(CALLS, {"deal": anna_deal.pk})) == {anna_call.pk, missed.pk}
-        assert ids(api(anna).get(CALLS, {"deal": olga_deal.pk})) == set()
-        assert ids(api(anna).get(CALLS, {"answered": "false"})) == {missed.pk}
-        assert ids(api(anna).get(CALLS, {"direction": "out"})) == set()
+        assert ids(api_for(anna).get(CALLS, {"deal": anna_deal.pk})) == {anna_call.pk, missed.pk}
+        assert ids(api_for(anna).get(CALLS, {"deal": olga_deal.pk})) == set()
+        assert ids(api_for(anna).get(CALLS, {"answered": "false"})) == {missed.pk}
+        assert ids(api_for(anna).get(CALLS, {"direction": "out"})) == set()
 
     def test_the_fields(self, anna, anna_deal, anna_call):
         Recording.objects.create(call=anna_call, recording_id="r1", file_path="recordings/x.bin")
-        [row] = api(anna).get(CALLS).json()["results"]
+        [row] = api_for(anna).get(CALLS).json()["results"]
         assert row["direction"] == "in"
         assert row["answered"] is True
         assert row["talk_seconds"] == 42
@@ -65,18 +60,18 @@ class TestList:
         assert "file_path" not in str(row) and "recordings/" not in str(row)
 
     def test_a_manager_never_gets_the_raw_number(self, anna, head_north, director, anna_call):
-        as_anna = api(anna).get(f"{CALLS}{anna_call.pk}/").json()
+        as_anna = api_for(anna).get(f"{CALLS}{anna_call.pk}/").json()
         assert as_anna["client_number"] == "+7 *** ***-45-67"
-        assert "79161234567" not in str(api(anna).get(CALLS).json())
-        assert api(head_north).get(f"{CALLS}{anna_call.pk}/").json()["client_number"] == \
+        assert "79161234567" not in str(api_for(anna).get(CALLS).json())
+        assert api_for(head_north).get(f"{CALLS}{anna_call.pk}/").json()["client_number"] == \
             CLIENT_NUMBER  # noqa: F405
-        assert api(director).get(f"{CALLS}{anna_call.pk}/").json()["client_number"] == \
+        assert api_for(director).get(f"{CALLS}{anna_call.pk}/").json()["client_number"] == \
             CLIENT_NUMBER  # noqa: F405
 
     def test_the_page_size_is_capped(self, director, mango_account, anna_deal):
         for n in range(105):
             make_call(mango_account, anna_deal, entry_id=f"e{n}")  # noqa: F405
-        page = api(director).get(CALLS, {"page_size": 1000}).json()
+        page = api_for(director).get(CALLS, {"page_size": 1000}).json()
         assert len(page["results"]) == 100
         assert page["count"] == 105
         assert page["next"]
@@ -87,10 +82,10 @@ class TestList:
 
 class TestDetail:
     def test_the_owner_gets_it_and_outsiders_404(self, anna, olga, ivan, anna_call):
-        assert api(anna).get(f"{CALLS}{anna_call.pk}/").json()["id"] == anna_call.pk
+        assert api_for(anna).get(f"{CALLS}{anna_call.pk}/").json()["id"] == anna_call.pk
         for outsider in (olga, ivan):
-            assert api(outsider).get(f"{CALLS}{anna_call.pk}/").status_code == 404
-        assert api(anna).get(f"{CALLS}999999/").status_code == 404
+            assert api_for(outsider).get(f"{CALLS}{anna_call.pk}/").status_code == 404
+        assert api_for(anna).get(f"{CALLS}999999/").status_code == 404
 
 
 class TestClickToCall:
@@ -99,7 +94,7 @@ class TestClickToCall:
         django_capture_on_commit_callbacks,
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            response = api(anna).post(CLICK, {"deal": anna_deal.pk}, format="json")
+            response = api_for(anna).post(CLICK, {"deal": anna_deal.pk}, format="json")
         assert response.status_code == 202
         body = response.json()
         command = CallbackCommand.objects.get()
@@ -114,14 +109,14 @@ class TestClickToCall:
         assert fake_mango_api.calls("commands/callback")[0].sign_ok
 
     def test_a_missing_extension_or_phone_is_400(self, anna, anna_deal, mango_account):
-        response = api(anna).post(CLICK, {"deal": anna_deal.pk}, format="json")
+        response = api_for(anna).post(CLICK, {"deal": anna_deal.pk}, format="json")
         assert response.status_code == 400
         assert "extension" in str(response.json()) or "внутренн" in str(response.json())
-        assert api(anna).post(CLICK, {}, format="json").status_code == 400
-        assert api(anna).post(CLICK, {"deal": "x"}, format="json").status_code == 400
+        assert api_for(anna).post(CLICK, {}, format="json").status_code == 400
+        assert api_for(anna).post(CLICK, {"deal": "x"}, format="json").status_code == 400
 
     def test_an_outsiders_deal_is_404(self, olga, anna_deal, mango_account):
-        assert api(olga).post(CLICK, {"deal": anna_deal.pk}, format="json").status_code == 404
+        assert api_for(olga).post(CLICK, {"deal": anna_deal.pk}, format="json").status_code == 404
         assert not CallbackCommand.objects.exists()
 
     def test_a_read_only_share_is_403(self, anna, ivan, anna_deal, mango_account):
@@ -129,7 +124,7 @@ class TestClickToCall:
 
         Extension.objects.create(account=mango_account, extension="102", user=ivan)
         sharing.deal_share(deal=anna_deal, user=ivan, access="read", by=anna)
-        assert api(ivan).post(CLICK, {"deal": anna_deal.pk}, format="json").status_code == 403
+        assert api_for(ivan).post(CLICK, {"deal": anna_deal.pk}, format="json").status_code == 403
         assert not CallbackCommand.objects.exists()
 
 

@@ -16,21 +16,15 @@ from crm import sharing
 from crm.models import ContactPoint
 from telephony import click_to_call
 from telephony.models import CallbackCommand
-from tests.factories import make_contact, make_deal
+from tests.factories import client_for, make_contact, make_deal
 from tests.telephony.fixtures_outbound import *  # noqa: F403
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-def client_of(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def call(user, deal, capture):
     with capture(execute=True):
-        return client_of(user).post(reverse("click_to_call", args=[deal.pk]), **JSON)
+        return client_for(user).post(reverse("click_to_call", args=[deal.pk]), **JSON)
 
 
 def hook(account):
@@ -92,7 +86,7 @@ class TestSend:
         assert command.status == CallbackCommand.Status.OK
         assert command.result_code == "1000"
         assert command.finished_at is not None
-        status = client_of(anna).get(
+        status = client_for(anna).get(
             reverse("click_to_call_status", args=[anna_deal.pk, command.pk]), **JSON).json()
         assert status["status"] == "ok"
 
@@ -189,7 +183,7 @@ class TestRefusals:
     def test_a_plain_form_post_gets_the_message_on_the_card(
         self, anna, anna_deal, mango_account,
     ):
-        response = client_of(anna).post(reverse("click_to_call", args=[anna_deal.pk]),
+        response = client_for(anna).post(reverse("click_to_call", args=[anna_deal.pk]),
                                         follow=True)
         assert response.redirect_chain[-1][0] == anna_deal.get_absolute_url()
         assert "extension" in response.content.decode() or "внутренн" in \
@@ -233,7 +227,7 @@ class TestRefusals:
         command = CallbackCommand.objects.create(account=mango_account, user=olga,
                                                  deal=olga_deal, to_number="7903", extension="2")
         path = reverse("click_to_call_status", args=[anna_deal.pk, command.pk])
-        assert client_of(anna).get(path).status_code == 404
+        assert client_for(anna).get(path).status_code == 404
 
 
 @pytest.mark.django_db
@@ -241,20 +235,20 @@ class TestDealCard:
     def test_the_button_is_on_the_card_without_the_number(
         self, anna, anna_deal, anna_extension,
     ):
-        html = client_of(anna).get(anna_deal.get_absolute_url()).content.decode()
+        html = client_for(anna).get(anna_deal.get_absolute_url()).content.decode()
         assert reverse("click_to_call", args=[anna_deal.pk]) in html
         assert "9161234567" not in html
 
     def test_no_button_without_an_extension_or_for_a_read_share(
         self, anna, ivan, anna_deal, mango_account,
     ):
-        html = client_of(anna).get(anna_deal.get_absolute_url()).content.decode()
+        html = client_for(anna).get(anna_deal.get_absolute_url()).content.decode()
         assert reverse("click_to_call", args=[anna_deal.pk]) not in html
         from telephony.models import Extension
 
         Extension.objects.create(account=mango_account, extension="102", user=ivan)
         sharing.deal_share(deal=anna_deal, user=ivan, access="read", by=anna)
-        html = client_of(ivan).get(anna_deal.get_absolute_url()).content.decode()
+        html = client_for(ivan).get(anna_deal.get_absolute_url()).content.decode()
         assert reverse("click_to_call", args=[anna_deal.pk]) not in html
 
 

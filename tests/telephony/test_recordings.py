@@ -17,6 +17,7 @@ from telephony import recording_tasks, recordings
 from telephony.models import Call, CallbackCommand, CallEvent, Recording
 from telephony.providers.base import ProviderError, RecordingReady
 from telephony.providers.mango_client import MangoClient
+from tests.factories import client_for
 from tests.telephony.fake_mango import mango_form
 from tests.telephony.fixtures_outbound import *  # noqa: F403
 
@@ -246,15 +247,9 @@ def url(call):
     return reverse("call_recording", args=[call.deal_id, call.pk])
 
 
-def client_of(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 class TestStream:
     def test_the_owner_plays_it(self, anna, anna_call, stored):
-        response = client_of(anna).get(url(anna_call))
+        response = client_for(anna).get(url(anna_call))
         assert response.status_code == 200
         assert response.content == MP3
         assert response["Content-Type"] == "audio/mpeg"
@@ -263,16 +258,16 @@ class TestStream:
         assert response["Accept-Ranges"] == "bytes"
 
     def test_a_range_is_served_for_seeking(self, anna, anna_call, stored):
-        response = client_of(anna).get(url(anna_call), HTTP_RANGE="bytes=4-13")
+        response = client_for(anna).get(url(anna_call), HTTP_RANGE="bytes=4-13")
         assert response.status_code == 206
         assert response.content == MP3[4:14]
         assert response["Content-Range"] == f"bytes 4-13/{len(MP3)}"
-        past = client_of(anna).get(url(anna_call), HTTP_RANGE=f"bytes={len(MP3) + 10}-")
+        past = client_for(anna).get(url(anna_call), HTTP_RANGE=f"bytes={len(MP3) + 10}-")
         assert past.status_code == 416
         assert past["Content-Range"] == f"bytes */{len(MP3)}"
 
     def test_each_playback_is_logged(self, anna, anna_call, stored):
-        client_of(anna).get(url(anna_call), HTTP_RANGE="bytes=0-99",
+        client_for(anna).get(url(anna_call), HTTP_RANGE="bytes=0-99",
                             REMOTE_ADDR="10.1.2.3")
         [record] = AccessRecord.objects.filter(action="playback")
         assert (record.user_id, record.surface) == (anna.pk, "file")
@@ -284,19 +279,19 @@ class TestStream:
     def test_the_team_head_plays_it_and_outsiders_get_404(
         self, anna_call, stored, head_north, ivan, olga, marketer,
     ):
-        assert client_of(head_north).get(url(anna_call)).status_code == 200
+        assert client_for(head_north).get(url(anna_call)).status_code == 200
         for outsider in (olga, ivan, marketer):
-            assert client_of(outsider).get(url(anna_call)).status_code == 404
+            assert client_for(outsider).get(url(anna_call)).status_code == 404
 
     def test_a_call_of_another_deal_is_not_found_through_this_one(
         self, anna, anna_deal, olga_call, stored,
     ):
         path = reverse("call_recording", args=[anna_deal.pk, olga_call.pk])
-        assert client_of(anna).get(path).status_code == 404
+        assert client_for(anna).get(path).status_code == 404
 
     def test_a_recording_not_downloaded_yet_is_not_found(self, anna, anna_call):
         Recording.objects.create(call=anna_call, recording_id="pending")
-        assert client_of(anna).get(url(anna_call)).status_code == 404
+        assert client_for(anna).get(url(anna_call)).status_code == 404
 
     def test_the_player_partial_points_at_the_stream(self, anna_call, stored):
         from django.template.loader import render_to_string
