@@ -22,6 +22,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -50,6 +51,7 @@ PART = 1 << 20
 FORMAT = 1
 ARCHIVE_PREFIX = "crm-backup-"
 ARCHIVE_SUFFIX = ".crmbackup"
+logger = logging.getLogger(__name__)
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -168,12 +170,17 @@ def decrypt_stream(source, target, key: X25519PrivateKey) -> None:
 # --- Making one ----------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
+def _sha256(stream) -> str:
+    """The hex SHA-256 of a readable binary stream, read a part at a time."""
     digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(PART), b""):
-            digest.update(block)
+    for block in iter(lambda: stream.read(PART), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return _sha256(file)
 
 
 def _database_settings() -> dict:
@@ -248,12 +255,12 @@ def backup(output: Path, *, recipient: X25519PublicKey,
         manifest = {
             "format": FORMAT, "created_at": started.isoformat(), "vendor": connection.vendor,
             "database": {"name": database, "size": (work / database).stat().st_size,
-                         "sha256": _sha256(work / database)},
+                         "sha256": _file_sha256(work / database)},
             "migrations": _migrations(),
             "field_key_ids": list(crypto.keyring().ciphers),
             "backup_key_id": key_id(recipient),
             "files": [{"path": relative, "size": path.stat().st_size,
-                       "sha256": _sha256(path)} for relative, path in files],
+                       "sha256": _file_sha256(path)} for relative, path in files],
         }
         name = f"{ARCHIVE_PREFIX}{started:{_STAMP}}{ARCHIVE_SUFFIX}"
         partial = output / f".{name}.part"
@@ -266,8 +273,11 @@ def backup(output: Path, *, recipient: X25519PublicKey,
         partial.rename(archive)
     progress("written")
     pruned = prune(output, keep_daily=keep_daily, keep_monthly=keep_monthly)
-    return Made(path=archive, size=archive.stat().st_size, files=len(files),
+    made = Made(path=archive, size=archive.stat().st_size, files=len(files),
                 seconds=(datetime.now(UTC) - started).total_seconds(), pruned=pruned)
+    logger.info("backup %s: %d bytes, %d files, %.1f s, %d old ones pruned", archive.name,
+                made.size, made.files, made.seconds, len(pruned))
+    return made
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -362,12 +372,8 @@ def _open_archive(archive: Path, key: X25519PrivateKey, work: Path) -> tuple[dic
             member = members[name]
             if not member.isfile() or ".." in Path(name).parts or name.startswith("/"):
                 raise BackupError(f"The archive holds an unsafe member: {name}")
-            digest = hashlib.sha256()
-            stream = tar.extractfile(member)
-            for block in iter(lambda: stream.read(PART), b""):  # noqa: B023 (read at once)
-                digest.update(block)
-            digest = digest.hexdigest()
-            if member.size != entry["size"] or digest != entry["sha256"]:
+            if (member.size != entry["size"]
+                    or _sha256(tar.extractfile(member)) != entry["sha256"]):
                 raise BackupError(f"{name} differs from the manifest.")
         tar.extractall(work / "content", filter="data")
     plain.unlink()

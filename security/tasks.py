@@ -1,9 +1,16 @@
+import logging
+from pathlib import Path
+
 from celery import shared_task
+from django.conf import settings
 from django.core.management import call_command
 
+from security import backups
 from security.accounts import revoked_credentials_delete_stale
 from security.exports import export_cleanup
 from security.offboarding import offboardings_run_due
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="security.clear_expired_sessions")
@@ -33,23 +40,15 @@ def mail_alert(alert_id: int) -> int:
 
 @shared_task(name="security.backup_daily")
 def backup_daily() -> str:
-    """The nightly backup into BACKUP_DIR (security/backups.py), old ones pruned; nothing
-    (a warning in the log) while BACKUP_PUBLIC_KEY is not set. Returns the archive's path."""
-    import logging
-    from pathlib import Path
-
-    from django.conf import settings
-
-    from security import backups
-
+    """The nightly backup into BACKUP_DIR (security/backups.py, which logs it), old ones
+    pruned; nothing (a warning in the log) while BACKUP_PUBLIC_KEY is not set. Returns the
+    archive's path."""
     if not settings.BACKUP_PUBLIC_KEY:
-        logging.getLogger(__name__).warning(
+        logger.warning(
             "no backup tonight: BACKUP_PUBLIC_KEY is not set (README, Backups and restore)")
         return ""
     made = backups.backup(Path(settings.BACKUP_DIR),
                           recipient=backups.public_key(settings.BACKUP_PUBLIC_KEY))
-    logging.getLogger(__name__).info("backup %s: %d bytes, %d files, %.1f s",
-                                     made.path.name, made.size, made.files, made.seconds)
     return str(made.path)
 
 

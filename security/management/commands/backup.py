@@ -3,15 +3,12 @@ files (security/backups.py), written to DIR (BACKUP_DIR by default), the old one
 (`--keep-daily`, `--keep-monthly`). Its path is the last line printed. `--generate-key` prints
 a new backup key pair and exits."""
 
-import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from security import backups
-
-logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -45,8 +42,6 @@ class Command(BaseCommand):
                 progress=lambda step: self.stderr.write(f"backup: {step}"))
         except backups.BackupError as e:
             raise CommandError(str(e)) from None
-        logger.info("backup %s: %d bytes, %d files, %.1f s", made.path.name, made.size,
-                    made.files, made.seconds)
         for path in made.pruned:
             self.stderr.write(f"backup: pruned {path.name}")
         self.stderr.write(f"backup: {made.size:,} bytes, {made.files} files, "
