@@ -18,14 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CRM_VAR_DIR", "/tmp/crm-bench-var")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("DEBUG", "0")  # measure what production runs
+import bench.django_setup  # noqa: E402, F401 (first: Django set up)
 
-import django  # noqa: E402
-
-django.setup()
+# isort: split
 
 from django.contrib.auth.models import Group  # noqa: E402
 from django.core.management import call_command  # noqa: E402

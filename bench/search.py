@@ -35,14 +35,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CRM_VAR_DIR", "/tmp/crm-bench-var")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("DEBUG", "0")  # measure what production runs
+import bench.django_setup  # noqa: E402, F401 (first: Django set up)
 
-import django  # noqa: E402
-
-django.setup()
+# isort: split
 
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402

@@ -29,20 +29,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CRM_VAR_DIR", "/tmp/crm-bench-var")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("DEBUG", "0")  # measure what production runs
+import bench.django_setup  # noqa: E402, F401 (first: Django set up)
 
-import django  # noqa: E402
-
-django.setup()
+# isort: split
 
 from django.contrib.auth.models import Group, Permission  # noqa: E402
 from django.contrib.contenttypes.models import ContentType  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.management.color import no_style  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import Error, connection  # noqa: E402
 from django.db.models import Q  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -157,7 +152,7 @@ def build() -> None:
     with connection.cursor() as cursor:
         try:  # a throwaway database: skip the foreign key triggers while loading
             cursor.execute("SET session_replication_role = replica")
-        except django.db.Error:
+        except Error:
             print("data: not a superuser, loading with foreign key checks (slower)")
     now = timezone.now()
     groups = {g.name: g.pk for g in Group.objects.filter(name__in=roles.ROLES)}
