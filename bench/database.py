@@ -2,6 +2,7 @@
 bench/search.py): raw SQL, timed and reported, and the refusal to build over real data.
 Imported once Django is set up."""
 
+import statistics
 import time
 
 from django.db import connection
@@ -31,3 +32,9 @@ def scalar(statement: str, params=None):
     with connection.cursor() as cursor:
         cursor.execute(statement, params or [])
         return cursor.fetchone()[0]
+
+
+def median_and_p95(timings: list[float]) -> tuple[float, float]:
+    """The median and the 95th percentile (nearest rank) of some timings."""
+    ordered = sorted(timings)
+    return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95 + 0.5) - 1)]

@@ -22,7 +22,6 @@ Prints median and p95 per page and the number of SQL queries. Not run in CI.
 """
 
 import os
-import statistics
 import sys
 import time
 from datetime import timedelta
@@ -41,7 +40,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.database import is_bench_database, sql  # noqa: E402
+from bench.database import is_bench_database, median_and_p95, sql  # noqa: E402
 from crm.models import ActivityDay, Pipeline  # noqa: E402
 from inbox.models import Channel  # noqa: E402
 from security import roles  # noqa: E402
@@ -237,9 +236,7 @@ def measure(client, url, repeat=REPEAT):
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}")
         queries = len(ctx.captured_queries)
-    timings.sort()
-    p95 = timings[max(0, int(len(timings) * 0.95 + 0.5) - 1)]
-    return statistics.median(timings), p95, queries
+    return (*median_and_p95(timings), queries)
 
 
 def main():

@@ -29,7 +29,6 @@ Not run in CI.
 """
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.database import is_bench_database, scalar, sql  # noqa: E402
+from bench.database import is_bench_database, median_and_p95, scalar, sql  # noqa: E402
 from core import search as text_search  # noqa: E402
 from core.holdings import search_sources  # noqa: E402
 from crm.models import Pipeline  # noqa: E402
@@ -238,8 +237,7 @@ def timed(fn, repeat=REPEAT) -> tuple[float, float]:
         began = time.perf_counter()
         fn()
         timings.append((time.perf_counter() - began) * 1000)
-    timings.sort()
-    return statistics.median(timings), timings[max(0, int(len(timings) * 0.95 + 0.5) - 1)]
+    return median_and_p95(timings)
 
 
 def main():
