@@ -1,8 +1,8 @@
 """Encrypted backups: `manage.py backup` and `manage.py restore`.
 
-An archive is one file: a tar of `manifest.json`, the database (`pg_dump`'s custom format,
-or the embedded SQLite copied through its backup API) and every file under MEDIA_ROOT
-(attachments, recordings, exports: encrypted already, under the field keys), the whole tar
+An archive is one file: a tar of the database (`pg_dump`'s custom format, or the embedded
+SQLite copied through its backup API), every file under MEDIA_ROOT (attachments, recordings,
+exports: encrypted already, under the field keys) and `manifest.json`, the whole tar
 encrypted to a backup key that is not the field keys. Public-key encryption, so the servers
 write backups they cannot read: X25519 with a fresh key per archive, HKDF-SHA256, then
 AES-256-GCM over 1 MiB parts, each numbered and the last one marked, so an altered, reordered
@@ -178,9 +178,26 @@ def _sha256(stream) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
+class _Hashing:
+    """A readable file that hashes what is read of it."""
+
+    def __init__(self, file):
+        self.file, self.digest = file, hashlib.sha256()
+
+    def read(self, size=-1) -> bytes:
+        data = self.file.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> dict:
+    """Add the file at `path` as `name`; its size and SHA-256, hashed as it is read in (each
+    file read once: a hash first read every recording and attachment twice)."""
+    info = tar.gettarinfo(path, arcname=name)
     with path.open("rb") as file:
-        return _sha256(file)
+        hashing = _Hashing(file)
+        tar.addfile(info, hashing)
+    return {"size": info.size, "sha256": hashing.digest.hexdigest()}
 
 
 def _database_settings() -> dict:
@@ -252,23 +269,21 @@ def backup(output: Path, *, recipient: X25519PublicKey,
         database = _dump_database(work)
         files = _media_files()
         progress(f"{len(files)} files")
-        manifest = {
-            "format": FORMAT, "created_at": started.isoformat(), "vendor": connection.vendor,
-            "database": {"name": database, "size": (work / database).stat().st_size,
-                         "sha256": _file_sha256(work / database)},
-            "migrations": _migrations(),
-            "field_key_ids": list(crypto.keyring().ciphers),
-            "backup_key_id": key_id(recipient),
-            "files": [{"path": relative, "size": path.stat().st_size,
-                       "sha256": _file_sha256(path)} for relative, path in files],
-        }
         name = f"{ARCHIVE_PREFIX}{started:{_STAMP}}{ARCHIVE_SUFFIX}"
         partial = output / f".{name}.part"
         with partial.open("wb") as sink, _TarToEncrypted(sink, recipient) as tar:
+            manifest = {
+                "format": FORMAT, "created_at": started.isoformat(),
+                "vendor": connection.vendor,
+                "database": {"name": database, **_add_file(tar, work / database, database)},
+                "migrations": _migrations(),
+                "field_key_ids": list(crypto.keyring().ciphers),
+                "backup_key_id": key_id(recipient),
+                "files": [{"path": relative, **_add_file(tar, path, f"media/{relative}")}
+                          for relative, path in files],
+            }
+            # Last, with what was read: a restore finds it by name.
             _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
-            tar.add(work / database, arcname=database)
-            for relative, path in files:
-                tar.add(path, arcname=f"media/{relative}")
         archive = output / name
         partial.rename(archive)
     progress("written")
@@ -323,8 +338,9 @@ def archives(output: Path) -> list[tuple[datetime, Path]]:
 def prune(output: Path, *, keep_daily: int, keep_monthly: int) -> list[Path]:
     """Keep the newest archive of each of the last `keep_daily` days that have one, and of
     each of the last `keep_monthly` months; delete the others (only files of our naming)."""
+    found = archives(output)
     kept, days, months = set(), [], []
-    for made, path in archives(output):
+    for made, path in found:
         day, month = made.date(), (made.year, made.month)
         if day not in days and len(days) < keep_daily:
             days.append(day)
@@ -332,7 +348,7 @@ def prune(output: Path, *, keep_daily: int, keep_monthly: int) -> list[Path]:
         if month not in months and len(months) < keep_monthly:
             months.append(month)
             kept.add(path)
-    pruned = [path for _made, path in archives(output) if path not in kept]
+    pruned = [path for _made, path in found if path not in kept]
     for path in pruned:
         path.unlink()
     return pruned
