@@ -21,6 +21,7 @@ from django.utils.translation import ngettext
 from crm import notifications, timeline
 from crm.models import Contact, Deal, Mention, TimelineEntry
 from crm.selectors import (
+    _union,
     _with_sources,
     contacts_visible_to,
     deals_visible_to,
@@ -121,8 +122,7 @@ def mention_candidates(*, deal: Deal, by) -> list:
              live_deal_shares().filter(content_object=deal).values("user_id")]
     if deal.team_id is not None:
         parts.append(Team.objects.filter(pk=deal.team_id, head__isnull=False).values("head_id"))
-    ids = parts[0].union(*parts[1:], all=True)
-    users = (users.filter(pk__in=ids, is_active=True).exclude(pk=by.pk)
+    users = (users.filter(pk__in=_union(parts), is_active=True).exclude(pk=by.pk)
              .order_by("username")[:100])
     return [user for user in users if _sees(user, deal=deal, contact=None)]
 
