@@ -66,29 +66,54 @@ def _snils(digits: str) -> bool:
     return (0 if total in (100, 101) else total) == control
 
 
-def find(text: str) -> list[str]:
-    """The kinds of personal or payment data in `text` (keys of KINDS), in KINDS' order."""
-    found = set()
-    if _EMAIL.search(text):
-        found.add("email")
-    if _PHONE.search(text):
-        found.add("phone")
-    if _PASSPORT_WORD.search(text) and _PASSPORT.search(text):
-        found.add("passport")
-    if _BIK.search(text):
-        found.add("account")
-    for match in _SNILS.finditer(text):
-        if _snils(re.sub(r"\D", "", match.group(0))):
-            found.add("snils")
+def matches(text: str) -> list[tuple[str, int, int]]:
+    """Every piece of personal or payment data in `text`: (kind, start, end), kinds of KINDS,
+    ordered by where they start. A pseudonymized copy replaces them (security.pseudonyms)."""
+    found = [("email", *m.span()) for m in _EMAIL.finditer(text)]
+    found += [("phone", *m.span()) for m in _PHONE.finditer(text)]
+    if _PASSPORT_WORD.search(text):
+        found += [("passport", *m.span()) for m in _PASSPORT.finditer(text)]
+    found += [("account", *m.span()) for m in _BIK.finditer(text)]
+    found += [("snils", *m.span()) for m in _SNILS.finditer(text)
+              if _snils(re.sub(r"\D", "", m.group(0)))]
     for run in _DIGIT_RUNS.finditer(text):
         digits = re.sub(r"\D", "", run.group(0))
         if 13 <= len(digits) <= 19 and _luhn(digits):
-            found.add("card")
+            found.append(("card", *run.span()))
         elif len(digits) == 20 and digits[:3] in ("407", "408", "405", "406", "423"):
-            found.add("account")
+            found.append(("account", *run.span()))
         elif len(digits) in (10, 12) and " " not in run.group(0).strip() and _inn(digits):
-            found.add("inn")
+            found.append(("inn", *run.span()))
+    return sorted(found, key=lambda match: (match[1], -match[2]))
+
+
+def find(text: str) -> list[str]:
+    """The kinds of personal or payment data in `text` (keys of KINDS), in KINDS' order."""
+    found = {kind for kind, _start, _end in matches(text)}
     return [kind for kind in KINDS if kind in found]
+
+
+# A postal address: a street (its type: "ул.", "проспект"...) with a house number, and what
+# may stand around it (a postcode, the town, the building, the flat). Not a 584-FZ kind: the
+# rule refuses identifiers and payment details, not an address; a sandbox replaces them.
+_STREET = (r"(?:ул\.|улица|пр-т|просп\.|проспект|пр\.|пер\.|переулок|ш\.|шоссе|наб\.|"
+           r"набережная|б-р|бул\.|бульвар|пл\.|площадь|проезд|алл\.|аллея|тупик|мкр\.?|"
+           r"микрорайон)")
+_ADDRESS = re.compile(
+    r"(?:(?<!\d)\d{6},?\s*)?"
+    r"(?:(?:г\.|город|с\.|село|пос\.|п\.|пгт|рп|ст\.|ст-ца|дер\.|д\.|клх|к\.|х\.|аул|снт)"
+    r"\s*[А-ЯЁ][\w-]*(?:\s[А-ЯЁ(][\w.()-]*)?,\s*)?"
+    rf"(?<!\w){_STREET}\s*"
+    r"(?:[^\n,;]{1,60}?,?\s*(?:д\.|дом)\s*|[^\W\d_][^\n,;\d]{0,60}?,?\s*)\d+[\w/-]*"
+    r"(?:,?\s*(?:к\.|корп\.|корпус|стр\.|строение)\s*\d+[\w/-]*)*"
+    r"(?:,?\s*(?:кв\.|квартира|оф\.|офис)\s*\d+\w*)?"
+    r"(?:,\s*\d{6}(?!\d))?",
+    re.IGNORECASE)
+
+
+def addresses(text: str) -> list[tuple[int, int]]:
+    """Where postal addresses are in `text`: (start, end)."""
+    return [m.span() for m in _ADDRESS.finditer(text)]
 
 
 def describe(kinds: list[str]) -> str:
