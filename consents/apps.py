@@ -7,7 +7,7 @@ class ConsentsConfig(AppConfig):
     verbose_name = _("Consents and data subjects")
 
     def ready(self):
-        from consents import demo, merge
+        from consents import demo, merge, sandbox
         from consents.models import ConsentEvent
         from core import holdings
         from crm.timeline import TimelineKind, payload_data
@@ -18,7 +18,7 @@ class ConsentsConfig(AppConfig):
         holdings.declare(holdings.Holdings(
             app="consents", api_urls="consents.api.urls", demo=demo.seed,
             merge_models=("consents.subjectrequest",), merge=merge.consents_merge,
-            unmerge=merge.consents_unmerge,
+            unmerge=merge.consents_unmerge, pseudonymize=sandbox.pseudonymize,
             audit_chains=((_("Consent ledger"), ConsentEvent),),
             timeline_kinds=(
                 TimelineKind("privacy_link_sent", _("Privacy center link sent"), link,

@@ -16,10 +16,12 @@ asks here instead of importing the apps, so a new app plugs in by declaring:
 - the anomaly rules (security/audit/rules.py): `clients_worked_with`;
 - the privacy link (consents/privacy.py): `client_routes`, `client_send`;
 - merging two cards of one client (crm/merge.py): `merge_models`, `merge`, `unmerge`.
-- the sales head's figures (reports/): `activity_facts`, what the app's rows count for.
+- the sales head's figures (reports/): `activity_facts`, what the app's rows count for;
+- a sandbox for training and testing (security/sandbox.py, `manage.py make_sandbox`):
+  `pseudonym_sources`, `pseudonymize`.
 
-tests/test_holdings.py fails when an app whose models hold client data declares no erasure or
-no download.
+tests/test_holdings.py fails when an app whose models hold client data declares no erasure, no
+download or no pseudonymization.
 """
 
 from collections.abc import Callable
@@ -84,6 +86,43 @@ def move_contact_rows_back(label: str, ids: list[int], merge: Merge) -> int:
     """An undo: those of `ids` still on the kept contact go back to the duplicate."""
     return apps.get_model(label).objects.filter(pk__in=ids, contact=merge.kept).update(
         contact=merge.duplicate)
+
+
+class SandboxReport(ErasureReport):
+    """What making a sandbox changed, per table: {"inbox.message": {"pseudonymized": 3}}."""
+
+
+@dataclass
+class Pseudonymization:
+    """A sandbox being made, as every app's `pseudonym_sources` and `pseudonymize` see it. They
+    run in the sandbox's own process, whose database is the sandbox's copy and nothing else."""
+
+    # security.pseudonyms.Pseudonyms: each client person's fake (the same in every table),
+    # and free texts with names, phones, e-mails, addresses and document numbers replaced.
+    pseudonyms: object
+    report: SandboxReport
+    password_hash: str  # every user's password in the sandbox
+
+
+def rewrite_rows(rows, fields: list[str], change: Callable[[object], bool], *, table: str,
+                 report: ErasureReport, what: str = "pseudonymized", batch: int = 500) -> int:
+    """Walk the QuerySet `rows` by primary key, a batch at a time: `change(row)` sets a row's
+    new values and says whether anything changed; the changed rows are written (bulk_update
+    of `fields`: encrypted fields are encrypted on the way, the search documents follow in the
+    database, a blind index is `change`'s to set). Returns how many changed."""
+    changed, last = 0, None
+    rows = rows.order_by("pk")
+    while True:
+        page = list((rows if last is None else rows.filter(pk__gt=last))[:batch])
+        if not page:
+            break
+        dirty = [row for row in page if change(row)]
+        if dirty:
+            rows.model._base_manager.bulk_update(dirty, fields)
+        changed += len(dirty)
+        last = page[-1].pk
+    report.add(table, what, changed)
+    return changed
 
 
 @dataclass(frozen=True)
@@ -219,6 +258,15 @@ class Holdings:
     activity_facts: Callable | None = None
     # What the search box finds of the app's records (search/).
     search_sources: tuple[SearchSource, ...] = ()
+    # A sandbox (security/sandbox.py, `manage.py make_sandbox`), on its own copy of the
+    # database: pseudonym_sources(pseudonymization) tells the pseudonyms, before anything is
+    # rewritten, the names, phones, e-mails and identifiers the app knows client persons by
+    # (so every app's free texts lose them); pseudonymize(pseudonymization) then gives each
+    # person's rows their fake, rewrites the app's free texts, drops its files and what must
+    # not reach a sandbox (secrets, ledgers, logs), and reports per table. The app's
+    # `raw_deliveries` are dropped whole without being declared here.
+    pseudonym_sources: Callable | None = None
+    pseudonymize: Callable | None = None
 
 
 _DECLARED: dict[str, Holdings] = {}

@@ -20,7 +20,7 @@ class CrmConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from core import holdings
-        from crm import audit, exports, rollups, search, selectors, sharing, timeline
+        from crm import audit, exports, rollups, sandbox, search, selectors, sharing, timeline
         from crm.models import DealUserObjectPermission
         from crm.setup import ensure_default_pipeline
 
@@ -39,5 +39,6 @@ class CrmConfig(AppConfig):
             api_urls="crm.api.urls", exports=exports.EXPORTS,
             clients_worked_with=selectors.clients_worked_with,
             activity_facts=rollups.crm_facts, search_sources=search.SOURCES,
+            pseudonym_sources=sandbox.pseudonym_sources, pseudonymize=sandbox.pseudonymize,
         ))
         post_migrate.connect(ensure_default_pipeline, dispatch_uid="crm.default_pipeline")

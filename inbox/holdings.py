@@ -218,7 +218,7 @@ def client_touches(windows: dict) -> set[int]:
 
 
 def holdings() -> Holdings:
-    from inbox import attachments, demo, rollups, search, services
+    from inbox import attachments, demo, rollups, sandbox, search, services
 
     return Holdings(
         app="inbox", encrypted_files=(attachments.storage.declared(),),
@@ -226,6 +226,7 @@ def holdings() -> Holdings:
         handover_kinds={"conversations": _("Conversations")},
         handover_models={"conversations": "inbox.conversation"},
         identifiers=identifiers, erase=erase, raw_deliveries=(InboundEvent,), kept=kept,
+        pseudonym_sources=sandbox.pseudonym_sources, pseudonymize=sandbox.pseudonymize,
         retention=(RetentionKind("messages", 3 * 365, "anonymize", _messages_past,
                                  _messages_apply),),
         contact_activity="conversations__last_activity_at",

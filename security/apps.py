@@ -14,14 +14,15 @@ class SecurityConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from core import holdings
-        from security import accounts, exports
+        from security import accounts, exports, sandbox
         from security.audit.change_log import seal
         from security.models import Alert, RuleSetting
         from security.roles import sync_role_groups
 
         holdings.declare(holdings.Holdings(
             app="security", api_urls="security.api.urls",
-            encrypted_files=((exports.EXPORT_DIR, exports.purpose_of_path),)))
+            encrypted_files=((exports.EXPORT_DIR, exports.purpose_of_path),),
+            pseudonymize=sandbox.pseudonymize))
         # Accounts, roles and teams and the field policy: who changed the access. And the
         # security officer's own work: a rule's threshold or response changed, an alert
         # assigned or closed (who, when, from what to what).

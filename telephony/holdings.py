@@ -146,7 +146,7 @@ def client_touches(windows: dict) -> set[int]:
 
 
 def holdings() -> Holdings:
-    from telephony import demo, recordings, rollups, search, services
+    from telephony import demo, recordings, rollups, sandbox, search, services
 
     return Holdings(
         app="telephony", encrypted_files=(recordings.storage.declared(),),
@@ -154,6 +154,7 @@ def holdings() -> Holdings:
         handover_kinds={"extensions": _("PBX extensions")},
         handover_models={"extensions": "telephony.extension"},
         erase=erase, raw_deliveries=(CallEvent,), kept=kept,
+        pseudonym_sources=sandbox.pseudonym_sources, pseudonymize=sandbox.pseudonymize,
         retention=(
             RetentionKind("recordings", 365, "delete", _recordings_past, _recordings_apply),
             RetentionKind("calls", 3 * 365, "anonymize", _calls_past, _calls_apply),

@@ -1,10 +1,13 @@
-"""Every app that holds client data tells core.holdings how to erase it and how to hand it to
-the client: erasure, retention and the download ask the registry, so an app that forgot would
-keep a client's data after their erasure without anyone noticing.
+"""Every app that holds client data tells core.holdings how to erase it, how to hand it to
+the client and how to pseudonymize it: erasure, retention, the download and the sandbox ask the
+registry, so an app that forgot would keep a client's data after their erasure, or copy it
+real into a sandbox, without anyone noticing.
 
 An app holds client data when one of its models leads to a contact through its foreign keys
-(a message through its conversation, a recording through its call). consents/ reads what
-stands on its floor or below (crm, security) itself; every app above it must declare.
+(a message through its conversation, a recording through its call). For erasure and the
+download, consents/ reads what stands on its floor or below (crm, security) itself and every
+app above it must declare; the sandbox (security/sandbox.py) stands on the first floor and
+imports no app, so every app holding client data declares its `pseudonymize`.
 """
 
 import dataclasses
@@ -35,6 +38,17 @@ def apps_that_must_declare() -> set[str]:
     local = [m for m in apps.get_models() if m._meta.app_label in FLOOR]
     return {m._meta.app_label for m in models_about_clients(local)
             if FLOOR[m._meta.app_label] > FLOOR["consents"]}
+
+
+def apps_holding_client_data() -> set[str]:
+    local = [m for m in apps.get_models() if m._meta.app_label in FLOOR]
+    return {m._meta.app_label for m in models_about_clients(local)}
+
+
+def unpseudonymized(declared: list[holdings.Holdings], required: set[str]) -> list[str]:
+    by_app = {h.app: h for h in declared}
+    return [f"{app}: pseudonymize" for app in sorted(required)
+            if by_app.get(app) is None or by_app[app].pseudonymize is None]
 
 
 def undeclared(declared: list[holdings.Holdings], required: set[str]) -> list[str]:
@@ -68,6 +82,19 @@ def test_an_app_that_declares_nothing_is_named():
     declared = [h for h in holdings.declared() if h.app != "telephony"]
     assert undeclared(declared, apps_that_must_declare()) == [
         "telephony: erase", "telephony: subject_data"]
+
+
+def test_every_app_holding_client_data_declares_its_pseudonymization():
+    assert apps_holding_client_data() >= {"crm", "consents", "security", "inbox", "telephony"}
+    assert unpseudonymized(holdings.declared(), apps_holding_client_data()) == []
+
+
+def test_an_app_that_forgets_its_pseudonymization_is_named():
+    declared = [dataclasses.replace(h, pseudonymize=None) if h.app == "telephony" else h
+                for h in holdings.declared()]
+    assert unpseudonymized(declared, apps_holding_client_data()) == ["telephony: pseudonymize"]
+    declared = [h for h in holdings.declared() if h.app != "crm"]
+    assert unpseudonymized(declared, apps_holding_client_data()) == ["crm: pseudonymize"]
 
 
 def test_the_registry_runs_in_the_order_of_installed_apps():

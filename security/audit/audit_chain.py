@@ -18,7 +18,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from security.models import ChainedRecord, ChainHead
 
@@ -67,6 +67,20 @@ def append(model: type[ChainedRecord], records: list[ChainedRecord], *,
         model.objects.bulk_create(records)
         heads.objects.filter(name=name).update(seq=seq, hash=prev)
     return records
+
+
+def clear(model: type[ChainedRecord]) -> int:
+    """Empty `model`'s chain, head included, so it verifies as a chain never begun: for a
+    sandbox's copy of the database only (security/sandbox.py), never the product's own. A
+    TRUNCATE, which the append-only trigger (a guard of row UPDATE and DELETE) lets through.
+    Returns how many records went."""
+    count = model.objects.count()
+    table = connection.ops.quote_name(model._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}" if connection.vendor == "postgresql"
+                       else f"DELETE FROM {table}")
+        ChainHead.objects.filter(name=model._meta.label_lower).delete()
+    return count
 
 
 @dataclass
