@@ -136,3 +136,47 @@ def redis_pubsub_prefix(url: str) -> str:
     number: two installations (or test workers) on one Redis server with different databases
     would hear each other's events without a prefix of their own."""
     return f"crm.db{redis_database(url)}"
+
+
+OBJECT_STORAGE_SETTINGS = (
+    "OBJECT_STORAGE_BUCKET", "OBJECT_STORAGE_ENDPOINT_URL", "OBJECT_STORAGE_REGION",
+    "OBJECT_STORAGE_ACCESS_KEY_ID", "OBJECT_STORAGE_SECRET_ACCESS_KEY",
+    "OBJECT_STORAGE_ADDRESSING_STYLE",
+)
+
+
+def file_storages_from_env() -> dict:
+    """STORAGES' "files" and "backups" (core/storage.py): in the bucket OBJECT_STORAGE_BUCKET
+    names, or on the local disk (MEDIA_ROOT, BACKUP_DIR) when it is not set. Half a
+    configuration is refused, not taken for the disk."""
+    from core.storage import local_storages, object_storages
+
+    given = {name: (envstr(name) or "").strip() for name in OBJECT_STORAGE_SETTINGS}
+    if not given["OBJECT_STORAGE_BUCKET"]:
+        stray = [name for name, value in given.items() if value]
+        if stray:
+            raise ImproperlyConfigured(
+                f"{', '.join(stray)} set without OBJECT_STORAGE_BUCKET: set the bucket to keep "
+                "files in object storage, or unset them to keep files on the local disk")
+        return local_storages()
+    # The endpoint too: without it boto3 would send the files to Amazon's servers abroad.
+    missing = [name for name in ("OBJECT_STORAGE_ENDPOINT_URL", "OBJECT_STORAGE_ACCESS_KEY_ID",
+                                 "OBJECT_STORAGE_SECRET_ACCESS_KEY") if not given[name]]
+    if missing:
+        raise ImproperlyConfigured(
+            f"OBJECT_STORAGE_BUCKET is set but {' and '.join(missing)} not: object storage "
+            "needs its endpoint (e.g. https://storage.yandexcloud.net) and an access key")
+    endpoint = urlparse(given["OBJECT_STORAGE_ENDPOINT_URL"])
+    if endpoint.scheme not in {"http", "https"} or not endpoint.hostname:
+        raise ImproperlyConfigured(
+            f"OBJECT_STORAGE_ENDPOINT_URL={given['OBJECT_STORAGE_ENDPOINT_URL']!r} is not an "
+            "https:// URL")
+    style = given["OBJECT_STORAGE_ADDRESSING_STYLE"] or "path"
+    if style not in {"path", "virtual", "auto"}:
+        raise ImproperlyConfigured(
+            f"OBJECT_STORAGE_ADDRESSING_STYLE={style!r} must be path, virtual or auto")
+    return object_storages(
+        bucket=given["OBJECT_STORAGE_BUCKET"], endpoint_url=given["OBJECT_STORAGE_ENDPOINT_URL"],
+        region=given["OBJECT_STORAGE_REGION"],
+        access_key_id=given["OBJECT_STORAGE_ACCESS_KEY_ID"],
+        secret_access_key=given["OBJECT_STORAGE_SECRET_ACCESS_KEY"], addressing_style=style)

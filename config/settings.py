@@ -24,6 +24,7 @@ from config.env import (
     envlist,
     envrate,
     envstr,
+    file_storages_from_env,
     redis_pubsub_prefix,
 )
 
@@ -394,6 +395,17 @@ MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 # private half stays off the servers, with whoever restores.
 BACKUP_DIR = Path(envstr("BACKUP_DIR", str(VAR_DIR / "backups")))
 BACKUP_PUBLIC_KEY = envstr("BACKUP_PUBLIC_KEY", "")
+# Where attachments, recordings and exports ("files") and the backups ("backups") are kept
+# (core/storage.py): MEDIA_ROOT and BACKUP_DIR, or one bucket of S3-compatible object storage
+# (under media/ and backups/) once OBJECT_STORAGE_BUCKET is set with its endpoint and key:
+# OBJECT_STORAGE_ENDPOINT_URL, OBJECT_STORAGE_REGION, OBJECT_STORAGE_ACCESS_KEY_ID,
+# OBJECT_STORAGE_SECRET_ACCESS_KEY, OBJECT_STORAGE_ADDRESSING_STYLE (path, the default, or
+# virtual). Files are encrypted before they leave the server either way.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    **file_storages_from_env(),
+}
 # Every night at 00:30 UTC (03:30 in Moscow), by the beat (or `manage.py serve`'s scheduler).
 CELERY_BEAT_SCHEDULE["backup-daily"] = {"task": "security.backup_daily",
                                         "schedule": crontab(hour=0, minute=30)}

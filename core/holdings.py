@@ -226,9 +226,10 @@ class Holdings:
     # The app's append-only, hash-chained ledgers, as (title, model): `manage.py verify_audit`
     # checks each.
     audit_chains: tuple = ()
-    # The app's files under MEDIA_ROOT encrypted with core.crypto.encrypt_bytes, as (folder,
-    # fn(path relative to MEDIA_ROOT) -> the purpose they are encrypted under): `manage.py
-    # rotate_keys` moves each to the current key, and `--check` counts those under old ones.
+    # The app's files in the file store (core/storage.py) encrypted with
+    # core.crypto.encrypt_bytes, as (folder, fn(name in the store) -> the purpose they are
+    # encrypted under): `manage.py rotate_keys` moves each to the current key, and `--check`
+    # counts those under old ones.
     encrypted_files: tuple = ()
     # What a role with the export permission may export from the app, by resource
     # (security.models.ExportRequest.Resource): {"deals": ExportResource(...)}.

@@ -1,9 +1,10 @@
-"""The files of messages: kept encrypted under MEDIA_ROOT, fetched from the provider after an
-inbound message is stored, read back for a download or an outbound send.
+"""The files of messages: kept encrypted in the file store (MEDIA_ROOT or object storage),
+fetched from the provider after an inbound message is stored, read back for a download or an
+outbound send.
 
-On disk a file is `attachments/<yyyy>/<mm>/<random>.bin`, encrypted by security.files: the
-path says nothing of the client, the message or the file's name, and a file copied over
-another attachment's does not decrypt there. The name, MIME type, size and sha256 (of the
+A file is `attachments/<yyyy>/<mm>/<random>.bin`, encrypted by security.files: the name says
+nothing of the client, the message or the file's name, and a file copied over another
+attachment's does not decrypt there. The name, MIME type, size and sha256 (of the
 plaintext) are on the row.
 
 Fetching (`fetch_message`, run by the `inbox.fetch_attachments` task) is idempotent: an
@@ -94,12 +95,12 @@ def safe_content_type(mime_type: str) -> str:
 
 # --- Storage ---------------------------------------------------------------------------------
 
-# Encrypted under MEDIA_ROOT by security.files (shared with telephony's recordings).
+# Encrypted into the file store by security.files (shared with recordings and exports).
 storage = files.EncryptedFiles(ATTACHMENT_DIR, "attachment")
 
 
 def store_encrypted(data: bytes) -> str:
-    """Encrypt `data` into a new file under MEDIA_ROOT; returns its path relative to it."""
+    """Encrypt `data` into a new file in the file store; returns its name there."""
     return storage.store(data)
 
 

@@ -21,7 +21,7 @@ class SecurityConfig(AppConfig):
 
         holdings.declare(holdings.Holdings(
             app="security", api_urls="security.api.urls",
-            encrypted_files=((exports.EXPORT_DIR, exports.purpose_of_path),),
+            encrypted_files=(exports.storage.declared(),),
             pseudonymize=sandbox.pseudonymize))
         # Accounts, roles and teams and the field policy: who changed the access. And the
         # security officer's own work: a rule's threshold or response changed, an alert

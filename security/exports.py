@@ -8,18 +8,17 @@
 - At most settings.EXPORT_MAX_ROWS rows; a larger result is cut and marked `capped`.
 - Text cells that a spreadsheet would run as a formula are prefixed with a single quote
   (OWASP's advice for CSV injection), in CSV and XLSX alike.
-- The file names its exporter and the time (header lines), lives encrypted under
-  MEDIA_ROOT/exports/<id> for at most EXPORT_TTL, is handed to its requester once and is then
-  deleted; `export_cleanup` (a periodic job) removes what nobody came for.
+- The file names its exporter and the time (header lines), lives encrypted as exports/<id>
+  in the file store (security.files: MEDIA_ROOT or object storage) for at most EXPORT_TTL,
+  is handed to its requester once and is then deleted; `export_cleanup` (a periodic job)
+  removes what nobody came for.
 """
 
 import csv
 import io
-import os
 import uuid
 from datetime import date, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,8 +28,8 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from core import crypto
 from core.holdings import declared
+from security import files
 from security.audit import access_log
 from security.models import ExportRequest
 
@@ -177,8 +176,8 @@ def ready_file_text(export: ExportRequest) -> str | None:
     """The decrypted text of an export's waiting file (None when it cannot be read): the
     client's erasure checks whether a file not yet downloaded lists them."""
     try:
-        data = crypto.decrypt_bytes(_path(export).read_bytes(), _purpose(export))
-    except (OSError, crypto.DecryptionError):
+        data = storage.read(export.file_path)
+    except files.FileUnavailable:
         return None
     return data.decode("utf-8", "replace")
 
@@ -188,41 +187,21 @@ def withdraw(export: ExportRequest) -> None:
     _expire(export)
 
 
-def _storage_dir() -> Path:
-    return Path(settings.MEDIA_ROOT) / EXPORT_DIR
-
-
-def _path(export: ExportRequest) -> Path:
-    return Path(settings.MEDIA_ROOT) / export.file_path
-
-
-def _purpose(export: ExportRequest) -> str:
-    # The export's id in the associated data: a file moved under another export's name does
-    # not decrypt.
-    return f"export:{export.pk}"
-
-
 def purpose_of_path(relative: str) -> str:
-    """The purpose of the file at `relative` (`exports/<id>`), for `manage.py rotate_keys`."""
+    """The purpose of the file `relative` (`exports/<id>`): the export's id in the associated
+    data, so a file moved under another export's name does not decrypt."""
     return f"export:{relative.rsplit('/', 1)[-1]}"
 
 
+storage = files.EncryptedFiles(EXPORT_DIR, purpose_of=purpose_of_path)
+
+
 def _write(export: ExportRequest, data: bytes) -> str:
-    directory = _storage_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    relative = f"{EXPORT_DIR}/{export.pk}"
-    path = Path(settings.MEDIA_ROOT) / relative
-    temporary = path.with_suffix(".part")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(crypto.encrypt_bytes(data, _purpose(export)))
-    os.replace(temporary, path)
-    return relative
+    return storage.write(f"{EXPORT_DIR}/{export.pk}", data)
 
 
 def _delete_file(export: ExportRequest) -> None:
-    if export.file_path:
-        _path(export).unlink(missing_ok=True)
+    storage.delete(export.file_path)
 
 
 # --- Services --------------------------------------------------------------------------------
@@ -302,8 +281,8 @@ def export_download(*, user, export_id) -> tuple[str, str, bytes]:
         raise Http404
     export = mine.get()
     try:
-        data = crypto.decrypt_bytes(_path(export).read_bytes(), _purpose(export))
-    except (OSError, crypto.DecryptionError) as e:
+        data = storage.read(export.file_path)
+    except files.FileUnavailable as e:
         ExportRequest.objects.filter(pk=export.pk).update(
             status=ExportRequest.Status.FAILED, error=f"file unreadable: {e}"[:300]
         )
@@ -331,19 +310,16 @@ def export_cleanup(*, now=None) -> int:
     ).only("pk", "file_path"):
         _expire(export)
         expired += 1
-    directory = _storage_dir()
-    if directory.is_dir():
-        ready = {
-            str(pk) for pk in ExportRequest.objects.filter(
-                status=ExportRequest.Status.READY
-            ).values_list("pk", flat=True)
-        }
-        oldest = (now - EXPORT_TTL).timestamp()
-        for path in directory.iterdir():
-            try:
-                stale = path.stem not in ready and path.stat().st_mtime < oldest
-            except FileNotFoundError:  # downloaded meanwhile
-                continue
-            if stale:
-                path.unlink(missing_ok=True)
+    ready = {
+        str(pk) for pk in ExportRequest.objects.filter(
+            status=ExportRequest.Status.READY
+        ).values_list("pk", flat=True)
+    }
+    oldest = now - EXPORT_TTL
+    for name in storage.names():
+        if name.rsplit("/", 1)[-1] in ready:
+            continue
+        written = storage.modified(name)  # None: downloaded meanwhile
+        if written is not None and written < oldest:
+            storage.delete(name)
     return expired

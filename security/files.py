@@ -1,23 +1,25 @@
-"""Files of client data kept encrypted under MEDIA_ROOT, and serving them by byte ranges.
+"""Files of client data kept encrypted in the file store, and serving them by byte ranges.
 
-Shared by the inbox's attachments and telephony's call recordings. On disk a file is
-`<folder>/<yyyy>/<mm>/<random>.bin`: the path says nothing of the client or the record, and
-the bytes are `core.crypto.encrypt_bytes` of the plaintext under a purpose naming the
-path (`<purpose>:<path>`), so a file copied over another's does not decrypt there.
+Shared by the inbox's attachments, telephony's call recordings and the exports. The store is
+core.storage's "files": MEDIA_ROOT, or a bucket of S3-compatible object storage; the bytes are
+encrypted here before they reach either. A file is `<folder>/<yyyy>/<mm>/<random>.bin`: the
+name says nothing of the client or the record, and the bytes are `core.crypto.encrypt_bytes`
+of the plaintext under a purpose naming the file (`<purpose>:<name>`), so a file copied over
+another's does not decrypt there.
 """
 
-import os
 import re
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
-from core import crypto
+from core import crypto, storage
 
 # ASCII only: `\d` would also take Arabic-Indic or full-width digits, which HTTP does not.
 _RANGE = re.compile(r"^[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")
@@ -36,66 +38,80 @@ class FileUnavailable(Exception):
 
 
 class EncryptedFiles:
-    """The encrypted files of one kind: `EncryptedFiles("attachments", "attachment")`."""
+    """The encrypted files of one kind: `EncryptedFiles("attachments", "attachment")`, each
+    under the purpose `attachment:<name>`; or with `purpose_of`, a function of the name."""
 
-    def __init__(self, folder: str, purpose: str):
+    def __init__(self, folder: str, purpose: str = "", *,
+                 purpose_of: Callable[[str], str] | None = None):
         self.folder = folder
         self.purpose = purpose
+        self._purpose_of = purpose_of
 
     def _purpose(self, relative: str) -> str:
+        if self._purpose_of is not None:
+            return self._purpose_of(relative)
         return f"{self.purpose}:{relative}"
 
     def declared(self) -> tuple[str, Callable[[str], str]]:
         """As core.holdings.Holdings.encrypted_files takes it."""
         return self.folder, self._purpose
 
-    def path_of(self, relative: str) -> Path:
-        root = Path(settings.MEDIA_ROOT).resolve()
-        path = (root / relative).resolve()
-        if not relative.startswith(f"{self.folder}/") or root not in path.parents:
-            raise FileUnavailable(f"not a path of {self.folder}: {relative!r}")
-        return path
-
-    def store(self, data: bytes) -> str:
-        """Encrypt `data` into a new file; returns its path relative to MEDIA_ROOT."""
-        now = timezone.now()
-        relative = f"{self.folder}/{now:%Y}/{now:%m}/{secrets.token_hex(16)}.bin"
-        path = self.path_of(relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".part")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(crypto.encrypt_bytes(data, self._purpose(relative)))
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+    def _checked(self, relative: str) -> str:
+        if not relative.startswith(f"{self.folder}/") or ".." in relative.split("/"):
+            raise FileUnavailable(f"not a file of {self.folder}: {relative!r}")
         return relative
 
+    def path_of(self, relative: str) -> Path:
+        """The file's path on this machine, where the store is the local disk."""
+        try:
+            return Path(storage.files().path(self._checked(relative)))
+        except SuspiciousOperation:
+            raise FileUnavailable(f"not a file of {self.folder}: {relative!r}") from None
+
+    def store(self, data: bytes) -> str:
+        """Encrypt `data` into a new file; returns its name in the store."""
+        now = timezone.now()
+        return self.write(f"{self.folder}/{now:%Y}/{now:%m}/{secrets.token_hex(16)}.bin", data)
+
+    def write(self, relative: str, data: bytes) -> str:
+        """Encrypt `data` into the file `relative`, whole or not at all."""
+        token = crypto.encrypt_bytes(data, self._purpose(self._checked(relative)))
+        return storage.files().write(relative, token)
+
     def read(self, relative: str) -> bytes:
-        """The plaintext; FileUnavailable when there is no path, the file is missing or
+        """The plaintext; FileUnavailable when there is no name, the file is missing or
         altered, or it is under a key no longer held."""
         if not relative:
             raise FileUnavailable("the file is not stored")
         try:
-            token = self.path_of(relative).read_bytes()
+            token = storage.files().read(self._checked(relative))
             return crypto.decrypt_bytes(token, self._purpose(relative))
-        except (OSError, crypto.DecryptionError) as e:
+        except (OSError, crypto.DecryptionError, SuspiciousOperation) as e:
             raise FileUnavailable(str(e)) from None
 
     def delete(self, relative: str) -> None:
         if relative:
             try:
-                self.path_of(relative).unlink(missing_ok=True)
-            except FileUnavailable:
+                storage.files().delete(self._checked(relative))
+            except (FileUnavailable, SuspiciousOperation):
                 pass
 
+    def names(self) -> list[str]:
+        """Every file of this kind in the store."""
+        return list(storage.files().walk(self.folder))
+
+    def modified(self, relative: str) -> datetime | None:
+        """When the file was written; None when it is gone."""
+        try:
+            return storage.files().get_modified_time(self._checked(relative))
+        except (OSError, FileUnavailable):
+            return None
+
     def delete_with_rows_of(self, model) -> None:
-        """A row of `model` (its file's path in `file_path`) takes its file along when it is
+        """A row of `model` (its file's name in `file_path`) takes its file along when it is
         deleted, once the deletion commits (a rollback keeps both), however it goes: erasure,
         retention, or a cascade from a contact deleted in the admin. Client data must not
-        outlive its record on disk."""
+        outlive its record in the store."""
 
         def delete_file(sender, instance, **kwargs):
             path = instance.file_path

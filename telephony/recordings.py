@@ -1,5 +1,6 @@
 """Call recordings: announced by the PBX (events/record/added), fetched by a worker, kept
-encrypted under MEDIA_ROOT, streamed to whoever may see the call's deal.
+encrypted in the file store (security.files: MEDIA_ROOT or object storage), streamed to
+whoever may see the call's deal.
 
 `recording_ready` is called by the processing of events/record/added: it creates the
 Recording row once and queues the fetch after commit. When the call itself is not known yet

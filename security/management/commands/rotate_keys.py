@@ -10,10 +10,13 @@ Rotating a field key:
 
 Files encrypted with `core.crypto.encrypt_bytes` (attachments, recordings, exports: the
 folders each app declares in core.holdings, `encrypted_files`) are rotated too, after the
-values: each read, decrypted, encrypted under the current key into a file beside it and put
-in its place by a rename, so a rotation killed halfway leaves every file whole, under one key
-or the other, and running it again goes on where it stopped. A file deleted while it was being
-rewritten is not brought back. `--check` counts the files under old keys with the values.
+values, wherever the file store keeps them (core/storage.py: the disk, or every object of the
+bucket): each read, decrypted, encrypted under the current key and put in its place whole (on
+the disk a file beside it renamed into place, in a bucket one PUT), so a rotation killed
+halfway leaves every file whole, under one key or the other, and running it again goes on
+where it stopped. A file deleted or replaced while it was being rewritten is not brought back
+(the disk's inode and time, the object's ETag, checked). `--check` counts the files under old
+keys with the values.
 
 The blind index key (BLIND_INDEX_KEY) does not rotate with the field keys: an index is a
 keyed hash that must be recomputed from the plain value, and lookups miss until every row is
@@ -21,15 +24,13 @@ done. Change it only when it has leaked: set the new key, restart, and run
 `rotate_keys --reindex` (it decrypts and re-hashes every row: minutes for a million).
 """
 
-import os
-from pathlib import Path
+import os  # noqa: F401 (a test stops a rotation at os.replace, reached through this module)
 
 from django.apps import apps
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from core import crypto
+from core import crypto, storage
 from core.fields import EncryptedTextField
 
 
@@ -112,22 +113,19 @@ class Command(BaseCommand):
 
     def _files(self, current: str, *, check: bool):
         """(folder, files under old keys (moved, unless `check`), files that failed) for each
-        folder of encrypted files the apps declare."""
+        folder of encrypted files the apps declare, in the file store (the disk or the
+        bucket)."""
         from core.holdings import declared
 
-        root = Path(settings.MEDIA_ROOT)
+        store = storage.files()
         for holdings in declared():
             for folder, purpose_of in holdings.encrypted_files:
                 stale = failed = 0
-                directory = root / folder
-                paths = sorted(directory.rglob("*")) if directory.is_dir() else []
-                for path in paths:
-                    if not path.is_file() or path.suffix in (".part", ".rotating"):
-                        continue  # being written: under the current key when it lands
-                    relative = path.relative_to(root).as_posix()
+                for relative in store.walk(folder):
                     try:
-                        with path.open("rb") as file:
-                            kid = crypto.key_id_of(file.read(64))
+                        kid = crypto.key_id_of(store.head(relative, 64))
+                    except FileNotFoundError:
+                        continue  # deleted meanwhile
                     except (OSError, crypto.DecryptionError) as e:
                         failed += 1
                         self.stderr.write(f"{relative}: {e}")
@@ -136,37 +134,26 @@ class Command(BaseCommand):
                         continue
                     if check:
                         stale += 1
-                    elif self._rotate_file(path, purpose_of(relative)):
+                    elif self._rotate_file(store, relative, purpose_of(relative)):
                         stale += 1
                     else:
                         failed += 1
                 yield folder, stale, failed
 
-    def _rotate_file(self, path: Path, purpose: str) -> bool:
+    def _rotate_file(self, store, relative: str, purpose: str) -> bool:
+        """Re-encrypt one file, put in place only if it is unchanged since it was read: a
+        file deleted (erasure, retention) or replaced meanwhile is not brought back."""
         try:
-            before = path.stat()
-            plain = crypto.decrypt_bytes(path.read_bytes(), purpose)
+            version = store.version(relative)
+            if version is None:
+                return True  # deleted meanwhile: nothing left under the old key
+            plain = crypto.decrypt_bytes(store.read(relative), purpose)
         except FileNotFoundError:
-            return True  # deleted meanwhile: nothing left under the old key
+            return True
         except (OSError, crypto.DecryptionError) as e:
-            self.stderr.write(f"{path}: {e}")
+            self.stderr.write(f"{relative}: {e}")
             return False
-        rotating = path.with_suffix(".rotating")
-        fd = os.open(rotating, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(crypto.encrypt_bytes(plain, purpose))
-            try:
-                still = path.stat()
-            except FileNotFoundError:
-                still = None
-            # Deleted or replaced while it was rewritten (erasure, retention): not revived.
-            if still is None or (still.st_ino, still.st_mtime_ns) != (before.st_ino,
-                                                                       before.st_mtime_ns):
-                return True
-            os.replace(rotating, path)
-        finally:
-            rotating.unlink(missing_ok=True)
+        store.replace(relative, crypto.encrypt_bytes(plain, purpose), version=version)
         return True
 
     # Tokens are read and written with plain SQL: the field would decrypt them on the way.
