@@ -84,7 +84,7 @@ def main():
     subprocess.run(["rm", "-rf", str(restored_media)], check=True)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "manage.py", "restore", str(made.path), "--key-file", str(key)],
+        [sys.executable, "manage.py", "restore", made.where, "--key-file", str(key)],
         cwd=ROOT, capture_output=True, text=True,
         env=os.environ | {"DATABASE_URL": target, "MEDIA_ROOT": str(restored_media)})
     seconds = time.perf_counter() - started

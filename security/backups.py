@@ -1,13 +1,15 @@
 """Encrypted backups: `manage.py backup` and `manage.py restore`.
 
 An archive is one file: a tar of the database (`pg_dump`'s custom format, or the embedded
-SQLite copied through its backup API), every file under MEDIA_ROOT (attachments, recordings,
-exports: encrypted already, under the field keys) and `manifest.json`, the whole tar
-encrypted to a backup key that is not the field keys. Public-key encryption, so the servers
-write backups they cannot read: X25519 with a fresh key per archive, HKDF-SHA256, then
-AES-256-GCM over 1 MiB parts, each numbered and the last one marked, so an altered, reordered
-or truncated archive is refused with the part where it breaks (the `cryptography` library's
-primitives; nothing home-made beyond their framing).
+SQLite copied through its backup API), every file of the file store (attachments, recordings,
+exports: encrypted already, under the field keys; core/storage.py: MEDIA_ROOT or the bucket)
+and `manifest.json`, the whole tar encrypted to a backup key that is not the field keys.
+Public-key encryption, so the servers write backups they cannot read: X25519 with a fresh key
+per archive, HKDF-SHA256, then AES-256-GCM over 1 MiB parts, each numbered and the last one
+marked, so an altered, reordered or truncated archive is refused with the part where it breaks
+(the `cryptography` library's primitives; nothing home-made beyond their framing). The archive
+goes to the backup store (BACKUP_DIR, or the bucket under backups/) or to a folder given, and a
+restore takes it from either.
 
     header: MAGIC | recipient key id (16 bytes) | ephemeral public key (32 bytes)
     parts:  length (4 bytes) | AES-GCM(nonce = part number (11 bytes) | last (1 byte),
@@ -29,7 +31,8 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,12 +42,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
+from django.core.files.storage import Storage
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from core import crypto
+from core import crypto, storage
 
 MAGIC = b"CRM-BACKUP-1\n"
 PART = 1 << 20
@@ -190,14 +193,21 @@ class _Hashing:
         return data
 
 
-def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> dict:
-    """Add the file at `path` as `name`; its size and SHA-256, hashed as it is read in (each
-    file read once: a hash first read every recording and attachment twice)."""
-    info = tar.gettarinfo(path, arcname=name)
-    with path.open("rb") as file:
-        hashing = _Hashing(file)
-        tar.addfile(info, hashing)
+def _add_file(tar: tarfile.TarFile, file, name: str) -> dict:
+    """Add the open `file` as `name`; its size and SHA-256, hashed as it is read in (each
+    file read once: a hash first read every recording and attachment twice). The size is
+    the open file's, not that of a file renamed over it meanwhile (a key rotation)."""
+    status = os.fstat(file.fileno())
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = status.st_size, int(status.st_mtime), 0o600
+    hashing = _Hashing(file)
+    tar.addfile(info, hashing)
     return {"size": info.size, "sha256": hashing.digest.hexdigest()}
+
+
+def _add_stored(tar: tarfile.TarFile, store: Storage, relative: str) -> dict:
+    with store.open(relative, "rb") as file:
+        return _add_file(tar, file, f"media/{relative}")
 
 
 def _database_settings() -> dict:
@@ -235,14 +245,6 @@ def _dump_database(target: Path) -> str:
     raise BackupError(f"No backup for a {connection.vendor} database.")
 
 
-def _media_files() -> list[tuple[str, Path]]:
-    root = Path(settings.MEDIA_ROOT)
-    if not root.is_dir():
-        return []
-    return sorted((path.relative_to(root).as_posix(), path) for path in root.rglob("*")
-                  if path.is_file() and not path.name.endswith(".part"))
-
-
 def _migrations() -> list[list[str]]:
     return sorted([app, name] for app, name in
                   MigrationRecorder(connection).applied_migrations())
@@ -250,47 +252,70 @@ def _migrations() -> list[list[str]]:
 
 @dataclass
 class Made:
-    path: Path
+    name: str
+    where: str  # its path, or s3://bucket/key
     size: int
     files: int
     seconds: float
-    pruned: list[Path] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
 
 
-def backup(output: Path, *, recipient: X25519PublicKey,
+def _store(target: Path | str | Storage) -> Storage:
+    """A folder (`backup --output DIR`) as a store, or the store given."""
+    if isinstance(target, (str, Path)):
+        return storage.LocalStorage(location=str(target))
+    return target
+
+
+@contextmanager
+def _work_directory(store: Storage) -> Iterator[Path]:
+    """Where the dump and the archive are made: inside the folder they go to (the archive is
+    then renamed into place), or a temporary folder (then uploaded)."""
+    if isinstance(store, storage.LocalStorage):
+        Path(store.location).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=store.location, prefix=".backup-") as work:
+            yield Path(work)
+    else:
+        with tempfile.TemporaryDirectory(prefix="crm-backup-") as work:
+            yield Path(work)
+
+
+def backup(target: Path | Storage, *, recipient: X25519PublicKey,
            progress: Callable[[str], None] = lambda line: None,
            keep_daily: int = 7, keep_monthly: int = 12) -> Made:
-    """Write one archive into `output` (a directory) and prune the old ones."""
+    """Write one archive into `target` (a folder, or a store: core.storage.backups(), the
+    bucket when configured) and prune the old ones there."""
     started = datetime.now(UTC)
-    output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output, prefix=".backup-") as work:
-        work = Path(work)
+    store = _store(target)
+    name = f"{ARCHIVE_PREFIX}{started:{_STAMP}}{ARCHIVE_SUFFIX}"
+    media = storage.files()
+    with _work_directory(store) as work:
         progress("database")
         database = _dump_database(work)
-        files = _media_files()
+        files = list(media.walk())
         progress(f"{len(files)} files")
-        name = f"{ARCHIVE_PREFIX}{started:{_STAMP}}{ARCHIVE_SUFFIX}"
-        partial = output / f".{name}.part"
-        with partial.open("wb") as sink, _TarToEncrypted(sink, recipient) as tar:
+        archive = work / name
+        with archive.open("wb") as sink, _TarToEncrypted(sink, recipient) as tar:
+            with (work / database).open("rb") as dump:
+                dumped = _add_file(tar, dump, database)
             manifest = {
                 "format": FORMAT, "created_at": started.isoformat(),
                 "vendor": connection.vendor,
-                "database": {"name": database, **_add_file(tar, work / database, database)},
+                "database": {"name": database, **dumped},
                 "migrations": _migrations(),
                 "field_key_ids": list(crypto.keyring().ciphers),
                 "backup_key_id": key_id(recipient),
-                "files": [{"path": relative, **_add_file(tar, path, f"media/{relative}")}
-                          for relative, path in files],
+                "files": [{"path": relative, **_add_stored(tar, media, relative)}
+                          for relative in files],
             }
             # Last, with what was read: a restore finds it by name.
             _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
-        archive = output / name
-        partial.rename(archive)
+        store.move_in(name, archive)
     progress("written")
-    pruned = prune(output, keep_daily=keep_daily, keep_monthly=keep_monthly)
-    made = Made(path=archive, size=archive.stat().st_size, files=len(files),
+    pruned = prune(store, keep_daily=keep_daily, keep_monthly=keep_monthly)
+    made = Made(name=name, where=store.where(name), size=store.size(name), files=len(files),
                 seconds=(datetime.now(UTC) - started).total_seconds(), pruned=pruned)
-    logger.info("backup %s: %d bytes, %d files, %.1f s, %d old ones pruned", archive.name,
+    logger.info("backup %s: %d bytes, %d files, %.1f s, %d old ones pruned", made.where,
                 made.size, made.files, made.seconds, len(pruned))
     return made
 
@@ -324,37 +349,79 @@ class _TarToEncrypted:
             self.spool.close()
 
 
-def archives(output: Path) -> list[tuple[datetime, Path]]:
+def archives(target: Path | Storage) -> list[tuple[datetime, str]]:
+    """The archives in `target` (a folder or a store), newest first, by name."""
+    try:
+        names = _store(target).listdir("")[1]
+    except FileNotFoundError:
+        return []
     found = []
-    for path in output.glob(f"{ARCHIVE_PREFIX}*{ARCHIVE_SUFFIX}"):
-        stamp = path.name[len(ARCHIVE_PREFIX):-len(ARCHIVE_SUFFIX)]
+    for name in names:
+        if not (name.startswith(ARCHIVE_PREFIX) and name.endswith(ARCHIVE_SUFFIX)):
+            continue
+        stamp = name[len(ARCHIVE_PREFIX):-len(ARCHIVE_SUFFIX)]
         try:
-            found.append((datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC), path))
+            found.append((datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC), name))
         except ValueError:
             continue  # not one of ours: left alone
     return sorted(found, reverse=True)
 
 
-def prune(output: Path, *, keep_daily: int, keep_monthly: int) -> list[Path]:
+def prune(target: Path | Storage, *, keep_daily: int, keep_monthly: int) -> list[str]:
     """Keep the newest archive of each of the last `keep_daily` days that have one, and of
     each of the last `keep_monthly` months; delete the others (only files of our naming)."""
-    found = archives(output)
+    store = _store(target)
+    found = archives(store)
     kept, days, months = set(), [], []
-    for made, path in found:
+    for made, name in found:
         day, month = made.date(), (made.year, made.month)
         if day not in days and len(days) < keep_daily:
             days.append(day)
-            kept.add(path)
+            kept.add(name)
         if month not in months and len(months) < keep_monthly:
             months.append(month)
-            kept.add(path)
-    pruned = [path for _made, path in found if path not in kept]
-    for path in pruned:
-        path.unlink()
+            kept.add(name)
+    pruned = [name for _made, name in found if name not in kept]
+    for name in pruned:
+        store.delete(name)
     return pruned
 
 
 # --- Restoring one -------------------------------------------------------------------------
+
+
+@contextmanager
+def fetched(archive: str) -> Iterator[Path]:
+    """The archive `archive` as a file on this machine: a path as it is; `s3://bucket/key`,
+    or the name of an archive in the backup store (`backup --list`), downloaded first into a
+    temporary file (streamed, in parts)."""
+    path = Path(archive)
+    if not archive.startswith("s3://") and (path.exists() or "/" in archive):
+        yield path
+        return
+    if archive.startswith("s3://"):
+        bucket, _slash, name = archive.removeprefix("s3://").partition("/")
+        if not (bucket and name):
+            raise BackupError(f"{archive} names no object: s3://bucket/key.")
+        try:
+            store = storage.object_storage_for(bucket)
+        except ValueError:
+            raise BackupError("An s3:// archive is read with the object storage's settings: "
+                              "set OBJECT_STORAGE_BUCKET and the rest (README, Object "
+                              "storage).") from None
+    else:
+        store, name = storage.backups(), archive
+    if isinstance(store, storage.LocalStorage):
+        yield Path(store.path(name))
+        return
+    with tempfile.TemporaryDirectory(prefix="crm-restore-fetch-") as work:
+        local = Path(work) / "archive"
+        try:
+            with local.open("wb") as file:
+                store.copy_to(name, file)
+        except FileNotFoundError:
+            raise BackupError(f"No archive at {archive}.") from None
+        yield local
 
 
 @dataclass
@@ -401,8 +468,7 @@ def _database_is_empty() -> bool:
 
 
 def _media_is_empty() -> bool:
-    root = Path(settings.MEDIA_ROOT)
-    return not root.exists() or not any(root.iterdir())
+    return next(iter(storage.files().walk()), None) is None
 
 
 def _wipe() -> None:
@@ -413,7 +479,9 @@ def _wipe() -> None:
     else:
         connection.close()
         Path(_database_settings()["NAME"]).unlink(missing_ok=True)
-    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    media = storage.files()
+    for name in list(media.walk()):
+        media.delete(name)
 
 
 def restore(archive: Path, *, key: X25519PrivateKey, force: bool = False,
@@ -454,11 +522,9 @@ def restore(archive: Path, *, key: X25519PrivateKey, force: bool = False,
             connection.close()
             shutil.copyfile(content / name, _database_settings()["NAME"])
         connection.close()  # what the connection knew of the old database is gone
-        media = content / "media"
-        if media.exists():
-            root = Path(settings.MEDIA_ROOT)
-            root.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(media, root, dirs_exist_ok=True)
+        media = storage.files()
+        for entry in manifest["files"]:
+            media.move_in(entry["path"], content / "media" / entry["path"])
         progress(f"{len(manifest['files'])} files")
     applied = {tuple(entry) for entry in manifest["migrations"]}
     migrated = bool(known - applied)

@@ -1,10 +1,10 @@
 import logging
-from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 from django.core.management import call_command
 
+from core import storage
 from security import backups
 from security.accounts import revoked_credentials_delete_stale
 from security.exports import export_cleanup
@@ -40,16 +40,16 @@ def mail_alert(alert_id: int) -> int:
 
 @shared_task(name="security.backup_daily")
 def backup_daily() -> str:
-    """The nightly backup into BACKUP_DIR (security/backups.py, which logs it), old ones
-    pruned; nothing (a warning in the log) while BACKUP_PUBLIC_KEY is not set. Returns the
-    archive's path."""
+    """The nightly backup into the backup store (BACKUP_DIR, or the object storage's bucket;
+    security/backups.py, which logs it), old ones pruned; nothing (a warning in the log) while
+    BACKUP_PUBLIC_KEY is not set. Returns where the archive went."""
     if not settings.BACKUP_PUBLIC_KEY:
         logger.warning(
             "no backup tonight: BACKUP_PUBLIC_KEY is not set (README, Backups and restore)")
         return ""
-    made = backups.backup(Path(settings.BACKUP_DIR),
+    made = backups.backup(storage.backups(),
                           recipient=backups.public_key(settings.BACKUP_PUBLIC_KEY))
-    return str(made.path)
+    return made.where
 
 
 @shared_task(name="security.run_due_offboardings")

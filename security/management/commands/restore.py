@@ -1,8 +1,10 @@
 """`manage.py restore ARCHIVE --key-file FILE [--force]`: an archive of `manage.py backup`
-into the configured database and media store (security/backups.py). The whole archive is
-decrypted and checked against its manifest first; an empty target is required (`--force`
-wipes it). Then `verify_audit` runs and its report is printed; the exit status is non-zero
-if it finds a break."""
+into the configured database and media store (security/backups.py). ARCHIVE is a path, an
+object `s3://bucket/key` (read with the object storage's settings), or the name of an archive
+in the backup store (`backup --list`); one in a bucket is downloaded to a temporary file
+first. The whole archive is decrypted and checked against its manifest first; an empty target
+is required (`--force` wipes it). Then `verify_audit` runs and its report is printed; the exit
+status is non-zero if it finds a break."""
 
 import io
 import os
@@ -18,7 +20,8 @@ class Command(BaseCommand):
     help = "Restore an encrypted backup into the (empty) configured database and media store."
 
     def add_arguments(self, parser):
-        parser.add_argument("archive")
+        parser.add_argument("archive", help="A path, s3://bucket/key, or the name of an "
+                            "archive in the backup store.")
         parser.add_argument("--key-file", help="A file holding the backup private key "
                             "(default: the BACKUP_PRIVATE_KEY environment variable).")
         parser.add_argument("--force", action="store_true",
@@ -34,9 +37,10 @@ class Command(BaseCommand):
             raise CommandError("Give the backup private key: --key-file FILE or "
                                "BACKUP_PRIVATE_KEY.")
         try:
-            restored = backups.restore(
-                Path(archive), key=backups.private_key(text), force=force,
-                progress=lambda step: self.stderr.write(f"restore: {step}"))
+            with backups.fetched(archive) as local:
+                restored = backups.restore(
+                    local, key=backups.private_key(text), force=force,
+                    progress=lambda step: self.stderr.write(f"restore: {step}"))
         except backups.BackupError as e:
             raise CommandError(str(e)) from None
         manifest = restored.manifest
