@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Run a command with throwaway PostgreSQL, Redis and an IMAP server (Dovecot) on 127.0.0.1,
-# unless DATABASE_URL, REDIS_URL and TEST_IMAP_URL are already given. Everything lives in a temporary directory and is stopped
-# (and removed) when the command ends, whatever its outcome.
+# Run a command with throwaway PostgreSQL, Redis, an IMAP server (Dovecot) and an
+# S3-compatible object storage (moto's server, from the test extras) on 127.0.0.1, unless
+# DATABASE_URL, REDIS_URL, TEST_IMAP_URL and TEST_S3_URL are already given. Everything lives
+# in a temporary directory and is stopped (and removed) when the command ends, whatever its
+# outcome.
 #
 #   scripts/test-services.sh .venv/bin/pytest
 set -euo pipefail
 
-need_pg=1; need_redis=1; need_imap=1
+need_pg=1; need_redis=1; need_imap=1; need_s3=1
 [ -n "${DATABASE_URL:-}" ] && need_pg=0
 [ -n "${REDIS_URL:-}" ] && need_redis=0
 [ -n "${TEST_IMAP_URL:-}" ] && need_imap=0
+[ -n "${TEST_S3_URL:-}" ] && need_s3=0
 
 pg_bin() {
     local dir
@@ -40,6 +43,16 @@ install_missing() {
     done
 }
 
+# moto's server comes with the test extras (pyproject.toml): beside the command's Python
+# (.venv/bin/pytest), in the project's .venv, or on PATH.
+moto_server_bin() {
+    local dir
+    for dir in "$(dirname "$1")" "$(dirname "$0")/../.venv/bin"; do
+        [ -x "$dir/moto_server" ] && { echo "$dir/moto_server"; return 0; }
+    done
+    command -v moto_server
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -47,7 +60,7 @@ free_port() {
 install_missing
 tmp=$(mktemp -d /tmp/crm-test-services.XXXXXX)
 chmod 755 "$tmp"
-pg_started=0; redis_started=0; imap_started=0
+pg_started=0; redis_started=0; imap_started=0; s3_started=0
 
 cleanup() {
     local status=$?
@@ -59,6 +72,9 @@ cleanup() {
     fi
     if [ $imap_started = 1 ]; then
         dovecot -c "$tmp/dovecot/dovecot.conf" stop >/dev/null 2>&1 || true
+    fi
+    if [ $s3_started = 1 ]; then
+        kill "$(cat "$tmp/moto.pid" 2>/dev/null)" 2>/dev/null || true
     fi
     rm -rf "$tmp"
     exit $status
@@ -179,6 +195,32 @@ EOF
     done
     export TEST_IMAP_URL="imap://127.0.0.1:$port" TEST_IMAP_PASSWORD=test-password
     echo "Dovecot $(dovecot --version | awk '{print $1}') on 127.0.0.1:$port" >&2
+fi
+
+if [ $need_s3 = 1 ]; then
+    # Buckets and objects in memory, gone with the process; each test makes a bucket of its own.
+    moto=$(moto_server_bin "$1") || {
+        echo "moto_server is missing: install the test extras (pip install '.[test]')" \
+             "or set TEST_S3_URL to a running S3-compatible server." >&2
+        exit 1
+    }
+    port=$(free_port)
+    "$moto" -H 127.0.0.1 -p "$port" >"$tmp/moto.log" 2>&1 &
+    echo $! >"$tmp/moto.pid"
+    s3_started=1
+    for attempt in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" \
+            2>/dev/null && break
+        if [ "$attempt" = 100 ] || ! kill -0 "$(cat "$tmp/moto.pid")" 2>/dev/null; then
+            echo "moto's S3 server did not answer on 127.0.0.1:$port:" >&2
+            cat "$tmp/moto.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    export TEST_S3_URL="http://127.0.0.1:$port"
+    echo "moto $("$(dirname "$moto")/python" -c 'import moto; print(moto.__version__)' \
+        2>/dev/null || echo '') S3 on 127.0.0.1:$port" >&2
 fi
 
 "$@"
