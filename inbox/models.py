@@ -8,6 +8,7 @@ client's open deal: its messages appear on that deal's timeline (registered as t
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -325,6 +326,16 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} #{self.pk}"
+
+    @property
+    def mail_details(self):
+        """The MailDetails of an e-mail, None for any other message. For templates: `mail`, a
+        reverse one-to-one, raises for a message without one, and a template answers each
+        raise with a dir() of the message: 0.1 ms a message of the deal card's chat."""
+        try:
+            return self.mail
+        except ObjectDoesNotExist:
+            return None
 
 
 class MailDetails(models.Model):

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -25,6 +26,25 @@ def when(value, seconds: str = ""):
     if local.year == timezone.localdate().year:
         return date_format(local, f"j E, {time}")
     return date_format(local, f"j E Y, {time}")
+
+
+@register.filter
+def moment(value, css_class: str = ""):
+    """`<time datetime="ISO 8601">` and the moment as `when` shows it, with one conversion to
+    the current time zone for both: three `date` filters a chat message took 0.15 ms, 4.5 of
+    the deal card's 30 messages."""
+    if not isinstance(value, datetime):
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return format_html('<time{} datetime="{}">{}</time>',
+                       format_html(' class="{}"', css_class) if css_class else "",
+                       local.isoformat(), when(local))
+
+
+@register.filter
+def epoch(value):
+    """Seconds since 1970 (the `date:"U"` filter's answer, without its formatting)."""
+    return int(value.timestamp()) if isinstance(value, datetime) else ""
 
 
 @register.filter

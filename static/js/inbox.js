@@ -122,6 +122,15 @@
       .then(function () { link.removeAttribute("aria-busy"); });
   });
 
+  // Scrolled up to the top of a chat: its older messages come as if "Load older" was clicked
+  // (the card renders one page; the link stays for keyboards and for pages without scripts).
+  document.addEventListener("scroll", function (event) {
+    var list = event.target;
+    if (!list.matches || !list.matches("[data-chat-messages]") || list.scrollTop > 40) return;
+    var link = list.closest("[data-chat]").querySelector("a[data-chat-older]");
+    if (link && link.getAttribute("aria-busy") !== "true") link.click();
+  }, true);
+
   // What a composer's post carries: the text that leaves the box once the post succeeded.
   document.addEventListener("submit", function (event) {
     var form = event.target;
