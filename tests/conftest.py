@@ -146,12 +146,15 @@ def _fresh_cache():
     from django.core.cache import cache
 
     from security import masking
+    from security.audit import rules
 
     cache.clear()
     masking.policy_changed()
+    rules.settings_changed()
     yield
     cache.clear()
     masking.policy_changed()
+    rules.settings_changed()
 
 
 @pytest.fixture(autouse=True)
