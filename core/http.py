@@ -36,3 +36,10 @@ def query_text(params, name: str, length: int = 100) -> str:
     """A search box's text: at most `length` characters, without NUL (which PostgreSQL refuses
     in any text, a 500)."""
     return params.get(name, "").replace("\x00", "").strip()[:length]
+
+
+def wants_folded_form(request) -> bool:
+    """A page's GET asking for its form alone (`?part=form`): a card folds that form and
+    fetches it when unfolded (static/js/live.js, `details[data-fold-src]`), so the card's
+    every view does not render a form rarely opened."""
+    return request.method == "GET" and request.GET.get("part") == "form"

@@ -60,7 +60,7 @@ ROUTES: dict[str, Route] = {
     "deal_move": Route(("post",), _deal, {"stage": "1"}),
     "deal_status": Route(("post",), _deal, {"status": "won"}),
     "deal_note_add": Route(("post",), _deal, {"text": "x"}),
-    "deal_task_add": Route(("post",), _deal, {"title": "x"}),
+    "deal_task_add": Route(("get", "post"), _deal, {"title": "x"}),  # GET: the folded form
     "deal_timeline": Route(("get",), _deal),
     "deal_mention_candidates": Route(("get",), _deal),
     "deal_timeline_entry": Route(("get",), lambda w: {"pk": w.deal.pk, "entry_id": w.entry.pk}),

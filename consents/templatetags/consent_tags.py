@@ -2,7 +2,6 @@ from django import template
 from django.utils.translation import gettext_lazy as _
 
 from consents import selectors
-from consents.forms import ConsentRecordForm
 from crm import selectors as crm_selectors
 
 register = template.Library()
@@ -42,5 +41,4 @@ def consent_panel(context, contact):
         "contact": contact,
         "overview": selectors.consent_overview(contact=contact),
         "can_record": can_record,
-        "form": ConsentRecordForm(auto_id="consent-%s") if can_record else None,
     }

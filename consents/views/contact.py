@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from consents import selectors, services
 from consents.forms import ConsentRecordForm
 from consents.models import ConsentEvent
+from core.http import wants_folded_form
 from crm import selectors as crm_selectors
 from security.audit import access_log
 from security.audit.access_log import Action
@@ -24,6 +25,12 @@ def contact_consents(request, pk):
     contact = crm_selectors.contact_get(user=user, pk=pk)
     can_record = crm_selectors.contact_can_edit(user=user, contact=contact)
     form = ConsentRecordForm(request.POST or None, auto_id="consent-%s")
+    if wants_folded_form(request):
+        # The cards' folded form: the purposes and kinds, nothing of the client to log.
+        if not can_record:
+            raise PermissionDenied(_("You may look at this contact but not change it."))
+        return render(request, "consents/_consent_form.html", {"contact": contact,
+                                                               "form": form})
     if request.method == "POST":
         if not can_record:
             raise PermissionDenied(_("You may look at this contact but not change it."))

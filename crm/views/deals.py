@@ -164,7 +164,10 @@ def _deal_card(request, deal: Deal, *, note_form=None, task_form=None, status_fo
         "tasks": selectors.deal_open_tasks(deal=deal),
         "stages": selectors.pipeline_stages(pipeline=deal.pipeline),
         "note_form": note_form or NoteForm(),
-        "task_form": task_form or TaskForm(user=user, deal=deal),
+        # The task form is folded (fetched from deal_task_add when unfolded): rendered here
+        # only with its errors, or when asked for by a browser without scripts.
+        "task_form": task_form or (TaskForm(user=user, deal=deal)
+                                   if request.GET.get("unfold") == "task" else None),
         "status_form": status_form or DealStatusForm(initial={"status": deal.status}),
         "not_worked": deal.pk in selectors.deals_not_worked_in_crm([deal]),
     })
@@ -277,9 +280,15 @@ def open_tasks_html(request, deal) -> str:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def deal_task_add(request, pk):
+    """GET: the card's folded task form alone; POST: add the task."""
     deal = selectors.deal_get_to_change(user=request.user, pk=pk)
+    if request.method == "GET":
+        if not request.user.has_perm("crm.add_task"):
+            raise PermissionDenied(_("Your role does not allow this action."))
+        return render(request, "crm/_deal_task_form.html", {
+            "deal": deal, "task_form": TaskForm(user=request.user, deal=deal)})
     form = TaskForm(request.POST, user=request.user, deal=deal)
     if form.is_valid():
         try:

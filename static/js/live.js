@@ -3,6 +3,8 @@
  * - Forms marked data-async (note, task, task done) post with fetch and update the page in
  *   place instead of reloading; on anything but a JSON answer they fall back to a normal post.
  * - "Show older" loads the next page of the timeline into the list.
+ * - A folded form (details[data-fold-src]: sharing, consents) is fetched when first unfolded;
+ *   until then, and without scripts, the fold holds a link to the page that has the form.
  * - On a deal card, a websocket to /ws/ subscribes to the deal (every other page of a logged-in
  *   user opens it too, for the user's own events: base.html marks them data-live-user; one
  *   socket a page either way). A `timeline.entry` event makes
@@ -181,6 +183,33 @@
       if (button) button.removeAttribute("aria-busy");
     });
   });
+
+  /* --- Folded forms ------------------------------------------------------------------------ */
+
+  // `toggle` does not bubble: listened to while it goes down (capture).
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.open || !details.matches || !details.matches("details[data-fold-src]")) return;
+    if (details.dataset.foldState || !window.fetch) return;
+    var body = details.querySelector("[data-fold-body]");
+    details.dataset.foldState = "loading";
+    body.setAttribute("aria-busy", "true");
+    fetch(details.dataset.foldSrc, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        body.replaceChildren(parse(html));
+        details.dataset.foldState = "loaded";
+        var first = body.querySelector("input:not([type=hidden]), select, textarea");
+        if (first) first.focus();
+      })
+      .catch(function () {
+        delete details.dataset.foldState;  // the link stays; unfolding again tries again
+      })
+      .then(function () { body.removeAttribute("aria-busy"); });
+  }, true);
 
   /* --- Show older -------------------------------------------------------------------------- */
 

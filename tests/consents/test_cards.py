@@ -55,7 +55,9 @@ class TestCards:
         card = client_for(anna).get(anna_contact.get_absolute_url()).content.decode()
         history = client_for(anna).get(
             reverse("contact_consents", args=[anna_contact.pk])).content.decode()
-        for page in (card, history):
+        fold = client_for(anna).get(
+            reverse("contact_consents", args=[anna_contact.pk]) + "?part=form").content.decode()
+        for page in (card, history, fold):
             assert XSS not in page
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
@@ -97,7 +99,21 @@ class TestRecordFromTheCard:
         assert client_for(ivan).post(self.url(anna_deal.contact), body).status_code == 403
         assert client_for(olga).post(self.url(anna_deal.contact), body).status_code == 404
         assert client_for(olga).get(self.url(anna_deal.contact)).status_code == 404
+        fold = self.url(anna_deal.contact) + "?part=form"
+        assert client_for(ivan).get(fold).status_code == 403
+        assert client_for(olga).get(fold).status_code == 404
         assert not ConsentEvent.objects.exists()
+
+    def test_the_cards_fold_the_form_and_fetch_it_alone(self, anna, anna_deal, newsletter):
+        fold = self.url(anna_deal.contact) + "?part=form"
+        for card in (anna_deal.get_absolute_url(), anna_deal.contact.get_absolute_url()):
+            page = client_for(anna).get(card).content.decode()
+            assert 'name="document"' not in page and f'data-fold-src="{fold}"' in page
+        form = client_for(anna).get(fold)
+        html = form.content.decode()
+        assert form.status_code == 200 and "<html" not in html
+        assert 'name="document"' in html and 'value="newsletter"' in html
+        assert f'action="{self.url(anna_deal.contact)}"' in html
 
     def test_the_history_shows_who_when_source_and_version_and_is_logged(
         self, anna, anna_contact, newsletter,

@@ -347,10 +347,15 @@ def test_it_does_not_redirect_to_another_site_after_a_move(as_anna, anna_deal):
 def test_state_changes_are_post_only(as_anna, anna_deal, anna_task):
     for url in [
         f"/deals/{anna_deal.pk}/move/", f"/deals/{anna_deal.pk}/status/",
-        f"/deals/{anna_deal.pk}/notes/", f"/deals/{anna_deal.pk}/tasks/",
+        f"/deals/{anna_deal.pk}/notes/",
         f"/tasks/{anna_task.pk}/complete/", f"/contacts/{anna_deal.contact_id}/notes/",
     ]:
         assert as_anna.get(url).status_code == 405, url
+    # GET of the deal's tasks/ is the card's folded form, and adds nothing.
+    tasks = list(anna_deal.tasks.values_list("pk", flat=True))
+    form = as_anna.get(f"/deals/{anna_deal.pk}/tasks/")
+    assert form.status_code == 200 and 'name="title"' in form.content.decode()
+    assert list(anna_deal.tasks.values_list("pk", flat=True)) == tasks
 
 
 # --- Status ----------------------------------------------------------------------------------

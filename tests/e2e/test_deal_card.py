@@ -79,6 +79,18 @@ def test_a_manager_adds_a_note_and_sees_live_updates(
     in_another_thread(services.note_add, by=head_north, deal=anna_deal, text="Согласовал скидку 5%")
     expect(timeline.locator("li").first).to_contain_text("Согласовал скидку 5%")
 
+    # The folded forms come when unfolded: a task is added, the sharing form is there.
+    tasks = page.locator("#tasks")
+    expect(tasks.locator("input[name=title]")).to_have_count(0)
+    tasks.get_by_text("Добавить задачу").first.click()
+    tasks.locator("input[name=title]").fill("Отправить счёт")
+    tasks.locator("form button[type=submit]").click()
+    expect(page.locator("[data-tasks]")).to_contain_text("Отправить счёт")
+    expect(tasks.locator("input[name=title]")).to_have_value("")
+    shares = page.locator("#shares")
+    shares.locator("summary").click()
+    expect(shares.locator("select[name=share-user]")).to_be_visible()
+
     assert page.evaluate("window.__noReload") is True
     assert timeline.locator("li", has_text="Клиент просит счёт").count() == 1
     assert timeline.locator("img").count() == 0

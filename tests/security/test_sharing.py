@@ -332,8 +332,11 @@ def test_the_card_shows_who_the_deal_is_shared_with_and_the_form(anna, olga, hea
     assert 'id="shares"' in page
     assert "Olga" in page and "Head_North" in page
     assert reverse("deal_share_revoke", args=[anna_deal.pk, olga.pk]) in page
-    assert f'action="{reverse("deal_shares", args=[anna_deal.pk])}"' in page
     assert timezone.localtime(until).strftime("%H:%M") in page
+    # The form is folded: fetched when unfolded, the sharing page linked meanwhile.
+    assert f'data-fold-src="{reverse("deal_shares", args=[anna_deal.pk])}?part=form"' in page
+    form = html_for(anna).get(reverse("deal_shares", args=[anna_deal.pk]) + "?part=form")
+    assert f'action="{reverse("deal_shares", args=[anna_deal.pk])}"' in form.content.decode()
 
 
 def test_the_colleague_sees_the_shared_deal_in_the_list_and_the_card_read_only(
@@ -411,12 +414,16 @@ def test_the_cards_picker_lists_the_deals_team_first_and_finds_the_rest(anna, iv
                                                                          monkeypatch):
     """A company of thousands: the card's folded form offers a few colleagues, the deal's
     team first, and links to the search; a colleague not offered is still shared with."""
-    from crm.templatetags import sharing as card_panel
+    from crm.views import sharing as sharing_views
 
-    monkeypatch.setattr(card_panel, "CARD_OPTIONS", 1)
+    monkeypatch.setattr(sharing_views, "CARD_OPTIONS", 1)
     olga.first_name = "Aaa"  # first by name, but of another team
     olga.save()
-    html = html_for(anna).get(anna_deal.get_absolute_url()).content.decode()
+    card = html_for(anna).get(anna_deal.get_absolute_url()).content.decode()
+    fold = reverse("deal_shares", args=[anna_deal.pk]) + "?part=form"
+    assert 'name="share-user"' not in card and f'data-fold-src="{fold}"' in card
+    html = html_for(anna).get(fold).content.decode()
+    assert "<html" not in html, "the form alone"
     picker = html[html.index('name="share-user"'):]
     picker = picker[:picker.index("</select>")]
     assert f'value="{ivan.pk}"' in picker and f'value="{olga.pk}"' not in picker
@@ -433,6 +440,7 @@ def test_sharing_routes_answer_404_to_outsiders_403_to_viewers_and_login_to_anon
     share(anna_deal, olga)
     routes = [
         ("get", reverse("deal_shares", args=[anna_deal.pk])),
+        ("get", reverse("deal_shares", args=[anna_deal.pk]) + "?part=form"),  # the card's fold
         ("post", reverse("deal_shares", args=[anna_deal.pk])),
         ("post", reverse("deal_share_revoke", args=[anna_deal.pk, olga.pk])),
     ]
@@ -443,7 +451,7 @@ def test_sharing_routes_answer_404_to_outsiders_403_to_viewers_and_login_to_anon
         assert response.status_code == 302 and "/login/" in response["Location"], url
     missing = reverse("deal_shares", args=[Deal.objects.order_by("-pk")[0].pk + 1])
     assert html_for(anna).get(missing).status_code == 404
-    assert html_for(anna).get(routes[2][1]).status_code == 405  # revoking is POST only
+    assert html_for(anna).get(routes[3][1]).status_code == 405  # revoking is POST only
     assert len(sharing.deal_shares(deal=anna_deal)) == 1
 
 
