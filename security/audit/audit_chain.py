@@ -56,9 +56,10 @@ def append(model: type[ChainedRecord], records: list[ChainedRecord], *,
         return records
     name = model._meta.label_lower
     with _local_lock, transaction.atomic():
-        # The same two queries whether or not the chain has begun.
-        heads.objects.bulk_create([heads(name=name)], ignore_conflicts=True)
-        head = heads.objects.select_for_update().get(name=name)
+        head = heads.objects.select_for_update().filter(name=name).first()
+        if head is None:  # the chain's first records: its head made, by whoever comes first
+            heads.objects.bulk_create([heads(name=name)], ignore_conflicts=True)
+            head = heads.objects.select_for_update().get(name=name)
         seq, prev = head.seq, head.hash or GENESIS
         for record in records:
             seq += 1
