@@ -24,6 +24,7 @@ from security.audit import access_log
 from security.audit.access_log import Action
 from telephony.models import PbxAccount
 from tests.scanning import Client, found
+from tests.security.test_backups import key_file, make_backup  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -193,3 +194,39 @@ def test_the_production_database_and_a_non_empty_target_are_refused(world, sandb
     make_sandbox(sandbox_url)
     with pytest.raises(CommandError, match="not empty"):
         make_sandbox(sandbox_url)
+
+
+def test_a_sandbox_is_made_from_a_backup_archive(world, sandbox_url, key_file, tmp_path,
+                                                 settings):
+    """The same sandbox from last night's archive instead of the live database: the archive
+    checked and opened with the backup key, its dump restored into the target, then the same
+    pseudonymization and scan."""
+    first, second, company = world
+    archive = make_backup(tmp_path / "backups")
+    report = make_sandbox(sandbox_url, from_backup=str(archive), key_file=str(key_file),
+                          password="training-2026")
+    assert "crm.contact" in report
+    database = psycopg2.connect(sandbox_url)
+    try:
+        use_keys_of(report, settings)
+        values = [*first.values(), *second.values(), company.name, company.inn, *IN_FREE_TEXT]
+        hits = found(values, cursor=database.cursor(), files=False)
+        assert not hits, hits
+        names = _one(database.cursor(), "SELECT name FROM crm_contact ORDER BY id")
+        assert len(names) == 2 and first.name not in names
+    finally:
+        database.close()
+    # A tampered archive makes no sandbox and leaves the target empty.
+    tampered = tmp_path / "tampered.crmbackup"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 1
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(CommandError):
+        make_sandbox(sandbox_url, from_backup=str(tampered), key_file=str(key_file),
+                     force=True)
+    database = psycopg2.connect(sandbox_url)
+    try:
+        assert _one(database.cursor(), "SELECT count(*) FROM information_schema.tables "
+                                        "WHERE table_schema = 'public'") == [0]
+    finally:
+        database.close()
