@@ -196,7 +196,7 @@ def test_the_production_database_and_a_non_empty_target_are_refused(world, sandb
         make_sandbox(sandbox_url)
 
 
-def test_a_sandbox_is_made_from_a_backup_archive(world, sandbox_url, key_file, tmp_path,
+def test_a_sandbox_is_made_from_a_backup_archive(world, sandbox_url, key_file, tmp_path,  # noqa: F811
                                                  settings):
     """The same sandbox from last night's archive instead of the live database: the archive
     checked and opened with the backup key, its dump restored into the target, then the same
