@@ -18,6 +18,8 @@ def conversation_panel(context, deal):
     # the newest one, with a way back to the newest.
     at = int_or_none(context["request"].GET.get("message"))
     for conversation in conversations:
+        if conversation.contact_id == deal.contact_id:  # the card's client, read already
+            conversation.contact = deal.contact
         conversation.chat_has_newer = False
         opened = at and selectors.chat_page_at(conversation=conversation, message_id=at)
         if opened:
