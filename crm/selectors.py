@@ -100,7 +100,7 @@ def deal_visibility_parts(user, *, codename: str = "view_deal") -> list[QuerySet
 def deal_is_visible(*, user, deal: Deal) -> bool:
     """Whether deals_visible_to(user) holds `deal`, answered from the row where it can be (the
     owner, the head's teams) and by one share lookup otherwise. The same rule as
-    deal_visibility_parts: tests/crm/test_visibility_property.py holds them to one answer."""
+    deal_visibility_parts: tests/crm/test_visibility_rule.py holds them to one answer."""
     role = active_role(user)
     if role == roles.ADMIN:
         return True

@@ -3,7 +3,8 @@
  * - Forms marked data-async (note, task, task done) post with fetch and update the page in
  *   place instead of reloading; on anything but a JSON answer they fall back to a normal post.
  * - "Show older" loads the next page of the timeline into the list.
- * - A folded form (details[data-fold-src]: sharing, consents) is fetched when first unfolded;
+ * - A folded form (details[data-fold-src]: a task, sharing, consents) is fetched when first
+ *   unfolded;
  *   until then, and without scripts, the fold holds a link to the page that has the form.
  * - On a deal card, a websocket to /ws/ subscribes to the deal (every other page of a logged-in
  *   user opens it too, for the user's own events: base.html marks them data-live-user; one
@@ -196,7 +197,8 @@
     body.setAttribute("aria-busy", "true");
     fetch(details.dataset.foldSrc, { headers: { Accept: "text/html" }, credentials: "same-origin" })
       .then(function (response) {
-        if (!response.ok) throw new Error(String(response.status));
+        // A redirect is the login page (the session ended): not a form to show in the fold.
+        if (!response.ok || response.redirected) throw new Error(String(response.status));
         return response.text();
       })
       .then(function (html) {
