@@ -4,8 +4,7 @@
  *   place instead of reloading; on anything but a JSON answer they fall back to a normal post.
  * - "Show older" loads the next page of the timeline into the list.
  * - A folded form (details[data-fold-src]: a task, sharing, consents) is fetched when first
- *   unfolded;
- *   until then, and without scripts, the fold holds a link to the page that has the form.
+ *   unfolded; until then, and without scripts, the fold holds a link to a page with the form.
  * - On a deal card, a websocket to /ws/ subscribes to the deal (every other page of a logged-in
  *   user opens it too, for the user's own events: base.html marks them data-live-user; one
  *   socket a page either way). A `timeline.entry` event makes
