@@ -97,10 +97,11 @@ def deal_visibility_parts(user, *, codename: str = "view_deal") -> list[QuerySet
     return parts
 
 
-def deal_is_visible(*, user, deal: Deal) -> bool:
-    """Whether deals_visible_to(user) holds `deal`, answered from the row where it can be (the
-    owner, the head's teams) and by one share lookup otherwise. The same rule as
-    deal_visibility_parts: tests/crm/test_visibility_rule.py holds them to one answer."""
+def deal_is_visible(*, user, deal: Deal, codename: str = "view_deal") -> bool:
+    """Whether deals_visible_to(user) holds `deal` (with codename="change_deal": what the
+    user may change), answered from the row where it can be (the owner, the head's teams)
+    and by one share lookup otherwise. The same rule as deal_visibility_parts:
+    tests/crm/test_visibility_rule.py holds them to one answer."""
     role = active_role(user)
     if role == roles.ADMIN:
         return True
@@ -110,7 +111,8 @@ def deal_is_visible(*, user, deal: Deal) -> bool:
         return True
     if role == roles.SALES_HEAD and deal.team_id in user.headed_team_ids:
         return True
-    return live_deal_shares(user=user).filter(content_object_id=deal.pk).exists()
+    return live_deal_shares(user=user, codename=codename).filter(
+        content_object_id=deal.pk).exists()
 
 
 def _visible(model, parts: list[QuerySet] | None) -> QuerySet:
@@ -264,18 +266,10 @@ def task_get(*, user, pk) -> Task:
 def deal_can_edit(*, user, deal: Deal) -> bool:
     """Whether `user` may change `deal` (the caller has it from `deal_get`): its owner, the
     head of its team, the admin, or someone holding a live edit share."""
-    role = active_role(user)
-    if role not in (roles.ADMIN, roles.SALES_HEAD, roles.MANAGER):
+    if active_role(user) not in (roles.ADMIN, roles.SALES_HEAD, roles.MANAGER):
         return False
-    if not user.has_perm("crm.change_deal"):
-        return False
-    if role == roles.ADMIN or deal.owner_id == user.pk:
-        return True
-    if role == roles.SALES_HEAD and deal.team_id in user.headed_team_ids:
-        return True
-    return live_deal_shares(user=user, codename="change_deal").filter(
-        content_object_id=deal.pk
-    ).exists()
+    return user.has_perm("crm.change_deal") and deal_is_visible(user=user, deal=deal,
+                                                                 codename="change_deal")
 
 
 def contact_can_edit(*, user, contact: Contact) -> bool:

@@ -1,8 +1,8 @@
 """The deal visibility rule is written twice: as the union of parts the lists filter by
 (crm.selectors.deal_visibility_parts) and as the answer for one deal in hand
 (deal_is_visible, which deal_get and so every deal route asks). Every kind of viewer against
-every kind of deal and share: the two agree, and deal_get answers 404 exactly where the
-lists leave the deal out."""
+every kind of deal and share: the two agree (for seeing and for changing), and deal_get
+answers 404 exactly where the lists leave the deal out."""
 
 from datetime import timedelta
 
@@ -67,7 +67,7 @@ def world(north, south):
 
 def test_the_rule_for_one_deal_is_the_rule_of_the_lists(world):
     viewers, deals = world
-    seen = set()
+    seen, deals_editable = set(), {}
     for who, viewer in viewers.items():
         listed = set(selectors.deals_visible_to(viewer).values_list("pk", flat=True))
         for kind, deal in deals.items():
@@ -81,4 +81,10 @@ def test_the_rule_for_one_deal_is_the_rule_of_the_lists(world):
             else:
                 assert answer, (who, kind)
             seen.add(answer)
+            editable = deals_editable.get(who)
+            if editable is None:
+                editable = deals_editable[who] = set(
+                    selectors.deals_editable_by(viewer).values_list("pk", flat=True))
+            assert selectors.deal_can_edit(user=viewer, deal=fresh) == (deal.pk in editable), \
+                (who, kind, "edit")
     assert seen == {True, False}, "the world must hold both answers"
