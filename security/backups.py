@@ -95,6 +95,20 @@ def private_key(text: str) -> X25519PrivateKey:
     return X25519PrivateKey.from_private_bytes(_key_bytes(text, "The backup private key"))
 
 
+def private_key_from(key_file: str | None) -> X25519PrivateKey:
+    """The backup private key as `restore` and `make_sandbox --from-backup` take it: from the
+    file named, else from the BACKUP_PRIVATE_KEY environment variable (never a setting: it
+    stays off the servers)."""
+    try:
+        text = Path(key_file).read_text() if key_file else os.environ.get("BACKUP_PRIVATE_KEY",
+                                                                            "")
+    except OSError as e:
+        raise BackupError(f"cannot read the key file: {e}") from None
+    if not text.strip():
+        raise BackupError("Give the backup private key: --key-file FILE or BACKUP_PRIVATE_KEY.")
+    return private_key(text)
+
+
 def key_id(key: X25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:32]

@@ -39,24 +39,13 @@ class Command(BaseCommand):
         if not database_url:
             raise CommandError("Give the sandbox's database: --database-url URL.")
         try:
-            key = backups.private_key(self._key_text(key_file)) if from_backup else None
+            key = backups.private_key_from(key_file) if from_backup else None
             made = sandbox.make(database_url, archive=Path(from_backup) if from_backup else None,
                                 key=key, force=force, password=password,
                                 progress=lambda step: self.stderr.write(f"make_sandbox: {step}"))
         except (sandbox.SandboxError, backups.BackupError) as e:
             raise CommandError(str(e)) from None
         self._print(made)
-
-    def _key_text(self, key_file) -> str:
-        try:
-            text = (Path(key_file).read_text() if key_file
-                    else os.environ.get("BACKUP_PRIVATE_KEY", ""))
-        except OSError as e:
-            raise CommandError(f"cannot read the key file: {e}") from None
-        if not text.strip():
-            raise CommandError("Give the backup private key: --key-file FILE or "
-                               "BACKUP_PRIVATE_KEY.")
-        return text
 
     def _rewrite(self, report_file):
         import json

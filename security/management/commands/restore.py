@@ -7,8 +7,6 @@ is required (`--force` wipes it). Then `verify_audit` runs and its report is pri
 status is non-zero if it finds a break."""
 
 import io
-import os
-from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -29,17 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *, archive, key_file, force, **options):
         try:
-            text = (Path(key_file).read_text() if key_file
-                    else os.environ.get("BACKUP_PRIVATE_KEY", ""))
-        except OSError as e:
-            raise CommandError(f"cannot read the key file: {e}") from None
-        if not text.strip():
-            raise CommandError("Give the backup private key: --key-file FILE or "
-                               "BACKUP_PRIVATE_KEY.")
-        try:
+            key = backups.private_key_from(key_file)
             with backups.fetched(archive) as local:
                 restored = backups.restore(
-                    local, key=backups.private_key(text), force=force,
+                    local, key=key, force=force,
                     progress=lambda step: self.stderr.write(f"restore: {step}"))
         except backups.BackupError as e:
             raise CommandError(str(e)) from None
