@@ -5,13 +5,7 @@ seeded into SQLite, then, as a manager, a sales head and the director, one URL o
 on PostgreSQL, which accepts queries SQLite refuses (an ORDER BY inside a UNION took the
 @mention list down with a 500 in the embedded mode only)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.embedded import run_embedded
 
 SCRIPT = r"""
 import io, json, re
@@ -50,14 +44,8 @@ print(json.dumps({"failures": failures, "fetched": fetched}))
 
 
 def test_every_linked_page_answers_in_the_embedded_mode(tmp_path):
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in {"DATABASE_URL", "REDIS_URL", "CRM_MODE"}}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env=environment | {"CRM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE":
-                           "config.settings", "DEBUG": "1", "ALLOWED_HOSTS": "testserver"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_embedded(SCRIPT, tmp_path, timeout=600,
+                          env={"DEBUG": "1", "ALLOWED_HOSTS": "testserver"})
     assert report["failures"] == []
     # The walk went everywhere a role goes: deal cards and what their scripts ask for.
     for username, shapes in report["fetched"].items():

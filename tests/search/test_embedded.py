@@ -3,13 +3,7 @@ stored search forms are written by the database through the function registered 
 connection, and Russian matches whatever the case (SQLite's own LIKE and lower() fold only
 ASCII: `кедр` found nothing where `Кедр` found 7)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.embedded import run_embedded
 
 SCRIPT = r"""
 import json
@@ -63,14 +57,7 @@ print(json.dumps({"lists": lists} | {text: hits(anna, text) for text in (
 
 
 def test_sqlite_finds_russian_whatever_the_case(tmp_path):
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in {"DATABASE_URL", "REDIS_URL", "CRM_MODE"}}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env=environment | {"CRM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE":
-                           "config.settings"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_embedded(SCRIPT, tmp_path)
     deal, note = "deal:Поставка КЕДРОВОГО бруса", "note:Поставка КЕДРОВОГО бруса"
     assert found["Кедровый"] == [deal] and found["брус"] == [deal]
     assert found["скидка"] == [note] and found["договор"] == [note]

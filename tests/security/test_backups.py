@@ -18,6 +18,7 @@ from inbox.models import Attachment, Channel, ChannelIdentity, Conversation, Mes
 from security import backups
 from security.audit import access_log
 from security.audit.access_log import Action
+from tests.embedded import run_embedded
 from tests.factories import make_contact
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -185,21 +186,7 @@ print(json.dumps({"value": ContactPoint.objects.get().value, "before": before,
 
 
 def test_the_embedded_mode_backs_up_and_restores_its_sqlite(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parent.parent.parent
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in {"DATABASE_URL", "REDIS_URL", "CRM_MODE"}}
-    result = subprocess.run(
-        [sys.executable, "-c", EMBEDDED, str(tmp_path / "backups")], cwd=root,
-        capture_output=True, text=True, timeout=300,
-        env=environment | {"CRM_VAR_DIR": str(tmp_path / "var"),
-                           "DJANGO_SETTINGS_MODULE": "config.settings"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_embedded(EMBEDDED, tmp_path / "var", str(tmp_path / "backups"))
     assert found["value"] == found["before"] == "+79161234567"
     assert found["report"].count("цепочка цела") == 3
 
