@@ -19,14 +19,34 @@ from core import crypto
 from core.fields import EncryptedTextField
 from crm import services as crm
 from inbox import attachments
-from inbox.models import ChannelIdentity, Conversation, InboundEvent, MailDetails, Message
+from inbox.models import (
+    Channel,
+    ChannelIdentity,
+    Conversation,
+    InboundEvent,
+    MailDetails,
+    Message,
+)
 from security import exports, reveal
 from telephony import recordings
-from telephony.models import Call, CallbackCommand, CallEvent, Recording
+from telephony.models import Call, CallbackCommand, CallEvent, PbxAccount, Recording
+
+
+def surroundings(*, owner, team, newsletter, bot_token: str = "1:x", pbx_key: str = "") -> dict:
+    """What every Client of a test stands in: a Telegram and a mail channel and a PBX account
+    of `team` (the providers unreachable), `owner` and the consent purpose; as Client's
+    keyword arguments. `bot_token` and `pbx_key`: the credentials, for a test of their fate."""
+    channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram", team=team,
+                                     credentials=bot_token, api_base_url="http://127.0.0.1:9")
+    mail_channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта", team=team)
+    account = PbxAccount.objects.create(name="Mango", team=team, api_key=pbx_key,
+                                        api_base_url="http://127.0.0.1:9/vpbx/")
+    return {"owner": owner, "channel": channel, "mail_channel": mail_channel,
+            "account": account, "newsletter": newsletter}
 
 
 class Client:
-    """One client with a value in every place the product keeps one."""
+    """One client with a value in every place the product keeps one (in `surroundings`)."""
 
     def __init__(self, *, owner, name, phone, email, chat_id, phrase, file_bytes, channel,
                  mail_channel, account, newsletter):

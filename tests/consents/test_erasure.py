@@ -9,19 +9,13 @@ from consents.models import ConsentEvent, ConsentState, ErasureRecord, SubjectKe
 from crm.models import Contact, Deal
 from inbox.models import Channel, ChannelIdentity
 from security.models import FieldReveal
-from telephony.models import Call, CallbackCommand, PbxAccount, Recording
-from tests.scanning import Client, found
+from telephony.models import Call, CallbackCommand, Recording
+from tests.scanning import Client, found, surroundings
 
 
 @pytest.fixture
 def world(anna, newsletter, north):
-    channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram", team=north,
-                                     credentials="1:x", api_base_url="http://127.0.0.1:9")
-    mail_channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта", team=north)
-    account = PbxAccount.objects.create(name="Mango", team=north,
-                                        api_base_url="http://127.0.0.1:9/vpbx/")
-    common = {"owner": anna, "channel": channel, "mail_channel": mail_channel,
-              "account": account, "newsletter": newsletter}
+    common = surroundings(owner=anna, team=north, newsletter=newsletter)
     erased = Client(name="Пётр Эрасов", phone="+79031234567", email="Petr.Erasov@example.ru",
                     chat_id="987654321", phrase="Кодовое слово бегемот-4711",
                     file_bytes=b"erasov-secret-scan", **common)

@@ -19,11 +19,9 @@ from consents.services import purpose_text_publish
 from core import crypto
 from crm import services as crm
 from crm.models import Company
-from inbox.models import Channel
 from security.audit import access_log
 from security.audit.access_log import Action
-from telephony.models import PbxAccount
-from tests.scanning import Client, found
+from tests.scanning import Client, found, surroundings
 from tests.security.test_backups import key_file, make_backup  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,14 +37,8 @@ IN_FREE_TEXT = ["45 06 123456", "7707083893", "112-233-445 95", "4111 1111 1111 
 def world(anna, director, north):
     newsletter = Purpose.objects.create(code="newsletter", title="Рассылка", is_advertising=True)
     purpose_text_publish(purpose=newsletter, text="Я согласен получать новости.")
-    channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Telegram", team=north,
-                                     credentials="1:secret-bot-token",
-                                     api_base_url="http://127.0.0.1:9")
-    mail_channel = Channel.objects.create(kind=Channel.Kind.EMAIL, name="Почта", team=north)
-    account = PbxAccount.objects.create(name="Mango", team=north, api_key="mango-key",
-                                        api_base_url="http://127.0.0.1:9/vpbx/")
-    common = {"owner": anna, "channel": channel, "mail_channel": mail_channel,
-              "account": account, "newsletter": newsletter}
+    common = surroundings(owner=anna, team=north, newsletter=newsletter,
+                          bot_token="1:secret-bot-token", pbx_key="mango-key")
     first = Client(name="Пётр Эрасов", phone="+79031234567", email="Petr.Erasov@example.ru",
                    chat_id="987654321", phrase="Пётр Эрасов пишет: мой паспорт 45 06 123456",
                    file_bytes=b"erasov-secret-scan", **common)
